@@ -1,0 +1,106 @@
+"""The Python API behind ``attnbench.*``; the CLI calls the same functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from torch import nn
+
+from . import modules
+from .errors import UsageError
+from .spec import ProfileSpec, check_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .runner import Progress
+
+
+def create_attention(name: str, channels: int, **kwargs: Any) -> nn.Module:
+    """Build attention module ``name`` for ``channels`` channels (``nn.Identity`` for ``"none"``)."""
+    check_name(modules.ATTENTION, name)
+    return modules.create_attention(name, channels, **kwargs)
+
+
+def create_model(
+    backbone: str, attention: str | None = None, width: float = 1.0, num_classes: int = 1000, **kwargs: Any
+) -> nn.Module:
+    """Build ``backbone`` with ``attention`` where its paper puts it; see ``attnbench.modules.create_model``."""
+    check_name(modules.BACKBONES, backbone)
+    if attention is not None:
+        check_name(modules.ATTENTION, attention)
+    return modules.create_model(backbone, attention, width=width, num_classes=num_classes, **kwargs)
+
+
+def _fmt_defaults(defaults: dict[str, Any]) -> str:
+    def show(v: Any) -> str:
+        return v.__name__ if isinstance(v, type) else repr(v)
+
+    return ", ".join(f"{k}={show(v)}" for k, v in defaults.items())
+
+
+def list_attention() -> list[dict[str, str]]:
+    """One dict per registered attention module: name, paper, arXiv id, hook, variant and defaults."""
+    out = []
+    for e in modules.ATTENTION:
+        out.append({
+            "name": e.name,
+            "paper": str(e.meta.get("paper", "")),
+            "arxiv": str(e.meta.get("arxiv", "")),
+            "slot": "stage boundary" if e.meta.get("hook") == "stage" else "in block",
+            "variant": str(e.meta.get("variant", "")),
+            "defaults": _fmt_defaults(modules.attention_defaults(e.name)),
+        })  # fmt: skip
+    return out
+
+
+def list_backbones() -> list[dict[str, str]]:
+    """One dict per registered backbone: name, paper, in-block slots (default first), stage slot and widths."""
+    return [
+        {
+            "name": e.name,
+            "paper": str(e.meta.get("paper", "")),
+            "arxiv": str(e.meta.get("arxiv", "")),
+            "in-block slots (default first)": ", ".join(e.meta.get("positions", ())),
+            "stage slot": str(e.meta.get("stage_slot", "")),
+            "widths": "{}–{}".format(*e.meta.get("width_range", ("?", "?"))),
+        }
+        for e in modules.BACKBONES
+    ]
+
+
+def build_spec(module_names: Iterable[str], **fields: Any) -> ProfileSpec:
+    """A validated ``ProfileSpec``; ``"none"`` in ``module_names`` is dropped (the baseline is always measured)."""
+    names = tuple(n for n in dict.fromkeys(module_names) if n != "none")
+    if not names and "none" in module_names:
+        raise UsageError("'none' is the baseline and always measured; also pass a module, e.g. --module ca.")
+    return ProfileSpec(modules=names, **fields).validate()
+
+
+def run_profile(
+    spec: ProfileSpec, csv: Path | None = None, progress: "Progress | None" = None
+) -> tuple["pd.DataFrame", tuple[str, ...]]:
+    """Measure ``spec``; append its rows to ``csv`` if given (checked before any measuring)."""
+    from .records import COLUMNS, as_dict, to_frame
+    from .results import append_rows, check_csv_target
+    from .runner import profile as _profile
+
+    if csv is not None:
+        check_csv_target(csv, COLUMNS)
+    result = _profile(spec, progress)
+    if csv is not None:
+        append_rows(csv, COLUMNS, (as_dict(r) for r in result.records))
+    return to_frame(result.records), result.warnings
+
+
+def profile(module: str | Iterable[str] = "ca", backbone: str = "mbv2", **fields: Any) -> "pd.DataFrame":
+    """Profile ``module`` (a name or names) in ``backbone`` beside the baseline; one row per model.
+
+    Keyword arguments are ``ProfileSpec`` fields (``width``, ``input_size``, ``batch``, ``device``, ``threads``,
+    ``repeats``, ``latency``, ...) plus ``csv`` (a path to append to).
+    """
+    names = [module] if isinstance(module, str) else list(module)
+    csv = fields.pop("csv", None)
+    frame, _ = run_profile(build_spec(names, backbone=backbone, **fields), csv=Path(csv) if csv else None)
+    return frame

@@ -1,0 +1,56 @@
+"""Turn a spec into models and inputs: backbone + attention factory, seeded weights, eval mode, device and dtype."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from . import modules
+from .errors import InsertionError
+from .spec import DTYPES, ProfileSpec
+
+
+def build_model(spec: ProfileSpec, name: str) -> nn.Module:
+    """Build ``spec.backbone`` with attention ``name``, seeded, in eval mode on ``spec.device``/``spec.dtype``."""
+    torch.manual_seed(spec.seed)
+    where = f"'{spec.backbone}' at position '{spec.position or 'default'}'"
+    try:
+        model = modules.create_model(
+            spec.backbone,
+            name,
+            width=spec.width,
+            num_classes=spec.num_classes,
+            position=spec.position,
+            small_input=spec.small_input,
+            attn_kwargs=spec.module_kwargs(name),
+        )
+    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
+        raise InsertionError(f"module '{name}' cannot be built into {where}: {exc}") from exc
+    model = model.eval().to(device=spec.device, dtype=DTYPES[spec.dtype])
+    x = make_input(spec)
+    try:
+        with torch.inference_mode():
+            y = model(x)
+    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
+        raise InsertionError(f"module '{name}' fails inside {where}: {exc}") from exc
+    if tuple(y.shape) != (spec.batch, spec.num_classes):
+        raise InsertionError(f"module '{name}' inside {where} gives output {tuple(y.shape)}; it must keep shapes.")
+    return model
+
+
+def make_input(spec: ProfileSpec) -> torch.Tensor:
+    """The seeded input batch, ``batch × 3 × input × input``."""
+    g = torch.Generator().manual_seed(spec.seed)
+    x = torch.randn(spec.batch, 3, spec.input_size, spec.input_size, generator=g)
+    return x.to(device=spec.device, dtype=DTYPES[spec.dtype])
+
+
+def prepare(model: nn.Module, x: torch.Tensor, build: str) -> Callable[[], Any]:
+    """The zero-argument call to time for one build: eager, channels_last, compile or compile+channels_last."""
+    if "channels_last" in build:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    run: Callable[[torch.Tensor], Any] = torch.compile(model) if build.startswith("compile") else model
+    return lambda: run(x)

@@ -1,0 +1,39 @@
+"""The error hierarchy. Each error carries a one-line message that names the fix, and its exit code.
+
+``cli.main`` maps every ``AttnbenchError`` to ``Error: <message>`` on stderr and exits with ``exit_code``;
+any other exception keeps its traceback (it is a bug, not a user error).
+"""
+
+from __future__ import annotations
+
+
+class AttnbenchError(Exception):
+    """Base class: a failure the user can act on. Exit code 1."""
+
+    exit_code = 1
+
+
+class UsageError(AttnbenchError):
+    """A bad value on the command line or in the API call (name, number, path). Exit code 2."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    """An attention module or backbone that is not registered."""
+
+
+class PluginError(UsageError):
+    """A ``--plugins`` file that cannot be imported or registers a bad entry."""
+
+
+class ResultsFileError(UsageError):
+    """A results file that cannot be written, or whose columns do not match."""
+
+
+class DeviceUnavailableError(AttnbenchError):
+    """The requested device is not present; attnbench never falls back to another one."""
+
+
+class InsertionError(AttnbenchError):
+    """An attention module cannot be built at the chosen slot of a backbone."""

@@ -1,0 +1,72 @@
+"""Result rows: one flat record per measured model, with units in the column names and raw numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """One model of a profile run. Counts are raw integers, times in ms, memory in bytes."""
+
+    backbone: str
+    module: str
+    position: str
+    reduction: int | None
+    width: float
+    input_size: int
+    batch: int
+    device: str
+    dtype: str
+    threads: int
+    build: str
+    """eager, channels_last, compile or compile+channels_last."""
+    params: int
+    attn_params: int
+    attn_count: int
+    """Attention modules inserted."""
+    macs: int
+    attn_macs: int
+    elementwise_ops: int
+    attn_elementwise_ops: int
+    flops_unsupported: str
+    """Ops the counter did not know, 'op:count' joined by ';' (empty when none)."""
+    latency_ms_median: float | None
+    latency_ms_iqr: float | None
+    latency_ms_mean: float | None
+    latency_ms_min: float | None
+    latency_n: int | None
+    latency_calls_per_sample: int | None
+    throughput_ips: float | None
+    peak_mem_bytes: int | None
+    d_params: int
+    d_macs: int
+    d_elementwise_ops: int
+    d_latency_pct: float | None
+    """Latency share: (median with module − median of the baseline of the same build) / baseline × 100."""
+    torch_version: str
+    cuda_version: str
+    device_name: str
+    cpu_name: str
+    host: str
+    git_sha: str
+    timestamp_utc: str
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ProfileRecord))
+
+
+def as_dict(record: ProfileRecord) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+def to_frame(records: Iterable[ProfileRecord]) -> "pd.DataFrame":
+    """A DataFrame with exactly ``COLUMNS``, in order."""
+    import pandas as pd
+
+    return pd.DataFrame([as_dict(r) for r in records], columns=list(COLUMNS))

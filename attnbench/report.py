@@ -1,0 +1,151 @@
+"""The only module that imports rich or writes to the terminal.
+
+Results go to stdout (a rich table, or plain CSV/JSON with ``--format``); warnings, errors and progress go to
+stderr. Units and rounding exist only here: the frames and CSVs hold raw numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from typing import TYPE_CHECKING, Any, Iterator
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+def _console(**kw: Any) -> Console:
+    # Piped output gets a fixed, wide layout instead of rich's 80-column fallback.
+    probe = Console(**kw)
+    return probe if probe.is_terminal else Console(width=160, **kw)
+
+
+stdout = _console(highlight=False)
+stderr = _console(stderr=True, highlight=False)
+
+FORMATS = ("table", "csv", "json")
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def millions(v: Any, digits: int = 3) -> str:
+    return "–" if _missing(v) else f"{v / 1e6:.{digits}f}"
+
+
+def signed_millions(v: Any, digits: int = 3) -> str:
+    return "–" if _missing(v) else f"{v / 1e6:+.{digits}f}"
+
+
+def pct(v: Any) -> str:
+    return "–" if _missing(v) else f"{v:+.1f}%"
+
+
+def latency(median: Any, iqr: Any) -> str:
+    return "–" if _missing(median) else f"{median:.3f} ± {iqr:.3f}"
+
+
+def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
+    return millions(value, digits) if base else f"{millions(value, digits)} ({signed_millions(delta, digits)})"
+
+
+def show_profile(frame: "pd.DataFrame", console: Console = stdout) -> None:
+    """The profile table: one row per model and build, Δ against the baseline of the same build."""
+    builds = list(dict.fromkeys(frame["build"]))
+    first = frame.iloc[0]
+    title = (
+        f"{first['backbone']} ×{first['width']:g} @ {first['input_size']}px, batch {first['batch']}, "
+        f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
+    )
+    table = Table(title=title, title_justify="left")
+    cols = ["module", *(["build"] if len(builds) > 1 else []), "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
+            "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("module", "build", "slot") else "right", no_wrap=True)
+    for _, r in frame.iterrows():
+        base = r["module"] == "none"
+        table.add_row(
+            r["module"],
+            *([r["build"]] if len(builds) > 1 else []),
+            r["position"] or "–",
+            "–" if _missing(r["reduction"]) else str(int(r["reduction"])),
+            str(r["attn_count"]),
+            _with_delta(r["params"], r["d_params"], base, 3),
+            _with_delta(r["macs"], r["d_macs"], base, 1),
+            _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
+            latency(r["latency_ms_median"], r["latency_ms_iqr"]),
+            "" if base else pct(r["d_latency_pct"]),
+            "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}",
+            millions(r["peak_mem_bytes"], 1),
+        )
+    console.print(table)
+    console.print("n = attention modules inserted; elem-ops = element-wise ops (pooling, gates, activations, "
+                  "broadcast products, BN); Δ against the 'none' row.", style="dim")
+    for line in summary_lines(frame):
+        console.print(line)
+
+
+def summary_lines(frame: "pd.DataFrame") -> list[str]:
+    """One hyperfine-style line per module: what it adds over the baseline."""
+    lines = []
+    for build, group in frame.groupby("build", sort=False):
+        base = group[group["module"] == "none"].iloc[0]
+        for _, r in group[group["module"] != "none"].iterrows():
+            lat = "" if _missing(r["d_latency_pct"]) else (
+                f", latency {pct(r['d_latency_pct'])} ({r['latency_ms_median']:.3f} vs "
+                f"{base['latency_ms_median']:.3f} ms)"
+            )  # fmt: skip
+            where = f" [{build}]" if build != "eager" else ""
+            lines.append(
+                f"{r['module']}{where}: {signed_millions(r['d_params'])}M params, {signed_millions(r['d_macs'], 2)}M MACs, "
+                f"{signed_millions(r['d_elementwise_ops'], 2)}M element-wise ops over {r['backbone']}{lat}"
+            )
+    return lines
+
+
+def show_list(attention: list[dict[str, str]], backbones: list[dict[str, str]], console: Console = stdout) -> None:
+    """The registry: attention modules and backbones with paper, defaults and insertion slot."""
+    for title, rows in (("Attention modules", attention), ("Backbones", backbones)):
+        table = Table(title=title, title_justify="left")
+        for c in rows[0]:
+            table.add_column(c, overflow="fold")
+        for row in rows:
+            table.add_row(*row.values())
+        console.print(table)
+
+
+def write_frame(frame: "pd.DataFrame", fmt: str) -> None:
+    """Plain machine-readable output on stdout, raw numbers."""
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+    else:
+        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    stderr.print(f"[yellow]Warning:[/yellow] {message}", soft_wrap=True)
+
+
+def error(message: str, hint: str | None = None) -> None:
+    stderr.print(f"[bold red]Error:[/bold red] {message}", soft_wrap=True)
+    if hint:
+        stderr.print(hint, style="dim", soft_wrap=True)
+
+
+def info(message: str) -> None:
+    stderr.print(message, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def status(message: str, quiet: bool = False) -> Iterator[Any]:
+    """A spinner on stderr whose text the caller updates; silent when quiet or not a terminal."""
+    if quiet or not stderr.is_terminal:
+        yield lambda text: None
+        return
+    with stderr.status(message) as st:
+        yield lambda text: st.update(text)

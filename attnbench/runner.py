@@ -1,0 +1,171 @@
+"""Orchestration only: build each model of a spec, measure it, and assemble one record per model and build."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from . import modules
+from .build import build_model, make_input, prepare
+from .env import collect_env
+from .measure import Latency, count_flops, count_params, peak_memory, time_latency
+from .records import ProfileRecord
+from .spec import ProfileSpec
+
+ROUNDS = 5
+"""Latency samples are taken in this many interleaved rounds over all models, so drift hits them alike."""
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    records: tuple[ProfileRecord, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Cost:
+    params: int
+    attn_params: int
+    attn_count: int
+    macs: int
+    attn_macs: int
+    elementwise_ops: int
+    attn_elementwise_ops: int
+    unsupported: str
+    peak_mem_bytes: int
+
+
+def effective_position(spec: ProfileSpec, name: str) -> str:
+    if name == "none":
+        return ""
+    if spec.position:
+        return spec.position
+    if modules.ATTENTION.get(name).meta.get("hook") == "stage":
+        return "stage"
+    return str(modules.BACKBONES.get(spec.backbone).meta["positions"][0])
+
+
+def effective_reduction(spec: ProfileSpec, name: str) -> int | None:
+    if name == "none":
+        return None
+    value = spec.reduction if spec.reduction is not None else modules.attention_defaults(name).get("reduction")
+    return int(value) if isinstance(value, int) else None
+
+
+def _measure_cost(spec: ProfileSpec, name: str) -> tuple[object, _Cost]:
+    model = build_model(spec, name)
+    x = make_input(spec)
+    attn = modules.find_attention(model)
+    params = count_params(model, [m for _, m in attn])
+    flops = count_flops(model, x, [n for n, _ in attn])
+    cost = _Cost(
+        params=params.total,
+        attn_params=params.attention,
+        attn_count=len(attn),
+        macs=flops.macs,
+        attn_macs=flops.attn_macs,
+        elementwise_ops=flops.elementwise_ops,
+        attn_elementwise_ops=flops.attn_elementwise_ops,
+        unsupported=";".join(f"{k}:{v}" for k, v in flops.unsupported.items()),
+        peak_mem_bytes=peak_memory(model, x),
+    )
+    return model, cost
+
+
+def _time_all(spec: ProfileSpec, models: dict[str, object], progress: Progress | None) -> dict[tuple[str, str], Latency]:
+    x = make_input(spec)
+    calls = {}
+    for name, model in models.items():
+        for build in spec.builds:
+            m = model if build == "eager" else copy.deepcopy(model)
+            calls[(name, build)] = prepare(m, x, build)  # type: ignore[arg-type]
+    per_round = math.ceil(spec.repeats / ROUNDS)
+    samples: dict[tuple[str, str], list[float]] = defaultdict(list)
+    per_sample: dict[tuple[str, str], int] = {}
+    for r in range(ROUNDS):
+        for key, fn in calls.items():
+            if progress:
+                progress(f"timing {key[0]} ({key[1]}), round {r + 1}/{ROUNDS}")
+            lat = time_latency(
+                fn,
+                threads=spec.threads,
+                warmup=spec.warmup if r == 0 else 1,
+                repeats=per_round,
+                calls_per_sample=per_sample.get(key),
+            )
+            per_sample[key] = lat.calls_per_sample
+            samples[key].extend(lat.samples_ms)
+    return {
+        key: Latency.from_samples(samples[key][: spec.repeats], per_sample[key], f"{key[0]} ({key[1]})")
+        for key in calls
+    }
+
+
+def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResult:
+    """Measure the baseline and every module of ``spec``: counts once per model, latency per build."""
+    env = collect_env(spec.device)
+    models, costs = {}, {}
+    for name in spec.names:
+        if progress:
+            progress(f"building and counting {name}")
+        models[name], costs[name] = _measure_cost(spec, name)
+    latencies = _time_all(spec, models, progress) if spec.latency else {}
+    records, warnings = [], []
+    for build in spec.builds:
+        base_lat = latencies.get(("none", build))
+        for name in spec.names:
+            c, base = costs[name], costs["none"]
+            lat = latencies.get((name, build))
+            med = lat.summary.median if lat else None
+            if lat:
+                warnings.extend(lat.warnings)
+            records.append(
+                ProfileRecord(
+                    backbone=spec.backbone,
+                    module=name,
+                    position=effective_position(spec, name),
+                    reduction=effective_reduction(spec, name),
+                    width=spec.width,
+                    input_size=spec.input_size,
+                    batch=spec.batch,
+                    device=spec.device,
+                    dtype=spec.dtype,
+                    threads=spec.threads,
+                    build=build,
+                    params=c.params,
+                    attn_params=c.attn_params,
+                    attn_count=c.attn_count,
+                    macs=c.macs,
+                    attn_macs=c.attn_macs,
+                    elementwise_ops=c.elementwise_ops,
+                    attn_elementwise_ops=c.attn_elementwise_ops,
+                    flops_unsupported=c.unsupported,
+                    latency_ms_median=med,
+                    latency_ms_iqr=lat.summary.iqr if lat else None,
+                    latency_ms_mean=lat.summary.mean if lat else None,
+                    latency_ms_min=lat.summary.min if lat else None,
+                    latency_n=lat.summary.n if lat else None,
+                    latency_calls_per_sample=lat.calls_per_sample if lat else None,
+                    throughput_ips=spec.batch / (med / 1e3) if med else None,
+                    peak_mem_bytes=c.peak_mem_bytes if build == "eager" else None,  # measured on the eager model only
+                    d_params=c.params - base.params,
+                    d_macs=c.macs - base.macs,
+                    d_elementwise_ops=c.elementwise_ops - base.elementwise_ops,
+                    d_latency_pct=100 * (med - base_lat.summary.median) / base_lat.summary.median
+                    if med is not None and base_lat
+                    else None,
+                    torch_version=env.torch_version,
+                    cuda_version=env.cuda_version,
+                    device_name=env.device_name,
+                    cpu_name=env.cpu_name,
+                    host=env.host,
+                    git_sha=env.git_sha,
+                    timestamp_utc=env.timestamp_utc,
+                )
+            )
+    return ProfileResult(tuple(records), tuple(warnings))

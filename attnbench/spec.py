@@ -1,0 +1,123 @@
+"""What to measure, as frozen dataclasses built once at the CLI or API edge and validated once."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import modules
+from .errors import DeviceUnavailableError, UnknownNameError, UsageError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+BUILDS = ("eager", "channels_last", "compile", "compile+channels_last")
+
+
+def check_name(registry: modules.Registry, name: str) -> None:
+    """Raise ``UnknownNameError`` (one line, with choices and the closest match) for an unregistered key."""
+    try:
+        registry.get(name)
+    except modules.UnknownNameError as exc:
+        raise UnknownNameError(str(exc)) from None
+
+
+def check_device(device: str) -> None:
+    """Raise when ``device`` is malformed or absent; never fall back to another device."""
+    if device == "cpu":
+        return
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if not m:
+        raise UsageError(f"unknown device '{device}'; use 'cpu', 'cuda' or 'cuda:N'.")
+    if not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            f"device '{device}' requested but CUDA is not available on this machine; use --device cpu "
+            "(attnbench never falls back silently)."
+        )
+    index = int(m.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(
+            f"device '{device}' requested but only {torch.cuda.device_count()} CUDA device(s) exist."
+        )
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """One ``attnbench profile`` run: the baseline plus each module, in one backbone configuration.
+
+    ``modules`` never holds ``"none"``: the baseline is always measured, first, through the same path.
+    """
+
+    modules: tuple[str, ...]
+    backbone: str = "mbv2"
+    width: float = 1.0
+    input_size: int = 224
+    batch: int = 1
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 1
+    warmup: int = 10
+    repeats: int = 30
+    reduction: int | None = None
+    position: str | None = None
+    num_classes: int = 1000
+    small_input: bool = False
+    builds: tuple[str, ...] = ("eager",)
+    latency: bool = True
+    seed: int = 0
+    attn_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The baseline followed by the requested modules."""
+        return ("none", *self.modules)
+
+    def module_kwargs(self, name: str) -> dict[str, Any]:
+        kw = dict(self.attn_kwargs)
+        if self.reduction is not None and name != "none":
+            kw["reduction"] = self.reduction
+        return kw
+
+    def validate(self) -> "ProfileSpec":
+        """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix."""
+        check_name(modules.BACKBONES, self.backbone)
+        if not self.modules:
+            raise UsageError("no attention module given; pass --module, e.g. --module ca or --module se,ca.")
+        for name in self.modules:
+            check_name(modules.ATTENTION, name)
+        meta = modules.BACKBONES.get(self.backbone).meta
+        lo, hi = meta["width_range"]
+        if not (math.isfinite(self.width) and lo <= self.width <= hi):
+            raise UsageError(f"--width {self.width} is outside {lo}-{hi} for backbone '{self.backbone}'.")
+        min_input = meta["min_input_small" if self.small_input else "min_input"]
+        if not min_input <= self.input_size <= 4096:
+            small = "" if self.small_input else " (or add --small-input for 32-64 px images)"
+            raise UsageError(
+                f"--input {self.input_size} does not fit backbone '{self.backbone}': use {min_input} to 4096{small}."
+            )
+        for opt, value, top in (("--batch", self.batch, 4096), ("--threads", self.threads, 1024),
+                                ("--repeats", self.repeats, 100000), ("--num-classes", self.num_classes, 100000)):
+            if not 1 <= value <= top:
+                raise UsageError(f"{opt} must be between 1 and {top}, got {value}.")
+        if not 0 <= self.warmup <= 100000:
+            raise UsageError(f"--warmup must be between 0 and 100000, got {self.warmup}.")
+        if self.latency and self.repeats < 5:
+            raise UsageError(f"--repeats must be at least 5 for a median and IQR, got {self.repeats}.")
+        if self.reduction is not None and not 1 <= self.reduction <= 4096:
+            raise UsageError(f"--reduction must be a positive integer, got {self.reduction}.")
+        positions = (*meta["positions"], "stage")
+        if self.position is not None and self.position not in positions:
+            raise UsageError(
+                f"--position '{self.position}' is not a slot of '{self.backbone}'; choose from: {', '.join(positions)}."
+            )
+        if self.dtype not in DTYPES:
+            raise UsageError(f"--dtype '{self.dtype}' is not supported; choose from: {', '.join(DTYPES)}.")
+        for b in self.builds:
+            if b not in BUILDS:
+                raise UsageError(f"unknown build '{b}'; choose from: {', '.join(BUILDS)}.")
+        check_device(self.device)
+        if self.dtype == "float16" and self.device == "cpu":
+            raise UsageError("--dtype float16 needs --device cuda; on CPU use float32 or bfloat16.")
+        return self
