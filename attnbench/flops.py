@@ -58,10 +58,16 @@ def _per_input(inputs: list[Any], outputs: list[Any]) -> int:
     return _numel(inputs[0])
 
 
+def _int_list(val: Any) -> list[int]:
+    """A traced int-list argument (constant, or built by prim::ListConstruct from constants)."""
+    value = val.toIValue()
+    if value is None and val.node().kind() == "prim::ListConstruct":
+        value = [v.toIValue() for v in val.node().inputs()]
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)] * 2
+
+
 def _windowed(inputs: list[Any], outputs: list[Any]) -> int:
-    kernel = inputs[1].toIValue()
-    area = math.prod(kernel) if isinstance(kernel, (list, tuple)) else int(kernel) ** 2
-    return area * _numel(outputs[0])
+    return math.prod(_int_list(inputs[1])) * _numel(outputs[0])
 
 
 def _with_inplace(names: Iterable[str], handle: Handle) -> dict[str, Handle]:

@@ -10,7 +10,8 @@ Structure (as the reference): stem 3×3 conv stride 2, 32 channels, BN, ReLU6; i
 global average pool, Dropout(0.1), Linear. Channels are ``make_divisible(c · width, 8)``; the head stays at 1280 for
 width ≤ 1 (the paper: "we apply width multiplier to all layers except the very last convolutional layer"). The
 hidden width of a block is ``round(in · t)``; the residual add is used when stride = 1 and in = out. Width 1.0 with
-1000 classes has 3,504,872 parameters (the paper rounds to 3.4M, PyTorch implementations count 3.50M).
+1000 classes has 3,504,872 parameters and 300.8M conv/linear MACs at 224×224 (the paper says 3.4M / 300M;
+PyTorch implementations count 3.50M).
 
 Attention (``attn_layer``) goes into every block with t ≠ 1 (16 of the 17 blocks); the t = 1 block (32→16) gets
 none, as in the reference. Positions:
@@ -23,8 +24,9 @@ none, as in the reference. Positions:
 
 Stage attention (``stage_attn_layer``, BAM's hook) goes at the end of the stages whose output is followed by a
 downsampling stage, except the stride-2 one: ``stage2`` (24 ch), ``stage3`` (32 ch) and ``stage5`` (96 ch), 3
-modules, at output strides 4, 8 and 16 like BAM after ResNet ``layer1``-``layer3``. The t = 1 stage (16 ch, stride 2)
-also precedes a downsampling but is left out, as ResNet's stride-2 stem is in the BAM reference.
+modules, at output strides 4, 8 and 16 like BAM after ResNet ``layer1``-``layer3`` (the same stages with
+``small_input``). The t = 1 stage (16 ch, stride 2) also precedes a downsampling but is left out, as ResNet's
+stride-2 stem is in the BAM reference.
 
 Deviations from the reference:
 - Layers are named (``features.stem``, ``features.stage{i}.{j}.expand/dw/project``, ``features.head``), not numbered,

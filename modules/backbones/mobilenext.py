@@ -11,7 +11,8 @@ Structure, exactly as the reference: stem 3×3 conv stride 2, 32 channels, BN, R
 then global average pool, Dropout(0.2), Linear. There is no head conv: the last SG block outputs 1280 channels, kept
 at 1280 for width < 1. Channels are ``make_divisible(c · width, 8)``. Inside a block the hidden width is ``in // t``,
 raised to ``make_divisible(ceil(out / 6), 16)`` when it is below ``out / 6``. Width 1.0 with 1000 classes has
-3,535,000 parameters (published: 3.5M).
+3,535,416 parameters and 311.3M conv/linear MACs at 224×224 (published: 3.5M / 300M; simplified re-implementations
+without the transition variants below count about 3.31M).
 
 The reference's four block variants (``SGBlock``):
 
@@ -24,7 +25,9 @@ The reference's four block variants (``SGBlock``):
 4. otherwise: the full sandglass dw → reduce → expand → dw. The shortcut is added unless ``keep_3x3`` (set for the
    first block of a stage with n = 1 and s = 1: the 144 and 1280 stages).
 
-Every SG block gets one attention module (``attn_layer``): 20 blocks, 20 modules. Positions:
+Every SG block gets one attention module (``attn_layer``): 20 blocks, 20 modules. (With SE r = 24 after ``dw1`` this
+gives 3.97M parameters and with CA r = 32 4.04M. The CA paper prints 3.89M / 4.09M, which neither slot reproduces
+with r in {16, 24, 32} on the official structure; the paper does not say which blocks carry attention.) Positions:
 
 - ``after_dw1`` (default; the Coordinate Attention paper's Fig. 3b and its README tip): after the first dw 3×3 → BN →
   ReLU6, on the block's input width. Variants 2 and 3 have no first depthwise conv, so there the module sits at the
@@ -33,7 +36,8 @@ Every SG block gets one attention module (``attn_layer``): 20 blocks, 20 modules
 
 Stage attention (``stage_attn_layer``, BAM's hook) goes at the end of every stage followed by a downsampling stage:
 ``stage2`` (144 ch), ``stage3`` (192 ch) and ``stage5`` (384 ch), 3 modules, at output strides 4, 8 and 16 like BAM
-after ResNet ``layer1``-``layer3``. (The first downsampling after the stem is inside the t = 2 block itself.)
+after ResNet ``layer1``-``layer3`` (the same stages with ``small_input``). The first downsampling after the stem is
+inside the t = 2 block itself, so no stage ends at stride 2.
 
 Deviations from the reference:
 - Layers are named (``dw1``, ``reduce``, ``expand``, ``dw2``; ``features.stem``, ``features.stage{i}``), not numbered,

@@ -22,8 +22,11 @@ Deviations from the reference:
 - ``small_input=True`` (32-64 px inputs): a 3×3 stride-1 stem conv and no max pool, total stride 8 instead of 32 (the
   usual CIFAR adaptation).
 - Init is torchvision's with ``zero_init_residual=False`` (Kaiming-normal fan-out convs, BN 1/0, default Linear). As
-  in torchvision and the attention references it also covers the attention modules' convs and BNs. The ImageNet
-  FLOPs published for SE/CBAM/BAM-ResNet-50 (3.86 G) are those of v1; this v1.5 layout has 4.09 G.
+  in torchvision and the attention references it also covers the attention modules' convs and BNs (the CBAM
+  reference then zeroes its spatial-gate BN weight; here that BN starts at 1 like every other, and any custom init
+  an attention module does in its constructor is overwritten).
+- The stride sits on the 3×3 (v1.5, torchvision's layout): the 3.86 G multiply-accumulates published
+  for (SE/CBAM/BAM-)ResNet-50 are v1's; this layout has 4.09 G at 224×224, with identical parameter counts.
 """
 
 from __future__ import annotations
