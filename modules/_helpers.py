@@ -26,6 +26,21 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new
 
 
+def check_position(position: str, positions: tuple[str, ...], backbone: str) -> None:
+    """Raise ``ValueError`` naming the valid choices when ``position`` is not one of ``positions``."""
+    if position not in positions:
+        raise ValueError(
+            f"unknown attention position '{position}' for {backbone}; choose from: {', '.join(positions)}."
+        )
+
+
+def check_width(width: float, width_range: tuple[float, float], backbone: str) -> None:
+    """Raise ``ValueError`` when ``width`` lies outside ``width_range`` (inclusive)."""
+    lo, hi = width_range
+    if not lo <= width <= hi:
+        raise ValueError(f"width {width} is outside the range {lo}-{hi} supported by {backbone}.")
+
+
 def make_attn(attn_layer: AttnLayer, channels: int) -> nn.Module:
     """Build the attention module for ``channels``, or ``nn.Identity`` when ``attn_layer`` is ``None``."""
     return attn_layer(channels) if attn_layer is not None else nn.Identity()

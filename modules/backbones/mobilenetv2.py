@@ -44,7 +44,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .._helpers import AttnLayer, conv_bn_act, init_weights, make_attn, make_divisible
+from .._helpers import AttnLayer, check_position, check_width, conv_bn_act, init_weights, make_attn, make_divisible
 from .._registry import BACKBONES
 
 POSITIONS = ("after_dw", "after_expand", "block_end")
@@ -59,21 +59,6 @@ STAGE_ATTN_STAGES = ("stage2", "stage3", "stage5")
 """Stages followed by stage attention: the ends of the stride-4, -8 and -16 resolutions."""
 
 _LAST_CHANNELS = 1280
-
-
-def check_position(position: str, positions: tuple[str, ...], backbone: str) -> None:
-    """Raise ``ValueError`` naming the valid choices when ``position`` is not one of ``positions``."""
-    if position not in positions:
-        raise ValueError(
-            f"unknown attention position '{position}' for {backbone}; choose from: {', '.join(positions)}."
-        )
-
-
-def check_width(width: float, width_range: tuple[float, float], backbone: str) -> None:
-    """Raise ``ValueError`` when ``width`` lies outside ``width_range`` (inclusive)."""
-    lo, hi = width_range
-    if not lo <= width <= hi:
-        raise ValueError(f"width {width} is outside the range {lo}-{hi} supported by {backbone}.")
 
 
 class InvertedResidual(nn.Module):

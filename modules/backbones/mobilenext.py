@@ -61,9 +61,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .._helpers import AttnLayer, conv_bn_act, init_weights, make_attn, make_divisible
+from .._helpers import AttnLayer, check_position, check_width, conv_bn_act, init_weights, make_attn, make_divisible
 from .._registry import BACKBONES
-from .mobilenetv2 import check_position, check_width
 
 POSITIONS = ("after_dw1", "block_end")
 """Attention slots of :class:`SGBlock`; the first is the default."""

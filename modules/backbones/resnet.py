@@ -36,9 +36,9 @@ from typing import Union
 import torch
 from torch import nn
 
-from .._helpers import AttnLayer, make_attn, make_divisible
+from .._helpers import AttnLayer, check_position, check_width, make_attn, make_divisible
 from .._registry import BACKBONES
-from .mobilenetv2 import check_position, check_width
+
 
 POSITIONS = ("before_add",)
 """Attention slots of the residual blocks; the first is the default."""
