@@ -35,7 +35,10 @@ from torch import nn
 
 Handle = Callable[[list[Any], list[Any]], int]
 
-MAC_OPS = ("aten::_convolution", "aten::addmm", "aten::linear", "aten::matmul", "aten::mm", "aten::bmm", "aten::einsum")
+MAC_OPS = (
+    "aten::_convolution", "aten::addmm", "aten::linear", "aten::matmul", "aten::mm", "aten::bmm", "aten::einsum",
+    "aten::baddbmm",
+)  # fmt: skip
 
 _PER_OUTPUT = (
     "mul", "add", "sub", "div", "sigmoid", "hardswish", "hardsigmoid", "relu", "hardtanh", "silu", "clamp", "gelu",
@@ -74,8 +77,15 @@ def _with_inplace(names: Iterable[str], handle: Handle) -> dict[str, Handle]:
     return {f"aten::{n}{suffix}": handle for n in names for suffix in ("", "_")}
 
 
+def _baddbmm(inputs: list[Any], outputs: list[Any]) -> int:
+    """``bias + A @ B``: the products only, as fvcore counts ``addmm`` and a conv's bias (free)."""
+    b, m, k = get_shape(inputs[1])
+    return b * m * k * get_shape(inputs[2])[-1]
+
+
 HANDLES: dict[str, Handle] = {
-    **{op: _DEFAULT_SUPPORTED_OPS[op] for op in MAC_OPS},
+    **{op: _DEFAULT_SUPPORTED_OPS[op] for op in MAC_OPS if op != "aten::baddbmm"},
+    "aten::baddbmm": _baddbmm,
     **_with_inplace(_PER_OUTPUT, _per_output(1)),
     **_with_inplace(("addcmul", "addcdiv"), _per_output(2)),
     **_with_inplace(_PER_INPUT, _per_input),

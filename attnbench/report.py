@@ -86,7 +86,7 @@ def show_profile(frame: "pd.DataFrame", console: Console = stdout) -> None:
     console.print("n = attention modules inserted; elem-ops = element-wise ops (pooling, gates, activations, "
                   "broadcast products, BN); Δ against the 'none' row.", style="dim")
     for line in summary_lines(frame):
-        console.print(line)
+        console.print(line, markup=False)
 
 
 def summary_lines(frame: "pd.DataFrame") -> list[str]:
@@ -99,7 +99,7 @@ def summary_lines(frame: "pd.DataFrame") -> list[str]:
                 f", latency {pct(r['d_latency_pct'])} ({r['latency_ms_median']:.3f} vs "
                 f"{base['latency_ms_median']:.3f} ms)"
             )  # fmt: skip
-            where = f" [{build}]" if build != "eager" else ""
+            where = f" ({build})" if build != "eager" else ""
             lines.append(
                 f"{r['module']}{where}: {signed_millions(r['d_params'])}M params, {signed_millions(r['d_macs'], 2)}M MACs, "
                 f"{signed_millions(r['d_elementwise_ops'], 2)}M element-wise ops over {r['backbone']}{lat}"

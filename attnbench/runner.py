@@ -14,6 +14,7 @@ from .env import collect_env
 from .measure import Latency, count_flops, count_params, peak_memory, time_latency
 from .records import ProfileRecord
 from .spec import ProfileSpec
+from .stats import check_sample_count
 
 ROUNDS = 5
 """Latency samples are taken in this many interleaved rounds over all models, so drift hits them alike."""
@@ -115,7 +116,8 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
             progress(f"building and counting {name}")
         models[name], costs[name] = _measure_cost(spec, name)
     latencies = _time_all(spec, models, progress) if spec.latency else {}
-    records, warnings = [], []
+    records: list[ProfileRecord] = []
+    warnings: list[str] = list(check_sample_count(spec.repeats)) if spec.latency else []
     for build in spec.builds:
         base_lat = latencies.get(("none", build))
         for name in spec.names:

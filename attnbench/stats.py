@@ -69,6 +69,9 @@ def check_stability(summary: Summary, label: str = "") -> tuple[str, ...]:
             f"{where}latency spread is high (IQR {pct:.0f}% of the median); close other programs, "
             "pin --threads, or raise --repeats."
         )
-    if summary.n < MIN_SAMPLES:
-        out.append(f"{where}only {summary.n} samples; raise --repeats to at least {MIN_SAMPLES}.")
     return tuple(out)
+
+
+def check_sample_count(n: int) -> tuple[str, ...]:
+    """A warning when ``n`` samples are too few for a trustworthy median and IQR."""
+    return (f"only {n} samples per model; raise --repeats to at least {MIN_SAMPLES}.",) if n < MIN_SAMPLES else ()

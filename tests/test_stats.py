@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from attnbench.measure import count_params, peak_memory, time_latency
-from attnbench.stats import check_stability, quartiles, summarize
+from attnbench.stats import check_sample_count, check_stability, quartiles, summarize
 
 
 def test_quartiles_interpolate_like_numpy() -> None:
@@ -28,8 +28,10 @@ def test_stability_warnings_name_a_remedy() -> None:
     assert check_stability(summarize([10.0] * 20)) == ()
     spread = check_stability(summarize([10.0, 10.0, 14.0, 14.0] * 5), "ca")
     assert len(spread) == 1 and spread[0].startswith("ca: latency spread is high") and "--repeats" in spread[0]
-    few = check_stability(summarize([1.0] * 5))
-    assert len(few) == 1 and "raise --repeats" in few[0]
+    assert check_stability(summarize([1.0] * 5)) == ()
+    assert check_sample_count(10) == ()
+    few = check_sample_count(5)
+    assert len(few) == 1 and "only 5 samples" in few[0] and "raise --repeats" in few[0]
 
 
 def test_time_latency_keeps_every_sample() -> None:
