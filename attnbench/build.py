@@ -30,11 +30,27 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
         raise InsertionError(f"module '{name}' cannot be built into {where}: {exc}") from exc
     model = model.eval().to(device=spec.device, dtype=DTYPES[spec.dtype])
     x = make_input(spec)
+    changed: list[str] = []
+
+    def keeps_shape(mod_name: str) -> Callable[..., None]:
+        def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            if not isinstance(out, torch.Tensor) or out.shape != inputs[0].shape:
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                changed.append(f"{mod_name} maps {tuple(inputs[0].shape)} to {shape}")
+
+        return hook
+
+    handles = [m.register_forward_hook(keeps_shape(n)) for n, m in modules.find_attention(model)]
     try:
         with torch.inference_mode():
             y = model(x)
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
         raise InsertionError(f"module '{name}' fails inside {where}: {exc}") from exc
+    finally:
+        for h in handles:
+            h.remove()
+    if changed:
+        raise InsertionError(f"module '{name}' must keep its input shape, but {changed[0]}.")
     if tuple(y.shape) != (spec.batch, spec.num_classes):
         raise InsertionError(f"module '{name}' inside {where} gives output {tuple(y.shape)}; it must keep shapes.")
     return model

@@ -59,6 +59,10 @@ class ProfileRecord:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ProfileRecord))
+OPTIONAL_INT_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(ProfileRecord) if f.type in ("int | None", int | None)
+)
+"""Integer columns that may be empty; pandas' nullable ``Int64`` keeps them integers in CSV and JSON."""
 
 
 def as_dict(record: ProfileRecord) -> dict[str, Any]:
@@ -69,4 +73,5 @@ def to_frame(records: Iterable[ProfileRecord]) -> "pd.DataFrame":
     """A DataFrame with exactly ``COLUMNS``, in order."""
     import pandas as pd
 
-    return pd.DataFrame([as_dict(r) for r in records], columns=list(COLUMNS))
+    frame = pd.DataFrame([as_dict(r) for r in records], columns=list(COLUMNS))
+    return frame.astype({c: "Int64" for c in OPTIONAL_INT_COLUMNS})

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -128,11 +129,12 @@ def write_frame(frame: "pd.DataFrame", fmt: str) -> None:
 
 
 def warn(message: str) -> None:
-    stderr.print(f"[yellow]Warning:[/yellow] {message}", soft_wrap=True)
+    stderr.print(f"[yellow]Warning:[/yellow] {escape(' '.join(message.split()))}", soft_wrap=True)
 
 
 def error(message: str, hint: str | None = None) -> None:
-    stderr.print(f"[bold red]Error:[/bold red] {message}", soft_wrap=True)
+    """One ``Error:`` line (whitespace in ``message`` folded), then an optional hint line."""
+    stderr.print(f"[bold red]Error:[/bold red] {escape(' '.join(message.split()))}", soft_wrap=True)
     if hint:
         stderr.print(hint, style="dim", soft_wrap=True)
 

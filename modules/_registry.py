@@ -62,7 +62,7 @@ class Registry:
             fn: the constructor; omit to use as a decorator.
             **meta: metadata shown by ``attnbench list`` (``paper``, ``arxiv``, ``hook``, ``defaults``...).
         """
-        if not _KEY.match(name):
+        if not isinstance(name, str) or not _KEY.fullmatch(name):
             raise ValueError(f"{self.kind} key '{name}' must be lowercase snake_case (letters, digits, '_').")
 
         def deco(f: Callable[..., Any]) -> Callable[..., Any]:

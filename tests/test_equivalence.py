@@ -121,8 +121,9 @@ def _seed(*parts: object) -> int:
 
 def build(name: str, channels: int, seed: int, dtype: torch.dtype = torch.float32) -> nn.Module:
     """The library module with randomised BN statistics/affine and non-zero biases, so eval mode is not trivial."""
-    torch.manual_seed(seed)
-    m = M.create_attention(name, channels).to(dtype)
+    with torch.random.fork_rng():  # seeded construction without disturbing the global RNG of other tests
+        torch.manual_seed(seed)
+        m = M.create_attention(name, channels).to(dtype)
     sd = m.state_dict()
     bn_prefixes = {k[: -len(".running_mean")] for k in sd if k.endswith(".running_mean")}
     with torch.no_grad():
@@ -227,6 +228,27 @@ def test_forward_matches_reference(name: str, shape: tuple[int, ...], layout: st
         assert not buffers_changed(start, lib), "eval mode changed a buffer"
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("name", NAME_PARAMS)
+def test_forward_matches_reference_large_inputs(name: str, mode: str) -> None:
+    """Inputs ~25× larger (and with large per-channel means) drive every non-linearity into its far regions
+    (ReLU6's cap at 6, h_swish's linear part, saturated sigmoids), which unit-scale inputs rarely reach: ReLU vs
+    ReLU6 mix-ups show up here. Outputs are ~25× larger too, so the 1e-5 bound is relative to their magnitude."""
+    ref_fn = reference_for(name)
+    shape = (4, 32, 7, 5)
+    seed = _seed(name, shape, "large")
+    lib = build(name, shape[1], seed).train(mode == "train")
+    ref = copy.deepcopy(lib)
+    # Per-sample, per-channel offsets keep the pooled (mean/max) vectors large as well, not only single pixels.
+    offsets = make_input((shape[0], shape[1], 1, 1), "contiguous", seed + 1)
+    x = 25.0 * (make_input(shape, "contiguous", seed) + offsets)
+    with torch.no_grad():
+        y = lib(x)
+        y_ref = ref_fn(ref, x)
+    assert_close_scaled(y, y_ref, ATOL32, max(1.0, y_ref.abs().max().item()), f"{name} {mode} large-input output")
+    assert_same_buffers(lib, ref, ATOL32 * 25.0, f"{name} {mode} large input")
+
+
 # ----------------------------------------------------------------------------------------------- float64 / gradcheck
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("name", NAME_PARAMS)
@@ -266,7 +288,7 @@ def test_gradcheck_params(name: str) -> None:
 # ----------------------------------------------------------------------------------------------- backward
 def _backward_pair(
     name: str, shape: tuple[int, ...], layout: str, requires: str, dtype: torch.dtype
-) -> tuple[Tensor, ...] | None:
+) -> tuple:
     ref_fn = reference_for(name)
     seed = _seed(name, shape, layout, "backward")
     lib = build(name, shape[1], seed, dtype).train()
