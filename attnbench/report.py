@@ -7,7 +7,6 @@ stderr. Units and rounding exist only here: the frames and CSVs hold raw numbers
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -31,7 +30,10 @@ FORMATS = ("table", "csv", "json")
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    """None, NaN and pandas' NA (empty cells of nullable integer columns)."""
+    import pandas as pd
+
+    return v is None or (pd.api.types.is_scalar(v) and bool(pd.isna(v)))
 
 
 def millions(v: Any, digits: int = 3) -> str:

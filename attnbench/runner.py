@@ -26,6 +26,9 @@ Progress = Callable[[str], None]
 class ProfileResult:
     records: tuple[ProfileRecord, ...]
     warnings: tuple[str, ...]
+    samples_ms: dict[tuple[str, str], tuple[float, ...]]
+    """(module, build) → latency samples in ms. Sample k of every model comes from the same interleaved round,
+    so ``samples[a][k] / samples[b][k]`` is a paired ratio."""
 
 
 @dataclass(frozen=True)
@@ -170,4 +173,5 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
                     timestamp_utc=env.timestamp_utc,
                 )
             )
-    return ProfileResult(tuple(records), tuple(warnings))
+    samples = {key: lat.samples_ms for key, lat in latencies.items()}
+    return ProfileResult(tuple(records), tuple(warnings), samples)

@@ -80,10 +80,10 @@ class ProfileSpec:
             kw["reduction"] = self.reduction
         return kw
 
-    def validate(self) -> "ProfileSpec":
+    def validate(self, require_module: bool = True) -> "ProfileSpec":
         """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix."""
         check_name(modules.BACKBONES, self.backbone)
-        if not self.modules:
+        if not self.modules and require_module:
             raise UsageError("no attention module given; pass --module, e.g. --module ca or --module se,ca.")
         for name in self.modules:
             check_name(modules.ATTENTION, name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import statistics
 import sys
 from pathlib import Path
@@ -20,12 +21,21 @@ from typing import Callable
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import attnbench.modules as M
+from attnbench.measure import time_latency
 
-import attnbench.modules as M  # noqa: E402
-from attnbench.measure import time_latency  # noqa: E402
-from tests.reference import reference_forward  # noqa: E402
+
+def _load_reference() -> object:
+    path = Path(__file__).resolve().parents[1] / "tests" / "reference.py"
+    spec = importlib.util.spec_from_file_location("attnbench_tests_reference", path)
+    assert spec is not None and spec.loader is not None, path
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+reference_forward = _load_reference().reference_forward  # type: ignore[attr-defined]
 
 # Targets from the issue, as (ratio name, limit): module/clone at most, module speed-up over reference at least.
 TARGETS = {

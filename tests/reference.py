@@ -25,6 +25,7 @@ statistics.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Mapping
 
@@ -307,7 +308,31 @@ def ref_ca(
     return identity * a_w * a_h
 
 
+# Registry key -> reference formulation with the paper's configuration for that key. The configuration lives HERE
+# (not read from the library module) so a registration that silently changes a variant's meaning fails.
+REFERENCES: dict[str, Callable[..., Tensor]] = {
+    "se": ref_se,
+    "cbam": ref_cbam,
+    "cbam_c": functools.partial(ref_cbam, spatial_gate=False),
+    "cbam_s": functools.partial(ref_cbam, channel_gate=False),
+    "bam": functools.partial(ref_bam, combine="sum"),
+    "bam_mul": functools.partial(ref_bam, combine="mul"),
+    "ca": ref_ca,
+    "ca_x": functools.partial(ref_ca, directions="h"),
+    "ca_y": functools.partial(ref_ca, directions="w"),
+    "ca_relu6": functools.partial(ref_ca, act=relu6),
+    "ca_silu": functools.partial(ref_ca, act=silu),
+}
+
+
+def reference_forward(name: str, module: nn.Module, x: Tensor) -> Tensor:
+    """The reference output for registry key ``name``, with ``module``'s weights."""
+    return REFERENCES[name](module, x)
+
+
 __all__ = [
+    "REFERENCES",
+    "reference_forward",
     "BN_EPS",
     "BN_MOMENTUM",
     "batch_norm",

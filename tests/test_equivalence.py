@@ -45,21 +45,7 @@ def _load_reference():
 
 R = _load_reference()
 
-# Registry key -> reference formulation with the paper's configuration for that key. The configuration lives HERE
-# (not read from the library module) so a registration that silently changes a variant's meaning fails.
-REFERENCES: dict[str, Callable[..., Tensor]] = {
-    "se": R.ref_se,
-    "cbam": R.ref_cbam,
-    "cbam_c": functools.partial(R.ref_cbam, spatial_gate=False),
-    "cbam_s": functools.partial(R.ref_cbam, channel_gate=False),
-    "bam": functools.partial(R.ref_bam, combine="sum"),
-    "bam_mul": functools.partial(R.ref_bam, combine="mul"),
-    "ca": R.ref_ca,
-    "ca_x": functools.partial(R.ref_ca, directions="h"),
-    "ca_y": functools.partial(R.ref_ca, directions="w"),
-    "ca_relu6": functools.partial(R.ref_ca, act=R.relu6),
-    "ca_silu": functools.partial(R.ref_ca, act=R.silu),
-}
+REFERENCES = R.REFERENCES
 
 # Registry key -> reason, for a library implementation known to disagree with its reference (strict xfail, so
 # the mark has to go once it is fixed). Empty: every module agrees.

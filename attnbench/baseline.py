@@ -1,0 +1,384 @@
+"""Cost baselines for CI: write what a set of models costs, re-measure later, and judge the difference.
+
+A baseline row holds exact counts (params, MACs, element-wise ops), compared exactly, and a latency *ratio* to the
+``none`` row of the same configuration measured in the same run, compared with a tolerance: a ratio survives a
+noisy, shared CI machine, an absolute time does not. The ratio is judged from every paired sample (sample k of the
+module and of the baseline come from the same interleaved round), not from one number: a regression needs at least
+three quarters of the paired ratios beyond the tolerance.
+
+Latency is compared only when the torch version and device name match the baseline's (as pyperf refuses to compare
+runs whose metadata differ), unless forced.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import modules
+from .errors import UsageError
+from .runner import ProfileResult, profile
+from .spec import ProfileSpec, check_name
+from .stats import quartiles
+
+EXACT = ("params", "macs", "elementwise_ops")
+METRICS = (*EXACT, "latency")
+CONFIG = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+COLUMNS = (
+    *CONFIG, *EXACT, "latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_n", "torch_version",
+    "device_name", "timestamp_utc",
+)  # fmt: skip
+_GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+
+
+class BaselineFileError(UsageError):
+    """A baseline file that is missing, unreadable, or names unknown columns, modules or backbones."""
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    """One model of a baseline, keyed by its configuration."""
+
+    config: dict[str, Any]
+    params: int
+    macs: int
+    elementwise_ops: int
+    latency_ratio: float | None = None
+    latency_ratio_q1: float | None = None
+    latency_ratio_q3: float | None = None
+    latency_n: int | None = None
+    torch_version: str = ""
+    device_name: str = ""
+    timestamp_utc: str = ""
+    line: int = 0
+    """Line in the CSV file (header = 1), for annotations."""
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        extra = "".join(f" {k}={c[k]}" for k in ("position", "reduction") if c.get(k) not in ("", None))
+        return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{extra}"
+
+    def as_row(self) -> dict[str, Any]:
+        return {**self.config, **{k: getattr(self, k) for k in COLUMNS if k not in self.config}}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One metric of one row, compared."""
+
+    row: BaselineRow
+    metric: str
+    old: float | None
+    new: float | None
+    status: str
+    """ok, regression, changed (an exact metric moved down: still a failure), improved, or skipped."""
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("regression", "changed")
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    new_rows: list[BaselineRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.failed]
+
+
+def _ratio_stats(result: ProfileResult, name: str) -> tuple[float, float, float, int] | None:
+    base, own = result.samples_ms.get(("none", "eager")), result.samples_ms.get((name, "eager"))
+    if not base or not own:
+        return None
+    ratios = [a / b for a, b in zip(own, base)]
+    q1, med, q3 = quartiles(ratios)
+    return med, q1, q3, len(ratios)
+
+
+def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
+    """Baseline rows for every eager record of a profile run."""
+    rows = []
+    for r in result.records:
+        if r.build != "eager":
+            continue
+        stats = _ratio_stats(result, r.module)
+        rows.append(
+            BaselineRow(
+                config={k: getattr(r, k) for k in CONFIG},
+                params=r.params,
+                macs=r.macs,
+                elementwise_ops=r.elementwise_ops,
+                latency_ratio=stats[0] if stats else None,
+                latency_ratio_q1=stats[1] if stats else None,
+                latency_ratio_q3=stats[2] if stats else None,
+                latency_n=stats[3] if stats else None,
+                torch_version=r.torch_version,
+                device_name=r.device_name,
+                timestamp_utc=r.timestamp_utc,
+            )
+        )
+    return rows
+
+
+def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> list[BaselineRow]:
+    """Profile every spec and collect the baseline rows, the ``none`` row of each configuration once."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for spec in specs:
+        for row in rows_from_result(profile(spec, progress)):
+            key = tuple(row.config[k] for k in CONFIG)
+            if key not in seen:
+                seen.add(key)
+                out.append(row)
+    return out
+
+
+def _num(value: str, kind: type, column: str, line: int, path: Path) -> Any:
+    if value == "":
+        return None
+    try:
+        number = kind(float(value)) if kind is int else kind(value)
+    except ValueError:
+        raise BaselineFileError(f"{path}:{line}: column '{column}' holds '{value}', not a number; fix or rewrite the file.")
+    if isinstance(number, float) and not math.isfinite(number):
+        raise BaselineFileError(f"{path}:{line}: column '{column}' holds '{value}'; fix or rewrite the file.")
+    return number
+
+
+def read_baseline(path: Path) -> list[BaselineRow]:
+    """Parse and validate a baseline CSV; every problem is one ``BaselineFileError`` line naming file and line."""
+    if not path.is_file():
+        raise BaselineFileError(f"baseline '{path}' does not exist; write one with 'attnbench baseline write {path}'.")
+    try:
+        with path.open(newline="") as f:
+            records = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BaselineFileError(f"baseline '{path}' cannot be read as CSV ({exc}); rewrite it.") from exc
+    if not records:
+        raise BaselineFileError(f"baseline '{path}' is empty; write one with 'attnbench baseline write {path}'.")
+    header = records[0]
+    missing = [c for c in (*CONFIG, *EXACT) if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing or unknown:
+        what = f"lacks columns {', '.join(missing)}" if missing else f"has unknown columns {', '.join(unknown)}"
+        raise BaselineFileError(f"baseline '{path}' {what}; rewrite it with 'attnbench baseline write'.")
+    rows = []
+    for i, values in enumerate(records[1:], start=2):
+        if not any(values):
+            continue
+        if len(values) != len(header):
+            raise BaselineFileError(f"{path}:{i}: {len(values)} fields, the header has {len(header)}; fix or rewrite.")
+        d = dict(zip(header, values))
+        for name, reg in (("module", modules.ATTENTION), ("backbone", modules.BACKBONES)):
+            try:
+                check_name(reg, d[name])
+            except UsageError as exc:
+                raise BaselineFileError(f"{path}:{i}: {exc}") from None
+        config = {
+            **{k: d[k] for k in ("backbone", "module", "device", "dtype", "position")},
+            "width": _num(d["width"], float, "width", i, path),
+            "input_size": _num(d["input_size"], int, "input_size", i, path),
+            "batch": _num(d["batch"], int, "batch", i, path),
+            "threads": _num(d["threads"], int, "threads", i, path),
+            "reduction": _num(d["reduction"], int, "reduction", i, path),
+        }
+        if None in (config["width"], config["input_size"], config["batch"], config["threads"]):
+            raise BaselineFileError(f"{path}:{i}: width, input_size, batch and threads must be given.")
+        exact = {k: _num(d[k], int, k, i, path) for k in EXACT}
+        if None in exact.values():
+            raise BaselineFileError(f"{path}:{i}: params, macs and elementwise_ops must be given.")
+        rows.append(
+            BaselineRow(
+                config=config,
+                **exact,
+                latency_ratio=_num(d.get("latency_ratio", ""), float, "latency_ratio", i, path),
+                latency_ratio_q1=_num(d.get("latency_ratio_q1", ""), float, "latency_ratio_q1", i, path),
+                latency_ratio_q3=_num(d.get("latency_ratio_q3", ""), float, "latency_ratio_q3", i, path),
+                latency_n=_num(d.get("latency_n", ""), int, "latency_n", i, path),
+                torch_version=d.get("torch_version", ""),
+                device_name=d.get("device_name", ""),
+                timestamp_utc=d.get("timestamp_utc", ""),
+                line=i,
+            )
+        )
+    if not rows:
+        raise BaselineFileError(f"baseline '{path}' has no rows; write one with 'attnbench baseline write {path}'.")
+    return rows
+
+
+def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
+    """Write ``rows`` atomically: a temporary file in the same folder, fsync, then rename over ``path``."""
+    if not path.parent.is_dir():
+        raise BaselineFileError(f"folder '{path.parent}' does not exist; create it first.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\n")
+            w.writeheader()
+            for row in rows:
+                w.writerow({k: "" if v is None else v for k, v in row.as_row().items()})
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int) -> list[ProfileSpec]:
+    """One profile spec per configuration group; each measures its baseline and all of its modules together."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for row in rows:
+        key = tuple(row.config[k] for k in _GROUP)
+        names = groups.setdefault(key, [])
+        if row.config["module"] != "none":
+            names.append(row.config["module"])
+    specs = []
+    for key, names in groups.items():
+        c = dict(zip(_GROUP, key))
+        specs.append(
+            ProfileSpec(
+                modules=tuple(dict.fromkeys(names)),
+                backbone=c["backbone"],
+                width=c["width"],
+                input_size=c["input_size"],
+                batch=c["batch"],
+                device=c["device"],
+                dtype=c["dtype"],
+                threads=c["threads"],
+                reduction=c["reduction"],
+                position=c["position"] or None,
+                latency=latency,
+                repeats=repeats,
+                warmup=warmup,
+            ).validate(require_module=False)
+        )
+    return specs
+
+
+def compare(
+    old: Sequence[BaselineRow], new: Sequence[BaselineRow], metrics: Sequence[str], tolerance: float, force: bool
+) -> CheckResult:
+    """Judge every old row against its re-measured twin."""
+    by_key = {tuple(r.config[k] for k in CONFIG): r for r in new}
+    result = CheckResult(new_rows=list(new))
+    for row in old:
+        twin = by_key.get(tuple(row.config[k] for k in CONFIG))
+        if twin is None:
+            result.findings.append(Finding(row, "row", None, None, "regression", "row could not be re-measured"))
+            continue
+        for metric in EXACT:
+            if metric not in metrics:
+                continue
+            a, b = getattr(row, metric), getattr(twin, metric)
+            status = "ok" if a == b else ("regression" if b > a else "changed")
+            result.findings.append(Finding(row, metric, a, b, status))
+        if "latency" in metrics and row.config["module"] != "none":
+            result.findings.append(_judge_latency(row, twin, tolerance, force))
+    return result
+
+
+def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force: bool) -> Finding:
+    if row.latency_ratio is None:
+        return Finding(row, "latency", None, twin.latency_ratio, "skipped", "the baseline has no latency ratio")
+    if twin.latency_ratio is None:
+        return Finding(row, "latency", row.latency_ratio, None, "skipped", "latency was not measured")
+    differs = [
+        f"{what} {a or '?'} → {b}"
+        for what, a, b in (("torch", row.torch_version, twin.torch_version), ("device", row.device_name, twin.device_name))
+        if a != b
+    ]
+    if differs and not force:
+        note = f"not compared: {'; '.join(differs)} (pass --force to compare anyway)"
+        return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, "skipped", note)
+    limit_hi, limit_lo = row.latency_ratio * (1 + tolerance), row.latency_ratio * (1 - tolerance)
+    q1, q3 = twin.latency_ratio_q1 or twin.latency_ratio, twin.latency_ratio_q3 or twin.latency_ratio
+    note = f"paired ratios IQR {q1:.3f}–{q3:.3f} over {twin.latency_n} samples; limit {limit_hi:.3f}"
+    if differs:
+        note += f"; forced across {'; '.join(differs)}"
+    if q1 > limit_hi:
+        status = "regression"
+    elif q3 < limit_lo:
+        status = "improved"
+    else:
+        status = "ok"
+    return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, status, note)
+
+
+def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
+    """Baseline rows from a profile/sweep CSV: the eager rows, each latency ratio taken against the ``none`` row
+    of the same configuration and run (same ``timestamp_utc``). Without paired samples, the quartiles equal it."""
+    from .results import read_header
+
+    try:
+        header = read_header(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BaselineFileError(f"--from '{path}' cannot be read as CSV ({exc}).") from exc
+    if header is None or any(c not in header for c in (*CONFIG, *EXACT, "build", "latency_ms_median")):
+        raise BaselineFileError(f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv').")
+    with path.open(newline="") as f:
+        table = [r for r in csv.DictReader(f) if r.get("build") == "eager"]
+    base = {
+        tuple(r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")): r
+        for r in table
+        if r["module"] == "none"
+    }
+    rows = []
+    for i, r in enumerate(table, start=2):
+        key = tuple(r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc"))
+        none = base.get(key)
+        ratio = None
+        if none and r["latency_ms_median"] and none["latency_ms_median"]:
+            ratio = float(r["latency_ms_median"]) / float(none["latency_ms_median"])
+        config = {
+            **{k: r[k] for k in ("backbone", "module", "device", "dtype", "position")},
+            "width": _num(r["width"], float, "width", i, path),
+            "input_size": _num(r["input_size"], int, "input_size", i, path),
+            "batch": _num(r["batch"], int, "batch", i, path),
+            "threads": _num(r["threads"], int, "threads", i, path),
+            "reduction": _num(r["reduction"], int, "reduction", i, path),
+        }
+        rows.append(
+            BaselineRow(
+                config=config,
+                **{k: _num(r[k], int, k, i, path) for k in EXACT},
+                latency_ratio=ratio, latency_ratio_q1=ratio, latency_ratio_q3=ratio,
+                latency_n=_num(r.get("latency_n", ""), int, "latency_n", i, path),
+                torch_version=r.get("torch_version", ""), device_name=r.get("device_name", ""),
+                timestamp_utc=r.get("timestamp_utc", ""),
+            )  # fmt: skip
+        )
+    if not rows:
+        raise BaselineFileError(f"--from '{path}' has no eager rows.")
+    return rows
+
+
+def parse_tolerance(text: str) -> float:
+    """``"10%"`` or ``"0.1"`` → 0.1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10 or not math.isfinite(value):
+        raise UsageError(f"--latency-tolerance '{text}' is not a tolerance; use a percentage such as 10%.")
+    return value
+
+
+def parse_metrics(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return METRICS
+    names = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    bad = [m for m in names if m not in METRICS]
+    if bad or not names:
+        raise UsageError(f"--only '{text}' names no known metric; choose from: {', '.join(METRICS)}.")
+    return names
