@@ -61,8 +61,9 @@ class BaselineRow:
     @property
     def label(self) -> str:
         c = self.config
-        extra = "".join(f" {k}={c[k]}" for k in ("position", "reduction") if c.get(k) not in ("", None))
-        return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{extra}"
+        slot = f" {c['position']}" if c.get("position") else ""
+        r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
+        return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}"
 
     def as_row(self) -> dict[str, Any]:
         return {**self.config, **{k: getattr(self, k) for k in COLUMNS if k not in self.config}}

@@ -153,3 +153,57 @@ def status(message: str, quiet: bool = False) -> Iterator[Any]:
         return
     with stderr.status(message) as st:
         yield lambda text: st.update(text)
+
+
+def _fmt_metric(metric: str, v: Any) -> str:
+    if _missing(v):
+        return "–"
+    return f"{v:.3f}" if metric == "latency" else f"{int(v):,}"
+
+
+def _change(f: Any) -> str:
+    if _missing(f.old) or _missing(f.new) or f.old == f.new:
+        return ""
+    if f.metric == "latency":
+        return f"{100 * (f.new - f.old) / f.old:+.1f}%"
+    return f"{int(f.new - f.old):+,}"
+
+
+def show_check(result: Any, path: Any, fmt: str, github: bool, accepted: bool = False) -> None:
+    """The diff table (or JSON) of ``attnbench check`` and its one-line summary; annotations with ``--github``."""
+    import json
+
+    counts: dict[str, int] = {}
+    for f in result.findings:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    ok = not result.failures
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    verdict = "baseline rewritten" if accepted else ("all checks hold" if ok else f"{len(result.failures)} failing")
+    line = f"check {path}: {verdict} ({summary})"
+    if fmt == "json":
+        data = {
+            "ok": ok, "accepted": accepted, "summary": counts,
+            "findings": [
+                {"row": f.row.label, "line": f.row.line, "metric": f.metric, "old": f.old, "new": f.new,
+                 "status": f.status, "note": f.note, **f.row.config}
+                for f in result.findings
+            ],
+        }  # fmt: skip
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        table = Table(title=f"attnbench check {path}", title_justify="left")
+        for c in ("line", "row", "metric", "old", "new", "change", "status", "note"):
+            table.add_column(c, justify="right" if c in ("line", "old", "new", "change") else "left")
+        style = {"regression": "bold red", "changed": "bold red", "improved": "green", "skipped": "yellow"}
+        for f in result.findings:
+            table.add_row(str(f.row.line), f.row.label, f.metric, _fmt_metric(f.metric, f.old),
+                          _fmt_metric(f.metric, f.new), _change(f), f.status, f.note, style=style.get(f.status))  # fmt: skip
+        stdout.print(table)
+        stdout.print(line, markup=False)
+    if github:
+        level = {"regression": "error", "changed": "error", "improved": "notice", "skipped": "warning"}
+        for f in result.findings:
+            if f.status in level:
+                msg = f"{f.row.label} {f.metric}: {_fmt_metric(f.metric, f.old)} → {_fmt_metric(f.metric, f.new)} ({f.status}) {f.note}"
+                sys.stdout.write(f"::{level[f.status]} file={path},line={f.row.line},title=attnbench check::{msg.strip()}\n")
+    sys.stdout.flush()
