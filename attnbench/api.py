@@ -70,12 +70,19 @@ def list_backbones() -> list[dict[str, str]]:
     ]
 
 
-def build_spec(module_names: Iterable[str], **fields: Any) -> ProfileSpec:
-    """A validated ``ProfileSpec``; ``"none"`` in ``module_names`` is dropped (the baseline is always measured)."""
+def build_spec(module_names: Iterable[str], require_module: bool = True, **fields: Any) -> ProfileSpec:
+    """A validated ``ProfileSpec``; ``"none"`` in ``module_names`` is dropped (the baseline is always measured).
+
+    Args:
+        module_names: attention modules to measure beside the baseline.
+        require_module: refuse an empty module list (the CLI does; tables may measure a baseline alone).
+        **fields: the other ``ProfileSpec`` fields.
+    """
+    module_names = list(module_names)
     names = tuple(n for n in dict.fromkeys(module_names) if n != "none")
-    if not names and "none" in module_names:
+    if require_module and not names and "none" in module_names:
         raise UsageError("'none' is the baseline and always measured; also pass a module, e.g. --module ca.")
-    return ProfileSpec(modules=names, **fields).validate()
+    return ProfileSpec(modules=names, **fields).validate(require_module=require_module)
 
 
 def run_profile(

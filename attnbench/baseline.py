@@ -222,6 +222,9 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
     if not path.parent.is_dir():
         raise BaselineFileError(f"folder '{path.parent}' does not exist; create it first.")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\n")
@@ -260,6 +263,7 @@ def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: 
                 reduction=c["reduction"],
                 position=c["position"] or None,
                 latency=latency,
+                memory=False,
                 repeats=repeats,
                 warmup=warmup,
             ).validate(require_module=False)

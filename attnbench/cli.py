@@ -129,6 +129,49 @@ def profile_cmd(
         report.info(f"{len(frame)} rows appended to {csv}")
 
 
+TableFormatOpt = Annotated[str, typer.Option("--format", help="table (rich, default), csv (raw numbers), md or latex.")]
+
+
+@app.command("table")
+def table_cmd(
+    name: Annotated[Optional[str], typer.Argument(help="Table to regenerate; see --list.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,
+    latency: Annotated[bool, typer.Option("--latency", help="Add measured latency columns (slower).")] = False,
+    format: TableFormatOpt = "table",  # noqa: A002 - the option is --format
+    input: InputOpt = 224,  # noqa: A002 - the option is --input
+    threads: ThreadsOpt = 1,
+    repeats: RepeatsOpt = 30,
+    quiet: QuietOpt = False,
+) -> None:
+    """Rebuild a paper's comparison table and print measured values beside the published ones."""
+    from . import export, tables
+
+    if list_ or name is None:
+        if name is None and not list_:
+            raise UsageError(f"name a table, e.g. 'attnbench table ca-table2'; choose from: {', '.join(tables.TABLES)}.")
+        report.show_table_list(list(tables.TABLES.values()))
+        return
+    if format not in ("table", *export.FORMATS):
+        raise UsageError(f"--format '{format}' is not supported; choose from: table, {', '.join(export.FORMATS)}.")
+    spec = tables.get_table(name)
+    with report.status(f"measuring {name}", quiet=quiet or format != "table") as progress:
+        rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, threads=threads,
+                                    repeats=repeats)  # fmt: skip
+    from .env import collect_env
+
+    env = collect_env("cpu")
+    context = f"measured: {input}×{input}, batch 1, float32, {env.device_name}, torch {env.torch_version}"
+    if format == "table":
+        report.show_table(spec.title, context, rows)
+    elif format == "csv":
+        report.write_text(export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows]))
+    else:
+        columns, cells, notes = report.table_cells(rows)
+        notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {spec.source}."]
+        serialize = export.to_markdown if format == "md" else export.to_latex
+        report.write_text(serialize(columns, cells, notes, title=spec.title))
+
+
 baseline_app = typer.Typer(no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
 app.add_typer(baseline_app, name="baseline")
 
@@ -173,7 +216,7 @@ def baseline_write_cmd(
     else:
         specs = [
             build_spec(split_names(modules_), backbone=b, width=w, input_size=i, batch=batch, threads=threads,
-                       repeats=repeats, warmup=warmup, latency=latency)
+                       repeats=repeats, warmup=warmup, latency=latency, memory=False)
             for b in split_names(backbones) for w in _numbers(widths, float, "--widths")
             for i in _numbers(inputs, int, "--inputs")
         ]  # fmt: skip

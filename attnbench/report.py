@@ -45,7 +45,7 @@ def signed_millions(v: Any, digits: int = 3) -> str:
 
 
 def pct(v: Any) -> str:
-    return "–" if _missing(v) else f"{v:+.1f}%"
+    return "–" if _missing(v) else f"{round(v, 1) + 0.0:+.1f}%"  # + 0.0 turns -0.0 into 0.0
 
 
 def latency(median: Any, iqr: Any) -> str:
@@ -206,4 +206,74 @@ def show_check(result: Any, path: Any, fmt: str, github: bool, accepted: bool = 
             if f.status in level:
                 msg = f"{f.row.label} {f.metric}: {_fmt_metric(f.metric, f.old)} → {_fmt_metric(f.metric, f.new)} ({f.status}) {f.note}"
                 sys.stdout.write(f"::{level[f.status]} file={path},line={f.row.line},title=attnbench check::{msg.strip()}\n")
+    sys.stdout.flush()
+
+
+def printed(text: str) -> str:
+    """A published value as the paper printed it, in the column's unit: '3.89M' → '3.89', '1.814G' → '1814'."""
+    if not text:
+        return "–"
+    if text.endswith("G"):
+        number = text[:-1]
+        decimals = max(0, len(number.split(".")[1]) - 3) if "." in number else 0
+        return f"{float(number) * 1e3:.{decimals}f}"
+    return text.rstrip("M")
+
+
+def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Display columns, cells and numbered footnotes of a paper table (shared by rich, Markdown and LaTeX).
+
+    A measured cell outside the published value's rounding ends in ``*``; colour is never the only carrier.
+    """
+    timed = any(not _missing(r["latency_ms_median"]) for r in rows)
+    notes: list[str] = []
+    columns = ["model", "×", "r", "params pub.", "params ours (Δ%)", "MAdds pub.", "MACs ours (Δ%)", "elem-ops ours",
+               "top-1 pub.", "source", *(["latency ms", "Δlat"] if timed else []), "note"]  # fmt: skip
+    cells = []
+    for r in rows:
+        if r["note"] and r["note"] not in notes:
+            notes.append(r["note"])
+
+        def ours(value: int, pct_: Any, differs: Any, digits: int) -> str:
+            mark = "*" if differs is True else ""
+            return f"{value / 1e6:.{digits}f}" + ("" if _missing(pct_) else f" ({pct(pct_)})") + mark
+
+        cells.append([
+            r["row"], f"{r['width']:g}", "–" if _missing(r["reduction"]) else str(int(r["reduction"])),
+            printed(r["published_params_text"]), ours(r["params"], r["d_params_pct"], r["params_differs"], 3),
+            printed(r["published_madds_text"]), ours(r["macs"], r["d_macs_pct"], r["macs_differs"], 1),
+            millions(r["elementwise_ops"], 1),
+            "–" if _missing(r["published_top1"]) else f"{r['published_top1']:.1f}", r["source"],
+            *([latency(r["latency_ms_median"], r["latency_ms_iqr"]), pct(r["d_latency_pct"])] if timed else []),
+            f"[{notes.index(r['note']) + 1}]" if r["note"] else "",
+        ])  # fmt: skip
+    return columns, cells, notes
+
+
+def show_table(title: str, context: str, rows: list[dict[str, Any]], console: Console = stdout) -> None:
+    """A paper table, published beside measured, with the footnotes under it."""
+    columns, cells, notes = table_cells(rows)
+    table = Table(title=title, title_justify="left", caption=context, caption_justify="left")
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("model", "source", "note") else "right", no_wrap=c != "note")
+    for row in cells:
+        table.add_row(*[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row])
+    console.print(table)
+    console.print("* outside the published value's rounding. source: confirmed = paper or authors' README/code; "
+                  "recalled = unverified recollection; unknown = not recovered (left empty).", markup=False)
+    for n, text in enumerate(notes, start=1):
+        console.print(f"[{n}] {text}", markup=False)
+
+
+def show_table_list(specs: list[Any], console: Console = stdout) -> None:
+    table = Table(title="Paper tables", title_justify="left")
+    for c in ("name", "rows", "title", "published numbers"):
+        table.add_column(c)
+    for s in specs:
+        table.add_row(s.name, str(len(s.rows)), s.title, s.source)
+    console.print(table)
+
+
+def write_text(text: str) -> None:
+    sys.stdout.write(text)
     sys.stdout.flush()

@@ -41,7 +41,7 @@ class _Cost:
     elementwise_ops: int
     attn_elementwise_ops: int
     unsupported: str
-    peak_mem_bytes: int
+    peak_mem_bytes: int | None
 
 
 def effective_position(spec: ProfileSpec, name: str) -> str:
@@ -76,7 +76,7 @@ def _measure_cost(spec: ProfileSpec, name: str) -> tuple[object, _Cost]:
         elementwise_ops=flops.elementwise_ops,
         attn_elementwise_ops=flops.attn_elementwise_ops,
         unsupported=";".join(f"{k}:{v}" for k, v in flops.unsupported.items()),
-        peak_mem_bytes=peak_memory(model, x),
+        peak_mem_bytes=peak_memory(model, x) if spec.memory else None,
     )
     return model, cost
 

@@ -66,6 +66,8 @@ class ProfileSpec:
     small_input: bool = False
     builds: tuple[str, ...] = ("eager",)
     latency: bool = True
+    memory: bool = True
+    """Measure peak memory (one instrumented forward per model); tables and count-only checks skip it."""
     seed: int = 0
     attn_kwargs: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,649 @@
+"""Image classification data for ``attnbench ablate``: a synthetic positional task, CIFAR-10/100 and image folders.
+
+Every source ends as two splits of ``uint8`` images (``N × 3 × S × S``) with ``int64`` labels, plus a
+:class:`BatchTransform` per split that turns a batch of them into normalised ``float32`` model inputs. The
+transforms work on whole batches with plain torch ops (there is no torchvision here), on whatever device the batch
+is on, drawing their random numbers from a CPU generator, so a seed gives the same augmentation on every device.
+
+Sources (the ``--data`` value):
+
+- ``synthetic``: a seeded, procedurally generated task where the label is *which shape* × *which grid cell* it sits
+  in (4 shapes × 2×2 cells = 16 classes by default), on textured clutter (oriented stripes, pixel noise, thin line
+  distractors). A model that pools features globally must carry *where* information through its features to solve
+  it; this is the property Coordinate Attention claims to add.
+- ``synthetic-shape``: the control. Exactly the same images (same seed → same pixels), labelled by shape only, so
+  position is irrelevant.
+- ``cifar10:PATH`` / ``cifar100:PATH``: the python-pickle batches (``data_batch_1..5`` + ``test_batch``, or
+  ``train`` + ``test``) from local disk, never downloaded. They are read with an unpickler that only accepts numpy
+  arrays, so a tampered file cannot run code.
+- ``imagefolder:PATH``: ``PATH/train/<class>/*`` and ``PATH/val/<class>/*``, or ``PATH/<class>/*`` split by a
+  fixed, per-class stratified fraction. Decoded with Pillow, resized once to ``round(input / 0.875)`` px on the
+  short side and centre-cropped to a square. Small sets are kept in memory; larger ones are decoded per batch in
+  ``DataLoader`` workers.
+
+Augmentation: none for the synthetic tasks (a flip would move the shape to another cell, i.e. change the label);
+CIFAR gets random crop with 4 px zero padding + horizontal flip; image folders get random-resized-crop (scale
+0.08-1, ratio 3/4-4/3, bilinear) + horizontal flip for training and a centre crop for evaluation. One deviation:
+the random-resized-crop samples from the stored centre square, not from the full original image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import AttnbenchError, UsageError
+
+__all__ = [
+    "DATA_KINDS",
+    "SHAPES",
+    "BatchTransform",
+    "DataError",
+    "DataRef",
+    "ImageData",
+    "LazyImageSplit",
+    "SyntheticOptions",
+    "TensorSplit",
+    "load_cifar",
+    "load_data",
+    "load_imagefolder",
+    "make_synthetic",
+    "parse_data",
+    "render_synthetic",
+    "synthetic_labels",
+]
+
+DATA_KINDS = ("synthetic", "synthetic-shape", "cifar10", "cifar100", "imagefolder")
+"""Accepted ``--data`` kinds; the last three take ``:PATH``."""
+
+SHAPES = ("square", "disc", "cross", "triangle", "ring", "diamond")
+"""Shapes the synthetic generator can draw, in label order."""
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+CIFAR_MEAN_STD = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+EVAL_CROP = 0.875
+"""Evaluation centre-crop fraction: images are resized to ``input / 0.875`` and cropped to ``input``."""
+
+CACHE_LIMIT_BYTES = 4 * 1024**3
+"""Image folders whose decoded size stays under this are held in memory; larger ones are decoded per batch."""
+
+
+class DataError(AttnbenchError):
+    """Data that is missing, empty or unreadable. The message names the path and the expected layout."""
+
+
+CIFAR_LAYOUT = {
+    "cifar10": "data_batch_1 … data_batch_5 and test_batch (the 'CIFAR-10 python version' archive, extracted)",
+    "cifar100": "train and test (the 'CIFAR-100 python version' archive, extracted)",
+}
+IMAGEFOLDER_LAYOUT = "PATH/train/<class>/*.jpg and PATH/val/<class>/*.jpg, or PATH/<class>/*.jpg"
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """A parsed ``--data`` value: its kind and, for files on disk, the path."""
+
+    kind: str
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
+
+def parse_data(text: str) -> DataRef:
+    """``"synthetic"``, ``"cifar10:/data/x"``… → :class:`DataRef`; raise ``UsageError`` naming the accepted forms."""
+    kind, sep, path = text.strip().partition(":")
+    kind = kind.strip().lower()
+    forms = "synthetic, synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH"
+    if kind not in DATA_KINDS:
+        raise UsageError(f"--data '{text}' is not a known data source; use {forms}.")
+    if kind.startswith("synthetic"):
+        if sep:
+            raise UsageError(f"--data '{text}': the synthetic tasks take no path; use --data {kind}.")
+        return DataRef(kind)
+    if not path.strip():
+        raise UsageError(f"--data '{text}' needs a folder: --data {kind}:PATH.")
+    return DataRef(kind, Path(path.strip()).expanduser())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Splits and batch transforms
+
+
+@dataclass(frozen=True)
+class TensorSplit:
+    """A split held in memory: ``images`` ``uint8`` ``N × 3 × S × S`` and ``labels`` ``int64`` ``N``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def batches(self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        """``(images, labels)`` for each list of indices, in order."""
+        del num_workers, pin_memory  # already decoded: indexing is faster than any worker
+        for idx in index_batches:
+            i = torch.as_tensor(idx, dtype=torch.long)
+            yield self.images[i], self.labels[i]
+
+
+class LazyImageSplit(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """An image-folder split decoded on demand (one file per item), for sets too large to hold in memory."""
+
+    def __init__(self, files: Sequence[Path], labels: Sequence[int], size: int) -> None:
+        self.files = list(files)
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _decode(self.files[i], self.size), self.labels[i]
+
+    def batches(self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+        loader = torch.utils.data.DataLoader(
+            self, batch_sampler=[list(b) for b in index_batches], num_workers=num_workers, pin_memory=pin_memory
+        )
+        yield from loader
+
+
+Split = TensorSplit | LazyImageSplit
+
+
+@dataclass(frozen=True)
+class BatchTransform:
+    """Turn a ``uint8`` batch into a normalised ``float32`` batch of ``out_size`` px, augmenting if asked.
+
+    Args:
+        kind: ``none`` (resize only if the size differs), ``crop_flip`` (pad, random crop, random horizontal
+            flip), ``rrc_flip`` (random-resized-crop + flip) or ``center_crop``.
+        out_size: output height and width.
+        mean: per-channel mean in [0, 1] units.
+        std: per-channel standard deviation in [0, 1] units.
+        pad: zero padding in pixels for ``crop_flip``.
+    """
+
+    kind: str
+    out_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    pad: int = 4
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Transform ``x`` (``uint8`` ``B × 3 × S × S``); random draws come from ``generator`` (CPU)."""
+        if self.kind == "crop_flip":
+            x = _crop_flip(x, self.pad, generator)
+        elif self.kind == "center_crop":
+            x = _center_crop(x, round(x.shape[-1] * EVAL_CROP) if x.shape[-1] != self.out_size else self.out_size)
+        y = x.float()
+        if self.kind == "rrc_flip":
+            y = _random_resized_crop_flip(y, self.out_size, self.scale, self.ratio, generator)
+        elif y.shape[-1] != self.out_size or y.shape[-2] != self.out_size:
+            y = F.interpolate(y, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False,
+                              antialias=y.shape[-1] > self.out_size)  # fmt: skip
+        mean = torch.tensor(self.mean, device=y.device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(self.std, device=y.device).view(1, 3, 1, 1) * 255
+        return (y - mean) / std
+
+
+def _crop_flip(x: torch.Tensor, pad: int, g: torch.Generator | None) -> torch.Tensor:
+    b, _, h, w = x.shape
+    xp = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=g)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=g)
+    flip = torch.rand(b, generator=g) < 0.5
+    cols = torch.arange(w)
+    cols = torch.where(flip[:, None], cols.flip(0), cols)[:, None, :] + ox[:, None, None]
+    rows = torch.arange(h)[None, :, None] + oy[:, None, None]
+    bi = torch.arange(b)[:, None, None]
+    dev = x.device
+    # Advanced indexing puts the indexed dims first: result is B × H × W × C.
+    out = xp.permute(0, 2, 3, 1)[bi.to(dev), rows.to(dev), cols.to(dev)]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def _center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top : top + size, left : left + size]
+
+
+def _random_resized_crop_flip(
+    x: torch.Tensor, size: int, scale: tuple[float, float], ratio: tuple[float, float], g: torch.Generator | None
+) -> torch.Tensor:
+    """Per-sample random-resized-crop and flip as one batched ``grid_sample`` (bilinear).
+
+    Area fraction ``s`` ~ U(scale) and log aspect ``r`` ~ U(log ratio) give a box of ``sqrt(s·r)`` × ``sqrt(s/r)``
+    of the side; boxes that do not fit are shrunk to fit (torchvision retries, then falls back to a centre crop).
+    """
+    b = x.shape[0]
+    s = torch.empty(b).uniform_(*scale, generator=g)
+    logr = torch.empty(b).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=g)
+    r = logr.exp()
+    bw = (s * r).sqrt().clamp(max=1.0)
+    bh = (s / r).sqrt().clamp(max=1.0)
+    cx = (torch.rand(b, generator=g) * 2 - 1) * (1 - bw)
+    cy = (torch.rand(b, generator=g) * 2 - 1) * (1 - bh)
+    flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = bw * flip
+    theta[:, 0, 2] = cx
+    theta[:, 1, 1] = bh
+    theta[:, 1, 2] = cy
+    grid = F.affine_grid(theta.to(x.device), [b, x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A loaded classification task: both splits, their transforms, and what they are."""
+
+    name: str
+    num_classes: int
+    train: Split
+    test: Split
+    train_transform: BatchTransform
+    test_transform: BatchTransform
+    class_names: tuple[str, ...] = field(default=(), repr=False)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Synthetic positional task
+
+
+@dataclass(frozen=True)
+class SyntheticOptions:
+    """The synthetic task's parameters.
+
+    Args:
+        size: image height and width in pixels.
+        grid: cells per side; the positional task has ``len(shapes) · grid²`` classes.
+        shapes: shape names from ``SHAPES``, in label order.
+        train_samples: training images.
+        test_samples: test images.
+        distractors: thin line segments drawn over the background of every image.
+        seed: the data seed. The train and test splits come from two streams of this one seed, so they are fixed
+            by it and never overlap in generation; the training seed of a run does not change the data.
+    """
+
+    size: int = 32
+    grid: int = 2
+    shapes: tuple[str, ...] = ("square", "disc", "cross", "triangle")
+    train_samples: int = 4000
+    test_samples: int = 1000
+    distractors: int = 3
+    seed: int = 0
+
+    def num_classes(self, positional: bool) -> int:
+        return len(self.shapes) * self.grid**2 if positional else len(self.shapes)
+
+    def validate(self) -> "SyntheticOptions":
+        unknown = [s for s in self.shapes if s not in SHAPES]
+        if unknown or not self.shapes or len(set(self.shapes)) != len(self.shapes):
+            raise UsageError(f"synthetic shapes {self.shapes} must be distinct names from: {', '.join(SHAPES)}.")
+        if not 1 <= self.grid <= 8:
+            raise UsageError(f"synthetic grid must be between 1 and 8 cells per side, got {self.grid}.")
+        if self.size < 6 * self.grid:
+            raise UsageError(
+                f"synthetic images of {self.size} px are too small for a {self.grid}×{self.grid} grid; "
+                f"use --input {6 * self.grid} or more."
+            )
+        for name, n in (("train", self.train_samples), ("test", self.test_samples)):
+            if not 1 <= n <= 10_000_000:
+                raise UsageError(f"synthetic {name} samples must be between 1 and 10,000,000, got {n}.")
+        return self
+
+
+def _shape_mask(kind: str, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Inside-test of a unit-radius shape at offsets ``dx, dy`` (in radii) from its centre."""
+    ax, ay = dx.abs(), dy.abs()
+    if kind == "square":
+        return torch.maximum(ax, ay) <= 0.78
+    if kind == "disc":
+        return dx * dx + dy * dy <= 1.0
+    if kind == "cross":
+        return ((ax <= 0.3) & (ay <= 1.0)) | ((ay <= 0.3) & (ax <= 1.0))
+    if kind == "triangle":
+        return (dy <= 0.75) & (ax <= (dy + 1.0) * 0.58)
+    if kind == "ring":
+        d2 = dx * dx + dy * dy
+        return (d2 <= 1.0) & (d2 >= 0.36)
+    if kind == "diamond":
+        return ax + ay <= 1.0
+    raise ValueError(f"unknown shape '{kind}'")
+
+
+def render_synthetic(
+    shape_ids: torch.Tensor, cell_ids: torch.Tensor, opts: SyntheticOptions, generator: torch.Generator,
+    return_masks: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Draw one image per ``(shape, cell)`` pair: ``uint8`` ``N × 3 × S × S``.
+
+    The shape (radius 0.28-0.42 of a cell, a bright random colour) lies entirely inside its cell at a random
+    offset. The background is a dim random colour with random oriented stripes, per-pixel noise and
+    ``opts.distractors`` thin bright line segments that may cross cells. With ``return_masks`` it also returns the
+    shapes' boolean masks (``N × S × S``).
+    """
+    n, s, grid = int(shape_ids.shape[0]), opts.size, opts.grid
+    g = generator
+    cell = s / grid
+    coords = torch.arange(s, dtype=torch.float32) + 0.5
+    yy, xx = coords.view(1, s, 1), coords.view(1, 1, s)
+
+    # Background: a dim base colour, stripes at a random angle, frequency and phase.
+    base = torch.rand(n, 3, 1, 1, generator=g) * 0.3
+    theta = torch.rand(n, 1, 1, generator=g) * math.pi
+    freq = (2 + torch.rand(n, 1, 1, generator=g) * 5) * (2 * math.pi / s)
+    phase = torch.rand(n, 1, 1, generator=g) * 2 * math.pi
+    stripes = torch.sin(freq * (xx * theta.cos() + yy * theta.sin()) + phase)  # N × S × S
+    stripe_colour = torch.rand(n, 3, 1, 1, generator=g) * 0.2
+    img = base + stripe_colour * (stripes.unsqueeze(1) + 1) / 2
+
+    # Distractors: thin line segments (distance to segment ≤ 0.6 px), medium-bright.
+    for _ in range(opts.distractors):
+        p0 = torch.rand(n, 2, generator=g) * s
+        ang = torch.rand(n, generator=g) * 2 * math.pi
+        length = (0.3 + 0.5 * torch.rand(n, generator=g)) * cell
+        d = torch.stack((ang.cos(), ang.sin()), 1)
+        rx, ry = xx - p0[:, 0, None, None], yy - p0[:, 1, None, None]
+        t = (rx * d[:, 0, None, None] + ry * d[:, 1, None, None]).clamp(min=0).minimum(length[:, None, None])
+        dist2 = (rx - t * d[:, 0, None, None]) ** 2 + (ry - t * d[:, 1, None, None]) ** 2
+        line = (dist2 <= 0.36).unsqueeze(1)
+        colour = 0.35 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
+        img = torch.where(line, colour, img)
+
+    # The target shape, fully inside its cell.
+    radius = (0.28 + 0.14 * torch.rand(n, generator=g)) * cell
+    cy_cell = torch.div(cell_ids, grid, rounding_mode="floor").float()
+    cx_cell = (cell_ids % grid).float()
+    span = cell - 2 * radius - 1.0
+    cy = cy_cell * cell + radius + 0.5 + torch.rand(n, generator=g) * span
+    cx = cx_cell * cell + radius + 0.5 + torch.rand(n, generator=g) * span
+    dx = (xx - cx[:, None, None]) / radius[:, None, None]
+    dy = (yy - cy[:, None, None]) / radius[:, None, None]
+    masks = torch.zeros(n, s, s, dtype=torch.bool)
+    for k, kind in enumerate(opts.shapes):
+        sel = shape_ids == k
+        if bool(sel.any()):
+            masks[sel] = _shape_mask(kind, dx[sel], dy[sel])
+    colour = 0.6 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
+    img = torch.where(masks.unsqueeze(1), colour, img)
+
+    img = img + 0.06 * torch.randn(n, 3, s, s, generator=g)
+    out = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    return (out, masks) if return_masks else out
+
+
+def synthetic_labels(shape_ids: torch.Tensor, cell_ids: torch.Tensor, grid: int, positional: bool) -> torch.Tensor:
+    """Label of each image: ``shape · grid² + cell`` for the positional task, ``shape`` for the control."""
+    return shape_ids * grid * grid + cell_ids if positional else shape_ids.clone()
+
+
+def make_synthetic(opts: SyntheticOptions, positional: bool = True) -> tuple[TensorSplit, TensorSplit]:
+    """The train and test splits of the synthetic task (the same pixels for ``positional`` True and False)."""
+    opts.validate()
+    splits = []
+    for stream, n in ((0, opts.train_samples), (1, opts.test_samples)):
+        g = torch.Generator().manual_seed(opts.seed * 1_000_003 + 7919 * stream + 17)
+        shape_ids = torch.randint(0, len(opts.shapes), (n,), generator=g)
+        cell_ids = torch.randint(0, opts.grid**2, (n,), generator=g)
+        images = render_synthetic(shape_ids, cell_ids, opts, g)
+        assert isinstance(images, torch.Tensor)
+        splits.append(TensorSplit(images, synthetic_labels(shape_ids, cell_ids, opts.grid, positional)))
+    return splits[0], splits[1]
+
+
+def _mean_std(images: torch.Tensor) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    x = images[:2048].float() / 255
+    mean = x.mean((0, 2, 3))
+    std = x.std((0, 2, 3)).clamp(min=1e-3)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# CIFAR python pickles
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickle only dicts, lists, strings, numbers and numpy arrays: a CIFAR batch, and nothing that runs code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load '{module}.{name}' (only numpy arrays are allowed)")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray"  # numpy ≥ 2 moved it; the CIFAR files predate the move
+        return super().find_class(module, name)
+
+
+def _read_cifar_file(path: Path, label_key: bytes, layout: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not path.is_file():
+        raise DataError(f"CIFAR file '{path}' is missing; expected {layout}.")
+    try:
+        with path.open("rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = _ArrayUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+            IndexError, KeyError, OSError) as exc:  # fmt: skip
+        raise DataError(f"CIFAR file '{path}' is corrupt or not a CIFAR python batch ({exc}); expected {layout}.")
+    if not isinstance(obj, dict):
+        raise DataError(f"CIFAR file '{path}' does not hold a batch dict; expected {layout}.")
+    obj = {k.encode() if isinstance(k, str) else k: v for k, v in obj.items()}
+    if b"data" not in obj or label_key not in obj:
+        keys = ", ".join(sorted(k.decode(errors="replace") for k in obj if isinstance(k, bytes)))
+        raise DataError(
+            f"CIFAR file '{path}' lacks 'data' or '{label_key.decode()}' (has: {keys}); expected {layout}."
+        )
+    try:
+        data = torch.as_tensor(obj[b"data"]).to(torch.uint8)
+        labels = torch.as_tensor(list(obj[label_key]), dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(f"CIFAR file '{path}' has unreadable data or labels ({exc}); expected {layout}.")
+    if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0] or data.shape[0] == 0:
+        raise DataError(
+            f"CIFAR file '{path}' holds {tuple(data.shape)} data for {labels.shape[0]} labels; a batch is "
+            f"N × 3072 uint8 with N labels. Expected {layout}."
+        )
+    return data.view(-1, 3, 32, 32), labels
+
+
+def load_cifar(kind: str, root: Path) -> tuple[TensorSplit, TensorSplit, int]:
+    """Read CIFAR-10 or CIFAR-100 from the python-pickle files under ``root``: (train, test, classes)."""
+    layout = f"{root}/ with {CIFAR_LAYOUT[kind]}"
+    if not root.is_dir():
+        raise DataError(f"--data {kind}:{root}: folder not found; expected {layout}.")
+    if kind == "cifar10":
+        names, key, classes = [f"data_batch_{i}" for i in range(1, 6)], b"labels", 10
+        test_name = "test_batch"
+    else:
+        names, key, classes = ["train"], b"fine_labels", 100
+        test_name = "test"
+    parts = [_read_cifar_file(root / n, key, layout) for n in names]
+    train = TensorSplit(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+    test = TensorSplit(*_read_cifar_file(root / test_name, key, layout))
+    for split in (train, test):
+        lo, hi = int(split.labels.min()), int(split.labels.max())
+        if lo < 0 or hi >= classes:
+            raise DataError(f"--data {kind}:{root}: labels span {lo}..{hi}, outside 0..{classes - 1}; expected {layout}.")
+    return train, test, classes
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Image folders
+
+
+def _decode(path: Path, size: int) -> torch.Tensor:
+    """Decode ``path`` with Pillow, resize the short side to ``size`` and centre-crop a square: ``uint8`` 3×S×S."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when much larger than needed
+            im = im.convert("RGB")
+            w, h = im.size
+            k = size / min(w, h)
+            nw, nh = max(size, round(w * k)), max(size, round(h * k))
+            im = im.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=3.0)
+            left, top = (nw - size) // 2, (nh - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+            buf = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"image '{path}' cannot be decoded ({exc}); remove or replace it.") from None
+    return buf.view(size, size, 3).permute(2, 0, 1).contiguous()
+
+
+def _list_classes(root: Path, what: str) -> dict[str, list[Path]]:
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"{what} '{root}' has no class folders; expected {IMAGEFOLDER_LAYOUT}.")
+    out: dict[str, list[Path]] = {}
+    for c in classes:
+        files = sorted(
+            p for p in c.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
+        )
+        if not files:
+            raise DataError(f"class folder '{c}' holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
+                            f"expected {IMAGEFOLDER_LAYOUT}.")  # fmt: skip
+        out[c.name] = files
+    return out
+
+
+def _split_by_fraction(
+    classes: dict[str, list[Path]], val_fraction: float, root: Path
+) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    train: list[tuple[Path, int]] = []
+    val: list[tuple[Path, int]] = []
+    for label, (name, files) in enumerate(classes.items()):
+        if len(files) < 2:
+            raise DataError(f"class folder '{root / name}' has {len(files)} image; a train/val split needs at least 2.")
+        g = torch.Generator().manual_seed(label)
+        order = torch.randperm(len(files), generator=g).tolist()
+        n_val = min(len(files) - 1, max(1, round(len(files) * val_fraction)))
+        val += [(files[i], label) for i in sorted(order[:n_val])]
+        train += [(files[i], label) for i in sorted(order[n_val:])]
+    return train, val
+
+
+def _materialise(items: list[tuple[Path, int]], size: int, cache: bool, threads: int) -> Split:
+    files, labels = [p for p, _ in items], [lab for _, lab in items]
+    if not cache:
+        return LazyImageSplit(files, labels, size)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        images = list(pool.map(lambda p: _decode(p, size), files))
+    return TensorSplit(torch.stack(images), torch.as_tensor(labels, dtype=torch.long))
+
+
+def load_imagefolder(
+    root: Path, input_size: int, val_fraction: float = 0.2, cache: bool | None = None, threads: int = 4
+) -> tuple[Split, Split, tuple[str, ...]]:
+    """Read an image-folder tree: (train, val, class names). Images are stored at ``round(input / 0.875)`` px.
+
+    Args:
+        root: a folder with ``train/`` and ``val/`` (or ``test/``) class folders, or class folders directly.
+        input_size: the model's input size.
+        val_fraction: held-out share per class when ``root`` has no ``train/`` + ``val/``; the split is fixed (it
+            does not depend on the training seed).
+        cache: decode everything up front into memory (``None``: when it fits ``CACHE_LIMIT_BYTES``).
+        threads: decoding threads for the in-memory path.
+    """
+    if not root.is_dir():
+        raise DataError(f"--data imagefolder:{root}: folder not found; expected {IMAGEFOLDER_LAYOUT}.")
+    size = max(input_size, round(input_size / EVAL_CROP))
+    train_dir = root / "train"
+    val_dir = next((root / n for n in ("val", "validation", "test") if (root / n).is_dir()), None)
+    if train_dir.is_dir() and val_dir is not None:
+        tr = _list_classes(train_dir, "training folder")
+        va = _list_classes(val_dir, "validation folder")
+        extra = sorted(set(va) - set(tr))
+        if extra:
+            raise DataError(f"validation folder '{val_dir}' has classes missing from '{train_dir}': "
+                            f"{', '.join(extra[:5])}; both need the same class folders.")  # fmt: skip
+        index = {name: i for i, name in enumerate(tr)}
+        train_items = [(p, index[c]) for c, fs in tr.items() for p in fs]
+        val_items = [(p, index[c]) for c, fs in va.items() for p in fs]
+        names = tuple(tr)
+    elif train_dir.is_dir():
+        raise DataError(f"'{root}' has train/ but no val/ folder; add val/<class>/ or point --data at the class folders.")
+    else:
+        classes = _list_classes(root, "folder")
+        train_items, val_items = _split_by_fraction(classes, val_fraction, root)
+        names = tuple(classes)
+    if len(names) < 2:
+        raise DataError(f"--data imagefolder:{root} has {len(names)} class; classification needs at least 2.")
+    if cache is None:
+        cache = (len(train_items) + len(val_items)) * 3 * size * size <= CACHE_LIMIT_BYTES
+    return _materialise(train_items, size, cache, threads), _materialise(val_items, size, cache, threads), names
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def load_data(
+    ref: DataRef,
+    input_size: int,
+    synthetic: SyntheticOptions | None = None,
+    val_fraction: float = 0.2,
+    cache: bool | None = None,
+    threads: int | None = None,
+) -> ImageData:
+    """Load the task ``ref`` names, with transforms producing ``input_size`` px batches.
+
+    Args:
+        ref: the parsed ``--data`` value.
+        input_size: model input height and width.
+        synthetic: options of the synthetic tasks (its ``size`` is replaced by ``input_size``).
+        val_fraction: held-out share for image folders without ``train/``/``val/``.
+        cache: image folders only: hold decoded images in memory (``None``: automatic).
+        threads: image folders only: decoding threads for the in-memory path.
+    """
+    if ref.kind.startswith("synthetic"):
+        positional = ref.kind == "synthetic"
+        opts = SyntheticOptions(**{**(synthetic or SyntheticOptions()).__dict__, "size": input_size})
+        train, test = make_synthetic(opts, positional)
+        mean, std = _mean_std(train.images)
+        plain = BatchTransform("none", input_size, mean, std)
+        return ImageData(ref.kind, opts.num_classes(positional), train, test, plain, plain)
+    assert ref.path is not None
+    if ref.kind in CIFAR_MEAN_STD:
+        train, test, classes = load_cifar(ref.kind, ref.path)
+        mean, std = CIFAR_MEAN_STD[ref.kind]
+        return ImageData(
+            str(ref), classes, train, test,
+            BatchTransform("crop_flip", input_size, mean, std, pad=4), BatchTransform("none", input_size, mean, std),
+        )  # fmt: skip
+    tr, va, names = load_imagefolder(ref.path, input_size, val_fraction, cache, threads or os.cpu_count() or 1)
+    mean, std = IMAGENET_MEAN_STD
+    return ImageData(
+        str(ref), len(names), tr, va,
+        BatchTransform("rrc_flip", input_size, mean, std), BatchTransform("center_crop", input_size, mean, std),
+        class_names=names,
+    )  # fmt: skip

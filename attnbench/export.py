@@ -1,0 +1,74 @@
+"""Exporters: pure serializers from a table of display strings to CSV, Markdown or LaTeX text.
+
+CSV exports of results hold raw numbers (``records``/``tables`` frames written as they are); Markdown and LaTeX
+are for papers and READMEs, so they take the already formatted display cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Sequence
+
+FORMATS = ("csv", "md", "latex")
+
+
+def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    w.writerows([["" if v is None else v for v in row] for row in rows])
+    return buf.getvalue()
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], footnotes: Sequence[str] = (), title: str = ""
+) -> str:
+    """A GitHub-flavoured Markdown table; columns whose cells look numeric are right-aligned."""
+
+    def numeric(i: int) -> bool:
+        cells = [str(r[i]).strip().lstrip("+−-*") for r in rows if str(r[i]).strip() not in ("", "–")]
+        return bool(cells) and all(c[:1].isdigit() for c in cells)
+
+    lines = [f"**{_md_cell(title)}**", ""] if title else []
+    lines.append("| " + " | ".join(_md_cell(c) for c in columns) + " |")
+    lines.append("|" + "|".join("---:" if numeric(i) else "---" for i in range(len(columns))) + "|")
+    lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
+    if footnotes:
+        lines.append("")
+        lines += [f"{n}. {_md_cell(text)}" for n, text in enumerate(footnotes, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "×": r"$\times$", "−": "--", "±": r"$\pm$",
+    "Δ": r"$\Delta$", "≈": r"$\approx$", "–": "--", "→": r"$\rightarrow$", "§": r"\S{}",
+}  # fmt: skip
+
+
+def latex_escape(text: Any) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def to_latex(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], footnotes: Sequence[str] = (), title: str = ""
+) -> str:
+    """A booktabs ``table`` environment; footnotes follow the tabular as a small paragraph."""
+    spec = "l" * min(2, len(columns)) + "r" * max(0, len(columns) - 2)
+    out = [r"\begin{table}[t]", r"\centering", r"\small"]
+    if title:
+        out.append(r"\caption{" + latex_escape(title) + "}")
+    out += [r"\begin{tabular}{" + spec + "}", r"\toprule", " & ".join(latex_escape(c) for c in columns) + r" \\",
+            r"\midrule"]  # fmt: skip
+    out += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in rows]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if footnotes:
+        notes = "; ".join(f"({n}) {latex_escape(t)}" for n, t in enumerate(footnotes, start=1))
+        out += [r"\par\smallskip", r"\footnotesize " + notes]
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
