@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import modules, report
-from .errors import AttnbenchError, UsageError
+from .errors import AttnbenchError, UsageError, rows_failed
 
 app = typer.Typer(
     name="attnbench",
@@ -127,6 +127,9 @@ def profile_cmd(
         report.warn(w)
     if csv is not None:
         report.info(f"{len(frame)} rows appended to {csv}")
+    failures = [(f"{r.module} ({r.build})", r.error) for r in frame.itertuples() if r.status == "failed"]
+    if failures:
+        raise rows_failed(failures, len(frame))
 
 
 TableFormatOpt = Annotated[str, typer.Option("--format", help="table (rich, default), csv (raw numbers), md or latex.")]

@@ -195,7 +195,7 @@ class BatchTransform:
         if self.kind == "crop_flip":
             x = _crop_flip(x, self.pad, generator)
         elif self.kind == "center_crop":
-            x = _center_crop(x, round(x.shape[-1] * EVAL_CROP) if x.shape[-1] != self.out_size else self.out_size)
+            x = _center_crop(x, min(self.out_size, x.shape[-1], x.shape[-2]))
         y = x.float()
         if self.kind == "rrc_flip":
             y = _random_resized_crop_flip(y, self.out_size, self.scale, self.ratio, generator)
@@ -356,42 +356,63 @@ def render_synthetic(
     theta = torch.rand(n, 1, 1, generator=g) * math.pi
     freq = (2 + torch.rand(n, 1, 1, generator=g) * 5) * (2 * math.pi / s)
     phase = torch.rand(n, 1, 1, generator=g) * 2 * math.pi
-    stripes = torch.sin(freq * (xx * theta.cos() + yy * theta.sin()) + phase)  # N × S × S
+    stripes = torch.sin(xx * (freq * theta.cos()) + yy * (freq * theta.sin()) + phase).add_(1).mul_(0.5)
     stripe_colour = torch.rand(n, 3, 1, 1, generator=g) * 0.2
-    img = base + stripe_colour * (stripes.unsqueeze(1) + 1) / 2
+    img = torch.addcmul(base, stripe_colour, stripes.unsqueeze(1))  # N × 3 × S × S
 
-    # Distractors: thin line segments (distance to segment ≤ 0.6 px), medium-bright.
-    for _ in range(opts.distractors):
+    # Overlay index per pixel: 0 background, 1..D distractor lines, D+1 the target shape (drawn last, on top).
+    overlay = torch.zeros(n, s * s, dtype=torch.long)
+    steps = max(2, math.ceil(0.8 * cell) * 2)
+    t = torch.linspace(0, 1, steps).view(1, steps)
+    for k in range(opts.distractors):
+        # Thin line segments, rasterised by sampling points along them (cheap: O(N · length), not O(N · S²)).
         p0 = torch.rand(n, 2, generator=g) * s
         ang = torch.rand(n, generator=g) * 2 * math.pi
         length = (0.3 + 0.5 * torch.rand(n, generator=g)) * cell
-        d = torch.stack((ang.cos(), ang.sin()), 1)
-        rx, ry = xx - p0[:, 0, None, None], yy - p0[:, 1, None, None]
-        t = (rx * d[:, 0, None, None] + ry * d[:, 1, None, None]).clamp(min=0).minimum(length[:, None, None])
-        dist2 = (rx - t * d[:, 0, None, None]) ** 2 + (ry - t * d[:, 1, None, None]) ** 2
-        line = (dist2 <= 0.36).unsqueeze(1)
-        colour = 0.35 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
-        img = torch.where(line, colour, img)
+        px = (p0[:, :1] + t * (length * ang.cos())[:, None]).floor().long().clamp(0, s - 1)
+        py = (p0[:, 1:] + t * (length * ang.sin())[:, None]).floor().long().clamp(0, s - 1)
+        overlay.scatter_(1, py * s + px, k + 1)
+    overlay = overlay.view(n, s, s)
 
-    # The target shape, fully inside its cell.
+    # The target shape, fully inside its cell; evaluated on a cell-sized patch around it, not the whole image.
     radius = (0.28 + 0.14 * torch.rand(n, generator=g)) * cell
     cy_cell = torch.div(cell_ids, grid, rounding_mode="floor").float()
     cx_cell = (cell_ids % grid).float()
     span = cell - 2 * radius - 1.0
     cy = cy_cell * cell + radius + 0.5 + torch.rand(n, generator=g) * span
     cx = cx_cell * cell + radius + 0.5 + torch.rand(n, generator=g) * span
-    dx = (xx - cx[:, None, None]) / radius[:, None, None]
-    dy = (yy - cy[:, None, None]) / radius[:, None, None]
-    masks = torch.zeros(n, s, s, dtype=torch.bool)
+    patch = min(s, math.ceil(0.84 * cell) + 3)
+    top = (cy - patch / 2).round().long().clamp(0, s - patch)
+    left = (cx - patch / 2).round().long().clamp(0, s - patch)
+    local = torch.arange(patch)
+    rows = top[:, None] + local  # N × P
+    cols = left[:, None] + local
+    dy = ((rows.float() + 0.5) - cy[:, None]) / radius[:, None]
+    dx = ((cols.float() + 0.5) - cx[:, None]) / radius[:, None]
+    dy, dx = dy[:, :, None].expand(n, patch, patch), dx[:, None, :].expand(n, patch, patch)
+    inside = torch.zeros(n, patch, patch, dtype=torch.bool)
     for k, kind in enumerate(opts.shapes):
-        sel = shape_ids == k
-        if bool(sel.any()):
-            masks[sel] = _shape_mask(kind, dx[sel], dy[sel])
-    colour = 0.6 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
-    img = torch.where(masks.unsqueeze(1), colour, img)
+        sel = (shape_ids == k).nonzero().squeeze(1)
+        if sel.numel():
+            inside[sel] = _shape_mask(kind, dx[sel], dy[sel])
+    flat = (rows[:, :, None] * s + cols[:, None, :]).view(n, -1)
+    target = torch.zeros(n, s * s, dtype=torch.bool).scatter_(1, flat, inside.view(n, -1)).view(n, s, s)
+    overlay[target] = opts.distractors + 1
 
-    img = img + 0.06 * torch.randn(n, 3, s, s, generator=g)
-    out = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    palette = torch.cat(
+        (
+            torch.zeros(n, 1, 3),
+            0.35 + 0.4 * torch.rand(n, opts.distractors, 3, generator=g),
+            0.6 + 0.4 * torch.rand(n, 1, 3, generator=g),
+        ),
+        1,
+    )  # N × (D + 2) × 3
+    coloured = torch.gather(palette, 1, overlay.view(n, -1, 1).expand(-1, -1, 3)).view(n, s, s, 3).permute(0, 3, 1, 2)
+    img = torch.where((overlay > 0).unsqueeze(1), coloured, img)
+    masks = target
+
+    img.add_(torch.randn(n, 3, s, s, generator=g), alpha=0.06)
+    out = img.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
     return (out, masks) if return_masks else out
 
 

@@ -37,3 +37,14 @@ class DeviceUnavailableError(AttnbenchError):
 
 class InsertionError(AttnbenchError):
     """An attention module cannot be built at the chosen slot of a backbone."""
+
+
+class RowsFailedError(AttnbenchError):
+    """Some configurations failed; their rows are recorded with status 'failed' and the others completed."""
+
+
+def rows_failed(failures: list[tuple[str, str]], total: int) -> RowsFailedError:
+    """One line naming how many rows failed, and the first failure in full."""
+    label, error = failures[0]
+    more = f" (and {len(failures) - 1} more; see the 'error' column)" if len(failures) > 1 else ""
+    return RowsFailedError(f"{len(failures)} of {total} rows failed: {label}: {error}{more}")

@@ -26,14 +26,14 @@ class ProfileRecord:
     threads: int
     build: str
     """eager, channels_last, compile or compile+channels_last."""
-    params: int
-    attn_params: int
-    attn_count: int
+    params: int | None
+    attn_params: int | None
+    attn_count: int | None
     """Attention modules inserted."""
-    macs: int
-    attn_macs: int
-    elementwise_ops: int
-    attn_elementwise_ops: int
+    macs: int | None
+    attn_macs: int | None
+    elementwise_ops: int | None
+    attn_elementwise_ops: int | None
     flops_unsupported: str
     """Ops the counter did not know, 'op:count' joined by ';' (empty when none)."""
     latency_ms_median: float | None
@@ -44,11 +44,14 @@ class ProfileRecord:
     latency_calls_per_sample: int | None
     throughput_ips: float | None
     peak_mem_bytes: int | None
-    d_params: int
-    d_macs: int
-    d_elementwise_ops: int
+    d_params: int | None
+    d_macs: int | None
+    d_elementwise_ops: int | None
     d_latency_pct: float | None
     """Latency share: (median with module − median of the baseline of the same build) / baseline × 100."""
+    status: str
+    """ok, or failed (then ``error`` says why and the measured columns are empty)."""
+    error: str
     torch_version: str
     cuda_version: str
     device_name: str

@@ -6,11 +6,12 @@ import copy
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from . import modules
 from .build import build_model, make_input, prepare
-from .env import collect_env
+from .env import EnvInfo, collect_env
+from .errors import AttnbenchError
 from .measure import Latency, count_flops, count_params, peak_memory, time_latency
 from .records import ProfileRecord
 from .spec import ProfileSpec
@@ -61,7 +62,7 @@ def effective_reduction(spec: ProfileSpec, name: str) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def _measure_cost(spec: ProfileSpec, name: str) -> tuple[object, _Cost]:
+def _measure_cost(spec: ProfileSpec, name: str) -> tuple[Any, _Cost]:
     model = build_model(spec, name)
     x = make_input(spec)
     attn = modules.find_attention(model)
@@ -81,27 +82,42 @@ def _measure_cost(spec: ProfileSpec, name: str) -> tuple[object, _Cost]:
     return model, cost
 
 
-def _time_all(spec: ProfileSpec, models: dict[str, object], progress: Progress | None) -> dict[tuple[str, str], Latency]:
+FAILURES = (AttnbenchError, RuntimeError)
+"""What marks one model's row failed instead of ending the run: user-module and insertion errors, and runtime
+failures of one configuration (CUDA out-of-memory is a RuntimeError). Anything else is a bug and propagates."""
+
+
+def failure_text(exc: BaseException) -> str:
+    """One line, at most 300 characters."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def _time_all(
+    spec: ProfileSpec, models: dict[str, Any], progress: Progress | None, failed: dict[tuple[str, str], str]
+) -> dict[tuple[str, str], Latency]:
+    """Time every (model, build) in interleaved rounds; a call that raises is recorded in ``failed`` and dropped."""
     x = make_input(spec)
     calls = {}
     for name, model in models.items():
         for build in spec.builds:
             m = model if build == "eager" else copy.deepcopy(model)
-            calls[(name, build)] = prepare(m, x, build)  # type: ignore[arg-type]
+            calls[(name, build)] = prepare(m, x, build)
     per_round = math.ceil(spec.repeats / ROUNDS)
     samples: dict[tuple[str, str], list[float]] = defaultdict(list)
     per_sample: dict[tuple[str, str], int] = {}
     for r in range(ROUNDS):
-        for key, fn in calls.items():
+        for key, fn in list(calls.items()):
             if progress:
                 progress(f"timing {key[0]} ({key[1]}), round {r + 1}/{ROUNDS}")
-            lat = time_latency(
-                fn,
-                threads=spec.threads,
-                warmup=spec.warmup if r == 0 else 1,
-                repeats=per_round,
-                calls_per_sample=per_sample.get(key),
-            )
+            try:
+                lat = time_latency(
+                    fn, threads=spec.threads, warmup=spec.warmup if r == 0 else 1, repeats=per_round,
+                    calls_per_sample=per_sample.get(key),
+                )  # fmt: skip
+            except FAILURES as exc:
+                failed[key] = f"timing failed: {failure_text(exc)}"
+                del calls[key]
+                continue
             per_sample[key] = lat.calls_per_sample
             samples[key].extend(lat.samples_ms)
     return {
@@ -110,68 +126,72 @@ def _time_all(spec: ProfileSpec, models: dict[str, object], progress: Progress |
     }
 
 
+def _record(
+    spec: ProfileSpec, env: EnvInfo, name: str, build: str, cost: _Cost | None, lat: Latency | None,
+    base: _Cost | None, base_lat: Latency | None, error: str,
+) -> ProfileRecord:  # fmt: skip
+    med = lat.summary.median if lat else None
+    base_med = base_lat.summary.median if base_lat else None
+
+    def delta(field: str) -> int | None:
+        return getattr(cost, field) - getattr(base, field) if cost and base else None
+
+    return ProfileRecord(
+        backbone=spec.backbone, module=name, position=effective_position(spec, name),
+        reduction=effective_reduction(spec, name), width=spec.width, input_size=spec.input_size, batch=spec.batch,
+        device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build,
+        params=cost.params if cost else None, attn_params=cost.attn_params if cost else None,
+        attn_count=cost.attn_count if cost else None, macs=cost.macs if cost else None,
+        attn_macs=cost.attn_macs if cost else None, elementwise_ops=cost.elementwise_ops if cost else None,
+        attn_elementwise_ops=cost.attn_elementwise_ops if cost else None,
+        flops_unsupported=cost.unsupported if cost else "",
+        latency_ms_median=med, latency_ms_iqr=lat.summary.iqr if lat else None,
+        latency_ms_mean=lat.summary.mean if lat else None, latency_ms_min=lat.summary.min if lat else None,
+        latency_n=lat.summary.n if lat else None, latency_calls_per_sample=lat.calls_per_sample if lat else None,
+        throughput_ips=spec.batch / (med / 1e3) if med else None,
+        peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" else None,  # measured on the eager model
+        d_params=delta("params"), d_macs=delta("macs"), d_elementwise_ops=delta("elementwise_ops"),
+        d_latency_pct=100 * (med - base_med) / base_med if med is not None and base_med else None,
+        status="failed" if error else "ok", error=error,
+        torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
+        cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
+    )  # fmt: skip
+
+
 def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResult:
-    """Measure the baseline and every module of ``spec``: counts once per model, latency per build."""
+    """Measure the baseline and every module of ``spec``: counts once per model, latency per build.
+
+    A model that fails (see ``FAILURES``) gets a row with ``status="failed"`` and its error, and the others go on;
+    when the baseline itself fails, every row of the run is failed, since no delta can be formed.
+    """
     env = collect_env(spec.device)
-    models, costs = {}, {}
+    models: dict[str, Any] = {}
+    costs: dict[str, _Cost] = {}
+    failed: dict[tuple[str, str], str] = {}
     for name in spec.names:
         if progress:
             progress(f"building and counting {name}")
-        models[name], costs[name] = _measure_cost(spec, name)
-    latencies = _time_all(spec, models, progress) if spec.latency else {}
+        try:
+            models[name], costs[name] = _measure_cost(spec, name)
+        except FAILURES as exc:
+            failed.update({(name, b): failure_text(exc) for b in spec.builds})
+            if name == "none":
+                break
+    if "none" not in costs:
+        reason = f"baseline failed: {failed[('none', spec.builds[0])]}"
+        failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
+        models.clear()
+    latencies = _time_all(spec, models, progress, failed) if spec.latency and models else {}
     records: list[ProfileRecord] = []
     warnings: list[str] = list(check_sample_count(spec.repeats)) if spec.latency else []
     for build in spec.builds:
-        base_lat = latencies.get(("none", build))
         for name in spec.names:
-            c, base = costs[name], costs["none"]
             lat = latencies.get((name, build))
-            med = lat.summary.median if lat else None
             if lat:
                 warnings.extend(lat.warnings)
             records.append(
-                ProfileRecord(
-                    backbone=spec.backbone,
-                    module=name,
-                    position=effective_position(spec, name),
-                    reduction=effective_reduction(spec, name),
-                    width=spec.width,
-                    input_size=spec.input_size,
-                    batch=spec.batch,
-                    device=spec.device,
-                    dtype=spec.dtype,
-                    threads=spec.threads,
-                    build=build,
-                    params=c.params,
-                    attn_params=c.attn_params,
-                    attn_count=c.attn_count,
-                    macs=c.macs,
-                    attn_macs=c.attn_macs,
-                    elementwise_ops=c.elementwise_ops,
-                    attn_elementwise_ops=c.attn_elementwise_ops,
-                    flops_unsupported=c.unsupported,
-                    latency_ms_median=med,
-                    latency_ms_iqr=lat.summary.iqr if lat else None,
-                    latency_ms_mean=lat.summary.mean if lat else None,
-                    latency_ms_min=lat.summary.min if lat else None,
-                    latency_n=lat.summary.n if lat else None,
-                    latency_calls_per_sample=lat.calls_per_sample if lat else None,
-                    throughput_ips=spec.batch / (med / 1e3) if med else None,
-                    peak_mem_bytes=c.peak_mem_bytes if build == "eager" else None,  # measured on the eager model only
-                    d_params=c.params - base.params,
-                    d_macs=c.macs - base.macs,
-                    d_elementwise_ops=c.elementwise_ops - base.elementwise_ops,
-                    d_latency_pct=100 * (med - base_lat.summary.median) / base_lat.summary.median
-                    if med is not None and base_lat
-                    else None,
-                    torch_version=env.torch_version,
-                    cuda_version=env.cuda_version,
-                    device_name=env.device_name,
-                    cpu_name=env.cpu_name,
-                    host=env.host,
-                    git_sha=env.git_sha,
-                    timestamp_utc=env.timestamp_utc,
-                )
+                _record(spec, env, name, build, costs.get(name), lat, costs.get("none"),
+                        latencies.get(("none", build)), failed.get((name, build), ""))  # fmt: skip
             )
     samples = {key: lat.samples_ms for key, lat in latencies.items()}
     return ProfileResult(tuple(records), tuple(warnings), samples)

@@ -543,8 +543,10 @@ def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
         subprocess_=True,
     )  # fmt: skip
     assert code == 1, err
-    assert out == ""
-    assert "Error: module 'shrink' fails inside 'mbv2'" in error_line(err)
+    _, rows = parse_csv(out)  # the rows are still reported, the failed one marked
+    assert [(r["module"], r["status"]) for r in rows] == [("none", "ok"), ("shrink", "failed")]
+    assert "fails inside 'mbv2'" in rows[1]["error"] and rows[1]["params"] == ""
+    assert error_line(err).startswith("Error: 1 of 2 rows failed: shrink (eager): InsertionError: module 'shrink'")
 
 
 def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> None:
@@ -555,8 +557,10 @@ def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> N
         subprocess_=True,
     )  # fmt: skip
     assert code == 1, out
-    assert out == ""
-    assert "Error: module 'pool_att'" in error_line(err)
+    _, rows = parse_csv(out)
+    assert [(r["module"], r["status"]) for r in rows] == [("none", "ok"), ("pool_att", "failed")]
+    assert "must keep its input shape" in rows[1]["error"]
+    assert "Error: 1 of 2 rows failed: pool_att" in error_line(err)
 
 
 def test_plugin_with_multiline_error_is_still_one_line(tmp_path: Path) -> None:
@@ -567,5 +571,6 @@ def test_plugin_with_multiline_error_is_still_one_line(tmp_path: Path) -> None:
         subprocess_=True,
     )  # fmt: skip
     assert code == 1
-    assert out == ""
-    assert "Error: module 'boom' fails inside 'mbv2'" in error_line(err)
+    _, rows = parse_csv(out)
+    assert rows[1]["status"] == "failed" and "first line second line" in rows[1]["error"]  # one line in the CSV too
+    assert "boom (eager): InsertionError: module 'boom' fails inside 'mbv2'" in error_line(err)

@@ -1,0 +1,397 @@
+"""One training recipe for every variant of an ablation, returning an ``AccuracyResult``; nothing here prints.
+
+The recipe: SGD with momentum (0.9) and weight decay on conv/linear weights only (biases and norm parameters are
+not decayed, as timm does by default), a per-step cosine learning-rate schedule to zero with an optional linear
+warm-up, cross-entropy with optional label smoothing, and evaluation once at the end on the held-out split.
+
+Determinism: every source of randomness is derived from ``(seed, epoch)`` — the sampler's shuffle, the
+augmentation draws and the global generator that dropout uses — and ``torch.use_deterministic_algorithms`` is on
+for the duration, so on CPU the same seed and thread count give bit-identical weights, losses and accuracies. A
+run resumed from an epoch checkpoint continues exactly as an uninterrupted one. On CUDA it is best effort
+(``warn_only``; some cuDNN/cuBLAS kernels have no deterministic variant).
+
+Distributed: under ``torchrun`` (``init_distributed``) the model is wrapped in ``DistributedDataParallel`` (gloo on
+CPU, nccl on CUDA), the training indices come from a ``DistributedSampler``, ``batch`` is the *global* batch split
+evenly over the processes, the test split is sharded without padding, and losses, accuracies and image counts are
+summed over ranks, so every rank returns the same ``AccuracyResult``.
+
+A NaN or infinite training loss ends the run early with ``status="failed"`` and the reason; the caller carries on.
+Progress goes to an optional callback, checkpoints to an optional path (``torch.save``; read back only with
+``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+import torch.distributed as torch_dist
+import torch.nn.functional as F
+from torch import nn
+
+from .data import BatchTransform, ImageData, Split
+from .errors import AttnbenchError, UsageError
+
+__all__ = [
+    "AccuracyResult",
+    "CheckpointError",
+    "DistContext",
+    "TrainConfig",
+    "TrainProgress",
+    "evaluate",
+    "init_distributed",
+    "lr_at",
+    "train_and_evaluate",
+]
+
+
+class CheckpointError(AttnbenchError):
+    """A checkpoint file that cannot be read or belongs to another configuration."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The recipe of one run.
+
+    Args:
+        epochs: passes over the training split.
+        batch: global batch size (split evenly over distributed processes).
+        lr: peak learning rate (reached after warm-up), for the global batch.
+        momentum: SGD momentum.
+        weight_decay: L2 penalty on conv/linear weights.
+        warmup_epochs: linear warm-up length in epochs (may be fractional); 0 for none.
+        label_smoothing: cross-entropy label smoothing in [0, 1).
+        seed: the run's seed (initialisation is the caller's; this one drives shuffling, augmentation, dropout).
+        device: ``cpu`` or ``cuda[:N]``.
+        num_workers: ``DataLoader`` workers for data decoded per batch (in-memory data ignores it).
+        eval_batch: evaluation batch per process; ``None`` uses ``2 · batch``.
+        check_every: steps between progress reports and non-finite-loss checks (one sync each).
+    """
+
+    epochs: int
+    batch: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    eval_batch: int | None = None
+    check_every: int = 10
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """A progress report: where the run is, and the running training loss and accuracy of the epoch so far."""
+
+    epoch: int
+    """1-based."""
+    epochs: int
+    step: int
+    """Steps done in this epoch (1-based)."""
+    steps: int
+    loss: float
+    accuracy: float
+    """Running training top-1 of the epoch, a fraction in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """What one training run achieved. Accuracies are fractions in [0, 1]."""
+
+    status: str
+    """``ok`` or ``failed``."""
+    top1: float | None
+    top5: float | None
+    """``None`` when there are fewer than 10 classes."""
+    test_loss: float | None
+    final_loss: float | None
+    """Mean training loss of the last epoch run (non-finite for a failed run)."""
+    train_seconds: float
+    """Wall time of the training loop (evaluation and checkpoint writes excluded)."""
+    throughput_ips: float
+    """Training images per second over all processes."""
+    epochs_done: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in a distributed run (world size 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str, rank: int, world_size: int, local_rank: int) -> tuple[DistContext, str]:
+    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA); returns the context and this rank's device.
+
+    ``device`` ``cuda`` becomes ``cuda:<local_rank>``. The rendezvous address comes from torchrun's environment.
+    """
+    if world_size <= 1:
+        return DistContext(), device
+    if device.startswith("cuda"):
+        if device != "cuda":
+            raise UsageError(f"--device {device} under torchrun: pass --device cuda; each process takes cuda:LOCAL_RANK.")
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=rank, world_size=world_size)
+    return DistContext(rank, world_size, local_rank), device
+
+
+def _all_sum(values: list[float], dist: DistContext | None, device: str) -> list[float]:
+    if dist is None or not dist.active:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def _all_max(value: float, dist: DistContext | None, device: str) -> float:
+    if dist is None or not dist.active:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return float(t.item())
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Learning rate before optimizer step ``step`` (0-based) of ``total``: linear warm-up, then cosine to 0."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    span = max(1, total - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / span))
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + 1) % (2**63)
+
+
+@contextlib.contextmanager
+def _deterministic(device: str) -> Iterator[None]:
+    was = torch.are_deterministic_algorithms_enabled()
+    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    bench = torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True, warn_only=device.startswith("cuda"))
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=was_warn)
+        torch.backends.cudnn.benchmark = bench
+
+
+def _index_batches(indices: list[int], batch: int, drop_last: bool) -> list[list[int]]:
+    n = len(indices)
+    if drop_last and n >= batch:
+        n -= n % batch
+    return [indices[i : i + batch] for i in range(0, n, batch)]
+
+
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    transform: BatchTransform,
+    num_classes: int,
+    batch: int,
+    device: str,
+    dist: DistContext | None = None,
+    num_workers: int = 0,
+) -> tuple[float, float | None, float]:
+    """Top-1, top-5 (``None`` under 10 classes) and mean loss of ``model`` on ``split``, summed over ranks."""
+    rank, world = (dist.rank, dist.world_size) if dist else (0, 1)
+    idx = list(range(rank, len(split), world))
+    k = 5 if num_classes >= 10 else 1
+    sums = torch.zeros(4, dtype=torch.float64)  # correct1, correct5, loss sum, count
+    was_training = model.training
+    model.eval()
+    pin = device.startswith("cuda")
+    with torch.no_grad():
+        for xb, yb in split.batches(_index_batches(idx, batch, False), num_workers, pin):
+            x = transform(xb.to(device, non_blocking=True))
+            y = yb.to(device, non_blocking=True)
+            out = model(x)
+            top = out.topk(k, 1).indices
+            hit = top == y[:, None]
+            sums += torch.tensor([
+                float(hit[:, 0].sum()), float(hit.any(1).sum()),
+                float(F.cross_entropy(out.float(), y, reduction="sum")), float(y.numel()),
+            ], dtype=torch.float64)  # fmt: skip
+    model.train(was_training)
+    c1, c5, loss, n = _all_sum(sums.tolist(), dist, device)
+    n = max(n, 1.0)
+    return c1 / n, (c5 / n if k == 5 else None), loss / n
+
+
+def _load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
+    if not path.exists():
+        return None
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file maps to one actionable message
+        raise CheckpointError(f"checkpoint '{path}' cannot be read ({type(exc).__name__}: {exc}); delete it to retrain.")
+    if not isinstance(ck, dict) or ck.get("key") != key:
+        raise CheckpointError(f"checkpoint '{path}' belongs to another configuration; delete it or use another "
+                              "--checkpoint-dir.")  # fmt: skip
+    return ck
+
+
+def _save_checkpoint(path: Path, state: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train_and_evaluate(
+    model: nn.Module,
+    data: ImageData,
+    cfg: TrainConfig,
+    *,
+    progress: Callable[[TrainProgress], None] | None = None,
+    dist: DistContext | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_key: str = "",
+) -> AccuracyResult:
+    """Train ``model`` on ``data.train`` with the recipe ``cfg``, then evaluate it on ``data.test``.
+
+    Args:
+        model: a freshly initialised network (the caller seeds its initialisation); moved to ``cfg.device``.
+        data: the task.
+        cfg: the recipe.
+        progress: called every ``cfg.check_every`` steps and at the end of each epoch (pass it on rank 0 only).
+        dist: the distributed context; ``None`` for a single process.
+        checkpoint: a file to save the training state to after every epoch, and to resume from when it exists.
+        checkpoint_key: a string identifying the configuration; a checkpoint with another key is refused.
+    """
+    dist = dist or DistContext()
+    world, rank = dist.world_size, dist.rank
+    if cfg.batch % world:
+        raise UsageError(f"--batch {cfg.batch} does not split evenly over {world} processes; use a multiple of {world}.")
+    per_rank = cfg.batch // world
+    device = cfg.device
+    n_train = len(data.train)
+    sampler = torch.utils.data.DistributedSampler(
+        range(n_train), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False  # type: ignore[arg-type]
+    )
+    steps = max(1, len(_index_batches(list(range(len(sampler))), per_rank, True)))
+    total = cfg.epochs * steps
+    warmup = min(total, round(cfg.warmup_epochs * steps))
+
+    model = model.to(device)
+    optimizer = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
+    start_epoch, prior_seconds, prior_images = 0, 0.0, 0
+    final_loss: float | None = None
+    if checkpoint is not None:
+        ck = _load_checkpoint(checkpoint, checkpoint_key)
+        if ck is not None:
+            model.load_state_dict(ck["model"])  # type: ignore[arg-type]
+            optimizer.load_state_dict(ck["optimizer"])  # type: ignore[arg-type]
+            start_epoch = int(ck["epoch"])  # type: ignore[call-overload]
+            prior_seconds = float(ck["train_seconds"])  # type: ignore[arg-type]
+            prior_images = int(ck["images"])  # type: ignore[call-overload]
+            final_loss = ck.get("final_loss")  # type: ignore[assignment]
+    net: nn.Module = model
+    if dist.active:
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    pin = device.startswith("cuda")
+    train_seconds, images = prior_seconds, prior_images
+    epochs_done = start_epoch
+
+    with _deterministic(device):
+        net.train()
+        for epoch in range(start_epoch, cfg.epochs):
+            es = _epoch_seed(cfg.seed, epoch)
+            torch.manual_seed(es)  # dropout and anything else drawing from the global generators
+            aug_gen = torch.Generator().manual_seed(es + 1)
+            sampler.set_epoch(epoch)
+            batches = _index_batches(list(sampler), per_rank, True)
+            window = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count since last check
+            epoch_sums = torch.zeros(3, dtype=torch.float64)
+            window_start = 1
+            t0 = time.perf_counter()
+            for i, (xb, yb) in enumerate(data.train.batches(batches, cfg.num_workers, pin), start=1):
+                lr = lr_at(epoch * steps + i - 1, total, warmup, cfg.lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x = data.train_transform(xb.to(device, non_blocking=True), aug_gen)
+                y = yb.to(device, non_blocking=True)
+                out = net(x)
+                loss = criterion(out, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    window[0] += loss.detach().double() * y.numel()
+                    window[1] += (out.argmax(1) == y).sum()
+                    window[2] += y.numel()
+                if i % cfg.check_every == 0 or i == len(batches):
+                    w = _all_sum(window.tolist(), dist, device)
+                    if not math.isfinite(w[0]):
+                        train_seconds += _all_max(time.perf_counter() - t0, dist, device)
+                        bad = "nan" if math.isnan(w[0]) else "inf"
+                        return AccuracyResult(
+                            status="failed", top1=None, top5=None, test_loss=None, final_loss=w[0],
+                            train_seconds=train_seconds, throughput_ips=images / train_seconds if train_seconds else 0.0,
+                            epochs_done=epochs_done,
+                            error=f"training loss became {bad} in epoch {epoch + 1}, steps {window_start}-{i}; "
+                                  "lower --lr or check the data",
+                        )  # fmt: skip
+                    epoch_sums += torch.tensor(w, dtype=torch.float64)
+                    window.zero_()
+                    window_start = i + 1
+                    if progress is not None:
+                        progress(TrainProgress(epoch + 1, cfg.epochs, i, len(batches),
+                                               float(epoch_sums[0] / epoch_sums[2]), float(epoch_sums[1] / epoch_sums[2])))  # fmt: skip
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
+            train_seconds += _all_max(time.perf_counter() - t0, dist, device)
+            images += int(epoch_sums[2])
+            final_loss = float(epoch_sums[0] / max(1.0, float(epoch_sums[2])))
+            epochs_done = epoch + 1
+            if checkpoint is not None:
+                if dist.is_main:
+                    _save_checkpoint(checkpoint, {
+                        "key": checkpoint_key, "epoch": epoch + 1, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "train_seconds": train_seconds, "images": images,
+                        "final_loss": final_loss,
+                    })  # fmt: skip
+                if dist.active:
+                    torch_dist.barrier()
+
+        top1, top5, test_loss = evaluate(
+            model, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
+            cfg.num_workers,
+        )  # fmt: skip
+    return AccuracyResult(
+        status="ok", top1=top1, top5=top5, test_loss=test_loss, final_loss=final_loss, train_seconds=train_seconds,
+        throughput_ips=images / train_seconds if train_seconds > 0 else 0.0, epochs_done=epochs_done,
+    )  # fmt: skip
