@@ -56,47 +56,70 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
     return millions(value, digits) if base else f"{millions(value, digits)} ({signed_millions(delta, digits)})"
 
 
+def profile_cells(frame: "pd.DataFrame") -> tuple[list[str], list[list[str]]]:
+    """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
+    varying = [c for c in ("backbone", "width", "input_size", "build") if frame[c].nunique() > 1]
+    names = {"backbone": "backbone", "width": "×", "input_size": "input", "build": "build"}
+    columns = ["module", *[names[c] for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
+               "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
+    cells = []
+    for _, r in frame.iterrows():
+        base = r["module"] == "none"
+        if r["status"] == "failed":
+            cells.append([r["module"], *[str(r[c]) for c in varying], f"failed: {r['error']}", *[""] * 10])
+            continue
+        cells.append([
+            r["module"], *[f"{r[c]:g}" if c == "width" else str(r[c]) for c in varying], r["position"] or "–",
+            "–" if _missing(r["reduction"]) else str(int(r["reduction"])), str(r["attn_count"]),
+            _with_delta(r["params"], r["d_params"], base, 3), _with_delta(r["macs"], r["d_macs"], base, 1),
+            _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
+            latency(r["latency_ms_median"], r["latency_ms_iqr"]), "" if base else pct(r["d_latency_pct"]),
+            "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}", millions(r["peak_mem_bytes"], 1),
+        ])  # fmt: skip
+    return columns, cells
+
+
+PROFILE_LEGEND = (
+    "n = attention modules inserted; elem-ops = element-wise ops (pooling, gates, activations, broadcast products, "
+    "BN); Δ against the 'none' row of the same configuration."
+)
+
+
 def show_profile(frame: "pd.DataFrame", console: Console = stdout) -> None:
     """The profile table: one row per model and build, Δ against the baseline of the same build."""
-    builds = list(dict.fromkeys(frame["build"]))
     first = frame.iloc[0]
     title = (
         f"{first['backbone']} ×{first['width']:g} @ {first['input_size']}px, batch {first['batch']}, "
         f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
     )
+    columns, cells = profile_cells(frame)
     table = Table(title=title, title_justify="left")
-    cols = ["module", *(["build"] if len(builds) > 1 else []), "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
-            "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("module", "build", "slot") else "right", no_wrap=True)
-    for _, r in frame.iterrows():
-        base = r["module"] == "none"
-        table.add_row(
-            r["module"],
-            *([r["build"]] if len(builds) > 1 else []),
-            r["position"] or "–",
-            "–" if _missing(r["reduction"]) else str(int(r["reduction"])),
-            str(r["attn_count"]),
-            _with_delta(r["params"], r["d_params"], base, 3),
-            _with_delta(r["macs"], r["d_macs"], base, 1),
-            _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
-            latency(r["latency_ms_median"], r["latency_ms_iqr"]),
-            "" if base else pct(r["d_latency_pct"]),
-            "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}",
-            millions(r["peak_mem_bytes"], 1),
-        )
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("module", "backbone", "build", "slot") else "right", no_wrap=True)
+    for row in cells:
+        table.add_row(*[escape(c) for c in row])
     console.print(table)
-    console.print("n = attention modules inserted; elem-ops = element-wise ops (pooling, gates, activations, "
-                  "broadcast products, BN); Δ against the 'none' row.", style="dim")
+    console.print(PROFILE_LEGEND, style="dim")
     for line in summary_lines(frame):
         console.print(line, markup=False)
+
+
+def _config_label(r: Any) -> str:
+    extra = "".join(
+        f" {fmt.format(r[c])}" for c, fmt in (("width", "×{:g}"), ("input_size", "@{}")) if c in r and r[c] is not None
+    )
+    return f"{r['backbone']}{extra}"
 
 
 def summary_lines(frame: "pd.DataFrame") -> list[str]:
     """One hyperfine-style line per module: what it adds over the baseline."""
     lines = []
-    for build, group in frame.groupby("build", sort=False):
+    config = [c for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build") if c in frame]
+    for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False):
+        if not (group["module"] == "none").any():
+            continue
         base = group[group["module"] == "none"].iloc[0]
+        build = base["build"]
         for _, r in group[group["module"] != "none"].iterrows():
             lat = "" if _missing(r["d_latency_pct"]) else (
                 f", latency {pct(r['d_latency_pct'])} ({r['latency_ms_median']:.3f} vs "
@@ -105,7 +128,7 @@ def summary_lines(frame: "pd.DataFrame") -> list[str]:
             where = f" ({build})" if build != "eager" else ""
             lines.append(
                 f"{r['module']}{where}: {signed_millions(r['d_params'])}M params, {signed_millions(r['d_macs'], 2)}M MACs, "
-                f"{signed_millions(r['d_elementwise_ops'], 2)}M element-wise ops over {r['backbone']}{lat}"
+                f"{signed_millions(r['d_elementwise_ops'], 2)}M element-wise ops over {_config_label(r)}{lat}"
             )
     return lines
 
@@ -277,3 +300,22 @@ def show_table_list(specs: list[Any], console: Console = stdout) -> None:
 def write_text(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
+    """A rich progress bar on stderr over ``total`` steps; yields ``update(text, advance)``."""
+    if quiet:
+        yield lambda text, advance=False: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=stderr, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+
+        def update(text: str, advance: bool = False) -> None:
+            bar.update(task, description=f"{label}: {text}", advance=1 if advance else 0)
+
+        yield update
