@@ -24,13 +24,28 @@ def create_attention(name: str, channels: int, **kwargs: Any) -> nn.Module:
 
 
 def create_model(
-    backbone: str, attention: str | None = None, width: float = 1.0, num_classes: int = 1000, **kwargs: Any
+    backbone: str,
+    attention: str | None = None,
+    width: float = 1.0,
+    num_classes: int = 1000,
+    weights: str | Path | None = None,
+    **kwargs: Any,
 ) -> nn.Module:
-    """Build ``backbone`` with ``attention`` where its paper puts it; see ``attnbench.modules.create_model``."""
+    """Build ``backbone`` with ``attention`` where its paper puts it; see ``attnbench.modules.create_model``.
+
+    Args:
+        weights: the Coordinate Attention authors' released MobileNetV2+CA checkpoint (``mbv2_ca.pth``), loaded
+            with ``torch.load(weights_only=True)`` and mapped onto this model's keys.
+    """
     check_name(modules.BACKBONES, backbone)
     if attention is not None:
         check_name(modules.ATTENTION, attention)
-    return modules.create_model(backbone, attention, width=width, num_classes=num_classes, **kwargs)
+    model = modules.create_model(backbone, attention, width=width, num_classes=num_classes, **kwargs)
+    if weights is not None:
+        from .weights import load_ca_checkpoint
+
+        load_ca_checkpoint(model, weights)
+    return model
 
 
 def _fmt_defaults(defaults: dict[str, Any]) -> str:

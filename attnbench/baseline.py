@@ -144,16 +144,19 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> list[Baseline
     return out
 
 
-def _num(value: str, kind: type, column: str, line: int, path: Path) -> Any:
+def _num(value: str, kind: type, column: str, line: int, path: Path, positive: bool = False) -> Any:
+    """A CSV cell as ``kind`` (empty → None); anything else than a finite number (a whole one for ``int``) is refused."""
     if value == "":
         return None
     try:
-        number = kind(float(value)) if kind is int else kind(value)
+        number = float(value)
     except ValueError:
-        raise BaselineFileError(f"{path}:{line}: column '{column}' holds '{value}', not a number; fix or rewrite the file.")
-    if isinstance(number, float) and not math.isfinite(number):
-        raise BaselineFileError(f"{path}:{line}: column '{column}' holds '{value}'; fix or rewrite the file.")
-    return number
+        number = math.nan
+    bad = not math.isfinite(number) or (kind is int and not number.is_integer()) or (positive and number <= 0)
+    if bad:
+        want = "a positive number" if positive else "a whole number" if kind is int else "a finite number"
+        raise BaselineFileError(f"{path}:{line}: column '{column}' holds '{value}', not {want}; fix or rewrite the file.")
+    return int(number) if kind is int else number
 
 
 def read_baseline(path: Path) -> list[BaselineRow]:
@@ -202,9 +205,9 @@ def read_baseline(path: Path) -> list[BaselineRow]:
             BaselineRow(
                 config=config,
                 **exact,
-                latency_ratio=_num(d.get("latency_ratio", ""), float, "latency_ratio", i, path),
-                latency_ratio_q1=_num(d.get("latency_ratio_q1", ""), float, "latency_ratio_q1", i, path),
-                latency_ratio_q3=_num(d.get("latency_ratio_q3", ""), float, "latency_ratio_q3", i, path),
+                latency_ratio=_num(d.get("latency_ratio", ""), float, "latency_ratio", i, path, positive=True),
+                latency_ratio_q1=_num(d.get("latency_ratio_q1", ""), float, "latency_ratio_q1", i, path, positive=True),
+                latency_ratio_q3=_num(d.get("latency_ratio_q3", ""), float, "latency_ratio_q3", i, path, positive=True),
                 latency_n=_num(d.get("latency_n", ""), int, "latency_n", i, path),
                 torch_version=d.get("torch_version", ""),
                 device_name=d.get("device_name", ""),
@@ -329,6 +332,8 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
         header = read_header(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BaselineFileError(f"--from '{path}' cannot be read as CSV ({exc}).") from exc
+    if not path.is_file():
+        raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
     if header is None or any(c not in header for c in (*CONFIG, *EXACT, "build", "latency_ms_median")):
         raise BaselineFileError(f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv').")
     with path.open(newline="") as f:
@@ -365,7 +370,8 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
         )
     if not rows:
         raise BaselineFileError(f"--from '{path}' has no eager rows.")
-    return rows
+    latest = {tuple(r.config[k] for k in CONFIG): r for r in rows}  # a configuration measured twice: the last run
+    return list(latest.values())
 
 
 def parse_tolerance(text: str) -> float:

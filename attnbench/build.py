@@ -28,6 +28,10 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
         )
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
         raise InsertionError(f"module '{name}' cannot be built into {where}: {exc}") from exc
+    if spec.weights is not None and name != "none":
+        from .weights import load_ca_checkpoint
+
+        load_ca_checkpoint(model, spec.weights)
     model = model.eval().to(device=spec.device, dtype=DTYPES[spec.dtype])
     x = make_input(spec)
     changed: list[str] = []

@@ -104,6 +104,9 @@ def profile_cmd(
     small_input: SmallInputOpt = False,
     dtype: DtypeOpt = "float32",
     latency: LatencyOpt = True,
+    weights: Annotated[
+        Optional[Path], typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Measure params, MACs, element-wise ops, latency and memory of modules inside a backbone, beside the baseline."""
@@ -116,6 +119,7 @@ def profile_cmd(
         split_names(module), backbone=backbone, width=width, input_size=input, batch=batch, device=device,
         dtype=dtype, threads=threads, warmup=warmup, repeats=repeats, reduction=reduction, position=position,
         num_classes=num_classes, small_input=small_input, latency=latency, builds=("eager", extra) if extra else ("eager",),
+        weights=str(weights) if weights is not None else None,
     )  # fmt: skip
     with report.status("profiling", quiet=quiet or format != "table") as progress:
         frame, warnings = run_profile(spec, csv=csv, progress=progress)
@@ -232,6 +236,31 @@ def sweep_cmd(
     failures = [(f"{r.backbone}/{r.module} ×{r.width:g} @{r.input_size}", r.error) for r in records if r.status == "failed"]
     if failures:
         raise rows_failed(failures, len(records))
+
+
+@app.command("plot")
+def plot_cmd(
+    csv_path: Annotated[Path, typer.Argument(help="A results CSV (profile, sweep or ablation rows).")],
+    x: Annotated[str, typer.Option("--x", help="Column for the x axis.")] = "macs",
+    y: Annotated[str, typer.Option("--y", help="Column for the y axis.")] = "latency_ms_median",
+    out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write (default: next to the CSV).")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="Label column or template, e.g. '{module} r{reduction}'.")] = None,
+    maximize_y: Annotated[
+        Optional[bool], typer.Option("--maximize-y/--minimize-y", help="Pareto direction of y (default: by column).")
+    ] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep rows with COLUMN=VALUE (repeatable).")] = None,
+) -> None:
+    """Plot two columns of a results CSV, one labelled point per model, with the Pareto front marked."""
+    from .plot import plot_csv
+
+    filters = {}
+    for item in where or []:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise UsageError(f"--where '{item}' must look like COLUMN=VALUE, e.g. --where backbone=mbv2.")
+        filters[column.strip()] = value.strip()
+    path = plot_csv(csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None)
+    report.info(f"wrote {path}")
 
 
 baseline_app = typer.Typer(no_args_is_help=True, help="Write cost baselines for `attnbench check`.")

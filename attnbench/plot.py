@@ -39,13 +39,12 @@ __all__ = [
     "read_results",
 ]
 
-# Columns that identify a model, in label order, with how each shows in a label.
+# Columns that identify a model, in label order; every other column (seed, timestamps, measurements) is not
+# part of a model's identity, so rows differing only there are repeats of one model.
 _IDENTITY = ("table", "backbone", "module", "position", "reduction", "width", "input_size", "batch", "device",
              "dtype", "threads")  # fmt: skip
 _DROP_ORDER = ("position", "threads", "dtype", "device", "batch", "reduction", "table", "input_size", "width")
 """Label columns tried for removal, first to last, when the remaining ones still tell every model apart."""
-
-_TITLE_NAMES = {"input_size": "input", "threads": "threads", "reduction": "r", "batch": "batch", "build": "build"}
 
 _COLOR_POINT = "#4C72B0"
 _COLOR_FRONT = "#DD8452"
@@ -61,7 +60,7 @@ def is_better_high(column: str) -> bool:
     """Whether larger values of ``column`` are better: accuracy columns (``top1``, ``top5``, ``*acc*``) and
     throughput."""
     name = column.lower()
-    return "acc" in name or name.startswith(("top1", "top5", "top_1", "top_5")) or "throughput" in name
+    return any(key in name for key in ("acc", "top1", "top5", "top_1", "top_5", "throughput"))
 
 
 def pareto_front(
@@ -143,19 +142,14 @@ def _fmt(column: str, value: Any) -> str:
 
 
 def _describe_constant(column: str, value: Any) -> str:
+    """How a column shared by all rows reads in the title: ``mbv2``, ``width 1``, ``input 160``, ``r 16``."""
     text = _fmt(column, value)
-    if not text:
-        return ""
-    if column in ("backbone", "module", "device", "dtype", "table"):
+    if not text or column in ("backbone", "module", "device", "dtype", "table", "position"):
         return text
-    if column == "width":
-        return f"width {text[1:]}"
-    if column == "input_size":
-        return f"input {text[1:]}"
     if column == "threads":
         return f"{text[:-3]} thread(s)"
-    name = _TITLE_NAMES.get(column, column)
-    return f"{name} {text.lstrip('rb')}" if column in ("reduction", "batch") else f"{name} {text}"
+    name = {"input_size": "input", "reduction": "r"}.get(column, column)
+    return f"{name} {_fmt('', value)}"
 
 
 def model_labels(frame: pd.DataFrame, label: str | None = None) -> tuple[list[str], list[str]]:
@@ -312,8 +306,8 @@ def _numeric(frame: pd.DataFrame, column: str, csv_path: Path, axis: str) -> lis
 
     numeric = _numeric_columns(frame)
     if column not in frame.columns:
-        where = f"--{axis} from the numeric columns of {csv_path.name}"
-        raise UsageError(_unknown(column, numeric, "column", where))
+        option = f"--{axis} (a numeric column of {csv_path.name})"
+        raise UsageError(_unknown(column, numeric, "column", option))
     values = pd.to_numeric(frame[column], errors="coerce")
     if not values.notna().any():
         raise UsageError(
@@ -506,7 +500,8 @@ def plot_csv(
         frame = _apply_where(frame, where, csv_path)
     xs = _numeric(frame, x, csv_path, "x")
     ys = _numeric(frame, y, csv_path, "y")
-    labels, shared = model_labels(frame, label)
+    # Filtered columns are constant now; the title names them once, as the filter.
+    labels, shared = model_labels(frame.drop(columns=[c for c in (where or {}) if c != label]), label)
     points = aggregate_points(labels, xs, ys)
     if not points:
         raise UsageError(

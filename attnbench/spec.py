@@ -69,6 +69,8 @@ class ProfileSpec:
     memory: bool = True
     """Measure peak memory (one instrumented forward per model); tables and count-only checks skip it."""
     seed: int = 0
+    weights: str | None = None
+    """The CA authors' MobileNetV2+CA checkpoint, loaded into every attended model (CA family, mbv2 only)."""
     attn_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,6 +121,13 @@ class ProfileSpec:
         for b in self.builds:
             if b not in BUILDS:
                 raise UsageError(f"unknown build '{b}'; choose from: {', '.join(BUILDS)}.")
+        if self.weights is not None:
+            ca_family = {"ca", "ca_relu6", "ca_silu"}
+            if self.backbone != "mbv2" or not self.modules or not set(self.modules) <= ca_family:
+                raise UsageError(
+                    "--weights loads the Coordinate Attention authors' MobileNetV2+CA checkpoint: "
+                    "use it with --backbone mbv2 --module ca."
+                )
         check_device(self.device)
         if self.dtype == "float16" and self.device == "cpu":
             raise UsageError("--dtype float16 needs --device cuda; on CPU use float32 or bfloat16.")

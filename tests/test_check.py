@@ -503,11 +503,6 @@ def test_from_a_non_profile_csv_is_refused(written: Path, tmp_path: Path, source
 # --------------------------------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="baseline._num converts ints with int(float(v)): 'inf' raises OverflowError, which is not caught, "
-    "so a corrupt count gives a traceback instead of exit 2",
-)
 @pytest.mark.parametrize("value", ["inf", "1e999"])
 def test_infinite_params_is_bad_input(base: Path, value: str) -> None:
     edit(base, "ca", params=value)
@@ -515,41 +510,24 @@ def test_infinite_params_is_bad_input(base: Path, value: str) -> None:
     assert line.startswith(f"Error: {base}:4: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fractional count is truncated by int(float(v)) and accepted: params 3950648.7 checks as 3950648",
-)
 def test_fractional_params_is_bad_input(base: Path, orig: dict) -> None:
     edit(base, "ca", params=f"{orig['ca']['params']}.7")
     line = _expect_bad("check", base, *COUNTS)
     assert line.startswith(f"Error: {base}:4: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_baseline accepts latency_ratio 0; report._change then divides by it (ZeroDivisionError traceback)",
-)
 def test_zero_latency_ratio_is_bad_input(base: Path) -> None:
     edit(base, "ca", drop=("se",), latency_ratio="0")
     line = _expect_bad("check", base, "--repeats", "5", "--warmup", "0")
     assert line.startswith(f"Error: {base}:3: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_baseline accepts a negative latency_ratio and judges it (exit 1, change -265%) instead of exit 2",
-)
 def test_negative_latency_ratio_is_bad_input(base: Path) -> None:
     edit(base, "ca", drop=("se",), latency_ratio="-1")
     line = _expect_bad("check", base, "--repeats", "5", "--warmup", "0")
     assert line.startswith(f"Error: {base}:3: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rows_from_profile_csv keeps every run of a profile CSV: two runs give two rows per configuration "
-    "(measure() de-duplicates, --from does not, and read_baseline accepts the duplicates)",
-)
 def test_from_a_csv_with_two_runs_gives_one_row_per_configuration(profile_csv: Path, tmp_path: Path) -> None:
     header, rows = read_rows(profile_csv)
     again = [{**r, "timestamp_utc": "2000-01-01T00:00:00Z"} for r in rows]  # a second, earlier run
