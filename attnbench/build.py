@@ -26,8 +26,10 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
             small_input=spec.small_input,
             attn_kwargs=spec.module_kwargs(name),
         )
+    except torch.cuda.OutOfMemoryError:
+        raise  # a resource failure of this configuration, not an insertion problem: the runner records it
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-        raise InsertionError(f"module '{name}' cannot be built into {where}: {exc}") from exc
+        raise InsertionError(f"module '{name}' cannot be built into {where}: {type(exc).__name__}: {exc}") from exc
     if spec.weights is not None and name != "none":
         from .weights import load_ca_checkpoint
 
@@ -48,8 +50,10 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
     try:
         with torch.inference_mode():
             y = model(x)
+    except torch.cuda.OutOfMemoryError:
+        raise
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-        raise InsertionError(f"module '{name}' fails inside {where}: {exc}") from exc
+        raise InsertionError(f"module '{name}' fails inside {where}: {type(exc).__name__}: {exc}") from exc
     finally:
         for h in handles:
             h.remove()

@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         report.error(str(exc), hint="Set ATTNBENCH_DEBUG=1 for the traceback.")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        report.error("interrupted; rows already written are kept.")
+        report.interrupted()
         sys.exit(130)
     except Exception as exc:
         # Typer's parse errors (unknown option, bad number) carry format_message and exit_code.
@@ -375,5 +375,5 @@ def main(argv: list[str] | None = None) -> None:
         report.error(f"{exc.format_message()} (see '{cmd} --help')")
         sys.exit(int(exc.exit_code))
     if code == 130:
-        report.error("interrupted; rows already written are kept.")
+        report.interrupted()
     sys.exit(code or 0)

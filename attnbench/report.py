@@ -164,6 +164,10 @@ def error(message: str, hint: str | None = None) -> None:
         stderr.print(hint, style="dim", soft_wrap=True)
 
 
+def interrupted() -> None:
+    stderr.print("Interrupted: rows already written are kept; rerun with --resume to finish a sweep.", soft_wrap=True)
+
+
 def info(message: str) -> None:
     stderr.print(message, soft_wrap=True)
 

@@ -1,0 +1,326 @@
+"""``attnbench ablate``: the spec and presets, Welch statistics on fixed numbers, the sweep and its CSV (one row per
+run, resume, NaN runs, Ctrl-C), the command's output and exit codes, and a 2-process DistributedDataParallel run.
+
+Sizes are tiny (16 px, ≤ 96 images, one epoch, width 0.35) so the whole file runs in well under a minute on 2 cores.
+The command is registered on ``cli.app`` for the duration of a test when ``cli.py`` does not register it already.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from attnbench import ablate, cli
+from attnbench.ablate import (
+    COLUMNS,
+    AblationEvent,
+    AblationRecord,
+    build_ablation_spec,
+    read_records,
+    regularized_beta,
+    run_ablation,
+    student_t_sf,
+    summarize_ablation,
+    welch_ttest,
+)
+from attnbench.ablate_cli import ablate_cmd, parse_seeds
+from attnbench.errors import ResultsFileError, UnknownNameError, UsageError
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+TINY: dict[str, Any] = dict(
+    modules=("se",), width=0.35, input_size=16, epochs=1, seeds=1, batch=32, lr=0.1, train_samples=96,
+    test_samples=48,
+)  # fmt: skip
+TINY_ARGS = ("--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "1", "--batch", "32",
+             "--train-samples", "96", "--test-samples", "48")  # fmt: skip
+ENV_COLUMNS = ("torch_version", "device_name", "cpu_name", "host", "timestamp_utc")
+
+
+def rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+# --- spec and presets ----------------------------------------------------------------------------------------------------
+
+
+def test_presets_fill_defaults_and_options_override_them() -> None:
+    quick = build_ablation_spec("quick")
+    assert quick.modules == ("none", "se", "ca") and quick.seeds == (0,) and quick.data == "synthetic"
+    assert quick.small_input and quick.preset == "quick"
+    mine = build_ablation_spec("quick", modules=("ca", "none", "se", "ca"), epochs=7, seeds=(0, 5), lr=None)
+    assert mine.modules == ("none", "ca", "se") and mine.epochs == 7 and mine.seeds == (0, 5) and mine.lr == quick.lr
+    paper = build_ablation_spec("paper", data="imagefolder:/data/imagenet")
+    assert (paper.epochs, paper.batch, paper.lr, paper.weight_decay, paper.momentum) == (200, 256, 0.05, 4e-5, 0.9)
+    assert paper.input_size == 224 and not paper.small_input
+    plain = build_ablation_spec(data="imagefolder:/x", seeds=3)
+    assert plain.input_size == 224 and plain.seeds == (0, 1, 2) and plain.modules[0] == "none"
+    assert parse_seeds("3") == 3 and parse_seeds("0,5") == (0, 5) and parse_seeds("4,") == (4,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        (dict(modules=("nope",)), UnknownNameError, "nope"),
+        (dict(modules=("none",)), UsageError, "--modules"),
+        (dict(preset="paper"), UsageError, "imagefolder"),
+        (dict(preset="fast"), UsageError, "quick, paper"),
+        (dict(resume=True), UsageError, "--resume needs --csv"),
+        (dict(width=3.0), UsageError, "--width"),
+        (dict(input_size=4), UsageError, "--input 4"),
+        (dict(lr=-1.0), UsageError, "--lr"),
+        (dict(data="mnist"), UsageError, "cifar10:PATH"),
+        (dict(seeds=0), UsageError, "--seeds"),
+        (dict(device="tpu"), UsageError, "device"),
+    ],
+)
+def test_bad_options_raise_one_line_usage_errors(kwargs: dict[str, Any], exc: type, match: str) -> None:
+    preset = kwargs.pop("preset", None)
+    with pytest.raises(exc, match=match) as info:
+        build_ablation_spec(preset, **{"modules": ("se",), **kwargs})
+    assert "\n" not in str(info.value)
+
+
+# --- statistics on fixed numbers -------------------------------------------------------------------------------------
+
+
+def test_incomplete_beta_and_t_tail_match_closed_forms() -> None:
+    for x in (0.0, 0.1, 0.5, 0.93, 1.0):
+        assert regularized_beta(1, 1, x) == pytest.approx(x, abs=1e-14)
+        assert regularized_beta(3, 1, x) == pytest.approx(x**3, abs=1e-14)
+    assert regularized_beta(4.5, 4.5, 0.5) == pytest.approx(0.5, abs=1e-14)
+    for t in (0.0, 0.3, 1.0, 4.0, -2.0):
+        assert student_t_sf(t, 1) == pytest.approx(0.5 - math.atan(t) / math.pi, abs=1e-13)  # Cauchy
+        assert student_t_sf(t, 2) == pytest.approx(0.5 * (1 - t / math.sqrt(t * t + 2)), abs=1e-13)
+
+
+def test_welch_t_test_on_fixed_numbers() -> None:
+    a, b = [0.71, 0.74, 0.73], [0.70, 0.69, 0.715, 0.68]
+    # By hand: means 0.726667 and 0.69625; s²/n = 2.33333e-4/3 and 2.229167e-4/4; SE = 0.0115545.
+    result = welch_ttest(a, b)
+    assert result is not None
+    t, df, p = result
+    assert t == pytest.approx(0.0304167 / 0.0115545, rel=1e-5)  # 2.63245
+    assert df == pytest.approx(1.782410e-8 / (3.024691e-9 + 1.035254e-9), rel=1e-5)  # 4.39024
+    # Two-sided tail of Student's t(4.39024) beyond 2.63245, by numerical integration of the density (mpmath, 30 digits).
+    assert p == pytest.approx(0.052808478407554972, rel=1e-10)
+    assert welch_ttest([1.0], b) is None and welch_ttest([1.0, 1.0], [2.0, 2.0]) is None
+    assert welch_ttest(b, a)[2] == pytest.approx(p, rel=1e-12)  # type: ignore[index]
+
+
+def _record(module: str, seed: int, top1: float | None, status: str = "ok") -> AblationRecord:
+    blank: dict[str, Any] = {c: None for c in COLUMNS}
+    blank.update(module=module, seed=seed, top1=top1, status=status, params=1000 + len(module), macs=5000)
+    return AblationRecord(**blank)
+
+
+def test_summary_statistics_on_fixed_records() -> None:
+    recs = [_record("none", s, v) for s, v in enumerate([0.70, 0.69, 0.715, 0.68])]
+    recs += [_record("ca", s, v) for s, v in enumerate([0.71, 0.74, 0.73])]
+    recs += [_record("ca", 3, None, "failed"), _record("se", 0, 0.7)]
+    summary = {s.module: s for s in summarize_ablation(recs)}
+    assert list(summary) == ["none", "ca", "se"]
+    base, ca, se = summary["none"], summary["ca"], summary["se"]
+    assert base.d_top1 is None and base.p_value is None and base.top1_mean == pytest.approx(0.69625)
+    assert (ca.runs, ca.ok, ca.seeds) == (4, 3, (0, 1, 2))
+    assert ca.top1_mean == pytest.approx(0.726667, abs=1e-6) and ca.top1_std == pytest.approx(0.0152753, abs=1e-6)
+    assert ca.d_top1 == pytest.approx(0.0304167, abs=1e-6) and ca.p_value == pytest.approx(0.0528085, abs=1e-7)
+    assert se.top1_std is None and se.p_value is None and se.d_top1 == pytest.approx(0.00375)
+
+
+# --- the sweep ---------------------------------------------------------------------------------------------------------
+
+
+def test_sweep_appends_one_complete_row_per_run(tmp_path: Path) -> None:
+    out = tmp_path / "ablate.csv"
+    events: list[AblationEvent] = []
+    result = run_ablation(build_ablation_spec(**TINY, csv=out), progress=events.append)
+    header, body = rows(out)
+    assert header == list(COLUMNS)
+    for col in ("backbone", "module", "width", "input_size", "data", "epochs", "seed", "top1", "top5", "params",
+                "macs", "train_seconds", "throughput_ips", "status", "error", "git_sha", "timestamp_utc"):  # fmt: skip
+        assert col in header
+    assert [(r["module"], r["seed"], r["status"]) for r in body] == [("none", "0", "ok"), ("se", "0", "ok")]
+    for r in body:
+        assert 0.0 <= float(r["top1"]) <= float(r["top5"]) <= 1.0
+        assert int(r["params"]) > 0 and int(r["macs"]) > 0 and float(r["throughput_ips"]) > 0
+        assert (r["data"], r["input_size"], r["small_input"], r["num_classes"]) == ("synthetic", "16", "True", "16")
+        assert all(r[c] for c in ENV_COLUMNS)
+    assert int(body[1]["params"]) > int(body[0]["params"])
+    assert read_records(out) == list(result.records)
+    assert [e.kind for e in events if e.kind != "step"] == ["start", "done", "start", "done"]
+    assert [s.module for s in result.summary] == ["none", "se"]
+
+
+def test_resume_skips_runs_already_in_the_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "ablate.csv"
+    spec = build_ablation_spec(**TINY, csv=out)
+    first = run_ablation(spec)
+    trained: list[str] = []
+    real = ablate.train_and_evaluate
+
+    def counting(model: nn.Module, *args: Any, **kw: Any) -> Any:
+        trained.append("run")
+        return real(model, *args, **kw)
+
+    monkeypatch.setattr(ablate, "train_and_evaluate", counting)
+    again = run_ablation(build_ablation_spec(**TINY, csv=out, resume=True))
+    assert trained == [] and again.skipped == 2 and again.records == first.records
+    # A new seed runs; the finished ones are still skipped, and the summary covers all of them.
+    more = run_ablation(build_ablation_spec(**{**TINY, "seeds": (0, 1)}, csv=out, resume=True))
+    assert len(trained) == 2 and more.skipped == 2
+    assert [(r.module, r.seed) for r in read_records(out)] == [("none", 0), ("se", 0), ("none", 1), ("se", 1)]
+    assert {s.module: s.ok for s in more.summary} == {"none": 2, "se": 2}
+    # Another configuration (lr) is not the same run.
+    run_ablation(build_ablation_spec(**{**TINY, "lr": 0.05}, csv=out, resume=True))
+    assert len(trained) == 4
+
+
+def test_csv_with_other_columns_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "other.csv"
+    out.write_text("a,b\n1,2\n")
+    with pytest.raises(ResultsFileError, match="other columns"):
+        run_ablation(build_ablation_spec(**TINY, csv=out))
+
+
+class _NaNNet(nn.Module):
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean((2, 3))) * float("inf") * 0
+
+
+def test_nan_loss_marks_the_run_failed_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ablate._build
+
+    def build(spec: Any, name: str, num_classes: int, seed: int) -> nn.Module:
+        return _NaNNet(num_classes) if name == "se" and seed == 0 else real(spec, name, num_classes, seed)
+
+    monkeypatch.setattr(ablate, "_build", build)
+    out = tmp_path / "ablate.csv"
+    result = run_ablation(build_ablation_spec(**{**TINY, "modules": ("se", "ca")}, csv=out))
+    _, body = rows(out)
+    assert [(r["module"], r["status"]) for r in body] == [("none", "ok"), ("se", "failed"), ("ca", "ok")]
+    assert body[1]["top1"] == "" and "loss became nan" in body[1]["error"]
+    se = next(s for s in result.summary if s.module == "se")
+    assert (se.runs, se.ok, se.top1_mean) == (1, 0, None)
+
+
+def test_ctrl_c_keeps_the_runs_already_written(tmp_path: Path) -> None:
+    out = tmp_path / "ablate.csv"
+
+    def interrupt_second_run(ev: AblationEvent) -> None:
+        if ev.kind == "start" and ev.index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(build_ablation_spec(**TINY, csv=out), progress=interrupt_second_run)
+    assert [r.module for r in read_records(out)] == ["none"]
+
+
+# --- the command -------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ablate_registered() -> Iterator[None]:
+    """Register ``ablate`` on ``cli.app`` for the duration, unless ``cli.py`` already does."""
+    present = any(c.name == "ablate" for c in cli.app.registered_commands)
+    if not present:
+        cli.app.command("ablate")(ablate_cmd)
+    try:
+        yield
+    finally:
+        if not present:
+            cli.app.registered_commands[:] = [c for c in cli.app.registered_commands if c.name != "ablate"]
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with ablate_registered(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with pytest.raises(SystemExit) as info:
+            cli.main(list(args))
+    code = info.value.code
+    return (code if isinstance(code, int) else 0), ANSI.sub("", out.getvalue()), ANSI.sub("", err.getvalue())
+
+
+def test_command_prints_the_summary_and_writes_the_csv(tmp_path: Path) -> None:
+    out = tmp_path / "a.csv"
+    code, stdout, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out))
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "2 rows appended" in stderr
+    assert "top-1 % (mean ± std)" in stdout and "Δ top-1 (pp)" in stdout and "p (Welch)" in stdout
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("│")]
+    assert [ln.split("│")[1].strip() for ln in lines] == ["none", "se"]
+    assert len(rows(out)[1]) == 2
+    code, _, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--resume", "--quiet")
+    assert code == 0 and "0 rows appended" in stderr and "2 runs already there" in stderr
+
+
+def test_command_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
+    code, _, stderr = run_main("ablate", "--modules", "nope", *TINY_ARGS)
+    assert code == 2 and stderr.startswith("Error: ") and "nope" in stderr and "Traceback" not in stderr
+    code, _, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--data", f"cifar10:{tmp_path}", "--input", "16")
+    assert code == 1 and "data_batch_1' is missing" in stderr and "Traceback" not in stderr
+    code, _, stderr = run_main("ablate", "--resume", *TINY_ARGS)
+    assert code == 2 and "--resume needs --csv" in stderr
+
+
+# --- distributed -------------------------------------------------------------------------------------------------------
+
+LAUNCHER = textwrap.dedent(
+    """
+    import sys
+    from attnbench import cli
+    from attnbench.ablate_cli import ablate_cmd
+
+    if not any(c.name == "ablate" for c in cli.app.registered_commands):
+        cli.app.command("ablate")(ablate_cmd)
+    cli.main(sys.argv[1:])
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_process_ddp_run_on_cpu(tmp_path: Path) -> None:
+    launcher = tmp_path / "launch_attnbench.py"
+    launcher.write_text(LAUNCHER)
+    out = tmp_path / "ddp.csv"
+    env = {k: v for k, v in os.environ.items() if k not in ("ATTNBENCH_DEBUG", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env.update(NO_COLOR="1", OMP_NUM_THREADS="1")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(launcher),
+        "ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--quiet",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header, body = rows(out)
+    assert header == list(COLUMNS)
+    assert [(r["module"], r["world_size"], r["status"]) for r in body] == [("none", "2", "ok"), ("se", "2", "ok")]
+    for r in body:
+        assert 0.0 <= float(r["top1"]) <= 1.0 and float(r["throughput_ips"]) > 0
+        assert int(r["train_samples"]) == 96 and int(r["test_samples"]) == 48
+    # Only rank 0 prints the table.
+    assert proc.stdout.count("p (Welch)") == 1

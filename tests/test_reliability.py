@@ -1,0 +1,272 @@
+"""Nothing lost under interruption and faults, and no traceback for bad input.
+
+- kill -9 at random moments of a sweep leaves only complete, parseable rows; --resume finishes with no duplicates;
+- Ctrl-C (SIGINT) keeps finished rows, prints one line and exits 130;
+- a configuration that fails (a module error, a CUDA out-of-memory error) becomes a failed row; the rest goes on;
+- fuzzed CLI input (hypothesis) never produces a traceback: exit 0, or 1/2 with one ``Error:`` line.
+
+CI runs a bounded sample (3 kills, ~100 fuzz cases per command); ``-m slow`` runs more.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from attnbench import cli
+from attnbench.records import COLUMNS, OPTIONAL_INT_COLUMNS
+from attnbench.sweep import row_key
+
+GRID = ["--modules", "se,ca", "--backbones", "mbv2", "--widths", "0.35,0.5,0.75", "--inputs", "32,40"]
+EXPECTED_ROWS = 3 * 2 * 3  # widths × inputs × (none, se, ca)
+NUMERIC = {"params", "macs", "elementwise_ops", "width", "input_size", "batch", "threads", *OPTIONAL_INT_COLUMNS}
+
+
+def sweep_cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "attnbench", "sweep", *GRID, "--no-latency", "--csv", str(out), "--quiet", *extra]
+
+
+def complete_rows(path: Path) -> list[dict[str, str]]:
+    """Every row of ``path``, asserting each is complete and its numbers parse."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    assert text == "" or text.endswith("\n"), "the file ends inside a row"
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return []
+    assert rows[0] == list(COLUMNS)
+    out = []
+    for values in rows[1:]:
+        assert len(values) == len(COLUMNS), values
+        row = dict(zip(COLUMNS, values))
+        for column in NUMERIC:
+            if row[column] != "":
+                assert math.isfinite(float(row[column])), (column, row[column])
+        out.append(row)
+    return out
+
+
+def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
+    """Kill a sweep at a random moment, check the file, resume; return (rows kept at the kill, rows lost)."""
+    out = tmp_path / f"sweep-{seed}.csv"
+    proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(random.Random(seed).uniform(1.0, 5.5))  # the whole grid takes about 6 s here, longer under load
+    assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    kept = complete_rows(out)
+    done = subprocess.run(sweep_cmd(out, "--resume"), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    final = complete_rows(out)
+    keys = [row_key(r) for r in final]
+    assert len(keys) == len(set(keys)), "duplicated rows after --resume"
+    lost = sum(1 for r in kept if row_key(r) not in set(keys))
+    assert len(final) == EXPECTED_ROWS and lost == 0
+    return len(kept), lost
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kill_at_random_moments_loses_nothing(tmp_path: Path, seed: int) -> None:
+    kill_and_resume(tmp_path, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3, 13))
+def test_kill_at_random_moments_loses_nothing_long(tmp_path: Path, seed: int) -> None:
+    kill_and_resume(tmp_path, seed)
+
+
+def wait_for_rows(path: Path, n: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if path.exists() and len(complete_rows(path)) >= n:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} rows in {path} before the command ended")
+
+
+@pytest.mark.parametrize("command", ["sweep", "profile"])
+def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) -> None:
+    out = tmp_path / "rows.csv"
+    if command == "sweep":
+        args = sweep_cmd(out)
+        min_rows = 3
+    else:  # a long timing phase to interrupt; its rows are not finished yet, so none may appear
+        args = [sys.executable, "-m", "attnbench", "profile", "--module", "se", "--input", "32", "--repeats", "100000",
+                "--csv", str(out), "--quiet"]  # fmt: skip
+        min_rows = 0
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if min_rows:
+        wait_for_rows(out, min_rows, proc)
+    else:
+        time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == ["Interrupted: rows already written are kept; rerun with --resume to finish a sweep."], err
+    assert len(complete_rows(out)) >= min_rows
+
+
+FAILING_PLUGIN = '''
+import torch
+from torch import nn
+from attnbench.modules import ATTENTION
+
+
+@ATTENTION.register("fragile", paper="test module failing on large maps", arxiv="", hook="block")
+class Fragile(nn.Module):
+    def __init__(self, channels, *, reduction=16):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x):
+        if x.shape[-1] > 20:
+            raise {error}
+        return x * self.scale
+'''
+
+
+@pytest.mark.parametrize(
+    "error, recorded",
+    [('RuntimeError("kernel failed on this shape")',
+      "InsertionError: module 'fragile' fails inside 'mbv2' at position 'default': RuntimeError: kernel failed"),
+     ('torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
+      "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")],
+)  # fmt: skip
+def test_failed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path: Path, error: str, recorded: str) -> None:
+    plugin = tmp_path / "fragile.py"
+    plugin.write_text(FAILING_PLUGIN.format(error=error))
+    out = tmp_path / "rows.csv"
+    args = [sys.executable, "-m", "attnbench", "sweep", "--modules", "fragile,se", "--backbones", "mbv2",
+            "--inputs", "32,96", "--no-latency", "--csv", str(out), "--quiet", "--plugins", str(plugin)]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    rows = complete_rows(out)
+    status = {(r["module"], r["input_size"]): r["status"] for r in rows}
+    # at 32 px every map fragile sees is ≤ 8 px wide; at 96 px the first attended blocks see 24 px and fail
+    assert status == {("none", "32"): "ok", ("fragile", "32"): "ok", ("se", "32"): "ok",
+                      ("none", "96"): "ok", ("fragile", "96"): "failed", ("se", "96"): "ok"}  # fmt: skip
+    failed = next(r for r in rows if r["status"] == "failed")
+    assert failed["error"].startswith(recorded) and failed["params"] == ""
+    err_lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(err_lines) == 1 and err_lines[0].startswith("Error: 1 of 6 rows failed: mbv2/fragile ×1 @96")
+    assert "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------------------------------------------ fuzzing
+
+FUZZ_COUNT = {"cases": 0, "tracebacks": 0}
+_FUZZ_DIR = tempfile.mkdtemp(prefix="attnbench-fuzz-")
+
+fuzz_text = st.one_of(
+    st.text(max_size=24),
+    st.integers(min_value=-10**9, max_value=10**9).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", " ", "-", "--", "0", "-1", "1e309", "nan", "inf", "0x10", "1,2", ",", "ca,", "none", "ca,cx",
+                     "cuda", "cuda:9", "mbv3", "r50 ", "CA", "mbv2", "se"]),
+)  # fmt: skip
+
+# Each fuzzed option is added to a fast, valid base command; values that are valid but expensive are skipped.
+PROFILE_BASE = ["profile", "--module", "se", "--backbone", "mbv2", "--input", "32", "--no-latency", "--format", "csv",
+                "--quiet"]  # fmt: skip
+PROFILE_OPTIONS = ["--module", "--backbone", "--width", "--input", "--batch", "--threads", "--csv", "--reduction",
+                   "--position", "--device", "--dtype", "--format", "--plugins", "--num-classes", "--repeats",
+                   "--warmup", "--weights", "--bogus"]  # fmt: skip
+
+
+def _expensive(option: str, value: str) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    limits = {"--input": 96, "--batch": 4, "--num-classes": 5000, "--threads": 4, "--reduction": 10**6}
+    return option in limits and math.isfinite(number) and number > limits[option]
+
+
+def _unsafe_path(option: str, value: str) -> bool:
+    return option in ("--csv", "--plugins", "--weights") and (value.startswith(("/", "~")) or ".." in value)
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    cwd = os.getcwd()
+    os.chdir(_FUZZ_DIR)  # relative --csv / --plugins paths land in a scratch folder
+    try:
+        with pytest.raises(SystemExit) as exc:
+            cli.main(args)
+    finally:
+        os.chdir(cwd)
+    captured = capsys.readouterr()
+    return int(exc.value.code or 0), captured.err
+
+
+def check_one_line(code: int, err: str) -> None:
+    FUZZ_COUNT["cases"] += 1
+    if "Traceback" in err:
+        FUZZ_COUNT["tracebacks"] += 1
+    assert "Traceback" not in err
+    assert code in (0, 1, 2), (code, err)
+    if code:
+        lines = [line for line in err.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error:")]
+        assert len(errors) == 1 and lines[0] == errors[0], err
+        assert all(line == errors[0] or line == "Set ATTNBENCH_DEBUG=1 for the traceback." for line in lines), err
+
+
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(option=st.sampled_from(PROFILE_OPTIONS), value=fuzz_text)
+def test_fuzz_profile_options(option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assume(not _expensive(option, value) and not _unsafe_path(option, value))
+    code, err = run_main([*PROFILE_BASE, option, value], capsys)
+    check_one_line(code, err)
+
+
+@FUZZ
+@given(option=st.sampled_from(["--modules", "--backbones", "--widths", "--inputs", "--format", "--csv"]),
+       value=fuzz_text)  # fmt: skip
+def test_fuzz_sweep_options(option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assume(not _unsafe_path(option, value))
+    if option == "--inputs":  # every listed size must stay cheap
+        assume(all(not _expensive("--input", v) for v in value.split(",")))
+    base = ["sweep", "--modules", "se", "--backbones", "mbv2", "--widths", "0.35", "--inputs", "32", "--no-latency",
+            "--quiet"]  # fmt: skip
+    code, err = run_main([*base, option, value], capsys)
+    check_one_line(code, err)
+
+
+@FUZZ
+@given(command=st.sampled_from(["table", "check", "plot", "baseline-write"]), value=fuzz_text)
+def test_fuzz_table_check_plot_arguments(command: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assume(not value.startswith("-") and not _unsafe_path("--csv", value))
+    args = {
+        "table": ["table", value, "--format", "csv", "--input", "32"],
+        "check": ["check", value, "--only", "params", "--quiet"],
+        "plot": ["plot", value],
+        "baseline-write": ["baseline", "write", "b.csv", "--from", value],
+    }[command]
+    code, err = run_main(args, capsys)
+    check_one_line(code, err)
+
+
+def test_fuzz_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs last in this file: the counts of the fuzz tests above (printed with -s)."""
+    with capsys.disabled():
+        print(f"\nfuzzed CLI cases: {FUZZ_COUNT['cases']}, tracebacks: {FUZZ_COUNT['tracebacks']}")
+    assert FUZZ_COUNT["tracebacks"] == 0
