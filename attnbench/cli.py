@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import modules, report
+from . import report
 from .errors import AttnbenchError, UsageError, rows_failed
 
 app = typer.Typer(

@@ -7,57 +7,23 @@ copy. Runs call ``cli.main`` in-process; counts-only checks (``--only params,mac
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from attnbench import cli
+from clihelp import error_line, run_cli
 
-HINT = "Set ATTNBENCH_DEBUG=1 for the traceback."
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 FAST = ("--repeats", "10", "--warmup", "1")
 COUNTS = ("--only", "params,macs,elementwise_ops")
 CA = "mbv2/ca w1 @32 after_dw r32"  # label of the ca row (line 4 of the file)
 SE = "mbv2/se w1 @32 after_dw r16"
 NONE = "mbv2/none w1 @32"
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """``attnbench ARGS`` in-process through ``cli.main`` (where errors map to exit codes): (code, stdout, stderr)."""
-    saved = os.environ.pop("ATTNBENCH_DEBUG", None)
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            with pytest.raises(SystemExit) as info:  # main always ends in sys.exit
-                cli.main([str(a) for a in args])
-    finally:
-        if saved is not None:
-            os.environ["ATTNBENCH_DEBUG"] = saved
-    code = info.value.code
-    code = code if isinstance(code, int) else (0 if code is None else 1)
-    return code, ANSI.sub("", out.getvalue()), ANSI.sub("", err.getvalue())
-
-
-def error_line(stderr: str, *, hint: bool = True) -> str:
-    """Assert stderr is exactly one ``Error:`` line (plus the debug hint for attnbench errors); return it."""
-    assert "Traceback" not in stderr
-    lines = stderr.splitlines()
-    expected = 2 if hint else 1
-    assert len(lines) == expected, f"expected {expected} stderr line(s), got {len(lines)}: {stderr!r}"
-    assert lines[0].startswith("Error: "), stderr
-    assert lines[0].strip() != "Error:"
-    if hint:
-        assert lines[1] == HINT
-    return lines[0]
 
 
 def table_rows(stdout: str) -> dict[tuple[str, str], dict[str, str]]:

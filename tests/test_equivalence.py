@@ -17,7 +17,6 @@ automatically, and fails loudly until a reference is added to ``REFERENCES``.
 from __future__ import annotations
 
 import copy
-import functools
 import importlib.util
 import sys
 import zlib

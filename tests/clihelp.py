@@ -1,0 +1,59 @@
+"""Shared helpers of the CLI tests: run ``attnbench`` and assert the one-line error contract."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnbench import cli
+
+HINT = "Set ATTNBENCH_DEBUG=1 for the traceback."
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run_cli(*args: str, subprocess_: bool = False, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run ``attnbench ARGS``; return (exit code, stdout, stderr) with ANSI codes stripped.
+
+    In-process it calls ``cli.main`` (the entry point that maps errors); with ``subprocess_=True`` it runs
+    ``python -m attnbench`` in a fresh interpreter. ``ATTNBENCH_DEBUG`` is always unset.
+    """
+    if subprocess_:
+        env = {k: v for k, v in os.environ.items() if k != "ATTNBENCH_DEBUG"}
+        env["NO_COLOR"] = "1"
+        proc = subprocess.run(
+            [sys.executable, "-m", "attnbench", *args],
+            capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False,
+        )  # fmt: skip
+        return proc.returncode, ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr)
+    saved = os.environ.pop("ATTNBENCH_DEBUG", None)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with pytest.raises(SystemExit) as info:  # main always ends in sys.exit
+                cli.main([str(a) for a in args])
+    finally:
+        if saved is not None:
+            os.environ["ATTNBENCH_DEBUG"] = saved
+    code = info.value.code
+    code = code if isinstance(code, int) else (0 if code is None else 1)
+    return code, ANSI.sub("", out.getvalue()), ANSI.sub("", err.getvalue())
+
+
+def error_line(stderr: str, *, hint: bool = True) -> str:
+    """Assert stderr is exactly one ``Error:`` line (plus the debug hint for attnbench errors); return it."""
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    expected = 2 if hint else 1
+    assert len(lines) == expected, f"expected {expected} stderr line(s), got {len(lines)}: {stderr!r}"
+    assert lines[0].startswith("Error: "), stderr
+    assert lines[0].strip() != "Error:"
+    if hint:
+        assert lines[1] == HINT
+    return lines[0]
