@@ -1,0 +1,58 @@
+"""The README stays true: its two set-up commands exist, and every ``attnbench`` example parses with today's CLI."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import typer
+
+from attnbench import cli
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def examples() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("attnbench ")]
+
+
+def parse(argv: list[str]) -> None:
+    """Resolve the (sub)command and parse its options exactly as the CLI would, without running it."""
+    def rest(ctx: typer.Context) -> list[str]:  # Click < 8.2 names it protected_args, later _protected_args
+        return [*(getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", [])), *ctx.args]
+
+    group = typer.main.get_command(cli.app)
+    ctx = group.make_context("attnbench", list(argv))
+    cmd, args = group, rest(ctx)
+    while hasattr(cmd, "resolve_command") and args:
+        name, cmd, args = cmd.resolve_command(ctx, args)
+        ctx = cmd.make_context(name, list(args), parent=ctx)
+        args = rest(ctx) if hasattr(cmd, "resolve_command") else []
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    first = README.index("# 1. set up and profile")
+    second = README.index("# 2. set up and run the tests")
+    assert first < second < README.index("## Usage")
+    run_line = README[first:].splitlines()[1]
+    assert run_line.endswith("attnbench profile --module ca --backbone mbv2") and "pip install torch==2.13.0" in run_line
+    assert "python -m pytest" in README[second:].splitlines()[1]
+
+
+def test_there_are_examples() -> None:
+    assert len(examples()) >= 15
+
+
+@pytest.mark.parametrize("line", examples())
+def test_example_parses(line: str) -> None:
+    parse(shlex.split(line)[1:])
+
+
+def test_plugin_snippet_matches_the_shipped_example() -> None:
+    shipped = (Path(__file__).resolve().parents[1] / "examples" / "my_modules" / "my_att.py").read_text()
+    register = re.search(r'@ATTENTION\.register\(.*\)', README).group(0)
+    assert register in shipped
