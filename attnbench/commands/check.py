@@ -1,0 +1,110 @@
+"""`attnbench baseline write` and `attnbench check`: cost baselines for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import report
+from ..cli import (
+    BackbonesOpt,
+    BatchOpt,
+    FormatOpt,
+    InputsOpt,
+    LatencyOpt,
+    ModulesOpt,
+    PluginsOpt,
+    QuietOpt,
+    RepeatsOpt,
+    ThreadsOpt,
+    WarmupOpt,
+    WidthsOpt,
+    app,
+    load_plugins,
+    parse_numbers,
+    split_names,
+)
+from ..errors import UsageError
+
+
+BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.")]
+FromOpt = Annotated[Optional[Path], typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
+
+
+baseline_app = typer.Typer(no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("write")
+def baseline_write_cmd(
+    path: BaselinePathArg,
+    modules_: ModulesOpt = "se,cbam,bam,ca",
+    backbones: BackbonesOpt = "mbv2",
+    widths: WidthsOpt = "1.0",
+    inputs: InputsOpt = "224",
+    batch: BatchOpt = 1,
+    threads: ThreadsOpt = 1,
+    repeats: RepeatsOpt = 30,
+    warmup: WarmupOpt = 10,
+    latency: LatencyOpt = True,
+    from_csv: FromOpt = None,
+    plugins: PluginsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure modules × backbones × widths × inputs (or read a profile CSV) and write a baseline file."""
+    from .. import baseline
+    from ..api import build_spec
+
+    load_plugins(plugins)
+    if from_csv is not None:
+        rows = baseline.rows_from_profile_csv(from_csv)
+    else:
+        specs = [
+            build_spec(split_names(modules_), backbone=b, width=w, input_size=i, batch=batch, threads=threads,
+                       repeats=repeats, warmup=warmup, latency=latency, memory=False)
+            for b in split_names(backbones) for w in parse_numbers(widths, float, "--widths")
+            for i in parse_numbers(inputs, int, "--inputs")
+        ]  # fmt: skip
+        with report.status("measuring", quiet=quiet) as progress:
+            rows = baseline.measure(specs, progress)
+    baseline.write_baseline(path, rows)
+    report.info(f"{len(rows)} rows written to {path}")
+
+
+@app.command("check")
+def check_cmd(
+    path: BaselinePathArg,
+    latency_tolerance: Annotated[
+        str, typer.Option("--latency-tolerance", help="Allowed latency-ratio growth.")
+    ] = "10%",
+    only: Annotated[
+        Optional[str], typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.")
+    ] = None,
+    format: FormatOpt = "table",  # noqa: A002 - the option is --format
+    github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Compare latency across torch versions and devices.")] = False,
+    accept: Annotated[bool, typer.Option("--accept", help="Rewrite the baseline with the new measurements.")] = False,
+    repeats: RepeatsOpt = 30,
+    warmup: WarmupOpt = 10,
+    plugins: PluginsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Re-measure every row of a baseline; exit 1 on a regression or a changed count, 2 on bad input."""
+    from .. import baseline
+
+    if format not in ("table", "json"):
+        raise UsageError(f"--format '{format}' is not supported by check; choose table or json.")
+    load_plugins(plugins)
+    tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
+    old = baseline.read_baseline(path)
+    specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup)
+    with report.status("re-measuring", quiet=quiet or format != "table") as progress:
+        new = baseline.measure(specs, progress)
+    result = baseline.compare(old, new, metrics, tolerance, force)
+    if accept:
+        baseline.write_baseline(path, new)
+    report.show_check(result, path, format, github, accepted=accept)
+    if result.failures and not accept:
+        raise typer.Exit(1)

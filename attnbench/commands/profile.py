@@ -1,0 +1,101 @@
+"""`attnbench list` and `attnbench profile`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import report
+from ..cli import (
+    BackboneOpt,
+    BatchOpt,
+    ChannelsLastOpt,
+    CompileOpt,
+    CsvOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FormatOpt,
+    InputOpt,
+    LatencyOpt,
+    ModuleOpt,
+    NumClassesOpt,
+    PluginsOpt,
+    PositionOpt,
+    QuietOpt,
+    ReductionOpt,
+    RepeatsOpt,
+    SmallInputOpt,
+    ThreadsOpt,
+    WarmupOpt,
+    WidthOpt,
+    app,
+    check_format,
+    load_plugins,
+    split_names,
+)
+from ..errors import rows_failed
+
+
+@app.command("list")
+def list_cmd(plugins: PluginsOpt = None) -> None:
+    """List attention modules and backbones, with paper, defaults and insertion slot."""
+    load_plugins(plugins)
+    from ..api import list_attention, list_backbones
+
+    report.show_list(list_attention(), list_backbones())
+
+
+@app.command("profile")
+def profile_cmd(
+    module: ModuleOpt = "ca",
+    backbone: BackboneOpt = "mbv2",
+    width: WidthOpt = 1.0,
+    input: InputOpt = 224,  # noqa: A002 - the option is --input
+    batch: BatchOpt = 1,
+    device: DeviceOpt = "cpu",
+    threads: ThreadsOpt = 1,
+    csv: CsvOpt = None,
+    format: FormatOpt = "table",  # noqa: A002 - the option is --format
+    plugins: PluginsOpt = None,
+    reduction: ReductionOpt = None,
+    position: PositionOpt = None,
+    repeats: RepeatsOpt = 30,
+    warmup: WarmupOpt = 10,
+    compile: CompileOpt = False,  # noqa: A002 - the option is --compile
+    channels_last: ChannelsLastOpt = False,
+    num_classes: NumClassesOpt = 1000,
+    small_input: SmallInputOpt = False,
+    dtype: DtypeOpt = "float32",
+    latency: LatencyOpt = True,
+    weights: Annotated[
+        Optional[Path], typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure params, MACs, element-wise ops, latency and memory of modules inside a backbone, beside the baseline."""
+    from ..api import build_spec, run_profile
+
+    check_format(format)
+    load_plugins(plugins)
+    extra = "+".join(b for b, on in (("compile", compile), ("channels_last", channels_last)) if on)
+    spec = build_spec(
+        split_names(module), backbone=backbone, width=width, input_size=input, batch=batch, device=device,
+        dtype=dtype, threads=threads, warmup=warmup, repeats=repeats, reduction=reduction, position=position,
+        num_classes=num_classes, small_input=small_input, latency=latency, builds=("eager", extra) if extra else ("eager",),
+        weights=str(weights) if weights is not None else None,
+    )  # fmt: skip
+    with report.status("profiling", quiet=quiet or format != "table") as progress:
+        frame, warnings = run_profile(spec, csv=csv, progress=progress)
+    if format == "table":
+        report.show_profile(frame)
+    else:
+        report.write_frame(frame, format)
+    for w in warnings:
+        report.warn(w)
+    if csv is not None:
+        report.info(f"{len(frame)} rows appended to {csv}")
+    failures = [(f"{r.module} ({r.build})", r.error) for r in frame.itertuples() if r.status == "failed"]
+    if failures:
+        raise rows_failed(failures, len(frame))
