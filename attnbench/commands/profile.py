@@ -83,8 +83,8 @@ def profile_cmd(
     spec = build_spec(
         split_names(module), backbone=backbone, width=width, input_size=input, batch=batch, device=device,
         dtype=dtype, threads=threads, warmup=warmup, repeats=repeats, reduction=reduction, position=position,
-        num_classes=num_classes, small_input=small_input, latency=latency, builds=("eager", extra) if extra else ("eager",),
-        weights=str(weights) if weights is not None else None,
+        num_classes=num_classes, small_input=small_input, latency=latency,
+        builds=("eager", extra) if extra else ("eager",), weights=str(weights) if weights is not None else None,
     )  # fmt: skip
     with report.status("profiling", quiet=quiet or format != "table") as progress:
         frame, warnings = run_profile(spec, csv=csv, progress=progress)

@@ -102,8 +102,8 @@ def sweep_cmd(
     load_plugins(plugins)
     specs = sweep.plan(
         build_spec, split_names(modules_), split_names(backbones), parse_numbers(widths, float, "--widths"),
-        parse_numbers(inputs, int, "--inputs"), batch=batch, device=device, threads=threads, repeats=repeats, warmup=warmup,
-        latency=latency,
+        parse_numbers(inputs, int, "--inputs"), batch=batch, device=device, threads=threads, repeats=repeats,
+        warmup=warmup, latency=latency,
     )  # fmt: skip
     records, warnings = [], []
     with report.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
