@@ -11,14 +11,15 @@ stderr, the table on stdout. Under ``torchrun`` only rank 0 draws, prints and wr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import report
 from .cli import CsvOpt, PluginsOpt, QuietOpt, load_plugins, split_names
-from .errors import UsageError
+from .errors import UsageError, rows_failed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,40 +28,50 @@ if TYPE_CHECKING:
     from .ablate import AblationEvent, AblationResult, AblationSpec
 
 ModulesOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--modules", "-m", help="Modules to compare, comma-separated; the baseline 'none' is always added."),
 ]
-BackboneOpt = Annotated[Optional[str], typer.Option("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.")]
-WidthOpt = Annotated[Optional[float], typer.Option("--width", help="Channel width multiplier.")]
+BackboneOpt = Annotated[str | None, typer.Option("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.")]
+WidthOpt = Annotated[float | None, typer.Option("--width", help="Channel width multiplier.")]
 DataOpt = Annotated[
-    Optional[str],
-    typer.Option("--data", help="synthetic (default), synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH."),
+    str | None,
+    typer.Option(
+        "--data", help="synthetic (default), synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH."
+    ),
 ]
 InputOpt = Annotated[
-    Optional[int], typer.Option("--input", help="Image size in px (default 32; 224 for imagefolder). ≤ 64 uses small-input backbones.")
+    int | None,
+    typer.Option(
+        "--input", help="Image size in px (default 32; 224 for imagefolder). ≤ 64 uses small-input backbones."
+    ),
 ]
-EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Training epochs per run.")]
-SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Number of seeds (3 → 0,1,2) or a list (0,5,7).")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch", help="Global batch size (split over torchrun processes).")]
-LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (cosine schedule to 0).")]
-WdOpt = Annotated[Optional[float], typer.Option("--wd", help="Weight decay on conv/linear weights.")]
-WarmupOpt = Annotated[Optional[float], typer.Option("--warmup-epochs", help="Linear learning-rate warm-up, in epochs.")]
-SmoothingOpt = Annotated[Optional[float], typer.Option("--label-smoothing", help="Cross-entropy label smoothing.")]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs per run.")]
+SeedsOpt = Annotated[str | None, typer.Option("--seeds", help="Number of seeds (3 → 0,1,2) or a list (0,5,7).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch", help="Global batch size (split over torchrun processes).")]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="Peak learning rate (cosine schedule to 0).")]
+WdOpt = Annotated[float | None, typer.Option("--wd", help="Weight decay on conv/linear weights.")]
+WarmupOpt = Annotated[float | None, typer.Option("--warmup-epochs", help="Linear learning-rate warm-up, in epochs.")]
+SmoothingOpt = Annotated[float | None, typer.Option("--label-smoothing", help="Cross-entropy label smoothing.")]
 PresetOpt = Annotated[
-    Optional[str], typer.Option("--preset", help="quick (CI size, synthetic) or paper (the CA paper's ImageNet recipe).")
+    str | None, typer.Option("--preset", help="quick (CI size, synthetic) or paper (the CA paper's ImageNet recipe).")
 ]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Skip runs the --csv file already holds (same config and seed).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N (cuda under torchrun). Never falls back.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU intra-op threads (default: torch's; recorded).")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Skip runs the --csv file already holds (same config and seed).")
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="cpu, cuda or cuda:N (cuda under torchrun). Never falls back.")
+]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU intra-op threads (default: torch's; recorded).")]
 CheckpointOpt = Annotated[
-    Optional[Path], typer.Option("--checkpoint-dir", help="Save each run after every epoch; continue from it when present.")
+    Path | None,
+    typer.Option("--checkpoint-dir", help="Save each run after every epoch; continue from it when present."),
 ]
-TrainSamplesOpt = Annotated[Optional[int], typer.Option("--train-samples", help="Synthetic tasks: training images.")]
-TestSamplesOpt = Annotated[Optional[int], typer.Option("--test-samples", help="Synthetic tasks: test images.")]
+TrainSamplesOpt = Annotated[int | None, typer.Option("--train-samples", help="Synthetic tasks: training images.")]
+TestSamplesOpt = Annotated[int | None, typer.Option("--test-samples", help="Synthetic tasks: test images.")]
 ValFractionOpt = Annotated[
-    Optional[float], typer.Option("--val-fraction", help="imagefolder without train/ and val/: held-out share per class.")
+    float | None, typer.Option("--val-fraction", help="imagefolder without train/ and val/: held-out share per class.")
 ]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="DataLoader workers for large image folders.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="DataLoader workers for large image folders.")]
 
 
 def parse_seeds(text: str | None) -> int | tuple[int, ...] | None:
@@ -88,7 +99,7 @@ def ablate_cmd(
     backbone: BackboneOpt = None,
     width: WidthOpt = None,
     data: DataOpt = None,
-    input: InputOpt = None,  # noqa: A002 - the option is --input
+    input: InputOpt = None,
     epochs: EpochsOpt = None,
     seeds: SeedsOpt = None,
     batch: BatchOpt = None,
@@ -122,19 +133,23 @@ def ablate_cmd(
         val_fraction=val_fraction, num_workers=workers,
     )  # fmt: skip
     dist, run_device = init_distributed(spec.device, *_dist_from_env())
-    with sweep_progress(quiet or not dist.is_main) as progress:
-        result = run_ablation(spec, progress=progress, dist=dist, device=run_device)
+    try:
+        with sweep_progress(quiet or not dist.is_main) as progress:
+            result = run_ablation(spec, progress=progress, dist=dist, device=run_device)
+    finally:
+        if dist.active:
+            import torch.distributed as torch_dist
+
+            torch_dist.destroy_process_group()
     if not dist.is_main:
         return
     show_ablation(result, spec)
-    failed = [r for r in result.records if r.status != "ok"]
-    for r in failed:
-        report.warn(f"run {r.module} seed {r.seed} failed: {r.error}")
     if csv is not None:
         report.info(f"{len(result.records) - result.skipped} rows appended to {csv}"
                     + (f" ({result.skipped} runs already there, skipped)" if result.skipped else ""))  # fmt: skip
-    if failed:
-        raise typer.Exit(1)
+    failures = [(f"{r.module} seed {r.seed}", r.error) for r in result.records if r.status != "ok"]
+    if failures:
+        raise rows_failed(failures, len(result.records))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -150,7 +165,7 @@ class _ProgressSink:
         self.sweep: Any = None
         self.run: Any = None
 
-    def __enter__(self) -> "_ProgressSink":
+    def __enter__(self) -> _ProgressSink:  # noqa: PYI034 - a private class, never subclassed
         if self.live:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -165,7 +180,7 @@ class _ProgressSink:
         if self.progress is not None:
             self.progress.__exit__(*exc)
 
-    def __call__(self, ev: "AblationEvent") -> None:
+    def __call__(self, ev: AblationEvent) -> None:
         label = f"{ev.module} seed {ev.seed}"
         if not self.live:
             if ev.kind == "done" and ev.record is not None:
@@ -193,17 +208,19 @@ class _ProgressSink:
         elif ev.kind == "step" and ev.train is not None and self.run is not None:
             t = ev.train
             done = (t.epoch - 1) * t.steps + t.step
-            info = f"epoch {t.epoch}/{t.epochs}  step {t.step}/{t.steps}  loss {t.loss:.3f}  acc {100 * t.accuracy:.1f}%"
+            info = (
+                f"epoch {t.epoch}/{t.epochs}  step {t.step}/{t.steps}  loss {t.loss:.3f}  acc {100 * t.accuracy:.1f}%"
+            )
             p.update(self.run, total=t.epochs * t.steps, completed=done, info=info)
 
 
-class sweep_progress:  # noqa: N801 - used as a context manager, like contextlib helpers
+class sweep_progress:
     """Context manager yielding the progress callback (``None`` when quiet)."""
 
     def __init__(self, quiet: bool) -> None:
         self.sink = None if quiet else _ProgressSink(live=report.stderr.is_terminal)
 
-    def __enter__(self) -> "Callable[[AblationEvent], None] | None":
+    def __enter__(self) -> Callable[[AblationEvent], None] | None:
         return self.sink.__enter__() if self.sink else None
 
     def __exit__(self, *exc: object) -> None:
@@ -215,7 +232,7 @@ def _pct(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{100 * v:.{digits}f}"
 
 
-def summary_table(result: "AblationResult", spec: "AblationSpec") -> "Table":
+def summary_table(result: AblationResult, spec: AblationSpec) -> Table:
     """The summary as a rich table: cost, top-1 mean ± std over seeds, Δ and Welch p against the baseline."""
     from rich.table import Table
 
@@ -246,7 +263,7 @@ def summary_table(result: "AblationResult", spec: "AblationSpec") -> "Table":
     return table
 
 
-def show_ablation(result: "AblationResult", spec: "AblationSpec", console: "Console | None" = None) -> None:
+def show_ablation(result: AblationResult, spec: AblationSpec, console: Console | None = None) -> None:
     """Print the summary table (stdout by default) and a one-line note on how to read it."""
     console = console or report.stdout
     console.print(summary_table(result, spec))

@@ -116,3 +116,6 @@ def main(argv: list[str] | None = None) -> None:
 
 # The commands register themselves on ``app``; imported last, after the shared aliases above exist.
 from .commands import profile, tables, check  # noqa: E402,F401,I001 - the order is the help's order
+from .ablate_cli import ablate_cmd  # noqa: E402
+
+app.command("ablate")(ablate_cmd)

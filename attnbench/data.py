@@ -33,10 +33,11 @@ import math
 import os
 import pickle
 import warnings
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -298,7 +299,7 @@ class SyntheticOptions:
     def num_classes(self, positional: bool) -> int:
         return len(self.shapes) * self.grid**2 if positional else len(self.shapes)
 
-    def validate(self) -> "SyntheticOptions":
+    def validate(self) -> SyntheticOptions:
         unknown = [s for s in self.shapes if s not in SHAPES]
         if unknown or not self.shapes or len(set(self.shapes)) != len(self.shapes):
             raise UsageError(f"synthetic shapes {self.shapes} must be distinct names from: {', '.join(SHAPES)}.")
@@ -449,7 +450,7 @@ def _mean_std(images: torch.Tensor) -> tuple[tuple[float, float, float], tuple[f
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickle only dicts, lists, strings, numbers and numpy arrays: a CIFAR batch, and nothing that runs code."""
 
-    ALLOWED = {
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
@@ -480,9 +481,7 @@ def _read_cifar_file(path: Path, label_key: bytes, layout: str) -> tuple[torch.T
     obj = {k.encode() if isinstance(k, str) else k: v for k, v in obj.items()}
     if b"data" not in obj or label_key not in obj:
         keys = ", ".join(sorted(k.decode(errors="replace") for k in obj if isinstance(k, bytes)))
-        raise DataError(
-            f"CIFAR file '{path}' lacks 'data' or '{label_key.decode()}' (has: {keys}); expected {layout}."
-        )
+        raise DataError(f"CIFAR file '{path}' lacks 'data' or '{label_key.decode()}' (has: {keys}); expected {layout}.")
     try:
         data = torch.as_tensor(obj[b"data"]).to(torch.uint8)
         labels = torch.as_tensor(list(obj[label_key]), dtype=torch.long)
@@ -513,7 +512,9 @@ def load_cifar(kind: str, root: Path) -> tuple[TensorSplit, TensorSplit, int]:
     for split in (train, test):
         lo, hi = int(split.labels.min()), int(split.labels.max())
         if lo < 0 or hi >= classes:
-            raise DataError(f"--data {kind}:{root}: labels span {lo}..{hi}, outside 0..{classes - 1}; expected {layout}.")
+            raise DataError(
+                f"--data {kind}:{root}: labels span {lo}..{hi}, outside 0..{classes - 1}; expected {layout}."
+            )
     return train, test, classes
 
 
@@ -548,7 +549,9 @@ def _list_classes(root: Path, what: str) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for c in classes:
         files = sorted(
-            p for p in c.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
+            p
+            for p in c.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
         )
         if not files:
             raise DataError(f"class folder '{c}' holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
@@ -612,7 +615,9 @@ def load_imagefolder(
         val_items = [(p, index[c]) for c, fs in va.items() for p in fs]
         names = tuple(tr)
     elif train_dir.is_dir():
-        raise DataError(f"'{root}' has train/ but no val/ folder; add val/<class>/ or point --data at the class folders.")
+        raise DataError(
+            f"'{root}' has train/ but no val/ folder; add val/<class>/ or point --data at the class folders."
+        )
     else:
         classes = _list_classes(root, "folder")
         train_items, val_items = _split_by_fraction(classes, val_fraction, root)

@@ -26,9 +26,10 @@ import contextlib
 import math
 import os
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import BatchTransform, ImageData, Split
-from .errors import AttnbenchError, UsageError
+from .errors import AttnbenchError, DeviceUnavailableError, UsageError
 
 __all__ = [
     "AccuracyResult",
@@ -149,7 +150,14 @@ def init_distributed(device: str, rank: int, world_size: int, local_rank: int) -
         return DistContext(), device
     if device.startswith("cuda"):
         if device != "cuda":
-            raise UsageError(f"--device {device} under torchrun: pass --device cuda; each process takes cuda:LOCAL_RANK.")
+            raise UsageError(
+                f"--device {device} under torchrun: pass --device cuda; each process takes cuda:LOCAL_RANK."
+            )
+        if local_rank >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"torchrun process {local_rank} needs cuda:{local_rank}, but only {torch.cuda.device_count()} CUDA "
+                "device(s) exist; lower --nproc-per-node."
+            )
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(local_rank)
     if not torch_dist.is_initialized():
@@ -262,7 +270,9 @@ def _load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file maps to one actionable message
-        raise CheckpointError(f"checkpoint '{path}' cannot be read ({type(exc).__name__}: {exc}); delete it to retrain.")
+        raise CheckpointError(
+            f"checkpoint '{path}' cannot be read ({type(exc).__name__}: {exc}); delete it to retrain."
+        )
     if not isinstance(ck, dict) or ck.get("key") != key:
         raise CheckpointError(f"checkpoint '{path}' belongs to another configuration; delete it or use another "
                               "--checkpoint-dir.")  # fmt: skip
@@ -300,13 +310,15 @@ def train_and_evaluate(
     dist = dist or DistContext()
     world, rank = dist.world_size, dist.rank
     if cfg.batch % world:
-        raise UsageError(f"--batch {cfg.batch} does not split evenly over {world} processes; use a multiple of {world}.")
+        raise UsageError(
+            f"--batch {cfg.batch} does not split evenly over {world} processes; use a multiple of {world}."
+        )
     per_rank = cfg.batch // world
     device = cfg.device
     n_train = len(data.train)
-    sampler = torch.utils.data.DistributedSampler(
-        range(n_train), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False  # type: ignore[arg-type]
-    )
+    sampler = torch.utils.data.DistributedSampler(  # only len() of the dataset is used
+        range(n_train), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False,  # type: ignore[arg-type]
+    )  # fmt: skip
     steps = max(1, len(_index_batches(list(range(len(sampler))), per_rank, True)))
     total = cfg.epochs * steps
     warmup = min(total, round(cfg.warmup_epochs * steps))
@@ -333,7 +345,10 @@ def train_and_evaluate(
     train_seconds, images = prior_seconds, prior_images
     epochs_done = start_epoch
 
-    with _deterministic(device):
+    with _deterministic(device), warnings.catch_warnings():
+        # DDP warns (per step) when a 1×1 conv's weight gradient comes back from oneDNN with channels-last strides;
+        # the reducer copies it, which costs a little speed and changes no number.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net.train()
         for epoch in range(start_epoch, cfg.epochs):
             es = _epoch_seed(cfg.seed, epoch)
@@ -365,10 +380,10 @@ def train_and_evaluate(
                     if not math.isfinite(w[0]):
                         train_seconds += _all_max(time.perf_counter() - t0, dist, device)
                         bad = "nan" if math.isnan(w[0]) else "inf"
+                        ips = images / train_seconds if train_seconds else 0.0
                         return AccuracyResult(
                             status="failed", top1=None, top5=None, test_loss=None, final_loss=w[0],
-                            train_seconds=train_seconds, throughput_ips=images / train_seconds if train_seconds else 0.0,
-                            epochs_done=epochs_done,
+                            train_seconds=train_seconds, throughput_ips=ips, epochs_done=epochs_done,
                             error=f"training loss became {bad} in epoch {epoch + 1}, steps {window_start}-{i}; "
                                   "lower --lr or check the data",
                         )  # fmt: skip
@@ -376,8 +391,8 @@ def train_and_evaluate(
                     window.zero_()
                     window_start = i + 1
                     if progress is not None:
-                        progress(TrainProgress(epoch + 1, cfg.epochs, i, len(batches),
-                                               float(epoch_sums[0] / epoch_sums[2]), float(epoch_sums[1] / epoch_sums[2])))  # fmt: skip
+                        loss_avg, acc = float(epoch_sums[0] / epoch_sums[2]), float(epoch_sums[1] / epoch_sums[2])
+                        progress(TrainProgress(epoch + 1, cfg.epochs, i, len(batches), loss_avg, acc))
             if device.startswith("cuda"):
                 torch.cuda.synchronize(device)
             train_seconds += _all_max(time.perf_counter() - t0, dist, device)
@@ -394,6 +409,10 @@ def train_and_evaluate(
                 if dist.active:
                     torch_dist.barrier()
 
+        if dist.active:
+            # Each rank updated its own BatchNorm statistics in the last step; evaluate with rank 0's everywhere.
+            for buf in model.buffers():
+                torch_dist.broadcast(buf, 0)
         top1, top5, test_loss = evaluate(
             model, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
             cfg.num_workers,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -17,8 +18,9 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -41,10 +43,10 @@ from attnbench.ablate_cli import ablate_cmd, parse_seeds
 from attnbench.errors import ResultsFileError, UnknownNameError, UsageError
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-TINY: dict[str, Any] = dict(
-    modules=("se",), width=0.35, input_size=16, epochs=1, seeds=1, batch=32, lr=0.1, train_samples=96,
-    test_samples=48,
-)  # fmt: skip
+TINY: dict[str, Any] = {
+    "modules": ("se",), "width": 0.35, "input_size": 16, "epochs": 1, "seeds": 1, "batch": 32, "lr": 0.1,
+    "train_samples": 96, "test_samples": 48,
+}  # fmt: skip
 TINY_ARGS = ("--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "1", "--batch", "32",
              "--train-samples", "96", "--test-samples", "48")  # fmt: skip
 ENV_COLUMNS = ("torch_version", "device_name", "cpu_name", "host", "timestamp_utc")
@@ -76,17 +78,17 @@ def test_presets_fill_defaults_and_options_override_them() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        (dict(modules=("nope",)), UnknownNameError, "nope"),
-        (dict(modules=("none",)), UsageError, "--modules"),
-        (dict(preset="paper"), UsageError, "imagefolder"),
-        (dict(preset="fast"), UsageError, "quick, paper"),
-        (dict(resume=True), UsageError, "--resume needs --csv"),
-        (dict(width=3.0), UsageError, "--width"),
-        (dict(input_size=4), UsageError, "--input 4"),
-        (dict(lr=-1.0), UsageError, "--lr"),
-        (dict(data="mnist"), UsageError, "cifar10:PATH"),
-        (dict(seeds=0), UsageError, "--seeds"),
-        (dict(device="tpu"), UsageError, "device"),
+        ({"modules": ("nope",)}, UnknownNameError, "nope"),
+        ({"modules": ("none",)}, UsageError, "--modules"),
+        ({"preset": "paper"}, UsageError, "imagefolder"),
+        ({"preset": "fast"}, UsageError, "quick, paper"),
+        ({"resume": True}, UsageError, "--resume needs --csv"),
+        ({"width": 3.0}, UsageError, "--width"),
+        ({"input_size": 4}, UsageError, "--input 4"),
+        ({"lr": -1.0}, UsageError, "--lr"),
+        ({"data": "mnist"}, UsageError, "cifar10:PATH"),
+        ({"seeds": 0}, UsageError, "--seeds"),
+        ({"device": "tpu"}, UsageError, "device"),
     ],
 )
 def test_bad_options_raise_one_line_usage_errors(kwargs: dict[str, Any], exc: type, match: str) -> None:
@@ -253,9 +255,13 @@ def ablate_registered() -> Iterator[None]:
 
 def run_main(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with ablate_registered(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        with pytest.raises(SystemExit) as info:
-            cli.main(list(args))
+    with (
+        ablate_registered(),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        pytest.raises(SystemExit) as info,
+    ):
+        cli.main(list(args))
     code = info.value.code
     return (code if isinstance(code, int) else 0), ANSI.sub("", out.getvalue()), ANSI.sub("", err.getvalue())
 
@@ -276,7 +282,9 @@ def test_command_prints_the_summary_and_writes_the_csv(tmp_path: Path) -> None:
 def test_command_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     code, _, stderr = run_main("ablate", "--modules", "nope", *TINY_ARGS)
     assert code == 2 and stderr.startswith("Error: ") and "nope" in stderr and "Traceback" not in stderr
-    code, _, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--data", f"cifar10:{tmp_path}", "--input", "16")
+    code, _, stderr = run_main(
+        "ablate", "--modules", "se", *TINY_ARGS, "--data", f"cifar10:{tmp_path}", "--input", "16"
+    )
     assert code == 1 and "data_batch_1' is missing" in stderr and "Traceback" not in stderr
     code, _, stderr = run_main("ablate", "--resume", *TINY_ARGS)
     assert code == 2 and "--resume needs --csv" in stderr
@@ -324,3 +332,36 @@ def test_two_process_ddp_run_on_cpu(tmp_path: Path) -> None:
         assert int(r["train_samples"]) == 96 and int(r["test_samples"]) == 48
     # Only rank 0 prints the table.
     assert proc.stdout.count("p (Welch)") == 1
+
+
+def test_command_exits_1_naming_the_failed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ablate._build
+    monkeypatch.setattr(
+        ablate, "_build", lambda spec, name, n, seed: _NaNNet(n) if name == "se" else real(spec, name, n, seed)
+    )
+    out = tmp_path / "a.csv"
+    code, stdout, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--quiet")
+    assert code == 1 and "p (Welch)" in stdout
+    assert "Error: 1 of 2 rows failed: se seed 0: training loss became nan" in stderr
+    assert [r["status"] for r in rows(out)[1]] == ["ok", "failed"]
+
+
+def test_live_progress_bars_render_every_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from attnbench import ablate_cli, report
+    from attnbench.train import TrainProgress
+
+    buf = io.StringIO()
+    monkeypatch.setattr(report, "stderr", Console(file=buf, force_terminal=True, width=120, color_system=None))
+    done = _record("none", 0, 0.5)
+    with ablate_cli.sweep_progress(quiet=False) as progress:
+        assert progress is not None
+        progress(AblationEvent("skip", 0, 3, "none", 0, record=done))
+        progress(AblationEvent("start", 1, 3, "se", 0))
+        progress(AblationEvent("step", 1, 3, "se", 0, train=TrainProgress(1, 2, 5, 10, 1.25, 0.5)))
+        progress(AblationEvent("done", 1, 3, "se", 0, record=dataclasses.replace(done, module="se", train_seconds=2.0)))
+    text = ANSI.sub("", buf.getvalue())
+    assert "run 2/3 se seed 0: top-1 50.00% (2.0 s training)" in text
+    with ablate_cli.sweep_progress(quiet=True) as progress:
+        assert progress is None

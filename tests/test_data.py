@@ -212,7 +212,7 @@ def test_imagefolder_train_val_layout(tmp_path: Path) -> None:
     assert train.images[0, 0].float().mean() > 240 and train.images[0, 1].float().mean() < 20
     lazy_train, _, _ = load_imagefolder(tmp_path, 16, cache=False)
     assert isinstance(lazy_train, LazyImageSplit)
-    (xb, yb), = list(lazy_train.batches([[0, 4, 8]]))
+    ((xb, yb),) = list(lazy_train.batches([[0, 4, 8]]))
     assert torch.equal(xb, train.images[[0, 4, 8]]) and yb.tolist() == [0, 1, 2]
     data = load_data(DataRef("imagefolder", tmp_path), 16)
     x = data.train_transform(train.images, torch.Generator().manual_seed(0))
