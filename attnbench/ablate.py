@@ -24,7 +24,7 @@ import torch
 from . import modules
 from .data import DataRef, ImageData, SyntheticOptions, load_data, parse_data
 from .errors import InsertionError, ResultsFileError, UsageError
-from .spec import check_device, check_name
+from .spec import check_device, check_model, check_name
 from .train import AccuracyResult, DistContext, TrainConfig, TrainProgress, train_and_evaluate
 
 __all__ = [
@@ -139,15 +139,7 @@ class AblationSpec:
             raise UsageError("no attention module to compare; pass --modules, e.g. --modules none,se,ca.")
         for name in self.modules:
             check_name(modules.ATTENTION, name)
-        meta = modules.BACKBONES.get(self.backbone).meta
-        lo, hi = meta["width_range"]
-        if not (math.isfinite(self.width) and lo <= self.width <= hi):
-            raise UsageError(f"--width {self.width} is outside {lo}-{hi} for backbone '{self.backbone}'.")
-        min_input = meta["min_input_small" if self.small_input else "min_input"]
-        if not min_input <= self.input_size <= 4096:
-            raise UsageError(
-                f"--input {self.input_size} does not fit backbone '{self.backbone}': use {min_input} to 4096."
-            )
+        check_model(self.backbone, self.width, self.input_size, self.small_input, hint_small=False)
         ref = self.data_ref
         if self.preset == "paper" and ref.kind.startswith("synthetic"):
             raise UsageError(

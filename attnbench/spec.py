@@ -43,6 +43,18 @@ def check_device(device: str) -> None:
         )
 
 
+def check_model(backbone: str, width: float, input_size: int, small_input: bool, hint_small: bool = True) -> None:
+    """Raise a one-line ``UsageError`` when width or input size do not fit ``backbone`` (a registered name)."""
+    meta = modules.BACKBONES.get(backbone).meta
+    lo, hi = meta["width_range"]
+    if not (math.isfinite(width) and lo <= width <= hi):
+        raise UsageError(f"--width {width} is outside {lo}-{hi} for backbone '{backbone}'.")
+    min_input = meta["min_input_small" if small_input else "min_input"]
+    if not min_input <= input_size <= 4096:
+        small = "" if small_input or not hint_small else " (or add --small-input for 32-64 px images)"
+        raise UsageError(f"--input {input_size} does not fit backbone '{backbone}': use {min_input} to 4096{small}.")
+
+
 @dataclass(frozen=True)
 class ProfileSpec:
     """One ``attnbench profile`` run: the baseline plus each module, in one backbone configuration.
@@ -91,16 +103,8 @@ class ProfileSpec:
             raise UsageError("no attention module given; pass --module, e.g. --module ca or --module se,ca.")
         for name in self.modules:
             check_name(modules.ATTENTION, name)
+        check_model(self.backbone, self.width, self.input_size, self.small_input)
         meta = modules.BACKBONES.get(self.backbone).meta
-        lo, hi = meta["width_range"]
-        if not (math.isfinite(self.width) and lo <= self.width <= hi):
-            raise UsageError(f"--width {self.width} is outside {lo}-{hi} for backbone '{self.backbone}'.")
-        min_input = meta["min_input_small" if self.small_input else "min_input"]
-        if not min_input <= self.input_size <= 4096:
-            small = "" if self.small_input else " (or add --small-input for 32-64 px images)"
-            raise UsageError(
-                f"--input {self.input_size} does not fit backbone '{self.backbone}': use {min_input} to 4096{small}."
-            )
         for opt, value, top in (("--batch", self.batch, 4096), ("--threads", self.threads, 1024),
                                 ("--repeats", self.repeats, 100000), ("--num-classes", self.num_classes, 100000)):
             if not 1 <= value <= top:
