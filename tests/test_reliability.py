@@ -109,13 +109,21 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) 
         args = [sys.executable, "-m", "attnbench", "profile", "--module", "se", "--input", "32", "--repeats", "100000",
                 "--csv", str(out), "--quiet"]  # fmt: skip
         min_rows = 0
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if min_rows:
-        wait_for_rows(out, min_rows, proc)
-    else:
-        time.sleep(6)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    # A shell without job control starts background jobs with SIGINT ignored, and a child inherits that; restore
+    # the default so the child behaves as under a terminal's Ctrl-C.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    try:
+        if min_rows:
+            wait_for_rows(out, min_rows, proc)
+        else:
+            time.sleep(6)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == ["Interrupted: rows already written are kept; rerun with --resume to finish a sweep."], err
