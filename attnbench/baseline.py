@@ -159,6 +159,14 @@ def _num(value: str, kind: type, column: str, line: int, path: Path, positive: b
     return int(number) if kind is int else number
 
 
+def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
+    """The ``CONFIG`` fields of a CSV row, numbers parsed."""
+    config: dict[str, Any] = {k: row[k] for k in ("backbone", "module", "device", "dtype", "position")}
+    for k, kind in (("width", float), ("input_size", int), ("batch", int), ("threads", int), ("reduction", int)):
+        config[k] = _num(row[k], kind, k, line, path)
+    return config
+
+
 def read_baseline(path: Path) -> list[BaselineRow]:
     """Parse and validate a baseline CSV; every problem is one ``BaselineFileError`` line naming file and line."""
     if not path.is_file():
@@ -188,14 +196,7 @@ def read_baseline(path: Path) -> list[BaselineRow]:
                 check_name(reg, d[name])
             except UsageError as exc:
                 raise BaselineFileError(f"{path}:{i}: {exc}") from None
-        config = {
-            **{k: d[k] for k in ("backbone", "module", "device", "dtype", "position")},
-            "width": _num(d["width"], float, "width", i, path),
-            "input_size": _num(d["input_size"], int, "input_size", i, path),
-            "batch": _num(d["batch"], int, "batch", i, path),
-            "threads": _num(d["threads"], int, "threads", i, path),
-            "reduction": _num(d["reduction"], int, "reduction", i, path),
-        }
+        config = _config_from(d, i, path)
         if None in (config["width"], config["input_size"], config["batch"], config["threads"]):
             raise BaselineFileError(f"{path}:{i}: width, input_size, batch and threads must be given.")
         exact = {k: _num(d[k], int, k, i, path) for k in EXACT}
@@ -350,14 +351,7 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
         ratio = None
         if none and r["latency_ms_median"] and none["latency_ms_median"]:
             ratio = float(r["latency_ms_median"]) / float(none["latency_ms_median"])
-        config = {
-            **{k: r[k] for k in ("backbone", "module", "device", "dtype", "position")},
-            "width": _num(r["width"], float, "width", i, path),
-            "input_size": _num(r["input_size"], int, "input_size", i, path),
-            "batch": _num(r["batch"], int, "batch", i, path),
-            "threads": _num(r["threads"], int, "threads", i, path),
-            "reduction": _num(r["reduction"], int, "reduction", i, path),
-        }
+        config = _config_from(r, i, path)
         rows.append(
             BaselineRow(
                 config=config,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 import torch
@@ -10,15 +9,6 @@ from torch import nn
 
 import attnbench.modules as M
 from attnbench.modules._helpers import find_attention
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Small inputs run faster on one thread than with the dispatch overhead of several; restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 BACKBONE_KEYS = ("mbv2", "mnext", "r18", "r50")

@@ -21,7 +21,7 @@ import importlib.util
 import sys
 import zlib
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 import torch
@@ -78,15 +78,6 @@ GRAD_SHAPES = [
     pytest.param((3, 16, 1, 1), "strided", id="3x16x1x1-strided"),
 ]
 TINY = (2, 32, 5, 4)  # gradcheck shape: C=32 keeps every r=16 bottleneck at 2 channels, not a degenerate 1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Small inputs run faster on one thread than with the dispatch overhead of several; restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------------------------- helpers
