@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 from torch import nn
 
 from . import modules
+from .cost.spec import ProfileSpec, check_name
 from .errors import UsageError
-from .spec import ProfileSpec, check_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .runner import Progress
+    from .cost.runner import Progress
 
 
 def create_attention(name: str, channels: int, **kwargs: Any) -> nn.Module:
@@ -42,7 +42,7 @@ def create_model(
         check_name(modules.ATTENTION, attention)
     model = modules.create_model(backbone, attention, width=width, num_classes=num_classes, **kwargs)
     if weights is not None:
-        from .weights import load_ca_checkpoint
+        from .cost.weights import load_ca_checkpoint
 
         load_ca_checkpoint(model, weights)
     return model
@@ -104,9 +104,9 @@ def run_profile(
     spec: ProfileSpec, csv: Path | None = None, progress: "Progress | None" = None
 ) -> tuple["pd.DataFrame", tuple[str, ...]]:
     """Measure ``spec``; append its rows to ``csv`` if given (checked before any measuring)."""
-    from .records import COLUMNS, as_dict, to_frame
-    from .results import append_rows, check_csv_target
-    from .runner import profile as _profile
+    from .cost.records import COLUMNS, as_dict, to_frame
+    from .cost.runner import profile as _profile
+    from .io.csvfile import append_rows, check_csv_target
 
     if csv is not None:
         check_csv_target(csv, COLUMNS)

@@ -43,6 +43,30 @@ class RowsFailedError(AttnbenchError):
     """Some configurations failed; their rows are recorded with status 'failed' and the others completed."""
 
 
+class BaselineFileError(UsageError):
+    """A baseline file that is missing, unreadable, or names unknown columns, modules or backbones."""
+
+
+class DataError(AttnbenchError):
+    """Data that is missing, empty or unreadable. The message names the path and the expected layout."""
+
+
+class CheckpointError(AttnbenchError):
+    """A checkpoint file that cannot be read or belongs to another configuration."""
+
+
+class WeightsError(AttnbenchError):
+    """A checkpoint whose keys or shapes do not fit the model (exit code 1)."""
+
+
+class CheckpointFileError(UsageError):
+    """A checkpoint path that is missing, unreadable, corrupt or truncated, or holds no state dict (exit code 2)."""
+
+
+class UnsafeCheckpointError(CheckpointFileError):
+    """A checkpoint that needs arbitrary pickled objects, which ``torch.load(weights_only=True)`` refuses."""
+
+
 def rows_failed(failures: list[tuple[str, str]], total: int) -> RowsFailedError:
     """One line naming how many rows failed, and the first failure in full."""
     label, error = failures[0]

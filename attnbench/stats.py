@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Sequence
@@ -75,3 +76,56 @@ def check_stability(summary: Summary, label: str = "") -> tuple[str, ...]:
 def check_sample_count(n: int) -> tuple[str, ...]:
     """A warning when ``n`` samples are too few for a trustworthy median and IQR."""
     return (f"only {n} samples per model; raise --repeats to at least {MIN_SAMPLES}.",) if n < MIN_SAMPLES else ()
+
+
+# Welch's t-test with the Student-t tail from the regularized incomplete beta function
+
+
+def regularized_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) by Lentz's continued fraction (Numerical Recipes ``betacf``), to ~1e-14 relative."""
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"x must be in [0, 1], got {x}")
+    if x in (0.0, 1.0):
+        return x
+    ln_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - regularized_beta(b, a, 1.0 - x)
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        for num in (
+            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return math.exp(ln_front) * h / a
+
+
+def student_t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with ``df`` (real, > 0) degrees of freedom."""
+    tail = 0.5 * regularized_beta(df / 2, 0.5, df / (df + t * t))
+    return tail if t >= 0 else 1.0 - tail
+
+
+def welch_ttest(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
+    """Welch's unequal-variance t-test of mean(a) vs mean(b): (t, Welch-Satterthwaite df, two-sided p).
+
+    ``None`` when either sample has fewer than 2 values, or both have zero variance (no spread to test against).
+    """
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return None
+    t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return t, df, min(1.0, 2 * student_t_sf(abs(t), df))

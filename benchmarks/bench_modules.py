@@ -3,7 +3,7 @@
     python benchmarks/bench_modules.py                 # the issue-3 table: 1×144×56×56, batch 1, eval, 1 thread
     python benchmarks/bench_modules.py --rounds 9 --csv results/bench-modules.csv
 
-Every timing is a ``torch.utils.benchmark.Timer`` median (via ``attnbench.measure.time_latency``) under
+Every timing is a ``torch.utils.benchmark.Timer`` median (via ``attnbench.cost.timing.time_latency``) under
 ``inference_mode``. The candidates of one comparison are timed in interleaved rounds, a ratio is formed per round,
 and the table shows the median ratio with its min-max over rounds: ratios survive a noisy, shared machine, absolute
 times do not. The reference formulations are the ones the equivalence tests use (``tests/reference.py``).
@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 import attnbench.modules as M
-from attnbench.measure import time_latency
+from attnbench.cost.timing import time_latency
 
 
 def _load_reference() -> object:

@@ -1,4 +1,4 @@
-"""Training throughput of ``attnbench.train`` against a plain hand-written PyTorch loop, as a ratio in one run.
+"""Training throughput of ``attnbench.ablation.train`` against a plain hand-written PyTorch loop, as a ratio in one run.
 
     python benchmarks/bench_train.py                          # mbv2 ×0.35, ca, 24 px synthetic, batch 64, 1 thread
     python benchmarks/bench_train.py --module none --input 32 --threads 2 --rounds 9
@@ -6,7 +6,7 @@
 Both sides train the same architecture from the same initial weights on the same synthetic images, with the same
 batch, SGD settings and thread count. The plain loop is the textbook one (slice a pre-normalised float tensor,
 forward, cross-entropy, zero_grad, backward, step) and gets every advantage: no sampler, no augmentation call, no
-learning-rate schedule, no loss checks, no determinism switch. ``attnbench.train`` runs one epoch of
+learning-rate schedule, no loss checks, no determinism switch. ``attnbench.ablation.train`` runs one epoch of
 ``train_and_evaluate``; its own ``throughput_ips`` (training loop only, evaluation excluded) is used.
 
 Rounds are interleaved (the order alternates every round) so drift and other load on the machine hit both sides
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import attnbench.modules as M
-from attnbench.data import DataRef, SyntheticOptions, load_data
-from attnbench.train import TrainConfig, train_and_evaluate
+from attnbench.ablation.data import DataRef, SyntheticOptions, load_data
+from attnbench.ablation.train import TrainConfig, train_and_evaluate
 
 TARGET = 0.9
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attnbench import cli
+from attnbench.cli import app as cli
 
 HINT = "Set ATTNBENCH_DEBUG=1 for the traceback."
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

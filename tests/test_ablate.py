@@ -26,20 +26,14 @@ import pytest
 import torch
 from torch import nn
 
-from attnbench import ablate, cli
-from attnbench.ablate import (
-    COLUMNS,
-    AblationEvent,
-    AblationRecord,
-    build_ablation_spec,
-    read_records,
-    regularized_beta,
-    run_ablation,
-    student_t_sf,
-    summarize_ablation,
-    welch_ttest,
-)
-from attnbench.ablate_cli import ablate_cmd, parse_seeds
+from attnbench.ablation import run as ablate
+from attnbench.cli import app as cli
+from attnbench.ablation.records import COLUMNS, AblationRecord, read_records
+from attnbench.ablation.run import AblationEvent, run_ablation
+from attnbench.ablation.spec import build_ablation_spec
+from attnbench.ablation.summary import summarize_ablation
+from attnbench.stats import regularized_beta, student_t_sf, welch_ttest
+from attnbench.cli.ablate import ablate_cmd, parse_seeds
 from attnbench.errors import ResultsFileError, UnknownNameError, UsageError
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -295,8 +289,8 @@ def test_command_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
 LAUNCHER = textwrap.dedent(
     """
     import sys
-    from attnbench import cli
-    from attnbench.ablate_cli import ablate_cmd
+    from attnbench.cli import app as cli
+    from attnbench.cli.ablate import ablate_cmd
 
     if not any(c.name == "ablate" for c in cli.app.registered_commands):
         cli.app.command("ablate")(ablate_cmd)
@@ -349,13 +343,13 @@ def test_command_exits_1_naming_the_failed_run(tmp_path: Path, monkeypatch: pyte
 def test_live_progress_bars_render_every_event(monkeypatch: pytest.MonkeyPatch) -> None:
     from rich.console import Console
 
-    from attnbench import ablate_cli, report
-    from attnbench.train import TrainProgress
+    from attnbench.ablation.train import TrainProgress
+    from attnbench.cli import render as report
 
     buf = io.StringIO()
     monkeypatch.setattr(report, "stderr", Console(file=buf, force_terminal=True, width=120, color_system=None))
     done = _record("none", 0, 0.5)
-    with ablate_cli.sweep_progress(quiet=False) as progress:
+    with report.ablation_progress(quiet=False) as progress:
         assert progress is not None
         progress(AblationEvent("skip", 0, 3, "none", 0, record=done))
         progress(AblationEvent("start", 1, 3, "se", 0))
@@ -363,5 +357,5 @@ def test_live_progress_bars_render_every_event(monkeypatch: pytest.MonkeyPatch) 
         progress(AblationEvent("done", 1, 3, "se", 0, record=dataclasses.replace(done, module="se", train_seconds=2.0)))
     text = ANSI.sub("", buf.getvalue())
     assert "run 2/3 se seed 0: top-1 50.00% (2.0 s training)" in text
-    with ablate_cli.sweep_progress(quiet=True) as progress:
+    with report.ablation_progress(quiet=True) as progress:
         assert progress is None

@@ -1,7 +1,7 @@
 """The CLI contract: results on stdout, one ``Error:`` line on stderr with exit code 2 (bad input) or 1 (a failure
 the user can act on), no traceback, ``--csv`` appends under a checked header, and ``--plugins`` registers user modules.
 
-Most runs call ``attnbench.cli.main`` in-process (fast; it is where errors are mapped to exit codes). Runs that
+Most runs call ``attnbench.cli.app.main`` in-process (fast; it is where errors are mapped to exit codes). Runs that
 register plugins go through a subprocess, because the registries are process-global.
 """
 
@@ -20,9 +20,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from attnbench import cli, errors
+from attnbench import errors
+from attnbench.cli import app as cli
 from attnbench.modules import ATTENTION, BACKBONES
-from attnbench.records import COLUMNS, ProfileRecord
+from attnbench.cost.records import COLUMNS, ProfileRecord
 from clihelp import error_line, run_cli
 
 

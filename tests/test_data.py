@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from attnbench.data import (
+from attnbench.ablation.data import (
     BatchTransform,
     DataError,
     DataRef,

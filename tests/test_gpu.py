@@ -7,8 +7,8 @@ import torch
 
 import attnbench.modules as M
 from attnbench.api import build_spec
-from attnbench.measure import peak_memory
-from attnbench.runner import profile
+from attnbench.cost.memory import peak_memory
+from attnbench.cost.runner import profile
 
 pytestmark = pytest.mark.gpu
 

@@ -1,4 +1,4 @@
-"""``attnbench.plot``: Pareto front, labels, aggregation, errors, and the PNG itself."""
+"""``attnbench.io.plot``: Pareto front, labels, aggregation, errors, and the PNG itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from attnbench.errors import ResultsFileError, UsageError
-from attnbench.plot import (
+from attnbench.io.plot import (
     aggregate_points,
     axis_label,
     choose_label_boxes,

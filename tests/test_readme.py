@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from attnbench import cli
+from attnbench.cli import app as cli
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

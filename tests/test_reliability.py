@@ -26,9 +26,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from attnbench import cli
-from attnbench.records import COLUMNS, OPTIONAL_INT_COLUMNS
-from attnbench.sweep import row_key
+from attnbench.cli import app as cli
+from attnbench.cost.records import COLUMNS, OPTIONAL_INT_COLUMNS
+from attnbench.cost.sweep import row_key
 
 GRID = ["--modules", "se,ca", "--backbones", "mbv2", "--widths", "0.35,0.5,0.75", "--inputs", "32,40"]
 EXPECTED_ROWS = 3 * 2 * 3  # widths × inputs × (none, se, ca)

@@ -6,10 +6,10 @@ import io
 
 from rich.console import Console
 
-from attnbench import report
+from attnbench.cli import render as report
 from attnbench.api import build_spec
-from attnbench.records import to_frame
-from attnbench.runner import profile
+from attnbench.cost.records import to_frame
+from attnbench.cost.runner import profile
 
 
 def render(fn, *args) -> str:  # type: ignore[no-untyped-def]

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from attnbench.measure import count_params, peak_memory, time_latency
+from attnbench.cost.count import count_params
+from attnbench.cost.memory import peak_memory
+from attnbench.cost.timing import time_latency
 from attnbench.stats import check_sample_count, check_stability, quartiles, summarize
 
 

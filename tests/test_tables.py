@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from attnbench import export, report
-from attnbench.tables import TABLE_COLUMNS, TABLES, Published, check_tables, err, get_table, measure_table
+from attnbench.cli import render as report
+from attnbench.io import export
+from attnbench.papers.tables import TABLE_COLUMNS, TABLES, Published, check_tables, err, get_table, measure_table
 
 
 def test_table_data_is_well_formed() -> None:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from attnbench import modules
-from attnbench.data import DataRef, SyntheticOptions, load_data
-from attnbench.train import CheckpointError, TrainConfig, TrainProgress, evaluate, lr_at, train_and_evaluate
+from attnbench.ablation.data import DataRef, SyntheticOptions, load_data
+from attnbench.ablation.train import CheckpointError, TrainConfig, TrainProgress, evaluate, lr_at, train_and_evaluate
 
 DATA = load_data(DataRef("synthetic"), 16, SyntheticOptions(train_samples=96, test_samples=48))
 CFG = TrainConfig(epochs=2, batch=32, lr=0.1, weight_decay=5e-4, warmup_epochs=0.5, label_smoothing=0.1, seed=3,

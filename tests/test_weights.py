@@ -17,7 +17,7 @@ from torch import nn
 
 from attnbench.errors import AttnbenchError, UsageError
 from attnbench.modules import create_model
-from attnbench.weights import (
+from attnbench.cost.weights import (
     CheckpointFileError,
     UnsafeCheckpointError,
     WeightsError,

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import attnbench.modules as M
-from attnbench.flops import count_flops
-from attnbench.measure import count_params
+from attnbench.cost.flops import count_flops
+from attnbench.cost.count import count_params
 
 NAMES = [n for n in M.ATTENTION.names() if n != "none"]
 SHAPE = (1, 144, 56, 56)

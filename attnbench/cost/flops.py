@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import torch
+from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 from fvcore.nn.jit_analysis import JitModelAnalysis
 from fvcore.nn.jit_handles import get_shape
-from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 from torch import nn
 
 Handle = Callable[[list[Any], list[Any]], int]

@@ -1,28 +1,16 @@
-"""The Typer app: parse options, build a spec, call the runner, hand the result to ``report``.
+"""Shared option aliases and small parsers of the CLI: a leaf module (it imports no command and no app).
 
-Every user error ends as one ``Error:`` line on stderr with exit code 2 (bad input) or 1 (a failure the user
-can act on); ``ATTNBENCH_DEBUG=1`` shows the traceback. Unknown exceptions keep their traceback.
+Each alias declares an option's flags and help text once; every command that takes the option uses the alias.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from . import report
-from .errors import AttnbenchError, UsageError
-
-app = typer.Typer(
-    name="attnbench",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    help="Honest cost numbers for attention modules (SE, CBAM, BAM, CA) inside mobile backbones.",
-)
+from ..errors import UsageError
 
 ModuleOpt = Annotated[
     str, typer.Option("--module", "-m", help="Attention module(s), comma-separated; see `attnbench list`.")
@@ -61,6 +49,10 @@ InputsOpt = Annotated[str, typer.Option("--inputs", help="Input sizes, comma-sep
 TableFormatOpt = Annotated[str, typer.Option("--format", help="table (rich, default), csv (raw numbers), md or latex.")]
 
 
+FORMATS = ("table", "csv", "json")
+"""What ``--format`` takes on commands that print result rows."""
+
+
 def split_names(value: str) -> tuple[str, ...]:
     """``"se, ca,ca"`` → ``("se", "ca")``: comma-separated, stripped, de-duplicated, order kept."""
     return tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
@@ -68,7 +60,7 @@ def split_names(value: str) -> tuple[str, ...]:
 
 def load_plugins(paths: list[Path] | None) -> None:
     if paths:
-        from .plugins import load_plugins as _load
+        from ..plugins import load_plugins as _load
 
         _load(paths)
 
@@ -81,41 +73,5 @@ def parse_numbers(text: str, kind: type, option: str) -> list:  # type: ignore[t
 
 
 def check_format(fmt: str) -> None:
-    if fmt not in report.FORMATS:
-        raise UsageError(f"--format '{fmt}' is not supported; choose from: {', '.join(report.FORMATS)}.")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app and map every user error to one line and an exit code."""
-    debug = os.environ.get("ATTNBENCH_DEBUG") == "1"
-    try:
-        code = app(args=argv, prog_name="attnbench", standalone_mode=False)
-    except AttnbenchError as exc:
-        if debug:
-            raise
-        report.error(str(exc), hint="Set ATTNBENCH_DEBUG=1 for the traceback.")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        report.interrupted()
-        sys.exit(130)
-    except Exception as exc:
-        # Typer's parse errors (unknown option, bad number) carry format_message and exit_code.
-        if debug or not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
-            raise
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(0)
-        ctx = getattr(exc, "ctx", None)
-        cmd = ctx.command_path if ctx is not None else "attnbench"
-        report.error(f"{exc.format_message()} (see '{cmd} --help')")
-        sys.exit(int(exc.exit_code))
-    if code == 130:
-        report.interrupted()
-    sys.exit(code or 0)
-
-
-# The commands register themselves on ``app``; imported last, after the shared aliases above exist.
-from .commands import profile, tables, check  # noqa: E402,F401,I001 - the order is the help's order
-from .ablate_cli import ablate_cmd  # noqa: E402
-
-app.command("ablate")(ablate_cmd)
+    if fmt not in FORMATS:
+        raise UsageError(f"--format '{fmt}' is not supported; choose from: {', '.join(FORMATS)}.")

@@ -36,8 +36,8 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import CheckpointError, DeviceUnavailableError, UsageError
 from .data import BatchTransform, ImageData, Split
-from .errors import AttnbenchError, DeviceUnavailableError, UsageError
 
 __all__ = [
     "AccuracyResult",
@@ -50,10 +50,6 @@ __all__ = [
     "lr_at",
     "train_and_evaluate",
 ]
-
-
-class CheckpointError(AttnbenchError):
-    """A checkpoint file that cannot be read or belongs to another configuration."""
 
 
 @dataclass(frozen=True)

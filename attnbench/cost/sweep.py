@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import ResultsFileError
+from ..errors import ResultsFileError
+from ..io.csvfile import append_rows, check_csv_target
 from .records import COLUMNS, ProfileRecord, as_dict
-from .results import append_rows, check_csv_target
 from .runner import profile
 from .spec import ProfileSpec
 
@@ -27,7 +27,13 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     out = []
     for k in KEY:
         v = row[k]
-        out.append(repr(float(v)) if k == "width" else str(int(float(v))) if k in ("input_size", "batch", "threads") else str(v))
+        out.append(
+            repr(float(v))
+            if k == "width"
+            else str(int(float(v)))
+            if k in ("input_size", "batch", "threads")
+            else str(v)
+        )
     return tuple(out)
 
 

@@ -8,14 +8,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import modules
-from .build import build_model, make_input, prepare
-from .env import EnvInfo, collect_env
-from .errors import AttnbenchError
-from .measure import Latency, count_flops, count_params, peak_memory, time_latency
+from .. import modules
+from ..env import EnvInfo, collect_env
+from ..errors import AttnbenchError
+from ..runtimes import prepare
+from ..stats import check_sample_count
+from .build import build_model, make_input
+from .count import count_flops, count_params
+from .memory import peak_memory
 from .records import ProfileRecord
 from .spec import ProfileSpec
-from .stats import check_sample_count
+from .timing import Latency, time_latency
 
 ROUNDS = 5
 """Latency samples are taken in this many interleaved rounds over all models, so drift hits them alike."""
@@ -190,8 +193,17 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
             if lat:
                 warnings.extend(lat.warnings)
             records.append(
-                _record(spec, env, name, build, costs.get(name), lat, costs.get("none"),
-                        latencies.get(("none", build)), failed.get((name, build), ""))  # fmt: skip
+                _record(
+                    spec,
+                    env,
+                    name,
+                    build,
+                    costs.get(name),
+                    lat,
+                    costs.get("none"),
+                    latencies.get(("none", build)),
+                    failed.get((name, build), ""),
+                )  # fmt: skip
             )
     samples = {key: lat.samples_ms for key, lat in latencies.items()}
     return ProfileResult(tuple(records), tuple(warnings), samples)

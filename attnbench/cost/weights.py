@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import AttnbenchError, UsageError
+from ..errors import CheckpointFileError, UnsafeCheckpointError, WeightsError
 
 __all__ = [
     "CheckpointFileError",
@@ -53,20 +53,6 @@ _SHAPE_LIMIT = 4
 _OPTIONAL_SUFFIX = ".num_batches_tracked"
 
 
-class WeightsError(AttnbenchError):
-    """A checkpoint whose keys or shapes do not fit the model (exit code 1)."""
-
-    exit_code = 1
-
-
-class CheckpointFileError(UsageError):
-    """A checkpoint path that is missing, unreadable, corrupt or truncated, or holds no state dict (exit code 2)."""
-
-
-class UnsafeCheckpointError(CheckpointFileError):
-    """A checkpoint that needs arbitrary pickled objects, which ``torch.load(weights_only=True)`` refuses."""
-
-
 # -- key mapping -------------------------------------------------------------------------------------------------
 
 _CA_NAMES = {"conv1": "conv1", "bn1": "bn1", "conv_h": "conv2", "conv_w": "conv3"}
@@ -74,7 +60,7 @@ _CA_NAMES = {"conv1": "conv1", "bn1": "bn1", "conv_h": "conv2", "conv_w": "conv3
 
 
 def _check_model(model: nn.Module) -> None:
-    from .modules.backbones.mobilenetv2 import MobileNetV2
+    from ..modules.backbones.mobilenetv2 import MobileNetV2
 
     if not isinstance(model, MobileNetV2):
         raise WeightsError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +16,10 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..ablation.run import AblationEvent, AblationResult
+    from ..ablation.spec import AblationSpec
+
 
 def _console(**kw: Any) -> Console:
     # Piped output gets a fixed, wide layout instead of rich's 80-column fallback.
@@ -114,7 +118,9 @@ def _config_label(r: Any) -> str:
 def summary_lines(frame: "pd.DataFrame") -> list[str]:
     """One hyperfine-style line per module: what it adds over the baseline."""
     lines = []
-    config = [c for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build") if c in frame]
+    config = [
+        c for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build") if c in frame
+    ]
     for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False):
         if not (group["module"] == "none").any():
             continue
@@ -232,7 +238,9 @@ def show_check(result: Any, path: Any, fmt: str, github: bool, accepted: bool = 
         for f in result.findings:
             if f.status in level:
                 msg = f"{f.row.label} {f.metric}: {_fmt_metric(f.metric, f.old)} → {_fmt_metric(f.metric, f.new)} ({f.status}) {f.note}"
-                sys.stdout.write(f"::{level[f.status]} file={path},line={f.row.line},title=attnbench check::{msg.strip()}\n")
+                sys.stdout.write(
+                    f"::{level[f.status]} file={path},line={f.row.line},title=attnbench check::{msg.strip()}\n"
+                )
     sys.stdout.flush()
 
 
@@ -286,8 +294,11 @@ def show_table(title: str, context: str, rows: list[dict[str, Any]], console: Co
     for row in cells:
         table.add_row(*[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row])
     console.print(table)
-    console.print("* outside the published value's rounding. source: confirmed = paper or authors' README/code; "
-                  "recalled = unverified recollection; unknown = not recovered (left empty).", markup=False)
+    console.print(
+        "* outside the published value's rounding. source: confirmed = paper or authors' README/code; "
+        "recalled = unverified recollection; unknown = not recovered (left empty).",
+        markup=False,
+    )
     for n, text in enumerate(notes, start=1):
         console.print(f"[{n}] {text}", markup=False)
 
@@ -312,7 +323,14 @@ def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield lambda text, advance=False: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
@@ -323,3 +341,125 @@ def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
             bar.update(task, description=f"{label}: {text}", advance=1 if advance else 0)
 
         yield update
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# attnbench ablate: progress on stderr, the summary on stdout
+
+
+class _ProgressSink:
+    """Turns ``AblationEvent``s into two rich bars (sweep, current run) or, off a terminal, one line per run."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.progress: Any = None
+        self.sweep: Any = None
+        self.run: Any = None
+
+    def __enter__(self) -> _ProgressSink:  # noqa: PYI034 - a private class, never subclassed
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=stderr, transient=True,
+            )  # fmt: skip
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def __call__(self, ev: AblationEvent) -> None:
+        label = f"{ev.module} seed {ev.seed}"
+        if not self.live:
+            if ev.kind == "done" and ev.record is not None:
+                r = ev.record
+                score = f"top-1 {100 * r.top1:.2f}%" if r.top1 is not None else f"failed: {r.error}"
+                info(f"run {ev.index + 1}/{ev.total} {label}: {score} ({r.train_seconds:.1f} s training)")
+            elif ev.kind == "skip":
+                info(f"run {ev.index + 1}/{ev.total} {label}: already in the CSV, skipped")
+            return
+        p = self.progress
+        if self.sweep is None:
+            self.sweep = p.add_task("sweep", total=ev.total, info="")
+        if ev.kind in ("skip", "done"):
+            p.update(self.sweep, completed=ev.index + 1, info=f"{ev.index + 1}/{ev.total} runs")
+            if self.run is not None:
+                p.remove_task(self.run)
+                self.run = None
+            if ev.kind == "done" and ev.record is not None:
+                r = ev.record
+                score = f"top-1 {100 * r.top1:.2f}%" if r.top1 is not None else f"[red]failed[/red]: {r.error}"
+                p.console.print(f"run {ev.index + 1}/{ev.total} {label}: {score} ({r.train_seconds:.1f} s training)")
+        elif ev.kind == "start":
+            p.update(self.sweep, info=f"{ev.index}/{ev.total} runs")
+            self.run = p.add_task(label, total=None, info="building")
+        elif ev.kind == "step" and ev.train is not None and self.run is not None:
+            t = ev.train
+            done = (t.epoch - 1) * t.steps + t.step
+            text = (
+                f"epoch {t.epoch}/{t.epochs}  step {t.step}/{t.steps}  loss {t.loss:.3f}  acc {100 * t.accuracy:.1f}%"
+            )
+            p.update(self.run, total=t.epochs * t.steps, completed=done, info=text)
+
+
+class ablation_progress:
+    """Context manager yielding the progress callback (``None`` when quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.sink = None if quiet else _ProgressSink(live=stderr.is_terminal)
+
+    def __enter__(self) -> Callable[[AblationEvent], None] | None:
+        return self.sink.__enter__() if self.sink else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sink:
+            self.sink.__exit__(*exc)
+
+
+def _pct(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{100 * v:.{digits}f}"
+
+
+def summary_table(result: AblationResult, spec: AblationSpec) -> Table:
+    """The summary as a rich table: cost, top-1 mean ± std over seeds, Δ and Welch p against the baseline."""
+    from rich.table import Table
+
+    seeds = ",".join(str(s) for s in spec.seeds)
+    title = (
+        f"{spec.backbone} ×{spec.width:g} on {result.data_name} ({result.num_classes} classes), {spec.input_size} px, "
+        f"{spec.epochs} epochs, seeds {seeds}"
+    )
+    table = Table(title=title, title_justify="left")
+    for col, just in (("module", "left"), ("params (M)", "right"), ("MACs (M)", "right"), ("runs", "right"),
+                      ("top-1 % (mean ± std)", "right"), ("top-1 % per seed", "left"), ("Δ top-1 (pp)", "right"),
+                      ("p (Welch)", "right")):  # fmt: skip
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    has_top5 = any(s.top5_mean is not None for s in result.summary)
+    if has_top5:
+        table.add_column("top-5 %", justify="right")
+    for s in result.summary:
+        mean = _pct(s.top1_mean) + ("" if s.top1_std is None else f" ± {100 * s.top1_std:.2f}")
+        delta = "–" if s.d_top1 is None else f"{100 * s.d_top1:+.2f}"
+        p = "–" if s.p_value is None else (f"{s.p_value:.3f}" if s.p_value >= 0.001 else f"{s.p_value:.1e}")
+        row = [
+            s.module, millions(s.params), millions(s.macs, 2), f"{s.ok}/{s.runs}", mean,
+            " ".join(_pct(v, 1) for v in s.top1) or "–", delta, p,
+        ]  # fmt: skip
+        if has_top5:
+            row.append(_pct(s.top5_mean))
+        table.add_row(*row)
+    return table
+
+
+def show_ablation(result: AblationResult, spec: AblationSpec, console: Console | None = None) -> None:
+    """Print the summary table (stdout by default) and a one-line note on how to read it."""
+    console = console or stdout
+    console.print(summary_table(result, spec))
+    console.print(
+        "Δ: mean top-1 minus the baseline's, in percentage points. p: Welch's two-sided t-test against the baseline "
+        "over seeds (– with fewer than 2 successful seeds on either side).",
+        style="dim", soft_wrap=True,
+    )  # fmt: skip

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import modules
-from .errors import UsageError
+from .. import modules
+from ..errors import BaselineFileError, UsageError
+from ..stats import quartiles
 from .runner import ProfileResult, profile
 from .spec import ProfileSpec, check_name
-from .stats import quartiles
 
 EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
@@ -34,10 +34,6 @@ COLUMNS = (
     "device_name", "timestamp_utc",
 )  # fmt: skip
 _GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
-
-
-class BaselineFileError(UsageError):
-    """A baseline file that is missing, unreadable, or names unknown columns, modules or backbones."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +151,9 @@ def _num(value: str, kind: type, column: str, line: int, path: Path, positive: b
     bad = not math.isfinite(number) or (kind is int and not number.is_integer()) or (positive and number <= 0)
     if bad:
         want = "a positive number" if positive else "a whole number" if kind is int else "a finite number"
-        raise BaselineFileError(f"{path}:{line}: column '{column}' holds '{value}', not {want}; fix or rewrite the file.")
+        raise BaselineFileError(
+            f"{path}:{line}: column '{column}' holds '{value}', not {want}; fix or rewrite the file."
+        )
     return int(number) if kind is int else number
 
 
@@ -304,7 +302,10 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
         return Finding(row, "latency", row.latency_ratio, None, "skipped", "latency was not measured")
     differs = [
         f"{what} {a or '?'} → {b}"
-        for what, a, b in (("torch", row.torch_version, twin.torch_version), ("device", row.device_name, twin.device_name))
+        for what, a, b in (
+            ("torch", row.torch_version, twin.torch_version),
+            ("device", row.device_name, twin.device_name),
+        )
         if a != b
     ]
     if differs and not force:
@@ -327,7 +328,7 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
 def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
     """Baseline rows from a profile/sweep CSV: the eager rows, each latency ratio taken against the ``none`` row
     of the same configuration and run (same ``timestamp_utc``). Without paired samples, the quartiles equal it."""
-    from .results import read_header
+    from ..io.csvfile import read_header
 
     try:
         header = read_header(path)
@@ -336,17 +337,23 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
     if not path.is_file():
         raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
     if header is None or any(c not in header for c in (*CONFIG, *EXACT, "build", "latency_ms_median")):
-        raise BaselineFileError(f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv').")
+        raise BaselineFileError(
+            f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
+        )
     with path.open(newline="") as f:
         table = [r for r in csv.DictReader(f) if r.get("build") == "eager"]
     base = {
-        tuple(r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")): r
+        tuple(
+            r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
+        ): r
         for r in table
         if r["module"] == "none"
     }
     rows = []
     for i, r in enumerate(table, start=2):
-        key = tuple(r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc"))
+        key = tuple(
+            r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
+        )
         none = base.get(key)
         ratio = None
         if none and r["latency_ms_median"] and none["latency_ms_median"]:
@@ -356,9 +363,12 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
             BaselineRow(
                 config=config,
                 **{k: _num(r[k], int, k, i, path) for k in EXACT},
-                latency_ratio=ratio, latency_ratio_q1=ratio, latency_ratio_q3=ratio,
+                latency_ratio=ratio,
+                latency_ratio_q1=ratio,
+                latency_ratio_q3=ratio,
                 latency_n=_num(r.get("latency_n", ""), int, "latency_n", i, path),
-                torch_version=r.get("torch_version", ""), device_name=r.get("device_name", ""),
+                torch_version=r.get("torch_version", ""),
+                device_name=r.get("device_name", ""),
                 timestamp_utc=r.get("timestamp_utc", ""),
             )  # fmt: skip
         )

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import report
-from ..cli import (
+from ..errors import UsageError
+from . import render
+from .options import (
     BackbonesOpt,
     BatchOpt,
     FormatOpt,
@@ -21,23 +22,15 @@ from ..cli import (
     ThreadsOpt,
     WarmupOpt,
     WidthsOpt,
-    app,
     load_plugins,
     parse_numbers,
     split_names,
 )
-from ..errors import UsageError
-
 
 BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.")]
 FromOpt = Annotated[Optional[Path], typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
 
 
-baseline_app = typer.Typer(no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
-app.add_typer(baseline_app, name="baseline")
-
-
-@baseline_app.command("write")
 def baseline_write_cmd(
     path: BaselinePathArg,
     modules_: ModulesOpt = "se,cbam,bam,ca",
@@ -54,8 +47,8 @@ def baseline_write_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure modules × backbones × widths × inputs (or read a profile CSV) and write a baseline file."""
-    from .. import baseline
     from ..api import build_spec
+    from ..cost import baseline
 
     load_plugins(plugins)
     if from_csv is not None:
@@ -67,13 +60,12 @@ def baseline_write_cmd(
             for b in split_names(backbones) for w in parse_numbers(widths, float, "--widths")
             for i in parse_numbers(inputs, int, "--inputs")
         ]  # fmt: skip
-        with report.status("measuring", quiet=quiet) as progress:
+        with render.status("measuring", quiet=quiet) as progress:
             rows = baseline.measure(specs, progress)
     baseline.write_baseline(path, rows)
-    report.info(f"{len(rows)} rows written to {path}")
+    render.info(f"{len(rows)} rows written to {path}")
 
 
-@app.command("check")
 def check_cmd(
     path: BaselinePathArg,
     latency_tolerance: Annotated[
@@ -92,7 +84,7 @@ def check_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Re-measure every row of a baseline; exit 1 on a regression or a changed count, 2 on bad input."""
-    from .. import baseline
+    from ..cost import baseline
 
     if format not in ("table", "json"):
         raise UsageError(f"--format '{format}' is not supported by check; choose table or json.")
@@ -100,11 +92,11 @@ def check_cmd(
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
     specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup)
-    with report.status("re-measuring", quiet=quiet or format != "table") as progress:
+    with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
     result = baseline.compare(old, new, metrics, tolerance, force)
     if accept:
         baseline.write_baseline(path, new)
-    report.show_check(result, path, format, github, accepted=accept)
+    render.show_check(result, path, format, github, accepted=accept)
     if result.failures and not accept:
         raise typer.Exit(1)

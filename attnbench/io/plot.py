@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ResultsFileError, UsageError
+from ..errors import ResultsFileError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from .errors import AttnbenchError, UsageError
+from ..errors import DataError, UsageError
 
 __all__ = [
     "DATA_KINDS",
@@ -82,10 +82,6 @@ EVAL_CROP = 0.875
 
 CACHE_LIMIT_BYTES = 4 * 1024**3
 """Image folders whose decoded size stays under this are held in memory; larger ones are decoded per batch."""
-
-
-class DataError(AttnbenchError):
-    """Data that is missing, empty or unreadable. The message names the path and the expected layout."""
 
 
 CIFAR_LAYOUT = {

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import report
-from ..cli import (
+from ..errors import rows_failed
+from . import render
+from .options import (
     BackboneOpt,
     BatchOpt,
     ChannelsLastOpt,
@@ -30,24 +31,20 @@ from ..cli import (
     ThreadsOpt,
     WarmupOpt,
     WidthOpt,
-    app,
     check_format,
     load_plugins,
     split_names,
 )
-from ..errors import rows_failed
 
 
-@app.command("list")
 def list_cmd(plugins: PluginsOpt = None) -> None:
     """List attention modules and backbones, with paper, defaults and insertion slot."""
     load_plugins(plugins)
     from ..api import list_attention, list_backbones
 
-    report.show_list(list_attention(), list_backbones())
+    render.show_list(list_attention(), list_backbones())
 
 
-@app.command("profile")
 def profile_cmd(
     module: ModuleOpt = "ca",
     backbone: BackboneOpt = "mbv2",
@@ -86,16 +83,16 @@ def profile_cmd(
         num_classes=num_classes, small_input=small_input, latency=latency,
         builds=("eager", extra) if extra else ("eager",), weights=str(weights) if weights is not None else None,
     )  # fmt: skip
-    with report.status("profiling", quiet=quiet or format != "table") as progress:
+    with render.status("profiling", quiet=quiet or format != "table") as progress:
         frame, warnings = run_profile(spec, csv=csv, progress=progress)
     if format == "table":
-        report.show_profile(frame)
+        render.show_profile(frame)
     else:
-        report.write_frame(frame, format)
+        render.write_frame(frame, format)
     for w in warnings:
-        report.warn(w)
+        render.warn(w)
     if csv is not None:
-        report.info(f"{len(frame)} rows appended to {csv}")
+        render.info(f"{len(frame)} rows appended to {csv}")
     failures = [(f"{r.module} ({r.build})", r.error) for r in frame.itertuples() if r.status == "failed"]
     if failures:
         raise rows_failed(failures, len(frame))

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import ResultsFileError
+from ..errors import ResultsFileError
 
 
 def read_header(path: Path) -> list[str] | None:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import UnknownNameError, UsageError
+from ..errors import UnknownNameError, UsageError
 
 TAGS = ("confirmed", "recalled", "inferred", "unknown")
 
@@ -215,8 +215,8 @@ def measure_table(
     Rows that share backbone, width and reduction are measured in one profile run (with its own baseline), so a
     latency Δ is always against a baseline timed in the same interleaved rounds.
     """
-    from .api import build_spec
-    from .runner import profile
+    from ..api import build_spec
+    from ..cost.runner import profile
 
     groups: dict[tuple[str, float, int | None], list[str]] = {}
     for row in spec.rows:
@@ -254,7 +254,7 @@ def measure_table(
 
 def check_tables() -> None:
     """Validate the table data itself (used by the tests): tags, parseable values, known names."""
-    from . import modules
+    from .. import modules
 
     for spec in TABLES.values():
         for row in spec.rows:

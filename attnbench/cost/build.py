@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
 
-from . import modules
-from .errors import InsertionError
+from .. import modules
+from ..errors import InsertionError
 from .spec import DTYPES, ProfileSpec
 
 
@@ -69,12 +69,3 @@ def make_input(spec: ProfileSpec) -> torch.Tensor:
     g = torch.Generator().manual_seed(spec.seed)
     x = torch.randn(spec.batch, 3, spec.input_size, spec.input_size, generator=g)
     return x.to(device=spec.device, dtype=DTYPES[spec.dtype])
-
-
-def prepare(model: nn.Module, x: torch.Tensor, build: str) -> Callable[[], Any]:
-    """The zero-argument call to time for one build: eager, channels_last, compile or compile+channels_last."""
-    if "channels_last" in build:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    run: Callable[[torch.Tensor], Any] = torch.compile(model) if build.startswith("compile") else model
-    return lambda: run(x)

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from . import modules
-from .errors import DeviceUnavailableError, UnknownNameError, UsageError
+from .. import modules
+from ..errors import DeviceUnavailableError, UnknownNameError, UsageError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILDS = ("eager", "channels_last", "compile", "compile+channels_last")
@@ -105,8 +105,12 @@ class ProfileSpec:
             check_name(modules.ATTENTION, name)
         check_model(self.backbone, self.width, self.input_size, self.small_input)
         meta = modules.BACKBONES.get(self.backbone).meta
-        for opt, value, top in (("--batch", self.batch, 4096), ("--threads", self.threads, 1024),
-                                ("--repeats", self.repeats, 100000), ("--num-classes", self.num_classes, 100000)):
+        for opt, value, top in (
+            ("--batch", self.batch, 4096),
+            ("--threads", self.threads, 1024),
+            ("--repeats", self.repeats, 100000),
+            ("--num-classes", self.num_classes, 100000),
+        ):
             if not 1 <= value <= top:
                 raise UsageError(f"{opt} must be between 1 and {top}, got {value}.")
         if not 0 <= self.warmup <= 100000:

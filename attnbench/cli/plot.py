@@ -1,0 +1,39 @@
+"""`attnbench plot`: two columns of a results CSV, one labelled point per model, the Pareto front marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from . import render
+
+
+def plot_cmd(
+    csv_path: Annotated[Path, typer.Argument(help="A results CSV (profile, sweep or ablation rows).")],
+    x: Annotated[str, typer.Option("--x", help="Column for the x axis.")] = "macs",
+    y: Annotated[str, typer.Option("--y", help="Column for the y axis.")] = "latency_ms_median",
+    out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write (default: next to the CSV).")] = None,
+    label: Annotated[
+        Optional[str], typer.Option("--label", help="Label column or template, e.g. '{module} r{reduction}'.")
+    ] = None,
+    maximize_y: Annotated[
+        Optional[bool], typer.Option("--maximize-y/--minimize-y", help="Pareto direction of y (default: by column).")
+    ] = None,
+    where: Annotated[
+        Optional[list[str]], typer.Option("--where", help="Keep rows with COLUMN=VALUE (repeatable).")
+    ] = None,
+) -> None:
+    """Plot two columns of a results CSV, one labelled point per model, with the Pareto front marked."""
+    from ..io.plot import plot_csv
+
+    filters = {}
+    for item in where or []:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise UsageError(f"--where '{item}' must look like COLUMN=VALUE, e.g. --where backbone=mbv2.")
+        filters[column.strip()] = value.strip()
+    path = plot_csv(csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None)
+    render.info(f"wrote {path}")

@@ -1,0 +1,24 @@
+"""Parameter counts; op counts live in ``flops`` (the counting convention)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from torch import nn
+
+from .flops import FlopCount, count_flops
+
+__all__ = ["FlopCount", "ParamCount", "count_flops", "count_params"]
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    total: int
+    attention: int
+
+
+def count_params(model: nn.Module, attn_modules: Iterable[nn.Module] = ()) -> ParamCount:
+    """Learnable parameters of ``model`` and of its attention modules (BN running statistics excluded)."""
+    attn = sum(p.numel() for m in attn_modules for p in m.parameters())
+    return ParamCount(total=sum(p.numel() for p in model.parameters()), attention=attn)
