@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from torch import nn
 
 from . import modules
-from .cost.spec import ProfileSpec, check_name
+from .cost.spec import BASELINE, ProfileSpec, check_name
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -94,8 +94,8 @@ def build_spec(module_names: Iterable[str], require_module: bool = True, **field
         **fields: the other ``ProfileSpec`` fields.
     """
     module_names = list(module_names)
-    names = tuple(n for n in dict.fromkeys(module_names) if n != "none")
-    if require_module and not names and "none" in module_names:
+    names = tuple(n for n in dict.fromkeys(module_names) if n != BASELINE)
+    if require_module and not names and BASELINE in module_names:
         raise UsageError("'none' is the baseline and always measured; also pass a module, e.g. --module ca.")
     return ProfileSpec(modules=names, **fields).validate(require_module=require_module)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import modules
-from ..cost.spec import check_device, check_model, check_name
+from ..cost.spec import BASELINE, check_device, check_model, check_name
 from ..errors import UsageError
 from .data import DataRef, SyntheticOptions, parse_data
 from .train import TrainConfig
@@ -16,7 +16,6 @@ from .train import TrainConfig
 SMALL_INPUT_MAX = 64
 """Inputs of this many pixels or fewer use the backbones' ``small_input`` option (no early downsampling)."""
 
-BASELINE = "none"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..cost import BASELINE
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -68,7 +70,7 @@ def profile_cells(frame: "pd.DataFrame") -> tuple[list[str], list[list[str]]]:
                "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
     cells = []
     for _, r in frame.iterrows():
-        base = r["module"] == "none"
+        base = r["module"] == BASELINE
         if r["status"] == "failed":
             cells.append([r["module"], *[str(r[c]) for c in varying], f"failed: {r['error']}", *[""] * 10])
             continue
@@ -122,11 +124,11 @@ def summary_lines(frame: "pd.DataFrame") -> list[str]:
         c for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build") if c in frame
     ]
     for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False):
-        if not (group["module"] == "none").any():
+        if not (group["module"] == BASELINE).any():
             continue
-        base = group[group["module"] == "none"].iloc[0]
+        base = group[group["module"] == BASELINE].iloc[0]
         build = base["build"]
-        for _, r in group[group["module"] != "none"].iterrows():
+        for _, r in group[group["module"] != BASELINE].iterrows():
             lat = "" if _missing(r["d_latency_pct"]) else (
                 f", latency {pct(r['d_latency_pct'])} ({r['latency_ms_median']:.3f} vs "
                 f"{base['latency_ms_median']:.3f} ms)"

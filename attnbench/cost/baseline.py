@@ -24,7 +24,7 @@ from .. import modules
 from ..errors import BaselineFileError, UsageError
 from ..stats import quartiles
 from .runner import ProfileResult, profile
-from .spec import ProfileSpec, check_name
+from .spec import BASELINE, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
@@ -94,7 +94,7 @@ class CheckResult:
 
 
 def _ratio_stats(result: ProfileResult, name: str) -> tuple[float, float, float, int] | None:
-    base, own = result.samples_ms.get(("none", "eager")), result.samples_ms.get((name, "eager"))
+    base, own = result.samples_ms.get((BASELINE, "eager")), result.samples_ms.get((name, "eager"))
     if not base or not own:
         return None
     ratios = [a / b for a, b in zip(own, base)]
@@ -247,7 +247,7 @@ def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: 
     for row in rows:
         key = tuple(row.config[k] for k in _GROUP)
         names = groups.setdefault(key, [])
-        if row.config["module"] != "none":
+        if row.config["module"] != BASELINE:
             names.append(row.config["module"])
     specs = []
     for key, names in groups.items():
@@ -290,7 +290,7 @@ def compare(
             a, b = getattr(row, metric), getattr(twin, metric)
             status = "ok" if a == b else ("regression" if b > a else "changed")
             result.findings.append(Finding(row, metric, a, b, status))
-        if "latency" in metrics and row.config["module"] != "none":
+        if "latency" in metrics and row.config["module"] != BASELINE:
             result.findings.append(_judge_latency(row, twin, tolerance, force))
     return result
 
@@ -347,7 +347,7 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
             r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
         ): r
         for r in table
-        if r["module"] == "none"
+        if r["module"] == BASELINE
     }
     rows = []
     for i, r in enumerate(table, start=2):

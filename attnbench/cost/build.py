@@ -30,7 +30,7 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
         raise  # a resource failure of this configuration, not an insertion problem: the runner records it
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
         raise InsertionError(f"module '{name}' cannot be built into {where}: {type(exc).__name__}: {exc}") from exc
-    if spec.weights is not None and name != "none":
+    if spec.weights is not None and modules.find_attention(model):  # the baseline has no CA layers to load
         from .weights import load_ca_checkpoint
 
         load_ca_checkpoint(model, spec.weights)

@@ -17,7 +17,7 @@ from .build import build_model, make_input
 from .count import count_flops, count_params
 from .memory import peak_memory
 from .records import ProfileRecord
-from .spec import ProfileSpec
+from .spec import BASELINE, ProfileSpec
 from .timing import Latency, time_latency
 
 ROUNDS = 5
@@ -49,7 +49,8 @@ class _Cost:
 
 
 def effective_position(spec: ProfileSpec, name: str) -> str:
-    if name == "none":
+    """Where the module sits; empty for an entry that inserts nothing (the baseline)."""
+    if modules.ATTENTION.get(name).meta.get("baseline"):
         return ""
     if spec.position:
         return spec.position
@@ -59,9 +60,11 @@ def effective_position(spec: ProfileSpec, name: str) -> str:
 
 
 def effective_reduction(spec: ProfileSpec, name: str) -> int | None:
-    if name == "none":
+    """The reduction ratio the module was built with; ``None`` for entries that take none (the baseline)."""
+    defaults = modules.attention_defaults(name)
+    if "reduction" not in defaults:
         return None
-    value = spec.reduction if spec.reduction is not None else modules.attention_defaults(name).get("reduction")
+    value = spec.reduction if spec.reduction is not None else defaults["reduction"]
     return int(value) if isinstance(value, int) else None
 
 
@@ -178,10 +181,10 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
             models[name], costs[name] = _measure_cost(spec, name)
         except FAILURES as exc:
             failed.update({(name, b): failure_text(exc) for b in spec.builds})
-            if name == "none":
+            if name == BASELINE:
                 break
-    if "none" not in costs:
-        reason = f"baseline failed: {failed[('none', spec.builds[0])]}"
+    if BASELINE not in costs:
+        reason = f"baseline failed: {failed[(BASELINE, spec.builds[0])]}"
         failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
         models.clear()
     latencies = _time_all(spec, models, progress, failed) if spec.latency and models else {}
@@ -200,8 +203,8 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
                     build,
                     costs.get(name),
                     lat,
-                    costs.get("none"),
-                    latencies.get(("none", build)),
+                    costs.get(BASELINE),
+                    latencies.get((BASELINE, build)),
                     failed.get((name, build), ""),
                 )  # fmt: skip
             )

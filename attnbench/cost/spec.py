@@ -11,6 +11,7 @@ import torch
 
 from .. import modules
 from ..errors import DeviceUnavailableError, UnknownNameError, UsageError
+from . import BASELINE
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILDS = ("eager", "channels_last", "compile", "compile+channels_last")
@@ -59,7 +60,7 @@ def check_model(backbone: str, width: float, input_size: int, small_input: bool,
 class ProfileSpec:
     """One ``attnbench profile`` run: the baseline plus each module, in one backbone configuration.
 
-    ``modules`` never holds ``"none"``: the baseline is always measured, first, through the same path.
+    ``modules`` never holds ``BASELINE``: the baseline is always measured, first, through the same path.
     """
 
     modules: tuple[str, ...]
@@ -88,11 +89,11 @@ class ProfileSpec:
     @property
     def names(self) -> tuple[str, ...]:
         """The baseline followed by the requested modules."""
-        return ("none", *self.modules)
+        return (BASELINE, *self.modules)
 
     def module_kwargs(self, name: str) -> dict[str, Any]:
         kw = dict(self.attn_kwargs)
-        if self.reduction is not None and name != "none":
+        if self.reduction is not None:  # the baseline's factory takes and ignores it
             kw["reduction"] = self.reduction
         return kw
 

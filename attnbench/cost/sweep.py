@@ -17,7 +17,7 @@ from ..errors import ResultsFileError
 from ..io.csvfile import append_rows, check_csv_target
 from .records import COLUMNS, ProfileRecord, as_dict
 from .runner import profile
-from .spec import ProfileSpec
+from .spec import BASELINE, ProfileSpec
 
 KEY = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "build")
 
@@ -76,7 +76,7 @@ def run(
             continue
         if progress:
             progress(f"{label}: {', '.join(wanted)}", False)
-        result = profile(replace(spec, modules=tuple(n for n in wanted if n != "none")))
+        result = profile(replace(spec, modules=tuple(n for n in wanted if n != BASELINE)))
         rows = [r for r in result.records if row_key(as_dict(r)) not in done]
         if csv_path is not None:
             append_rows(csv_path, COLUMNS, (as_dict(r) for r in rows))

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..cost import BASELINE
 from ..errors import UnknownNameError, UsageError
 
 TAGS = ("confirmed", "recalled", "inferred", "unknown")
@@ -220,10 +221,10 @@ def measure_table(
 
     groups: dict[tuple[str, float, int | None], list[str]] = {}
     for row in spec.rows:
-        if row.module != "none":
+        if row.module != BASELINE:
             groups.setdefault((row.backbone, row.width, row.reduction), []).append(row.module)
     for row in spec.rows:  # a baseline row with no module group of its own backbone and width
-        if row.module == "none" and not any(k[:2] == (row.backbone, row.width) for k in groups):
+        if row.module == BASELINE and not any(k[:2] == (row.backbone, row.width) for k in groups):
             groups[(row.backbone, row.width, None)] = []
     measured: dict[tuple[str, float, int | None, str], Any] = {}
     for (backbone, width, reduction), names in groups.items():
@@ -232,10 +233,10 @@ def measure_table(
         ps = build_spec(names, backbone=backbone, width=width, reduction=reduction, input_size=input_size,
                         latency=latency, memory=False, require_module=False, **profile_fields)  # fmt: skip
         for rec in profile(ps).records:
-            measured.setdefault((backbone, width, reduction if rec.module != "none" else None, rec.module), rec)
+            measured.setdefault((backbone, width, reduction if rec.module != BASELINE else None, rec.module), rec)
     out = []
     for row in spec.rows:
-        rec = measured[(row.backbone, row.width, row.reduction if row.module != "none" else None, row.module)]
+        rec = measured[(row.backbone, row.width, row.reduction if row.module != BASELINE else None, row.module)]
         pp, pm = (Published(row.params) if row.params else None), (Published(row.madds) if row.madds else None)
         out.append({
             "table": spec.name, "row": row.label, "backbone": row.backbone, "module": row.module, "width": row.width,
