@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -101,8 +102,8 @@ def build_spec(module_names: Iterable[str], require_module: bool = True, **field
 
 
 def run_profile(
-    spec: ProfileSpec, csv: Path | None = None, progress: "Progress | None" = None
-) -> tuple["pd.DataFrame", tuple[str, ...]]:
+    spec: ProfileSpec, csv: Path | None = None, progress: Progress | None = None
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Measure ``spec``; append its rows to ``csv`` if given (checked before any measuring)."""
     from .cost.records import COLUMNS, as_dict, to_frame
     from .cost.runner import profile as _profile
@@ -116,7 +117,7 @@ def run_profile(
     return to_frame(result.records), result.warnings
 
 
-def profile(module: str | Iterable[str] = "ca", backbone: str = "mbv2", **fields: Any) -> "pd.DataFrame":
+def profile(module: str | Iterable[str] = "ca", backbone: str = "mbv2", **fields: Any) -> pd.DataFrame:
     """Profile ``module`` (a name or names) in ``backbone`` beside the baseline; one row per model.
 
     Keyword arguments are ``ProfileSpec`` fields (``width``, ``input_size``, ``batch``, ``device``, ``threads``,

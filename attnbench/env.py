@@ -17,7 +17,6 @@ import torch
 class EnvInfo:
     torch_version: str
     cuda_version: str
-    cudnn_version: str
     device_name: str
     cpu_name: str
     host: str
@@ -51,11 +50,9 @@ def git_sha() -> str:
 def collect_env(device: str) -> EnvInfo:
     """Read the environment for a run on ``device`` ("cpu" or "cuda[:N]")."""
     on_cuda = device.startswith("cuda")
-    cudnn = torch.backends.cudnn.version() if on_cuda and torch.backends.cudnn.is_available() else None
     return EnvInfo(
         torch_version=torch.__version__,
         cuda_version=torch.version.cuda or "",
-        cudnn_version=str(cudnn or ""),
         device_name=torch.cuda.get_device_name(torch.device(device)) if on_cuda else cpu_name(),
         cpu_name=cpu_name(),
         host=os.environ.get("ATTNBENCH_HOST") or socket.gethostname(),

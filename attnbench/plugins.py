@@ -54,7 +54,7 @@ def load_plugins(paths: list[Path]) -> list[str]:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - any failure inside user code becomes one line naming file:line
+        except Exception as exc:
             detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}"
             raise PluginError(f"plugin {_where(exc, path)} failed to import ({detail}); fix the file.") from exc
         sys.modules[name] = module

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 SPREAD_WARN = 0.10
 """IQR / median above which a latency is flagged as unstable."""
@@ -30,17 +30,12 @@ class Summary:
 
 def quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
     """Q1, median and Q3 with linear interpolation (NumPy's default method)."""
-    xs = sorted(samples)
-    if not xs:
+    if not samples:
         raise ValueError("quartiles of an empty sample")
-
-    def q(p: float) -> float:
-        pos = p * (len(xs) - 1)
-        lo = int(pos)
-        hi = min(lo + 1, len(xs) - 1)
-        return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-    return q(0.25), q(0.5), q(0.75)
+    if len(samples) == 1:
+        return samples[0], samples[0], samples[0]
+    q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return q1, median, q3
 
 
 def summarize(samples: Sequence[float]) -> Summary:

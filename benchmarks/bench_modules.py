@@ -16,12 +16,12 @@ import csv
 import importlib.util
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import torch
 
 import attnbench.modules as M
+import torch
+
 from attnbench.cost.timing import time_latency
 
 
@@ -114,8 +114,10 @@ def main() -> None:
             "mbv2_ratio_min": min(net) if net else "", "mbv2_ratio_max": max(net) if net else "",
             "torch_version": torch.__version__,
         })  # fmt: skip
-    print("ratios: median over rounds (min-max); lib/clone = module time / x.clone() time; ref/lib = speed-up over "
-          "the plain reference; mbv2 = MobileNetV2-1.0 latency with the module / without.")
+    print(
+        "ratios: median over rounds (min-max); lib/clone = module time / x.clone() time; ref/lib = speed-up over "
+        "the plain reference; mbv2 = MobileNetV2-1.0 latency with the module / without."
+    )
     if args.csv:
         with args.csv.open("w", newline="") as f:
             wr = csv.DictWriter(f, fieldnames=list(rows[0]))

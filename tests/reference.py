@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -74,9 +74,7 @@ def _expect(state: State, key: str, shape: tuple[int, ...], what: str) -> Tensor
         raise KeyError(f"reference needs weight '{key}' ({what}); the module's keys are {sorted(state)}")
     t = state[key]
     if t.numel() != math.prod(shape) or (t.dim() > 0 and t.shape[0] != shape[0]):
-        raise AssertionError(
-            f"'{key}' ({what}) has shape {tuple(t.shape)}; the paper's configuration implies {shape}"
-        )
+        raise AssertionError(f"'{key}' ({what}) has shape {tuple(t.shape)}; the paper's configuration implies {shape}")
     return t
 
 

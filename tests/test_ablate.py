@@ -27,14 +27,14 @@ import torch
 from torch import nn
 
 from attnbench.ablation import run as ablate
-from attnbench.cli import app as cli
 from attnbench.ablation.records import COLUMNS, AblationRecord, read_records
 from attnbench.ablation.run import AblationEvent, run_ablation
 from attnbench.ablation.spec import build_ablation_spec
 from attnbench.ablation.summary import summarize_ablation
-from attnbench.stats import regularized_beta, student_t_sf, welch_ttest
+from attnbench.cli import app as cli
 from attnbench.cli.ablate import ablate_cmd, parse_seeds
 from attnbench.errors import ResultsFileError, UnknownNameError, UsageError
+from attnbench.stats import regularized_beta, student_t_sf, welch_ttest
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TINY: dict[str, Any] = {

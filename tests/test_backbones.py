@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-
+import attnbench.modules as M
 import pytest
 import torch
-from torch import nn
-
-import attnbench.modules as M
 from attnbench.modules._helpers import find_attention
-
+from torch import nn
 
 BACKBONE_KEYS = ("mbv2", "mnext", "r18", "r50")
 

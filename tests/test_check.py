@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from clihelp import error_line, run_cli
-
 
 FAST = ("--repeats", "10", "--warmup", "1")
 COUNTS = ("--only", "params,macs,elementwise_ops")
@@ -338,7 +336,10 @@ def test_truncated_row(base: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--only", "bogus"), "--only 'bogus' names no known metric; choose from: params, macs, elementwise_ops, latency."),
+        (
+            ("--only", "bogus"),
+            "--only 'bogus' names no known metric; choose from: params, macs, elementwise_ops, latency.",
+        ),
         (("--latency-tolerance", "abc"), "--latency-tolerance 'abc' is not a tolerance; use a percentage such as 10%."),
         (("--format", "xml"), "--format 'xml' is not supported by check; choose table or json."),
     ],

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from attnbench.modules import ATTENTION, BACKBONES
+from clihelp import error_line, run_cli
 from typer.testing import CliRunner
 
 from attnbench import errors
 from attnbench.cli import app as cli
-from attnbench.modules import ATTENTION, BACKBONES
 from attnbench.cost.records import COLUMNS, ProfileRecord
-from clihelp import error_line, run_cli
-
 
 # Channels each in-block module sees in mbv2 at width 1.0 (after the depthwise conv), in forward order.
 MBV2_HIDDEN = [96, 144, 144, 192, 192, 192, 384, 384, 384, 384, 576, 576, 576, 960, 960, 960]
@@ -239,19 +238,28 @@ CHOICES_ATT = ", ".join(ATTENTION.names())
 BAD_INPUT = [
     # (args, exit code, text the Error line must contain, whether the debug hint follows)
     pytest.param(
-        ("--module", "cx"), 2,
-        f"unknown attention module 'cx'. Did you mean 'ca_x'? Choose from: {CHOICES_ATT}.", True, id="module-cx",
+        ("--module", "cx"),
+        2,
+        f"unknown attention module 'cx'. Did you mean 'ca_x'? Choose from: {CHOICES_ATT}.",
+        True,
+        id="module-cx",
     ),
     pytest.param(
-        ("--module", "caa"), 2,
-        f"unknown attention module 'caa'. Did you mean 'ca'? Choose from: {CHOICES_ATT}.", True, id="module-caa",
+        ("--module", "caa"),
+        2,
+        f"unknown attention module 'caa'. Did you mean 'ca'? Choose from: {CHOICES_ATT}.",
+        True,
+        id="module-caa",
     ),
     pytest.param(
         ("--module", "ca,sse"), 2, "unknown attention module 'sse'. Did you mean 'se'?", True, id="module-list"
     ),
     pytest.param(
-        ("--backbone", "mbv3"), 2,
-        "unknown backbone 'mbv3'. Did you mean 'mbv2'? Choose from: mbv2, mnext, r18, r50.", True, id="backbone",
+        ("--backbone", "mbv3"),
+        2,
+        "unknown backbone 'mbv3'. Did you mean 'mbv2'? Choose from: mbv2, mnext, r18, r50.",
+        True,
+        id="backbone",
     ),
     pytest.param(("--width", "5"), 2, "--width 5.0 is outside 0.35-1.4 for backbone 'mbv2'.", True, id="width-5"),
     pytest.param(("--width", "nan"), 2, "--width nan is outside 0.35-1.4", True, id="width-nan"),
@@ -264,8 +272,10 @@ BAD_INPUT = [
     pytest.param(("--num-classes", "0"), 2, "--num-classes must be between 1 and 100000, got 0.", True, id="classes"),
     pytest.param(("--warmup", "-1"), 2, "--warmup must be between 0 and 100000, got -1.", True, id="warmup"),
     pytest.param(
-        ("--position", "nowhere"), 2,
-        "--position 'nowhere' is not a slot of 'mbv2'; choose from: after_dw, after_expand, block_end, stage.", True,
+        ("--position", "nowhere"),
+        2,
+        "--position 'nowhere' is not a slot of 'mbv2'; choose from: after_dw, after_expand, block_end, stage.",
+        True,
         id="position",
     ),
     pytest.param(

@@ -20,14 +20,13 @@ import copy
 import importlib.util
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+import attnbench.modules as M
 import pytest
 import torch
 from torch import Tensor, nn
-
-import attnbench.modules as M
 
 
 def _load_reference():
@@ -262,9 +261,7 @@ def test_gradcheck_params(name: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- backward
-def _backward_pair(
-    name: str, shape: tuple[int, ...], layout: str, requires: str, dtype: torch.dtype
-) -> tuple:
+def _backward_pair(name: str, shape: tuple[int, ...], layout: str, requires: str, dtype: torch.dtype) -> tuple:
     ref_fn = reference_for(name)
     seed = _seed(name, shape, layout, "backward")
     lib = build(name, shape[1], seed, dtype).train()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import attnbench.modules as M
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import attnbench.modules as M
 from attnbench.cost.flops import count_flops
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import attnbench.modules as M
 import pytest
 import torch
 from torch import nn
 
-import attnbench.modules as M
-from attnbench.cost.flops import count_flops
 from attnbench.cost.count import count_params
+from attnbench.cost.flops import count_flops
 
 NAMES = [n for n in M.ATTENTION.names() if n != "none"]
 SHAPES = [(2, 32, 7, 5), (1, 24, 1, 1), (1, 16, 9, 9), (3, 8, 2, 11)]

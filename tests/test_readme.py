@@ -22,6 +22,7 @@ def examples() -> list[str]:
 
 def parse(argv: list[str]) -> None:
     """Resolve the (sub)command and parse its options exactly as the CLI would, without running it."""
+
     def rest(ctx: typer.Context) -> list[str]:  # Click < 8.2 names it protected_args, later _protected_args
         return [*(getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", [])), *ctx.args]
 
@@ -39,7 +40,9 @@ def test_readme_opens_with_the_two_commands() -> None:
     second = README.index("# 2. set up and run the tests")
     assert first < second < README.index("## Usage")
     run_line = README[first:].splitlines()[1]
-    assert run_line.endswith("attnbench profile --module ca --backbone mbv2") and "pip install torch==2.13.0" in run_line
+    assert (
+        run_line.endswith("attnbench profile --module ca --backbone mbv2") and "pip install torch==2.13.0" in run_line
+    )
     assert "python -m pytest" in README[second:].splitlines()[1]
 
 
@@ -54,5 +57,5 @@ def test_example_parses(line: str) -> None:
 
 def test_plugin_snippet_matches_the_shipped_example() -> None:
     shipped = (Path(__file__).resolve().parents[1] / "examples" / "my_modules" / "my_att.py").read_text()
-    register = re.search(r'@ATTENTION\.register\(.*\)', README).group(0)
+    register = re.search(r"@ATTENTION\.register\(.*\)", README).group(0)
     assert register in shipped

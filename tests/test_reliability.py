@@ -130,7 +130,7 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) 
     assert len(complete_rows(out)) >= min_rows
 
 
-FAILING_PLUGIN = '''
+FAILING_PLUGIN = """
 import torch
 from torch import nn
 from attnbench.modules import ATTENTION
@@ -146,7 +146,7 @@ class Fragile(nn.Module):
         if x.shape[-1] > 20:
             raise {error}
         return x * self.scale
-'''
+"""
 
 
 @pytest.mark.parametrize(

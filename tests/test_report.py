@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from attnbench.cli import render as report
 from attnbench.api import build_spec
+from attnbench.cli import render as report
 from attnbench.cost.records import to_frame
 from attnbench.cost.runner import profile
 
@@ -42,7 +42,10 @@ def test_summary_names_non_eager_builds() -> None:
         ]
     )  # fmt: skip
     (line,) = report.summary_lines(frame)
-    assert line == "se (compile): +0.001M params, +0.00M MACs, +0.00M element-wise ops over mbv2, latency +10.0% (2.200 vs 2.000 ms)"
+    assert (
+        line
+        == "se (compile): +0.001M params, +0.00M MACs, +0.00M element-wise ops over mbv2, latency +10.0% (2.200 vs 2.000 ms)"
+    )
 
 
 def test_missing_values_render_as_dash() -> None:

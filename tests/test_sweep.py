@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from attnbench.cost import sweep
 from attnbench.api import build_spec
-from attnbench.errors import ResultsFileError, UsageError
+from attnbench.cost import sweep
 from attnbench.cost.records import COLUMNS
+from attnbench.errors import ResultsFileError, UsageError
 
 FAST = dict(latency=False, memory=False)
 

@@ -8,15 +8,13 @@ saved from it and loaded into our model must give the same outputs.
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import pytest
 import torch
+from attnbench.modules import create_model
 from torch import nn
 
-from attnbench.errors import AttnbenchError, UsageError
-from attnbench.modules import create_model
 from attnbench.cost.weights import (
     CheckpointFileError,
     UnsafeCheckpointError,
@@ -25,6 +23,7 @@ from attnbench.cost.weights import (
     load_ca_checkpoint,
     map_ca_checkpoint_keys,
 )
+from attnbench.errors import AttnbenchError, UsageError
 
 # -- the authors' model structure (mbv2_ca.py) -------------------------------------------------------------------
 
@@ -352,8 +351,9 @@ class Plain:
 
 
 @pytest.mark.parametrize("obj", [Payload(), Plain()], ids=["reduce", "class"])
-def test_pickled_objects_are_refused(ref_ckpt: tuple[RefMBV2CA, Path], tmp_path: Path, obj: object,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_pickled_objects_are_refused(
+    ref_ckpt: tuple[RefMBV2CA, Path], tmp_path: Path, obj: object, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "unsafe.pth"
     torch.save({"state_dict": ref_ckpt[0].state_dict(), "extra": obj}, path, pickle_protocol=2)
     with pytest.raises(UnsafeCheckpointError) as info:

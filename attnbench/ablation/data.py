@@ -471,7 +471,9 @@ def _read_cifar_file(path: Path, label_key: bytes, layout: str) -> tuple[torch.T
             obj = _ArrayUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
             IndexError, KeyError, OSError) as exc:  # fmt: skip
-        raise DataError(f"CIFAR file '{path}' is corrupt or not a CIFAR python batch ({exc}); expected {layout}.")
+        raise DataError(
+            f"CIFAR file '{path}' is corrupt or not a CIFAR python batch ({exc}); expected {layout}."
+        ) from None
     if not isinstance(obj, dict):
         raise DataError(f"CIFAR file '{path}' does not hold a batch dict; expected {layout}.")
     obj = {k.encode() if isinstance(k, str) else k: v for k, v in obj.items()}
@@ -482,7 +484,7 @@ def _read_cifar_file(path: Path, label_key: bytes, layout: str) -> tuple[torch.T
         data = torch.as_tensor(obj[b"data"]).to(torch.uint8)
         labels = torch.as_tensor(list(obj[label_key]), dtype=torch.long)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise DataError(f"CIFAR file '{path}' has unreadable data or labels ({exc}); expected {layout}.")
+        raise DataError(f"CIFAR file '{path}' has unreadable data or labels ({exc}); expected {layout}.") from None
     if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0] or data.shape[0] == 0:
         raise DataError(
             f"CIFAR file '{path}' holds {tuple(data.shape)} data for {labels.shape[0]} labels; a batch is "

@@ -17,7 +17,6 @@ SMALL_INPUT_MAX = 64
 """Inputs of this many pixels or fewer use the backbones' ``small_input`` option (no early downsampling)."""
 
 
-
 @dataclass(frozen=True)
 class AblationSpec:
     """One ablation sweep. ``modules`` always starts with the baseline ``none`` (added when missing).

@@ -265,10 +265,10 @@ def _load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
         return None
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file maps to one actionable message
+    except Exception as exc:
         raise CheckpointError(
             f"checkpoint '{path}' cannot be read ({type(exc).__name__}: {exc}); delete it to retrain."
-        )
+        ) from None
     if not isinstance(ck, dict) or ck.get("key") != key:
         raise CheckpointError(f"checkpoint '{path}' belongs to another configuration; delete it or use another "
                               "--checkpoint-dir.")  # fmt: skip

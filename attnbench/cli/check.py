@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,7 +28,7 @@ from .options import (
 )
 
 BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.")]
-FromOpt = Annotated[Optional[Path], typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
+FromOpt = Annotated[Path | None, typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
 
 
 def baseline_write_cmd(
@@ -72,9 +72,9 @@ def check_cmd(
         str, typer.Option("--latency-tolerance", help="Allowed latency-ratio growth.")
     ] = "10%",
     only: Annotated[
-        Optional[str], typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.")
+        str | None, typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.")
     ] = None,
-    format: FormatOpt = "table",  # noqa: A002 - the option is --format
+    format: FormatOpt = "table",
     github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Compare latency across torch versions and devices.")] = False,
     accept: Annotated[bool, typer.Option("--accept", help="Rewrite the baseline with the new measurements.")] = False,

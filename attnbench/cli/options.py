@@ -6,7 +6,7 @@ Each alias declares an option's flags and help text once; every command that tak
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,16 +22,16 @@ BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N. Never falls back to another.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU intra-op threads used for timing (recorded).")]
 CsvOpt = Annotated[
-    Optional[Path], typer.Option("--csv", help="Append result rows to this CSV (header checked, never overwritten).")
+    Path | None, typer.Option("--csv", help="Append result rows to this CSV (header checked, never overwritten).")
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table (rich, default), csv or json on stdout.")]
 PluginsOpt = Annotated[
-    Optional[list[Path]],
+    list[Path] | None,
     typer.Option("--plugins", help="Python file or folder registering extra modules (executed as code)."),
 ]
-ReductionOpt = Annotated[Optional[int], typer.Option("--reduction", "-r", help="Reduction ratio r of every module.")]
+ReductionOpt = Annotated[int | None, typer.Option("--reduction", "-r", help="Reduction ratio r of every module.")]
 PositionOpt = Annotated[
-    Optional[str], typer.Option("--position", help="Insertion slot (see `attnbench list`), or 'stage'.")
+    str | None, typer.Option("--position", help="Insertion slot (see `attnbench list`), or 'stage'.")
 ]
 RepeatsOpt = Annotated[int, typer.Option("--repeats", help="Timed samples per model.")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed calls before sampling.")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,15 +15,15 @@ def plot_cmd(
     csv_path: Annotated[Path, typer.Argument(help="A results CSV (profile, sweep or ablation rows).")],
     x: Annotated[str, typer.Option("--x", help="Column for the x axis.")] = "macs",
     y: Annotated[str, typer.Option("--y", help="Column for the y axis.")] = "latency_ms_median",
-    out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write (default: next to the CSV).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default: next to the CSV).")] = None,
     label: Annotated[
-        Optional[str], typer.Option("--label", help="Label column or template, e.g. '{module} r{reduction}'.")
+        str | None, typer.Option("--label", help="Label column or template, e.g. '{module} r{reduction}'.")
     ] = None,
     maximize_y: Annotated[
-        Optional[bool], typer.Option("--maximize-y/--minimize-y", help="Pareto direction of y (default: by column).")
+        bool | None, typer.Option("--maximize-y/--minimize-y", help="Pareto direction of y (default: by column).")
     ] = None,
     where: Annotated[
-        Optional[list[str]], typer.Option("--where", help="Keep rows with COLUMN=VALUE (repeatable).")
+        list[str] | None, typer.Option("--where", help="Keep rows with COLUMN=VALUE (repeatable).")
     ] = None,
 ) -> None:
     """Plot two columns of a results CSV, one labelled point per model, with the Pareto front marked."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -49,25 +49,25 @@ def profile_cmd(
     module: ModuleOpt = "ca",
     backbone: BackboneOpt = "mbv2",
     width: WidthOpt = 1.0,
-    input: InputOpt = 224,  # noqa: A002 - the option is --input
+    input: InputOpt = 224,
     batch: BatchOpt = 1,
     device: DeviceOpt = "cpu",
     threads: ThreadsOpt = 1,
     csv: CsvOpt = None,
-    format: FormatOpt = "table",  # noqa: A002 - the option is --format
+    format: FormatOpt = "table",
     plugins: PluginsOpt = None,
     reduction: ReductionOpt = None,
     position: PositionOpt = None,
     repeats: RepeatsOpt = 30,
     warmup: WarmupOpt = 10,
-    compile: CompileOpt = False,  # noqa: A002 - the option is --compile
+    compile: CompileOpt = False,
     channels_last: ChannelsLastOpt = False,
     num_classes: NumClassesOpt = 1000,
     small_input: SmallInputOpt = False,
     dtype: DtypeOpt = "float32",
     latency: LatencyOpt = True,
     weights: Annotated[
-        Optional[Path], typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
+        Path | None, typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -62,7 +63,7 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
     return millions(value, digits) if base else f"{millions(value, digits)} ({signed_millions(delta, digits)})"
 
 
-def profile_cells(frame: "pd.DataFrame") -> tuple[list[str], list[list[str]]]:
+def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
     varying = [c for c in ("backbone", "width", "input_size", "build") if frame[c].nunique() > 1]
     names = {"backbone": "backbone", "width": "×", "input_size": "input", "build": "build"}
@@ -91,7 +92,7 @@ PROFILE_LEGEND = (
 )
 
 
-def show_profile(frame: "pd.DataFrame", console: Console = stdout) -> None:
+def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
     """The profile table: one row per model and build, Δ against the baseline of the same build."""
     first = frame.iloc[0]
     title = (
@@ -117,7 +118,7 @@ def _config_label(r: Any) -> str:
     return f"{r['backbone']}{extra}"
 
 
-def summary_lines(frame: "pd.DataFrame") -> list[str]:
+def summary_lines(frame: pd.DataFrame) -> list[str]:
     """One hyperfine-style line per module: what it adds over the baseline."""
     lines = []
     config = [
@@ -152,7 +153,7 @@ def show_list(attention: list[dict[str, str]], backbones: list[dict[str, str]], 
         console.print(table)
 
 
-def write_frame(frame: "pd.DataFrame", fmt: str) -> None:
+def write_frame(frame: pd.DataFrame, fmt: str) -> None:
     """Plain machine-readable output on stdout, raw numbers."""
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False, lineterminator="\n")
@@ -358,7 +359,7 @@ class _ProgressSink:
         self.sweep: Any = None
         self.run: Any = None
 
-    def __enter__(self) -> _ProgressSink:  # noqa: PYI034 - a private class, never subclassed
+    def __enter__(self) -> _ProgressSink:
         if self.live:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -40,7 +40,7 @@ def sweep_cmd(
     latency: LatencyOpt = True,
     csv: CsvOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip rows already in --csv.")] = False,
-    format: TableFormatOpt = "csv",  # noqa: A002 - the option is --format
+    format: TableFormatOpt = "csv",
     plugins: PluginsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

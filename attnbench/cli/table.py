@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,11 @@ from .options import (
 
 
 def table_cmd(
-    name: Annotated[Optional[str], typer.Argument(help="Table to regenerate; see --list.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,
     latency: Annotated[bool, typer.Option("--latency", help="Add measured latency columns (slower).")] = False,
-    format: TableFormatOpt = "table",  # noqa: A002 - the option is --format
-    input: InputOpt = 224,  # noqa: A002 - the option is --input
+    format: TableFormatOpt = "table",
+    input: InputOpt = 224,
     threads: ThreadsOpt = 1,
     repeats: RepeatsOpt = 30,
     quiet: QuietOpt = False,

@@ -16,9 +16,10 @@ import csv
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .. import modules
 from ..errors import BaselineFileError, UsageError
@@ -85,7 +86,6 @@ class Finding:
 @dataclass
 class CheckResult:
     findings: list[Finding] = field(default_factory=list)
-    new_rows: list[BaselineRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -278,7 +278,7 @@ def compare(
 ) -> CheckResult:
     """Judge every old row against its re-measured twin."""
     by_key = {tuple(r.config[k] for k in CONFIG): r for r in new}
-    result = CheckResult(new_rows=list(new))
+    result = CheckResult()
     for row in old:
         twin = by_key.get(tuple(row.config[k] for k in CONFIG))
         if twin is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
             num_classes=spec.num_classes,
             position=spec.position,
             small_input=spec.small_input,
-            attn_kwargs=spec.module_kwargs(name),
+            attn_kwargs=spec.module_kwargs(),
         )
     except torch.cuda.OutOfMemoryError:
         raise  # a resource failure of this configuration, not an insertion problem: the runner records it

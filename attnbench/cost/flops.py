@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +73,7 @@ def as_dict(record: ProfileRecord) -> dict[str, Any]:
     return dataclasses.asdict(record)
 
 
-def to_frame(records: Iterable[ProfileRecord]) -> "pd.DataFrame":
+def to_frame(records: Iterable[ProfileRecord]) -> pd.DataFrame:
     """A DataFrame with exactly ``COLUMNS``, in order."""
     import pandas as pd
 

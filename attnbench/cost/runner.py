@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .. import modules
 from ..env import EnvInfo, collect_env

@@ -91,13 +91,14 @@ class ProfileSpec:
         """The baseline followed by the requested modules."""
         return (BASELINE, *self.modules)
 
-    def module_kwargs(self, name: str) -> dict[str, Any]:
+    def module_kwargs(self) -> dict[str, Any]:
+        """Constructor keywords of every module of the run (``--reduction`` included)."""
         kw = dict(self.attn_kwargs)
         if self.reduction is not None:  # the baseline's factory takes and ignores it
             kw["reduction"] = self.reduction
         return kw
 
-    def validate(self, require_module: bool = True) -> "ProfileSpec":
+    def validate(self, require_module: bool = True) -> ProfileSpec:
         """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix."""
         check_name(modules.BACKBONES, self.backbone)
         if not self.modules and require_module:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import ResultsFileError
 from ..io.csvfile import append_rows, check_csv_target

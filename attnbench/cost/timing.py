@@ -7,8 +7,9 @@ and summarised by ``stats.summarize``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch.utils.benchmark import Timer
@@ -29,7 +30,7 @@ class Latency:
     warnings: tuple[str, ...]
 
     @staticmethod
-    def from_samples(samples_ms: Iterable[float], calls_per_sample: int, label: str = "") -> "Latency":
+    def from_samples(samples_ms: Iterable[float], calls_per_sample: int, label: str = "") -> Latency:
         samples = tuple(samples_ms)
         summary = summarize(samples)
         return Latency(samples, calls_per_sample, summary, check_stability(summary, label))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import ResultsFileError
 
@@ -31,7 +32,7 @@ def check_csv_target(path: Path, columns: Sequence[str]) -> None:
     try:
         header = read_header(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ResultsFileError(f"--csv '{path}' exists but is not a readable CSV ({exc}); choose a new file.")
+        raise ResultsFileError(f"--csv '{path}' exists but is not a readable CSV ({exc}); choose a new file.") from None
     if header is not None and header != list(columns):
         raise ResultsFileError(
             f"--csv '{path}' has other columns than this command writes; choose a new file "

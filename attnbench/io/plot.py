@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import statistics
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -250,14 +251,8 @@ def aggregate_points(labels: Sequence[str], xs: Sequence[float], ys: Sequence[fl
     for lab, pairs in groups.items():
         gx = sorted(p[0] for p in pairs)
         gy = sorted(p[1] for p in pairs)
-        points.append(PlotPoint(lab, _median(gx), _median(gy), gx[0], gx[-1], gy[0], gy[-1], len(pairs)))
+        points.append(PlotPoint(lab, statistics.median(gx), statistics.median(gy), gx[0], gx[-1], gy[0], gy[-1], len(pairs)))
     return points
-
-
-def _median(sorted_values: list[float]) -> float:
-    n = len(sorted_values)
-    mid = n // 2
-    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
 
 
 # -- reading -----------------------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..cost import BASELINE
 from ..errors import UnknownNameError, UsageError

@@ -6,7 +6,8 @@ runtime (ONNX Runtime, OpenVINO, TensorRT, ...) is one more file here and one li
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 from torch import nn

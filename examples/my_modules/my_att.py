@@ -4,9 +4,8 @@ Paper: none (an illustration for ``attnbench profile --plugins examples/my_modul
 Reference implementation: this file.
 """
 
-from torch import nn
-
 from attnbench.modules import ATTENTION
+from torch import nn
 
 
 @ATTENTION.register("my_att", paper="Example channel gate (attnbench README)", arxiv="", hook="block")

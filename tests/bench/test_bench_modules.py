@@ -9,12 +9,12 @@ For timings and regression gates:
 
 from __future__ import annotations
 
+import attnbench.modules as M
 import pytest
 import torch
 
-import attnbench.modules as M
-from attnbench.cost.flops import count_flops
 from attnbench.cost.count import count_params
+from attnbench.cost.flops import count_flops
 
 NAMES = [n for n in M.ATTENTION.names() if n != "none"]
 SHAPE = (1, 144, 56, 56)
