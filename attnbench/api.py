@@ -107,10 +107,10 @@ def run_profile(
     """Measure ``spec``; append its rows to ``csv`` if given (checked before any measuring)."""
     from .cost.records import COLUMNS, as_dict, to_frame
     from .cost.runner import profile as _profile
-    from .io.csvfile import append_rows, check_csv_target
+    from .io.csvfile import append_rows, check_target
 
     if csv is not None:
-        check_csv_target(csv, COLUMNS)
+        check_target(csv, COLUMNS)
     result = _profile(spec, progress)
     if csv is not None:
         append_rows(csv, COLUMNS, (as_dict(r) for r in result.records))

@@ -72,3 +72,33 @@ def rows_failed(failures: list[tuple[str, str]], total: int) -> RowsFailedError:
     label, error = failures[0]
     more = f" (and {len(failures) - 1} more; see the 'error' column)" if len(failures) > 1 else ""
     return RowsFailedError(f"{len(failures)} of {total} rows failed: {label}: {error}{more}")
+
+
+class FileRepairNotice(UserWarning):
+    """A results file was repaired before appending (final newline added, torn last row moved aside); one line."""
+
+
+class FileWriteError(AttnbenchError):
+    """A file could not be written (disk full, I/O error); the file holds only what it held before, or complete rows."""
+
+
+class CsvWriteError(FileWriteError):
+    """Rows that could not be appended to a results CSV.
+
+    The file keeps only complete rows; the rows not written travel with the error, so the caller can still save them
+    (``attnbench.io.csvfile.save_unsaved``) and no measurement is lost.
+
+    Attributes:
+        path: the CSV the rows were meant for.
+        columns: its header.
+        rows: the rows not written, each a ``{column: value}`` dict, in order.
+    """
+
+    def __init__(
+        self, message: str, path: str = "", columns: tuple[str, ...] = (), rows: list[dict[str, object]] | None = None
+    ) -> None:
+        # Only the message goes to Exception, so a pickled error (a worker process) is rebuilt with its rows.
+        super().__init__(message)
+        self.path = path
+        self.columns = columns
+        self.rows = rows if rows is not None else []

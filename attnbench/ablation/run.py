@@ -114,12 +114,12 @@ def run_ablation(
         device: this process's device when it differs from ``spec.device`` (``cuda:LOCAL_RANK`` under torchrun).
     """
     from ..env import collect_env
-    from ..io.csvfile import append_rows, check_csv_target
+    from ..io.csvfile import append_rows, check_target
 
     dist = dist or DistContext()
     device = device or spec.device
     if spec.csv is not None and dist.is_main:
-        check_csv_target(spec.csv, COLUMNS)
+        check_target(spec.csv, COLUMNS)
     old_threads = torch.get_num_threads()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)

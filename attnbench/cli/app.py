@@ -10,11 +10,14 @@ can act on); ``ATTNBENCH_DEBUG=1`` shows the traceback. Unknown exceptions keep 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import warnings
 
 import typer
 
-from ..errors import AttnbenchError
+from ..errors import AttnbenchError, CsvWriteError, FileRepairNotice
 from . import ablate, check, plot, profile, render, sweep, table
 
 app = typer.Typer(
@@ -36,19 +39,71 @@ app.add_typer(baseline_app, name="baseline")
 app.command("ablate")(ablate.ablate_cmd)
 
 
+def _show_notices(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Library notices about repaired files become one stderr line; other warnings keep Python's display."""
+    if issubclass(category, FileRepairNotice):
+        render.warn(str(message))
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: handled like Ctrl-C (finished rows stay, one line), but exit 143."""
+
+
+_terminated: list[int] = []
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _terminated.append(signum)
+    raise Terminated()
+
+
+def _interrupted() -> int:
+    """One line for Ctrl-C or SIGTERM, and the exit code the shell convention gives it (128 + signal)."""
+    if _terminated:
+        render.interrupted("Terminated (SIGTERM)")
+        return 143
+    render.interrupted()
+    return 130
+
+
+def _unsaved(exc: CsvWriteError) -> None:
+    """Save the rows a failed append could not write: ``<file>.unsaved``, or stdout as the last resort."""
+    from ..io.csvfile import save_unsaved
+
+    kept = save_unsaved(exc)
+    if kept.text:
+        sys.stdout.write(kept.text)
+        sys.stdout.flush()
+    render.error(f"{exc} {kept.note}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map every user error to one line and an exit code."""
     debug = os.environ.get("ATTNBENCH_DEBUG") == "1"
+    _terminated.clear()
+    warnings.showwarning = _show_notices
+    previous = (
+        signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         code = app(args=argv, prog_name="attnbench", standalone_mode=False)
+    except CsvWriteError as exc:
+        if debug:
+            raise
+        _unsaved(exc)
+        sys.exit(exc.exit_code)
     except AttnbenchError as exc:
         if debug:
             raise
         render.error(str(exc), hint="Set ATTNBENCH_DEBUG=1 for the traceback.")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        render.interrupted()
-        sys.exit(130)
+        sys.exit(_interrupted())
     except Exception as exc:
         # Typer's parse errors (unknown option, bad number) carry format_message and exit_code.
         if debug or not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
@@ -60,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
         cmd = ctx.command_path if ctx is not None else "attnbench"
         render.error(f"{exc.format_message()} (see '{cmd} --help')")
         sys.exit(int(exc.exit_code))
-    if code == 130:
-        render.interrupted()
+    finally:
+        warnings.showwarning = _python_showwarning
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if code == 130:  # click turned the KeyboardInterrupt (or our SIGTERM) into its exit code
+        sys.exit(_interrupted())
     sys.exit(code or 0)

@@ -173,8 +173,8 @@ def error(message: str, hint: str | None = None) -> None:
         stderr.print(hint, style="dim", soft_wrap=True)
 
 
-def interrupted() -> None:
-    stderr.print("Interrupted: rows already written are kept; rerun with --resume to finish a sweep.", soft_wrap=True)
+def interrupted(what: str = "Interrupted") -> None:
+    stderr.print(f"{what}: rows already written are kept; rerun with --resume to finish a sweep.", soft_wrap=True)
 
 
 def info(message: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import modules
-from ..errors import BaselineFileError, UsageError
+from ..errors import AttnbenchError, BaselineFileError, UsageError
 from ..stats import quartiles
 from .runner import ProfileResult, profile
 from .spec import BASELINE, ProfileSpec, check_name
@@ -328,20 +328,26 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
 def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
     """Baseline rows from a profile/sweep CSV: the eager rows, each latency ratio taken against the ``none`` row
     of the same configuration and run (same ``timestamp_utc``). Without paired samples, the quartiles equal it."""
-    from ..io.csvfile import read_header
+    from ..io.csvfile import read_table
 
-    try:
-        header = read_header(path)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BaselineFileError(f"--from '{path}' cannot be read as CSV ({exc}).") from exc
     if not path.is_file():
         raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
-    if header is None or any(c not in header for c in (*CONFIG, *EXACT, "build", "latency_ms_median")):
+    try:
+        table = read_table(path, option="--from")
+    except AttnbenchError as exc:
+        raise BaselineFileError(str(exc)) from None
+    header = table.header
+    if table.bad:
+        line, fields = table.bad[0]
+        raise BaselineFileError(
+            f"--from '{path}' line {line} has {fields} fields, not {len(header)} (a torn or glued row); "
+            "fix or remove that line."
+        )
+    if not header or any(c not in header for c in (*CONFIG, *EXACT, "build", "latency_ms_median")):
         raise BaselineFileError(
             f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
         )
-    with path.open(newline="") as f:
-        table = [r for r in csv.DictReader(f) if r.get("build") == "eager"]
+    table = [r for _, r in table.rows if r.get("build") == "eager"]
     base = {
         tuple(
             r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")

@@ -7,7 +7,6 @@ rows already in the file and measures only what is missing, with no duplicates.
 
 from __future__ import annotations
 
-import csv
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsFileError
-from ..io.csvfile import append_rows, check_csv_target
+from ..io.csvfile import append_rows, check_target, read_rows
 from .records import COLUMNS, ProfileRecord, as_dict
 from .runner import profile
 from .spec import BASELINE, ProfileSpec
@@ -50,13 +49,10 @@ def plan(
 
 def existing_keys(path: Path) -> set[tuple[str, ...]]:
     """Keys of the rows already in a results CSV (empty when the file does not exist yet)."""
-    check_csv_target(path, COLUMNS)
-    if not path.exists():
-        return set()
+    check_target(path, COLUMNS)
     try:
-        with path.open(newline="") as f:
-            return {row_key(r) for r in csv.DictReader(f) if all(r.get(k) for k in KEY)}
-    except (ValueError, csv.Error) as exc:
+        return {row_key(r) for r in read_rows(path, COLUMNS).rows if all(r.get(k) for k in KEY)}
+    except ValueError as exc:
         raise ResultsFileError(f"--csv '{path}' has a malformed row ({exc}); fix it or choose a new file.") from exc
 
 
@@ -67,7 +63,7 @@ def run(
     run's warnings, one group at a time."""
     done = existing_keys(csv_path) if csv_path is not None and resume else set()
     if csv_path is not None:
-        check_csv_target(csv_path, COLUMNS)
+        check_target(csv_path, COLUMNS)
     for spec in specs:
         wanted = [n for n in spec.names if not all(row_key(_key_fields(spec, n, b)) in done for b in spec.builds)]
         label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"

@@ -251,7 +251,9 @@ def aggregate_points(labels: Sequence[str], xs: Sequence[float], ys: Sequence[fl
     for lab, pairs in groups.items():
         gx = sorted(p[0] for p in pairs)
         gy = sorted(p[1] for p in pairs)
-        points.append(PlotPoint(lab, statistics.median(gx), statistics.median(gy), gx[0], gx[-1], gy[0], gy[-1], len(pairs)))
+        points.append(
+            PlotPoint(lab, statistics.median(gx), statistics.median(gy), gx[0], gx[-1], gy[0], gy[-1], len(pairs))
+        )
     return points
 
 
