@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,11 @@ from .options import (
 
 
 def table_cmd(
-    name: Annotated[Optional[str], typer.Argument(help="Table to regenerate; see --list.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,
     latency: Annotated[bool, typer.Option("--latency", help="Add measured latency columns (slower).")] = False,
-    format: TableFormatOpt = "table",  # noqa: A002 - the option is --format
-    input: InputOpt = 224,  # noqa: A002 - the option is --input
+    format: TableFormatOpt = "table",  # the option is --format
+    input: InputOpt = 224,  # the option is --input
     threads: ThreadsOpt = 1,
     repeats: RepeatsOpt = 30,
     quiet: QuietOpt = False,
@@ -54,6 +54,7 @@ def table_cmd(
         render.write_text(export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows]))
     else:
         columns, cells, notes = render.table_cells(rows)
-        notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {spec.source}."]
+        source = f"{spec.source} (per-value sources: attnbench/papers/{tables.DATA_FILE})"
+        notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {source}."]
         serialize = export.to_markdown if format == "md" else export.to_latex
         render.write_text(serialize(columns, cells, notes, title=spec.title))
