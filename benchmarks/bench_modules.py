@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import attnbench.modules as M
 import torch
 
+import attnbench.modules as M
 from attnbench.cost.timing import time_latency
 
 

@@ -22,11 +22,11 @@ import statistics
 import sys
 import time
 
-import attnbench.modules as M
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+import attnbench.modules as M
 from attnbench.ablation.data import DataRef, SyntheticOptions, load_data
 from attnbench.ablation.train import TrainConfig, train_and_evaluate
 

@@ -1,13 +1,14 @@
 """Plain reference formulations of the attention modules: the correctness oracle of ``test_equivalence.py``.
 
 These references are written from the papers' equations (and, where the paper leaves a detail open, from the
-authors' official code as PAPERS.md §1.2, §1.10, §3.1, §4.1 and §5 describe it), NOT from the library's
-``modules/*.py``. They are deliberately slow and literal: adaptive pooling, ``torch.cat``, ``permute``, one MLP
-pass per pooled vector, batch normalisation spelled out as its formula, activations spelled out as theirs, and no
-in-place arithmetic on anything autograd records. Only the *weights* come from the library module (by state-dict
-key); every hyper-parameter (reduction ratio, minimum width, kernel size, dilation, activation, BN momentum and
-eps, combination rule) is fixed here from the papers, and the weight shapes are checked against it, so a library
-that silently changes a default fails the oracle too.
+authors' official code: houqb/CoordAttention ``coordatt.py`` and ``mbv2_ca.py``, Jongchan/attention-module
+``MODELS/cbam.py`` and ``MODELS/bam.py``, hujie-frank/SENet), NOT from the library's ``modules/*.py``. They are
+deliberately slow and literal: adaptive pooling, ``torch.cat``, ``permute``, one MLP pass per pooled vector, batch
+normalisation spelled out as its formula, activations spelled out as theirs, and no in-place arithmetic on anything
+autograd records. Only the *weights* come from the library module (by state-dict key); every hyper-parameter
+(reduction ratio, minimum width, kernel size, dilation, activation, BN momentum and eps, combination rule) is fixed
+here from the papers, and the weight shapes are checked against it, so a library that silently changes a default
+fails the oracle too.
 
 Every reference takes ``(params, x)``:
 
@@ -184,7 +185,7 @@ def ref_cbam(
     channel_gate: bool = True,
     spatial_gate: bool = True,
 ) -> Tensor:
-    """CBAM (Woo et al., arXiv 1807.06521, Eq. 1-3; PAPERS.md §3.1): channel gate, then spatial gate.
+    """CBAM (Woo et al., arXiv 1807.06521, Eq. 1-3; code: Jongchan/attention-module): channel gate, then spatial.
 
     Channel: Mc = σ(MLP(AvgPool(F)) + MLP(MaxPool(F))), shared MLP C→C/r (bias) → ReLU → C/r→C (bias), r = 16.
     Spatial: Ms = σ(BN(f7×7([max_c F'; mean_c F']))), conv 2→1 without bias, padding 3.
@@ -209,7 +210,7 @@ def ref_bam(
     min_channels: int = 1,
     dilation: int = 4,
 ) -> Tensor:
-    """BAM (Park et al., arXiv 1807.06514; PAPERS.md §4.1).
+    """BAM (Park et al., arXiv 1807.06514; official code Jongchan/attention-module MODELS/bam.py).
 
     Channel branch  Mc(F) = fc2(ReLU(BN(fc1(AvgPool(F)))))                              N×C×1×1
     Spatial branch  Ms(F) = proj(ReLU(BN(dil2(ReLU(BN(dil1(ReLU(BN(reduce(F))))))))))    N×1×H×W
@@ -277,7 +278,7 @@ def ref_ca(
     (README tip: ReLU6 / SiLU variants). Weights: conv1, bn1, conv_h, conv_w.
     """
     s, training = _state(params, training)
-    n, c, h, w = x.shape
+    _n, c, h, w = x.shape
     mip = max(min_channels, c // reduction)
     identity = x
 
@@ -329,16 +330,16 @@ def reference_forward(name: str, module: nn.Module, x: Tensor) -> Tensor:
 
 
 __all__ = [
-    "REFERENCES",
-    "reference_forward",
     "BN_EPS",
     "BN_MOMENTUM",
+    "REFERENCES",
     "batch_norm",
     "h_swish",
     "ref_bam",
     "ref_ca",
     "ref_cbam",
     "ref_se",
+    "reference_forward",
     "relu",
     "relu6",
     "silu",

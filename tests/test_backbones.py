@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import attnbench.modules as M
 import pytest
 import torch
-from attnbench.modules._helpers import find_attention
 from torch import nn
+
+import attnbench.modules as M
+from attnbench.modules._helpers import find_attention
 
 BACKBONE_KEYS = ("mbv2", "mnext", "r18", "r50")
 
 # Width 1.0, 1000 classes. mbv2/r18/r50 equal torchvision's counts; mnext is the official mnext.py structure
-# (PAPERS.md §2.2 counts 3.535M / 311.3M MACs independently).
+# (an independent count gives the same 3.535M / 311.3M MACs; attnbench/papers/README.md, "MobileNeXt structure").
 BASELINE_PARAMS = {"mbv2": 3_504_872, "mnext": 3_535_416, "r18": 11_689_512, "r50": 25_557_032}
 
 # One in-block module per block that has the slot.
@@ -191,6 +192,6 @@ def test_create_model_default_positions() -> None:
 
 
 def test_mbv2_published_attention_param_counts() -> None:
-    # CA paper Table 2: MobileNetV2 + SE 3.89M, + CA 3.95M (PAPERS.md §7: 3.888M / 3.951M).
+    # CA paper Table 2: MobileNetV2 + SE 3.89M (r = 24), + CA 3.95M (r = 32); attnbench/papers/published.csv.
     assert n_params(M.create_model("mbv2", "se", attn_kwargs={"reduction": 24})) == 3_888_208
     assert n_params(M.create_model("mbv2", "ca", attn_kwargs={"reduction": 32})) == 3_950_648

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from attnbench.modules import ATTENTION, BACKBONES
 from clihelp import error_line, run_cli
 from typer.testing import CliRunner
 
 from attnbench import errors
 from attnbench.cli import app as cli
 from attnbench.cost.records import COLUMNS, ProfileRecord
+from attnbench.modules import ATTENTION, BACKBONES
 
 # Channels each in-block module sees in mbv2 at width 1.0 (after the depthwise conv), in forward order.
 MBV2_HIDDEN = [96, 144, 144, 192, 192, 192, 384, 384, 384, 384, 576, 576, 576, 960, 960, 960]
@@ -183,7 +183,7 @@ def test_csv_in_missing_folder_fails_before_measuring(tmp_path: Path) -> None:
     assert code == 2
     assert out == ""
     line = error_line(err)
-    assert f"folder '{path.parent}' for --csv does not exist" in line
+    assert f"folder '{path.parent}' for --csv" in line and "does not exist" in line
     assert elapsed < 5, f"took {elapsed:.1f}s: the path was checked after measuring"
     assert not path.parent.exists()
 

@@ -23,10 +23,11 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import attnbench.modules as M
 import pytest
 import torch
 from torch import Tensor, nn
+
+import attnbench.modules as M
 
 
 def _load_reference():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import attnbench.modules as M
 import pytest
 import torch
 
+import attnbench.modules as M
 from attnbench.api import build_spec
 from attnbench.cost.memory import peak_memory
 from attnbench.cost.runner import profile

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import attnbench.modules as M
 import pytest
 import torch
 from torch import nn
 
+import attnbench.modules as M
 from attnbench.cost.count import count_params
 from attnbench.cost.flops import count_flops
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from torch import nn
+
+import attnbench
+from attnbench import errors
 from attnbench.modules import (
     ATTENTION,
     BACKBONES,
@@ -15,10 +19,6 @@ from attnbench.modules import (
     create_model,
     find_attention,
 )
-from torch import nn
-
-import attnbench
-from attnbench import errors
 
 KEY = re.compile(r"[a-z][a-z0-9_]*")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import attnbench.modules as M
 import pytest
 import torch
+
+import attnbench.modules as M
 
 # Attention instances per backbone: in every attended block (default slot), or at the 3 stage boundaries.
 BLOCK_SLOTS = {"mbv2": 16, "mnext": 20, "r18": 8, "r50": 16}

@@ -2,21 +2,158 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import subprocess
 import sys
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from attnbench.cli import render as report
 from attnbench.io import export
+from attnbench.papers import tables
 from attnbench.papers.tables import TABLE_COLUMNS, TABLES, Published, check_tables, err, get_table, measure_table
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIDENCE = {"confirmed", "recalled", "inferred", "unknown"}  # the closed set of tags
+
+
+def data_lines() -> list[dict[str, str]]:
+    """published.csv read straight from the package, independently of the loader in tables.py."""
+    text = resources.files("attnbench.papers").joinpath("published.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def test_table_data_is_well_formed() -> None:
     check_tables()
     assert set(TABLES) == {"ca-table1", "ca-table2", "ca-table3", "ca-table4", "cbam-resnet", "bam-resnet"}
+
+
+def test_every_published_value_in_the_data_file_is_well_formed() -> None:
+    lines = data_lines()
+    assert lines and list(lines[0]) == ["table", "row", "backbone", "width", "metric", "value", "confidence",
+                                        "source", "note"]  # fmt: skip
+    keys = [(r["table"], r["row"], r["backbone"], float(r["width"]), r["metric"]) for r in lines]
+    assert len(keys) == len(set(keys)), "a value appears twice"
+    for r in lines:
+        where = (r["table"], r["row"], r["width"], r["metric"])
+        assert r["confidence"] in CONFIDENCE, where
+        assert r["source"].strip(), where
+        assert r["metric"] in ("params", "madds", "top1", "top1_err"), where
+        assert (r["confidence"] == "unknown") == (r["value"] == ""), where  # unknown: left empty, never invented
+        if r["confidence"] == "inferred":
+            assert r["note"].strip(), where  # the reasoning goes in the note
+        if r["value"] and r["metric"] in ("params", "madds"):
+            assert Published(r["value"]).value > 0 and r["value"][-1] in "MG", where
+        elif r["value"]:
+            assert 0 < float(r["value"]) <= 100, where
+
+
+def test_every_table_row_takes_its_published_values_from_the_data_file() -> None:
+    lines = data_lines()
+    used = set()
+    for spec in TABLES.values():
+        for row in spec.rows:
+            key = (spec.name, row.label, row.backbone, row.width)
+            mine = {r["metric"]: r for r in lines if (r["table"], r["row"], r["backbone"], float(r["width"])) == key}
+            used.update((*key, metric) for metric in mine)
+            top = "top1_err" if "top1_err" in mine else "top1"
+            assert set(mine) == {"params", "madds", top}, (spec.name, row.label, row.width)
+            assert row.params == (mine["params"]["value"] or None)
+            assert row.madds == (mine["madds"]["value"] or None)
+            printed_top1 = mine[top]["value"]
+            assert row.top1 == ((err(printed_top1) if top == "top1_err" else printed_top1) if printed_top1 else None)
+            stated = {r["confidence"] for r in mine.values() if r["value"]}
+            assert row.source == (stated.pop() if stated else "unknown") and not stated
+            if row.source == "unknown":
+                assert row.params is row.madds is row.top1 is None
+            for r in mine.values():  # every part of every value's note reaches the row's footnote
+                assert all(part in row.note.split("; ") for part in r["note"].split("; ") if part)
+    orphans = [r for r in lines if (r["table"], r["row"], r["backbone"], float(r["width"]), r["metric"]) not in used]
+    assert not orphans, orphans
+
+
+def test_tables_py_holds_definitions_not_published_values() -> None:
+    """No published value is written as a string in tables.py (docstrings aside): the data file is the only copy."""
+    tree = ast.parse(Path(tables.__file__).read_text(encoding="utf-8"))
+    docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+    strings = {n.value for n in ast.walk(tree)
+               if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings}  # fmt: skip
+    values = {r["value"] for r in data_lines() if r["value"]}
+    assert not values & strings, sorted(values & strings)
+    assert all("arXiv:" in spec.source and "table" in spec.source.lower() for spec in TABLES.values())
+
+
+def test_data_file_checks_catch_bad_lines() -> None:
+    header = ",".join(tables.DATA_COLUMNS)
+    good = "ca-table2,+ SE,mbv2,1.0,params,3.89M,confirmed,Hou et al.,"
+    bad = [
+        "ca-table2,+ SE,mbv2,1.0,params,3.89M,confirmed,Hou et al.,",  # the same value twice
+        "ca-table2,+ SE,mbv2,1.0,madds,300M,certain,Hou et al.,",  # not a tag
+        "ca-table2,+ SE,mbv2,1.0,top1,73.5,confirmed,,",  # no source
+        "ca-table2,+ SE,mbv2,0.75,top1,72.0,unknown,Hou et al.,",  # unknown but has a value
+        "ca-table2,+ SE,mbv2,0.5,top1,,recalled,Hou et al.,",  # a tag but no value
+        "ca-table2,+ XX,mbv2,1.0,top1,70.0,recalled,Hou et al.,",  # no such row
+        "ca-table2,+ CA,mbv2,1.0,madds,lots,confirmed,Hou et al.,",  # does not parse
+        "ca-table2,+ CA,mbv2,1.0,top1,74.3,inferred,Hou et al.,",  # inferred without its reasoning
+    ]
+    assert tables.check_published(tables.load_published(f"{header}\n{good}")) == []
+    problems = tables.check_published(tables.load_published("\n".join([header, good, *bad])))
+    assert len(problems) == len(bad), problems
+    with pytest.raises(ValueError, match="columns"):
+        tables.load_published("table,row,value\nca-table2,+ SE,3.89M")
+
+
+def test_no_tracked_file_mentions_the_internal_notes_file() -> None:
+    """Nothing in the repository points at a notes file that is not in it; cite the papers or the papers/ page."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60, check=True).stdout.split()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("not a git checkout")
+    needle = "papers" + ".md"  # spelled so that this file does not match itself
+    hits = []
+    for name in listed:
+        path = ROOT / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        hits += [f"{name}:{n}" for n, line in enumerate(text.splitlines(), 1) if needle in line.lower()]
+    assert not hits, hits
+
+
+def test_pyproject_ships_the_data_file_and_its_page() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert {"*.csv", "*.md"} <= set(config["tool"]["setuptools"]["package-data"]["attnbench.papers"])
+    assert (ROOT / "attnbench" / "papers" / "README.md").is_file()
+
+
+@pytest.mark.slow
+def test_a_regular_install_ships_the_data_file(tmp_path: Path) -> None:
+    """``pip install .`` (not editable) puts published.csv and its page in the package, and the tables load."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    src = tmp_path / "src"
+    for name in listed:
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes((ROOT / name).read_bytes())
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(src)], check=True, timeout=600)  # fmt: skip
+    assert (target / "attnbench" / "papers" / "published.csv").is_file()
+    assert (target / "attnbench" / "papers" / "README.md").is_file()
+    code = "import attnbench.papers.tables as t; assert not t.check_published(); print(t.__file__, len(t.PUBLISHED))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)},
+                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(str(target)) and int(out.stdout.split()[-1]) == len(data_lines())
 
 
 def test_published_values_and_their_rounding() -> None:
@@ -51,7 +188,8 @@ def test_confirmed_params_reproduce_at_224() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "attnbench", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "attnbench", *args], capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
 
 
 def test_table_csv_markdown_and_latex_exports() -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from attnbench.modules import create_model
 from torch import nn
 
 from attnbench.cost.weights import (
@@ -24,6 +23,7 @@ from attnbench.cost.weights import (
     map_ca_checkpoint_keys,
 )
 from attnbench.errors import AttnbenchError, UsageError
+from attnbench.modules import create_model
 
 # -- the authors' model structure (mbv2_ca.py) -------------------------------------------------------------------
 

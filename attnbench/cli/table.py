@@ -54,6 +54,7 @@ def table_cmd(
         render.write_text(export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows]))
     else:
         columns, cells, notes = render.table_cells(rows)
-        notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {spec.source}."]
+        source = f"{spec.source} (per-value sources: attnbench/papers/{tables.DATA_FILE})"
+        notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {source}."]
         serialize = export.to_markdown if format == "md" else export.to_latex
         render.write_text(serialize(columns, cells, notes, title=spec.title))

@@ -1,10 +1,15 @@
-"""The papers' comparison tables as data: which models each row builds, and what the paper published for it.
+"""The papers' comparison tables: which models each row builds, and what the paper published for it.
 
-Published values come from ../shared/PAPERS.md and keep its provenance: ``confirmed`` (paper text, or the authors'
-own README or code), ``recalled`` (an unverified recollection of the table: shown, but never a reproduction target),
-``inferred`` (a deduction, with the reasoning in the footnote) and ``unknown`` (not recovered: left empty, never
-invented). Published MAdds / GFLOPs in these papers count multiply-adds of convs and linear layers, which is our
-``macs``. Published top-1 is in percent; the CBAM/BAM tables print top-1 *error*, converted here as 100 − error.
+This module holds the table *definitions* (backbone, module, width and reduction of every row). The published
+values, their confidence, their citation and their notes are data: one line per published value in
+``published.csv`` beside this module, read with ``importlib.resources`` so it works from an installed package too.
+``README.md`` beside it explains the columns, the confidence tags and the known causes of differences.
+
+Confidence tags: ``confirmed`` (paper text, or the authors' own README or code), ``recalled`` (an unverified
+recollection of the table: shown, but never a reproduction target), ``inferred`` (a deduction, with the reasoning in
+the note) and ``unknown`` (not recovered: left empty, never invented). Published MAdds / GFLOPs in these papers
+count multiply-adds of convs and linear layers, which is our ``macs``. Published top-1 is in percent; the CBAM/BAM
+tables print top-1 *error* (metric ``top1_err`` in the data), converted here as 100 − error.
 
 A published value is printed with some rounding ("3.89M"); a measured count that lies outside that rounding
 (± half a unit of the last printed digit) is flagged, and the row's footnote gives the known cause where there is
@@ -13,15 +18,22 @@ one.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import resources
 from typing import Any
 
 from ..cost import BASELINE
 from ..errors import UnknownNameError, UsageError
 
 TAGS = ("confirmed", "recalled", "inferred", "unknown")
+METRICS = ("params", "madds", "top1", "top1_err")
+"""``top1_err`` is a top-1 *error* as the paper prints it; a row has ``top1`` or ``top1_err``, never both."""
+DATA_FILE = "published.csv"
+DATA_COLUMNS = ("table", "row", "backbone", "width", "metric", "value", "confidence", "source", "note")
 
 
 @dataclass(frozen=True)
@@ -51,20 +63,97 @@ def _parse(text: str) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One line of ``published.csv``: a published value (empty when not recovered) and where it comes from."""
+
+    table: str
+    row: str
+    backbone: str
+    width: float
+    metric: str
+    value: str
+    confidence: str
+    """One of ``TAGS``."""
+    source: str
+    """A citation a reader can follow: paper, arXiv id and table, or the authors' repository README."""
+    note: str
+    line: int = 0
+    """Line number in the data file, for error messages."""
+
+
+def load_published(text: str | None = None) -> tuple[Entry, ...]:
+    """Read ``published.csv`` (shipped with the package), or ``text`` in the same format."""
+    if text is None:
+        text = resources.files(__package__).joinpath(DATA_FILE).read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != DATA_COLUMNS:
+        raise ValueError(f"{DATA_FILE}: expected the columns {', '.join(DATA_COLUMNS)}; got {reader.fieldnames}")
+    entries = []
+    for r in reader:
+        try:
+            width = float(r["width"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{DATA_FILE} line {reader.line_num}: width '{r['width']}' is not a number") from None
+        fields = {c: (r[c] or "").strip() for c in DATA_COLUMNS if c != "width"}
+        entries.append(Entry(width=width, line=reader.line_num, **fields))
+    return tuple(entries)
+
+
+PUBLISHED = load_published()
+
+
+@dataclass(frozen=True)
 class Row:
-    """One row of a published table and the model that reproduces it."""
+    """One row of a published table and the model that reproduces it; its published values come from the data."""
 
     label: str
     backbone: str
     module: str
     width: float = 1.0
     reduction: int | None = None
-    params: str | None = None
-    madds: str | None = None
-    top1: str | None = None
-    source: str = "unknown"
-    """Provenance of the published values: one of ``TAGS``."""
-    note: str = ""
+    published: tuple[Entry, ...] = ()
+    """This row's lines of ``published.csv``, attached when the table is defined."""
+
+    def entry(self, metric: str) -> Entry | None:
+        return next((e for e in self.published if e.metric == metric), None)
+
+    def _value(self, metric: str) -> str | None:
+        e = self.entry(metric)
+        return e.value if e is not None and e.value else None
+
+    @property
+    def params(self) -> str | None:
+        return self._value("params")
+
+    @property
+    def madds(self) -> str | None:
+        return self._value("madds")
+
+    @property
+    def top1(self) -> str | None:
+        """Published top-1 in percent (100 − the printed error for tables that print ``top1_err``)."""
+        error = self._value("top1_err")
+        return err(error) if error is not None else self._value("top1")
+
+    @property
+    def source(self) -> str:
+        """Provenance of the row's published values: the one tag they share, or ``unknown`` if none is stated.
+
+        Mixed tags come back joined by ``/``, which ``check_tables`` rejects.
+        """
+        tags = sorted({e.confidence for e in self.published if e.value})
+        return "/".join(tags) if tags else "unknown"
+
+    @property
+    def note(self) -> str:
+        """The row's footnote: its values' notes in metric order, each ``;``-separated clause once."""
+        clauses: list[str] = []
+        for metric in METRICS:
+            e = self.entry(metric)
+            for clause in e.note.split("; ") if e is not None and e.note else ():
+                if clause not in clauses:
+                    clauses.append(clause)
+        return "; ".join(clauses)
 
 
 @dataclass(frozen=True)
@@ -72,7 +161,7 @@ class TableSpec:
     name: str
     title: str
     source: str
-    """Where the published numbers are documented (section of PAPERS.md)."""
+    """The paper and table the published numbers come from; per-value citations are in ``published.csv``."""
     rows: tuple[Row, ...]
 
 
@@ -82,105 +171,97 @@ def err(text: str) -> str:
     return f"{100 - float(text):.{decimals}f}"
 
 
-_MNEXT = (
-    "the official MobileNeXt structure (transition blocks without depthwise convs, min hidden width) counts "
-    "3.535M / 311.3M; the paper prints 3.5M / 300M (PAPERS.md §2.2)"
-)
-_MNEXT_ATTN = "which r and which blocks carry attention in MobileNeXt is not determined (PAPERS.md §1.6, §8.5)"
-_R50 = "the torchvision layout puts the stride on the 3×3 (ResNet v1.5): 4.09 GMACs; the papers' v1 counts 3.86 G"
-_MADDS = "published M-Adds are rounded coarsely and may include pooling and scaling (PAPERS.md §7)"
-_R24 = "r = 24 for SE/CBAM is inferred: the authors' SE-MobileNetV2 code uses C // 24, and only r = 24 gives 3.89M"
-
 TABLES: dict[str, TableSpec] = {}
 
 
 def _table(name: str, title: str, source: str, *rows: Row) -> None:
-    TABLES[name] = TableSpec(name, title, source, rows)
+    """Define a table; each row gets its lines of the data file (matched on table, label, backbone and width)."""
 
+    def lines(row: Row) -> tuple[Entry, ...]:
+        key = (name, row.label, row.backbone, row.width)
+        return tuple(e for e in PUBLISHED if (e.table, e.row, e.backbone, e.width) == key)
+
+    TABLES[name] = TableSpec(name, title, source, tuple(replace(row, published=lines(row)) for row in rows))
+
+
+_CA = "Hou et al., Coordinate Attention, CVPR 2021 (arXiv:2103.02907)"
 
 _table(
     "ca-table1",
     "CA paper, Table 1: importance of coordinate information (MobileNetV2-1.0, ImageNet)",
-    "PAPERS.md §1.4",
-    Row("MobileNetV2-1.0", "mbv2", "none", params="3.5M", madds="300M", top1="72.3", source="confirmed", note=_MADDS),
-    Row("+ SE", "mbv2", "se", reduction=24, params="3.89M", madds="300M", top1="73.5", source="confirmed", note=_R24),
-    Row("+ X attention", "mbv2", "ca_x", reduction=24, source="unknown",
-        note="not recovered; the authors' README says one direction alone performs like SE; r = 24 inferred"),
-    Row("+ Y attention", "mbv2", "ca_y", reduction=24, source="unknown",
-        note="not recovered; the authors' README says one direction alone performs like SE; r = 24 inferred"),
-    Row("+ Coord. attention", "mbv2", "ca", reduction=32, params="3.95M", madds="310M", top1="74.3",
-        source="confirmed", note=_MADDS),
-)  # fmt: skip
+    f"{_CA}, Table 1",
+    Row("MobileNetV2-1.0", "mbv2", "none"),
+    Row("+ SE", "mbv2", "se", reduction=24),
+    Row("+ X attention", "mbv2", "ca_x", reduction=24),
+    Row("+ Y attention", "mbv2", "ca_y", reduction=24),
+    Row("+ Coord. attention", "mbv2", "ca", reduction=32),
+)
 
 _table(
     "ca-table2",
     "CA paper, Table 2: MobileNetV2 at width 1.0 / 0.75 / 0.5 with SE, CBAM and CA (ImageNet)",
-    "PAPERS.md §1.5",
-    Row("MobileNetV2-1.0", "mbv2", "none", 1.0, params="3.5M", madds="300M", top1="72.3", source="confirmed"),
-    Row("+ SE", "mbv2", "se", 1.0, 24, "3.89M", "300M", "73.5", "confirmed", _R24),
-    Row("+ CBAM", "mbv2", "cbam", 1.0, 24, "3.89M", "300M", "73.6", "confirmed", _R24),
-    Row("+ CA", "mbv2", "ca", 1.0, 32, "3.95M", "310M", "74.3", "confirmed", _MADDS),
-    Row("MobileNetV2-0.75", "mbv2", "none", 0.75, None, "2.5M", "200M", "69.9", "recalled"),
-    Row("+ SE", "mbv2", "se", 0.75, 24, "2.86M", "210M", "71.5", "recalled"),
-    Row("+ CBAM", "mbv2", "cbam", 0.75, 24, "2.86M", "210M", "70.5", "recalled"),
-    Row("+ CA", "mbv2", "ca", 0.75, 32, "2.89M", "210M", "72.1", "recalled"),
-    Row("MobileNetV2-0.5", "mbv2", "none", 0.5, None, "2.0M", "100M", "65.4", "recalled"),
-    Row("+ SE", "mbv2", "se", 0.5, 24, "2.1M", "100M", "66.4", "recalled", "low confidence"),
-    Row("+ CBAM", "mbv2", "cbam", 0.5, 24, "2.1M", "100M", "65.6", "recalled", "low confidence; printed as ≈65.6"),
-    Row("+ CA", "mbv2", "ca", 0.5, 32, "2.1M", "100M", None, "recalled", "low confidence; top-1 ≈67.x, value unknown"),
-)  # fmt: skip
+    f"{_CA}, Table 2",
+    Row("MobileNetV2-1.0", "mbv2", "none", 1.0),
+    Row("+ SE", "mbv2", "se", 1.0, 24),
+    Row("+ CBAM", "mbv2", "cbam", 1.0, 24),
+    Row("+ CA", "mbv2", "ca", 1.0, 32),
+    Row("MobileNetV2-0.75", "mbv2", "none", 0.75),
+    Row("+ SE", "mbv2", "se", 0.75, 24),
+    Row("+ CBAM", "mbv2", "cbam", 0.75, 24),
+    Row("+ CA", "mbv2", "ca", 0.75, 32),
+    Row("MobileNetV2-0.5", "mbv2", "none", 0.5),
+    Row("+ SE", "mbv2", "se", 0.5, 24),
+    Row("+ CBAM", "mbv2", "cbam", 0.5, 24),
+    Row("+ CA", "mbv2", "ca", 0.5, 32),
+)
 
 _table(
     "ca-table3",
     "CA paper, Table 3: MobileNeXt with SE and CA after the first depthwise conv (ImageNet)",
-    "PAPERS.md §1.6, §2",
-    Row("MobileNeXt-1.0", "mnext", "none", 1.0, None, "3.5M", "300M", "74.0", "confirmed", _MNEXT),
-    Row("+ SE", "mnext", "se", 1.0, 24, "3.89M", "300M", "74.7", "confirmed", _MNEXT_ATTN),
-    Row("+ CA", "mnext", "ca", 1.0, 32, "4.09M", "330M", "75.2", "confirmed", _MNEXT_ATTN),
-    Row("MobileNeXt-0.75", "mnext", "none", 0.75, None, "2.5M", "210M", "72.0", "confirmed",
-        "from the MobileNeXt README; that CA Table 3 has this row is unverified"),
-    Row("+ SE", "mnext", "se", 0.75, 24, source="unknown", note="not recovered"),
-    Row("+ CA", "mnext", "ca", 0.75, 32, source="unknown", note="not recovered"),
-    Row("MobileNeXt-0.5", "mnext", "none", 0.5, None, "2.1M", "110M", "67.7", "confirmed",
-        "from the MobileNeXt README; that CA Table 3 has this row is unverified"),
-    Row("+ SE", "mnext", "se", 0.5, 24, source="unknown", note="not recovered"),
-    Row("+ CA", "mnext", "ca", 0.5, 32, source="unknown", note="not recovered"),
-)  # fmt: skip
+    f"{_CA}, Table 3; MobileNeXt baselines: Zhou et al., MobileNeXt, ECCV 2020 (arXiv:2007.02269)",
+    Row("MobileNeXt-1.0", "mnext", "none", 1.0),
+    Row("+ SE", "mnext", "se", 1.0, 24),
+    Row("+ CA", "mnext", "ca", 1.0, 32),
+    Row("MobileNeXt-0.75", "mnext", "none", 0.75),
+    Row("+ SE", "mnext", "se", 0.75, 24),
+    Row("+ CA", "mnext", "ca", 0.75, 32),
+    Row("MobileNeXt-0.5", "mnext", "none", 0.5),
+    Row("+ SE", "mnext", "se", 0.5, 24),
+    Row("+ CA", "mnext", "ca", 0.5, 32),
+)
 
 _table(
     "ca-table4",
     "CA paper, Table 4: effect of the reduction ratio r (MobileNetV2-1.0, ImageNet)",
-    "PAPERS.md §1.7",
-    Row("+ CA (r = 8)", "mbv2", "ca", 1.0, 8, source="unknown", note="accuracy not recovered"),
-    Row("+ CA (r = 16)", "mbv2", "ca", 1.0, 16, source="unknown", note="accuracy not recovered"),
-    Row("+ CA (r = 32)", "mbv2", "ca", 1.0, 32, "3.95M", "310M", "74.3", "confirmed", "the Table 2 row"),
-    Row("+ SE (r = 8)", "mbv2", "se", 1.0, 8, source="unknown", note="accuracy not recovered"),
-    Row("+ SE (r = 16)", "mbv2", "se", 1.0, 16, source="unknown", note="accuracy not recovered"),
-    Row("+ SE (r = 32)", "mbv2", "se", 1.0, 32, source="unknown", note="accuracy not recovered"),
-    Row("+ SE (r = 24)", "mbv2", "se", 1.0, 24, "3.89M", "300M", "73.5", "confirmed", "the Table 2 row"),
-)  # fmt: skip
+    f"{_CA}, Table 4",
+    Row("+ CA (r = 8)", "mbv2", "ca", 1.0, 8),
+    Row("+ CA (r = 16)", "mbv2", "ca", 1.0, 16),
+    Row("+ CA (r = 32)", "mbv2", "ca", 1.0, 32),
+    Row("+ SE (r = 8)", "mbv2", "se", 1.0, 8),
+    Row("+ SE (r = 16)", "mbv2", "se", 1.0, 16),
+    Row("+ SE (r = 32)", "mbv2", "se", 1.0, 32),
+    Row("+ SE (r = 24)", "mbv2", "se", 1.0, 24),
+)
 
 _table(
     "cbam-resnet",
     "CBAM paper, Table 4: ResNet-18 / ResNet-50 with SE and CBAM (ImageNet; top-1 = 100 − error)",
-    "PAPERS.md §3.2",
-    Row("ResNet-18", "r18", "none", 1.0, None, "11.69M", "1.814G", err("29.60"), "recalled"),
-    Row("+ SE", "r18", "se", 1.0, 16, "11.78M", "1.814G", err("29.41"), "recalled"),
-    Row("+ CBAM", "r18", "cbam", 1.0, 16, "11.78M", "1.815G", err("29.27"), "recalled"),
-    Row("ResNet-50", "r50", "none", 1.0, None, "25.56M", "3.858G", err("24.56"), "recalled", _R50),
-    Row("+ SE", "r50", "se", 1.0, 16, "28.09M", "3.860G", err("23.14"), "recalled", _R50),
-    Row("+ CBAM", "r50", "cbam", 1.0, 16, "28.09M", "3.864G", err("22.66"), "recalled",
-        _R50 + "; the released ResNet-50+CBAM checkpoint reaches 77.622 (confirmed, authors' README)"),
-)  # fmt: skip
+    "Woo et al., CBAM, ECCV 2018 (arXiv:1807.06521), Table 4",
+    Row("ResNet-18", "r18", "none"),
+    Row("+ SE", "r18", "se", 1.0, 16),
+    Row("+ CBAM", "r18", "cbam", 1.0, 16),
+    Row("ResNet-50", "r50", "none"),
+    Row("+ SE", "r50", "se", 1.0, 16),
+    Row("+ CBAM", "r50", "cbam", 1.0, 16),
+)
 
 _table(
     "bam-resnet",
     "BAM paper: ResNet-50 with BAM after layer1-3 (ImageNet; top-1 = 100 − error)",
-    "PAPERS.md §4.2",
-    Row("ResNet-50", "r50", "none", 1.0, None, "25.56M", "3.86G", err("24.56"), "recalled", _R50),
-    Row("+ BAM", "r50", "bam", 1.0, 16, "25.92M", "3.94G", err("24.02"), "recalled",
-        _R50 + "; the released ResNet-50+BAM checkpoint reaches 76.860 (confirmed, authors' README)"),
-)  # fmt: skip
+    "Park et al., BAM, BMVC 2018 (arXiv:1807.06514), ImageNet-1K classification table",
+    Row("ResNet-50", "r50", "none"),
+    Row("+ BAM", "r50", "bam", 1.0, 16),
+)
 
 
 def get_table(name: str) -> TableSpec:
@@ -254,18 +335,57 @@ def measure_table(
     return out
 
 
+def check_published(entries: tuple[Entry, ...] = PUBLISHED) -> list[str]:
+    """Problems with the data file's lines on their own and against the table definitions (empty when none)."""
+    problems: list[str] = []
+    defined = {(spec.name, row.label, row.backbone, row.width) for spec in TABLES.values() for row in spec.rows}
+    seen: set[tuple[str, str, str, float, str]] = set()
+    for e in entries:
+        where = f"{DATA_FILE} line {e.line} ({e.table} / {e.row} / {e.backbone} ×{e.width:g} / {e.metric})"
+        key = (e.table, e.row, e.backbone, e.width, e.metric)
+        if key in seen:
+            problems.append(f"{where}: a second line for the same value")
+        seen.add(key)
+        if (e.table, e.row, e.backbone, e.width) not in defined:
+            problems.append(f"{where}: no such row in the table definitions")
+        if e.metric not in METRICS:
+            problems.append(f"{where}: unknown metric; choose from {', '.join(METRICS)}")
+        if e.confidence not in TAGS:
+            problems.append(f"{where}: unknown confidence '{e.confidence}'; choose from {', '.join(TAGS)}")
+        if not e.source:
+            problems.append(f"{where}: no source")
+        if e.confidence == "inferred" and not e.note:
+            problems.append(f"{where}: an inferred value needs its reasoning in the note")
+        if (e.confidence == "unknown") != (not e.value):
+            problems.append(f"{where}: a value is empty exactly when its confidence is 'unknown'")
+        if e.value:
+            try:
+                number = Published(e.value).value if e.metric in ("params", "madds") else float(e.value)
+            except ValueError:
+                problems.append(f"{where}: cannot parse '{e.value}'")
+            else:
+                if number <= 0 or (e.metric in ("top1", "top1_err") and number > 100):
+                    problems.append(f"{where}: '{e.value}' is out of range")
+    return problems
+
+
 def check_tables() -> None:
-    """Validate the table data itself (used by the tests): tags, parseable values, known names."""
+    """Validate the table data itself (used by the tests): the data file, every row's values, known names."""
     from .. import modules
 
+    problems = check_published()
     for spec in TABLES.values():
+        keys = [(row.label, row.backbone, row.width) for row in spec.rows]
         for row in spec.rows:
+            where = f"{spec.name} / {row.label} / {row.backbone} ×{row.width:g}"
+            if keys.count((row.label, row.backbone, row.width)) > 1:
+                problems.append(f"{where}: two rows with the same label, backbone and width")
+            metrics = [e.metric for e in row.published]
+            if "params" not in metrics or "madds" not in metrics or ("top1" in metrics) == ("top1_err" in metrics):
+                problems.append(f"{where}: {DATA_FILE} needs one line each for params, madds and top1 or top1_err")
             if row.source not in TAGS:
-                raise UsageError(f"{spec.name}/{row.label}: unknown source tag '{row.source}'")
-            for text in (row.params, row.madds):
-                if text is not None:
-                    Published(text).value  # noqa: B018 - parse check
-            if row.source == "unknown" and (row.params or row.madds or row.top1):
-                raise UsageError(f"{spec.name}/{row.label}: 'unknown' rows publish no values")
+                problems.append(f"{where}: its stated values mix confidence tags ({row.source})")
             modules.BACKBONES.get(row.backbone)
             modules.ATTENTION.get(row.module)
+    if problems:
+        raise UsageError("published numbers: " + "; ".join(problems))

@@ -4,8 +4,9 @@ Paper: none (an illustration for ``attnbench profile --plugins examples/my_modul
 Reference implementation: this file.
 """
 
-from attnbench.modules import ATTENTION
 from torch import nn
+
+from attnbench.modules import ATTENTION
 
 
 @ATTENTION.register("my_att", paper="Example channel gate (attnbench README)", arxiv="", hook="block")

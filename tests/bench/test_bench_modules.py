@@ -9,10 +9,10 @@ For timings and regression gates:
 
 from __future__ import annotations
 
-import attnbench.modules as M
 import pytest
 import torch
 
+import attnbench.modules as M
 from attnbench.cost.count import count_params
 from attnbench.cost.flops import count_flops
 
