@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import attnbench.modules as M
-from attnbench.cost.flops import count_flops
+from attnbench.cost.opcount import count_ops as count_flops
 
 
 class SEMean(nn.Module):

@@ -7,7 +7,7 @@ import torch
 
 import attnbench.modules as M
 from attnbench.api import build_spec
-from attnbench.cost.memory import peak_memory
+from attnbench.cost.opcount import count_ops
 from attnbench.cost.runner import profile
 
 pytestmark = pytest.mark.gpu
@@ -36,4 +36,4 @@ def test_modules_agree_between_cpu_and_cuda(name: str) -> None:
 def test_cuda_peak_memory_counts_the_activations() -> None:
     net = torch.nn.Conv2d(3, 64, 3, padding=1).cuda().eval()
     x = torch.randn(1, 3, 256, 256, device="cuda")
-    assert peak_memory(net, x) >= 64 * 256 * 256 * 4  # at least the output tensor
+    assert count_ops(net, x).peak_mem_bytes >= 64 * 256 * 256 * 4  # at least the output tensor

@@ -8,7 +8,7 @@ from torch import nn
 
 import attnbench.modules as M
 from attnbench.cost.count import count_params
-from attnbench.cost.flops import count_flops
+from attnbench.cost.opcount import count_ops as count_flops
 
 NAMES = [n for n in M.ATTENTION.names() if n != "none"]
 SHAPES = [(2, 32, 7, 5), (1, 24, 1, 1), (1, 16, 9, 9), (3, 8, 2, 11)]

@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from fvcore_reference import count_flops
+from memory_reference import peak_memory
 from torch import nn
 
 from attnbench import modules as M
-from attnbench import opcount
-from attnbench.baseline import read_baseline, specs_for
-from attnbench.build import build_model, make_input
-from attnbench.flops import count_flops
-from attnbench.measure import peak_memory
-from attnbench.opcount import ELEMENTWISE, MAC, OpCount, _Pass, count_ops
-from attnbench.spec import ProfileSpec
+from attnbench.cost import opcount
+from attnbench.cost.baseline import read_baseline, specs_for
+from attnbench.cost.build import build_model, make_input
+from attnbench.cost.opcount import ELEMENTWISE, MAC, OpCount, _Pass, count_ops
+from attnbench.cost.spec import ProfileSpec
 
 COST_CSV = Path(__file__).resolve().parents[1] / "results" / "baselines" / "cost.csv"
 

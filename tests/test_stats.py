@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from attnbench.cost.count import count_params
-from attnbench.cost.memory import peak_memory
+from attnbench.cost.opcount import count_ops
 from attnbench.cost.timing import time_latency
 from attnbench.stats import check_sample_count, check_stability, quartiles, summarize
 
@@ -48,12 +48,12 @@ def test_peak_memory_counts_live_tensors_op_by_op() -> None:
     net = nn.Sequential(nn.Conv2d(1, 4, 1, bias=False), nn.ReLU()).eval()
     x = torch.randn(1, 1, 10, 10)
     # weights 16 B + input 400 B + conv output 1600 B + ReLU output 1600 B (both alive when ReLU returns)
-    assert peak_memory(net, x) == 16 + 400 + 1600 + 1600
+    assert count_ops(net, x).peak_mem_bytes == 16 + 400 + 1600 + 1600
 
 
 def test_peak_memory_ignores_in_place_ops() -> None:
     net = nn.Sequential(nn.Conv2d(1, 4, 1, bias=False), nn.ReLU(inplace=True)).eval()
-    assert peak_memory(net, torch.randn(1, 1, 10, 10)) == 16 + 400 + 1600
+    assert count_ops(net, torch.randn(1, 1, 10, 10)).peak_mem_bytes == 16 + 400 + 1600
 
 
 def test_count_params_splits_attention() -> None:

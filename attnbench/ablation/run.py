@@ -70,12 +70,13 @@ def _build(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch.
 
 
 def _cost(spec: AblationSpec, name: str, num_classes: int) -> _Cost:
-    from ..cost.count import count_flops, count_params
+    from ..cost.count import count_params
+    from ..cost.opcount import count_ops
 
     model = _build(spec, name, num_classes, 0).eval()
     attn = modules.find_attention(model)
     params = count_params(model, [m for _, m in attn])
-    flops = count_flops(model, torch.zeros(1, 3, spec.input_size, spec.input_size), [n for n, _ in attn])
+    flops = count_ops(model, torch.zeros(1, 3, spec.input_size, spec.input_size), [n for n, _ in attn])
     return _Cost(params.total, params.attention, flops.macs, flops.elementwise_ops)
 
 

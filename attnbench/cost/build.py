@@ -9,6 +9,7 @@ from torch import nn
 
 from .. import modules
 from ..errors import InsertionError
+from .opcount import OpCount, count_ops
 from .spec import DTYPES, ProfileSpec
 
 
@@ -34,9 +35,19 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
         from .weights import load_ca_checkpoint
 
         load_ca_checkpoint(model, spec.weights)
-    model = model.eval().to(device=spec.device, dtype=DTYPES[spec.dtype])
-    x = make_input(spec)
+    return model.eval().to(device=spec.device, dtype=DTYPES[spec.dtype])
+
+
+def inspect_model(spec: ProfileSpec, name: str, model: nn.Module, x: torch.Tensor) -> OpCount:
+    """The model's one instrumented forward: op counts and peak memory, and the check that it is well built.
+
+    Every attention module must keep its input's shape and the network must give ``batch × num_classes``; a module
+    that fails inside the network, or breaks either rule, raises ``InsertionError`` naming it.
+    """
+    where = f"'{spec.backbone}' at position '{spec.position or 'default'}'"
+    attn = modules.find_attention(model)
     changed: list[str] = []
+    outputs: list[object] = []
 
     def keeps_shape(mod_name: str) -> Callable[..., None]:
         def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
@@ -46,10 +57,10 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
 
         return hook
 
-    handles = [m.register_forward_hook(keeps_shape(n)) for n, m in modules.find_attention(model)]
+    handles = [m.register_forward_hook(keeps_shape(n)) for n, m in attn]
+    handles.append(model.register_forward_hook(lambda _m, _i, out: outputs.append(out)))
     try:
-        with torch.inference_mode():
-            y = model(x)
+        ops = count_ops(model, x, [n for n, _ in attn])
     except torch.cuda.OutOfMemoryError:
         raise
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
@@ -59,9 +70,11 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
             h.remove()
     if changed:
         raise InsertionError(f"module '{name}' must keep its input shape, but {changed[0]}.")
-    if tuple(y.shape) != (spec.batch, spec.num_classes):
-        raise InsertionError(f"module '{name}' inside {where} gives output {tuple(y.shape)}; it must keep shapes.")
-    return model
+    y = outputs[-1] if outputs else None
+    shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+    if shape != (spec.batch, spec.num_classes):
+        raise InsertionError(f"module '{name}' inside {where} gives output {shape}; it must keep shapes.")
+    return ops
 
 
 def make_input(spec: ProfileSpec) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Parameter counts; op counts live in ``flops`` (the counting convention)."""
+"""Parameter counts; operation counts and peak memory come from one instrumented forward (``opcount``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from torch import nn
-
-from .flops import FlopCount, count_flops
-
-__all__ = ["FlopCount", "ParamCount", "count_flops", "count_params"]
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from .. import modules
 from ..env import EnvInfo, collect_env
 from ..errors import AttnbenchError
 from ..runtimes import prepare
 from ..stats import check_sample_count
-from .build import build_model, make_input
-from .count import count_flops, count_params
-from .memory import peak_memory
+from .build import build_model, inspect_model, make_input
+from .count import count_params
 from .records import ProfileRecord
 from .spec import BASELINE, ProfileSpec
 from .timing import Latency, time_latency
@@ -69,12 +70,12 @@ def effective_reduction(spec: ProfileSpec, name: str) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def _measure_cost(spec: ProfileSpec, name: str) -> tuple[Any, _Cost]:
+def _measure_cost(spec: ProfileSpec, name: str, x: torch.Tensor) -> tuple[Any, _Cost]:
+    """Build the model once and run it once, instrumented: counts, peak memory and the shape checks together."""
     model = build_model(spec, name)
-    x = make_input(spec)
     attn = modules.find_attention(model)
     params = count_params(model, [m for _, m in attn])
-    flops = count_flops(model, x, [n for n, _ in attn])
+    flops = inspect_model(spec, name, model, x)
     cost = _Cost(
         params=params.total,
         attn_params=params.attention,
@@ -84,7 +85,7 @@ def _measure_cost(spec: ProfileSpec, name: str) -> tuple[Any, _Cost]:
         elementwise_ops=flops.elementwise_ops,
         attn_elementwise_ops=flops.attn_elementwise_ops,
         unsupported=";".join(f"{k}:{v}" for k, v in flops.unsupported.items()),
-        peak_mem_bytes=peak_memory(model, x) if spec.memory else None,
+        peak_mem_bytes=flops.peak_mem_bytes if spec.memory else None,
     )
     return model, cost
 
@@ -100,10 +101,13 @@ def failure_text(exc: BaseException) -> str:
 
 
 def _time_all(
-    spec: ProfileSpec, models: dict[str, Any], progress: Progress | None, failed: dict[tuple[str, str], str]
+    spec: ProfileSpec,
+    models: dict[str, Any],
+    x: torch.Tensor,
+    progress: Progress | None,
+    failed: dict[tuple[str, str], str],
 ) -> dict[tuple[str, str], Latency]:
     """Time every (model, build) in interleaved rounds; a call that raises is recorded in ``failed`` and dropped."""
-    x = make_input(spec)
     calls = {}
     for name, model in models.items():
         for build in spec.builds:
@@ -172,6 +176,7 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
     when the baseline itself fails, every row of the run is failed, since no delta can be formed.
     """
     env = collect_env(spec.device)
+    x = make_input(spec)
     models: dict[str, Any] = {}
     costs: dict[str, _Cost] = {}
     failed: dict[tuple[str, str], str] = {}
@@ -179,7 +184,7 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
         if progress:
             progress(f"building and counting {name}")
         try:
-            models[name], costs[name] = _measure_cost(spec, name)
+            models[name], costs[name] = _measure_cost(spec, name, x)
         except FAILURES as exc:
             failed.update({(name, b): failure_text(exc) for b in spec.builds})
             if name == BASELINE:
@@ -188,7 +193,7 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
         reason = f"baseline failed: {failed[(BASELINE, spec.builds[0])]}"
         failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
         models.clear()
-    latencies = _time_all(spec, models, progress, failed) if spec.latency and models else {}
+    latencies = _time_all(spec, models, x, progress, failed) if spec.latency and models else {}
     records: list[ProfileRecord] = []
     warnings: list[str] = list(check_sample_count(spec.repeats)) if spec.latency else []
     for build in spec.builds:

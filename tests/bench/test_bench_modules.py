@@ -14,7 +14,7 @@ import torch
 
 import attnbench.modules as M
 from attnbench.cost.count import count_params
-from attnbench.cost.flops import count_flops
+from attnbench.cost.opcount import count_ops as count_flops
 
 NAMES = [n for n in M.ATTENTION.names() if n != "none"]
 SHAPE = (1, 144, 56, 56)

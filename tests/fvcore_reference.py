@@ -1,4 +1,5 @@
-"""The op-counting convention: the only file that imports fvcore.
+"""An independent count under attnbench's convention through fvcore's JIT tracer: the cross-check of
+``attnbench.cost.opcount`` (the library counts in one dispatch pass and never traces). Tests only.
 
 Two numbers per model, both raw counts:
 

@@ -1,7 +1,7 @@
 """Op counts and peak memory of ``model(x)`` in one op-by-op pass at the dispatcher: no tracer, no second forward.
 
-The convention is the one ``attnbench.flops`` states (and counts there through fvcore's JIT tracer); both give the
-same numbers for every attnbench model, which the tests check:
+The counting convention (README, "What is measured, and how"). The tests count every attnbench model a second way,
+through fvcore's JIT tracer (``tests/fvcore_reference.py``), and require the same numbers:
 
 - ``macs``: multiply-accumulates of convolutions, linear layers and matrix products (``conv*``, ``linear``, ``mm``,
   ``addmm``, ``bmm``, ``baddbmm``, ...; ``matmul`` and ``einsum`` through the products they run). One fused
@@ -34,10 +34,10 @@ running module; the two agree whenever each module is called from inside its own
 ``by_operator`` is keyed by the dispatched op (``conv2d`` where fvcore says ``conv``, ``mul_`` where its trace,
 with autograd on, records ``mul``); the totals are what must agree.
 
-Peak memory on CPU is ``attnbench.measure.peak_memory``'s definition, taken in the same pass: parameters + buffers
+Peak memory on CPU, taken in the same pass: parameters + buffers
 + input + the peak total of live storages created by the dispatched ops (a storage counts from the op that
-returns it until it is freed; a view of a parameter counts its storage once more, as there). On CUDA it is
-``torch.cuda.max_memory_allocated`` over the pass, as there.
+returns it until it is freed; a view of a parameter counts its storage once more). On CUDA it is
+``torch.cuda.max_memory_allocated`` over the pass. ``tests/memory_reference.py`` measures it in a pass of its own.
 """
 
 from __future__ import annotations

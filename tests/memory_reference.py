@@ -1,4 +1,5 @@
-"""Peak memory of one inference forward, tracked op by op on CPU; the caching allocator's peak on CUDA."""
+"""Peak memory of one inference forward in a pass of its own: the cross-check of ``attnbench.cost.opcount``,
+which measures it in the counting pass. Tests only."""
 
 from __future__ import annotations
 
