@@ -114,14 +114,3 @@ def batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Te
         )
     return bn(x)
 
-
-def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1×1 ``conv`` applied to pooled features ``x`` of shape (N, C_in, L), as one batched matmul → (N, C_out, L).
-
-    The same numbers as ``conv(x.unsqueeze(-1))``, without the convolution dispatch that dominates on such small
-    inputs. The conv's parameters are used through views, so state dicts and autograd are unchanged.
-    """
-    weight = conv.weight.view(conv.out_channels, conv.in_channels).expand(x.shape[0], -1, -1)
-    if conv.bias is None:
-        return torch.bmm(weight, x)
-    return torch.baddbmm(conv.bias.view(1, -1, 1), weight, x)
