@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-AttnLayer = Optional[Callable[[int], nn.Module]]
+AttnLayer = Callable[[int], nn.Module] | None
 """A constructor that takes the channel count and returns an attention module; ``None`` means no attention."""
 
 ATTN_ATTR = "attn"
@@ -109,8 +109,5 @@ def batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Te
     unchanged, as in eval mode. Every other case is exactly ``bn(x)``.
     """
     if bn.training and x.numel() // x.shape[1] == 1:
-        return nn.functional.batch_norm(
-            x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
-        )
+        return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
     return bn(x)
-

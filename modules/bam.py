@@ -25,7 +25,7 @@ BAM sits at stage boundaries (where the feature map is downsampled), not in ever
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -88,12 +88,12 @@ class BAM(nn.Module):
         return torch.addcmul(x, x, att)
 
 
-_META = dict(
-    paper="BAM: Bottleneck Attention Module (Park et al., BMVC 2018)",
-    arxiv="1807.06514",
-    reference="Jongchan/attention-module MODELS/bam.py",
-    hook="stage",
-)
+_META = {
+    "paper": "BAM: Bottleneck Attention Module (Park et al., BMVC 2018)",
+    "arxiv": "1807.06514",
+    "reference": "Jongchan/attention-module MODELS/bam.py",
+    "hook": "stage",
+}
 ATTENTION.register("bam", BAM, **_META)
 ATTENTION.register(
     "bam_mul", functools.partial(BAM, combine="mul"), variant="branches multiplied, as the reference code", **_META

@@ -21,7 +21,7 @@ Registered: ``cbam`` (both gates), ``cbam_c`` (channel gate only), ``cbam_s`` (s
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -86,12 +86,12 @@ class CBAM(nn.Module):
         return x
 
 
-_META = dict(
-    paper="CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018)",
-    arxiv="1807.06521",
-    reference="Jongchan/attention-module MODELS/cbam.py",
-    hook="block",
-)
+_META = {
+    "paper": "CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018)",
+    "arxiv": "1807.06521",
+    "reference": "Jongchan/attention-module MODELS/cbam.py",
+    "hook": "block",
+}
 ATTENTION.register("cbam", CBAM, **_META)
 ATTENTION.register("cbam_c", functools.partial(CBAM, spatial_gate=False), variant="channel gate only", **_META)
 ATTENTION.register("cbam_s", functools.partial(CBAM, channel_gate=False), variant="spatial gate only", **_META)

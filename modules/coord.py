@@ -28,7 +28,7 @@ swapped).
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -95,14 +95,16 @@ class CoordAtt(nn.Module):
         return out.mul_(g_w) if can_inplace(out, g_w) else out * g_w
 
 
-_META = dict(
-    paper="Coordinate Attention for Efficient Mobile Network Design (Hou et al., CVPR 2021)",
-    arxiv="2103.02907",
-    reference="houqb/CoordAttention coordatt.py",
-    hook="block",
-)
+_META = {
+    "paper": "Coordinate Attention for Efficient Mobile Network Design (Hou et al., CVPR 2021)",
+    "arxiv": "2103.02907",
+    "reference": "houqb/CoordAttention coordatt.py",
+    "hook": "block",
+}
 ATTENTION.register("ca", CoordAtt, **_META)
-ATTENTION.register("ca_x", functools.partial(CoordAtt, directions="h"), variant="X attention: per-row gate only", **_META)
+ATTENTION.register(
+    "ca_x", functools.partial(CoordAtt, directions="h"), variant="X attention: per-row gate only", **_META
+)
 ATTENTION.register(
     "ca_y", functools.partial(CoordAtt, directions="w"), variant="Y attention: per-column gate only", **_META
 )

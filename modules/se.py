@@ -12,7 +12,7 @@ r = 16 as in every model of the paper. Deviations:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -279,7 +279,7 @@ def ref_ca(
     (README tip: ReLU6 / SiLU variants). Weights: conv1, bn1, conv_h, conv_w.
     """
     s, training = _state(params, training)
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     mip = max(min_channels, c // reduction)
     identity = x
 
@@ -331,16 +331,16 @@ def reference_forward(name: str, module: nn.Module, x: Tensor) -> Tensor:
 
 
 __all__ = [
-    "REFERENCES",
-    "reference_forward",
     "BN_EPS",
     "BN_MOMENTUM",
+    "REFERENCES",
     "batch_norm",
     "h_swish",
     "ref_bam",
     "ref_ca",
     "ref_cbam",
     "ref_se",
+    "reference_forward",
     "relu",
     "relu6",
     "silu",

@@ -8,7 +8,8 @@ The two MobileNets read their stage tables through :func:`stage_settings` (the `
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 from torch import nn

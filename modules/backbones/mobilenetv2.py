@@ -178,4 +178,4 @@ mobilenet_v2 = BACKBONES.register(
 )
 
 
-__all__ = ["InvertedResidual", "MobileNetV2", "POSITIONS", "mobilenet_v2"]
+__all__ = ["POSITIONS", "InvertedResidual", "MobileNetV2", "mobilenet_v2"]

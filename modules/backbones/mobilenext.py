@@ -210,4 +210,4 @@ mobilenext = BACKBONES.register(
 )
 
 
-__all__ = ["MobileNeXt", "POSITIONS", "SGBlock", "mobilenext"]
+__all__ = ["POSITIONS", "MobileNeXt", "SGBlock", "mobilenext"]

@@ -31,7 +31,7 @@ Deviations from the reference:
 
 from __future__ import annotations
 
-from typing import Iterator, Union
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -138,7 +138,7 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-Block = Union[type[BasicBlock], type[Bottleneck]]
+Block = type[BasicBlock] | type[Bottleneck]
 
 
 class ResNet(Backbone):
@@ -219,15 +219,15 @@ class ResNet(Backbone):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-_META = dict(
-    arxiv="1512.03385",
-    reference="torchvision models/resnet.py (v1.5); placement as Jongchan/attention-module MODELS/model_resnet.py",
-    positions=POSITIONS,
-    stage_slot="after layer1, layer2 and layer3: 3 modules",
-    width_range=WIDTH_RANGE,
-    min_input=32,
-    min_input_small=8,
-)
+_META = {
+    "arxiv": "1512.03385",
+    "reference": "torchvision models/resnet.py (v1.5); placement as Jongchan/attention-module MODELS/model_resnet.py",
+    "positions": POSITIONS,
+    "stage_slot": "after layer1, layer2 and layer3: 3 modules",
+    "width_range": WIDTH_RANGE,
+    "min_input": 32,
+    "min_input_small": 8,
+}
 
 
 resnet18 = BACKBONES.register(
