@@ -15,8 +15,10 @@ from ._helpers import AttnLayer, find_attention, make_divisible
 from ._registry import ATTENTION, BACKBONES, DuplicateNameError, Entry, Registry, UnknownNameError
 
 # Importing the files registers their entries; the order here is the order `attnbench list` shows.
-from . import se, cbam, bam, coord  # noqa: E402,F401  (registration side effect)
-from . import backbones  # noqa: E402,F401
+# isort: off
+from . import se, cbam, bam, coord  # noqa: F401  (registration side effect)
+from . import backbones  # noqa: F401
+# isort: on
 
 __all__ = [
     "ATTENTION",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-AttnLayer = Optional[Callable[[int], nn.Module]]
+AttnLayer = Callable[[int], nn.Module] | None
 """A constructor that takes the channel count and returns an attention module; ``None`` means no attention."""
 
 ATTN_ATTR = "attn"
@@ -109,19 +109,5 @@ def batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Te
     unchanged, as in eval mode. Every other case is exactly ``bn(x)``.
     """
     if bn.training and x.numel() // x.shape[1] == 1:
-        return nn.functional.batch_norm(
-            x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
-        )
+        return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
     return bn(x)
-
-
-def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1×1 ``conv`` applied to pooled features ``x`` of shape (N, C_in, L), as one batched matmul → (N, C_out, L).
-
-    The same numbers as ``conv(x.unsqueeze(-1))``, without the convolution dispatch that dominates on such small
-    inputs. The conv's parameters are used through views, so state dicts and autograd are unchanged.
-    """
-    weight = conv.weight.view(conv.out_channels, conv.in_channels).expand(x.shape[0], -1, -1)
-    if conv.bias is None:
-        return torch.bmm(weight, x)
-    return torch.baddbmm(conv.bias.view(1, -1, 1), weight, x)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 

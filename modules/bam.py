@@ -15,8 +15,8 @@ Combination:
 
 BAM sits at stage boundaries (where the feature map is downsampled), not in every block: its registry hook is
 ``stage``. Deviations from the reference:
-- The channel MLP is 1×1 convs (the reference flattens and uses ``nn.Linear`` with ``BatchNorm1d``; the weights
-  reshape one to one), run as batched matmuls on the pooled vector (``_helpers.pointwise``).
+- The channel MLP is 1×1 convs on the pooled (N, C, 1, 1) map with ``BatchNorm2d`` (the reference flattens and uses
+  ``nn.Linear`` with ``BatchNorm1d``; the weights reshape one to one).
 - The reference's spatial convs pad so that H ≠ W maps keep their size too (its issue #50: it assumed H = W).
 - BN in training mode with one value per channel (batch 1) falls back to running statistics
   (``_helpers.batch_norm``); the reference raises there.
@@ -25,12 +25,12 @@ BAM sits at stage boundaries (where the feature map is downsampled), not in ever
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ._helpers import batch_norm, hidden_channels, pointwise
+from ._helpers import batch_norm, hidden_channels
 from ._registry import ATTENTION
 
 
@@ -77,8 +77,8 @@ class BAM(nn.Module):
         self.gate = gate_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = pointwise(self.fc1, x.mean((2, 3)).unsqueeze(2)).unsqueeze(3)  # n,c/r,1,1
-        mc = pointwise(self.fc2, self.act(batch_norm(self.fc_bn, hidden)).squeeze(3)).unsqueeze(3)  # n,c,1,1
+        hidden = self.fc1(x.mean((2, 3), keepdim=True))  # n,c/r,1,1
+        mc = self.fc2(self.act(batch_norm(self.fc_bn, hidden)))  # n,c,1,1
         s = self.act(batch_norm(self.reduce_bn, self.reduce(x)))
         s = self.act(batch_norm(self.dil1_bn, self.dil1(s)))
         s = self.act(batch_norm(self.dil2_bn, self.dil2(s)))
@@ -88,12 +88,12 @@ class BAM(nn.Module):
         return torch.addcmul(x, x, att)
 
 
-_META = dict(
-    paper="BAM: Bottleneck Attention Module (Park et al., BMVC 2018)",
-    arxiv="1807.06514",
-    reference="Jongchan/attention-module MODELS/bam.py",
-    hook="stage",
-)
+_META = {
+    "paper": "BAM: Bottleneck Attention Module (Park et al., BMVC 2018)",
+    "arxiv": "1807.06514",
+    "reference": "Jongchan/attention-module MODELS/bam.py",
+    "hook": "stage",
+}
 ATTENTION.register("bam", BAM, **_META)
 ATTENTION.register(
     "bam_mul", functools.partial(BAM, combine="mul"), variant="branches multiplied, as the reference code", **_META

@@ -10,7 +10,7 @@ channel-wise max and mean maps (in that order), 7×7 conv (2→1, no bias), BN, 
 
 Deviations from the reference, none of which changes the numbers:
 - The MLP is 1×1 convs (the reference uses ``nn.Linear`` on flattened vectors; the weights reshape one to one),
-  run as one batched matmul over both pooled vectors (``_helpers.pointwise``).
+  applied once to both pooled vectors, concatenated as an (N, C, 2, 1) map, instead of once per vector.
 - The reference's spatial BN uses momentum 0.01; this one too. BN in training mode with a single position per
   channel (batch 1 on a 1×1 map) falls back to running statistics (``_helpers.batch_norm``).
 - Without autograd recording, the spatial gate multiplies in place into the channel-gated tensor.
@@ -21,12 +21,12 @@ Registered: ``cbam`` (both gates), ``cbam_c`` (channel gate only), ``cbam_s`` (s
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ._helpers import batch_norm, can_inplace, hidden_channels, pointwise
+from ._helpers import batch_norm, can_inplace, hidden_channels
 from ._registry import ATTENTION
 
 
@@ -73,9 +73,9 @@ class CBAM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channel_gate:
-            pooled = torch.stack((x.mean((2, 3)), x.amax((2, 3))), dim=2)  # n,c,2
-            avg, mx = pointwise(self.fc2, self.act(pointwise(self.fc1, pooled))).unbind(2)
-            x = x * self.gate(avg + mx)[:, :, None, None]
+            pooled = torch.cat((x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)), dim=2)  # n,c,2,1
+            avg, mx = self.fc2(self.act(self.fc1(pooled))).split(1, dim=2)  # n,c,1,1 each
+            x = x * self.gate(avg + mx)
         if self.spatial_gate:
             pooled = torch.cat((x.amax(1, keepdim=True), x.mean(1, keepdim=True)), dim=1)
             s = self.gate(batch_norm(self.bn, self.conv(pooled)))
@@ -86,12 +86,12 @@ class CBAM(nn.Module):
         return x
 
 
-_META = dict(
-    paper="CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018)",
-    arxiv="1807.06521",
-    reference="Jongchan/attention-module MODELS/cbam.py",
-    hook="block",
-)
+_META = {
+    "paper": "CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018)",
+    "arxiv": "1807.06521",
+    "reference": "Jongchan/attention-module MODELS/cbam.py",
+    "hook": "block",
+}
 ATTENTION.register("cbam", CBAM, **_META)
 ATTENTION.register("cbam_c", functools.partial(CBAM, spatial_gate=False), variant="channel gate only", **_META)
 ATTENTION.register("cbam_s", functools.partial(CBAM, channel_gate=False), variant="spatial gate only", **_META)

@@ -7,18 +7,17 @@ The block: global average pool → 1×1 conv C→C/r (bias) → ReLU → 1×1 co
 r = 16 as in every model of the paper. Deviations:
 - The hidden width is ``max(min_channels, C // r)`` (default ``min_channels=1``), so tiny C never gives 0 channels.
   The Coordinate Attention authors' SE for MobileNetV2 is this module with ``reduction=24`` and ``act_layer=ReLU6``.
-- The pooling is ``x.mean((2, 3))`` rather than ``AdaptiveAvgPool2d``, and the two 1×1 convs on the pooled vector run
-  as batched matmuls with the convs' own weights (``_helpers.pointwise``): the same numbers, fewer dispatches.
+- The pooling is ``x.mean((2, 3), keepdim=True)`` rather than ``AdaptiveAvgPool2d`` (the same numbers and count).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ._helpers import hidden_channels, pointwise
+from ._helpers import hidden_channels
 from ._registry import ATTENTION
 
 
@@ -50,9 +49,8 @@ class SqueezeExcite(nn.Module):
         self.gate = gate_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean((2, 3)).unsqueeze(2)  # n,c,1
-        g = self.gate(pointwise(self.fc2, self.act(pointwise(self.fc1, pooled))))
-        return x * g.unsqueeze(3)
+        pooled = x.mean((2, 3), keepdim=True)  # n,c,1,1
+        return x * self.gate(self.fc2(self.act(self.fc1(pooled))))
 
 
 ATTENTION.register(

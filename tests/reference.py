@@ -278,7 +278,7 @@ def ref_ca(
     (README tip: ReLU6 / SiLU variants). Weights: conv1, bn1, conv_h, conv_w.
     """
     s, training = _state(params, training)
-    _n, c, h, w = x.shape
+    _, c, h, w = x.shape
     mip = max(min_channels, c // reduction)
     identity = x
 

@@ -149,11 +149,11 @@ def assert_same_buffers(lib: nn.Module, ref: nn.Module, atol: float, what: str) 
     """BN running statistics (and batch counters) after the forward are the same on both sides."""
     lb, rb = dict(lib.named_buffers()), dict(ref.named_buffers())
     assert lb.keys() == rb.keys()
-    for k in lb:
-        if lb[k].is_floating_point():
-            assert_close(lb[k], rb[k], atol, f"{what}: buffer '{k}'")
+    for k, buf in lb.items():
+        if buf.is_floating_point():
+            assert_close(buf, rb[k], atol, f"{what}: buffer '{k}'")
         else:
-            assert torch.equal(lb[k], rb[k]), f"{what}: buffer '{k}' is {lb[k].tolist()}, reference {rb[k].tolist()}"
+            assert torch.equal(buf, rb[k]), f"{what}: buffer '{k}' is {buf.tolist()}, reference {rb[k].tolist()}"
 
 
 def buffers_changed(before: nn.Module, after: nn.Module) -> bool:

@@ -46,6 +46,7 @@ from torch import nn
 
 from .._helpers import AttnLayer, check_position, check_width, conv_bn_act, init_weights, make_attn, make_divisible
 from .._registry import BACKBONES
+from ._base import Backbone, builder, stage_settings
 
 POSITIONS = ("after_dw", "after_expand", "block_end")
 """Attention slots of :class:`InvertedResidual`; the first is the default."""
@@ -111,7 +112,7 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_res else out
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(Backbone):
     """MobileNetV2 as in the Coordinate Attention authors' ``mbv2_ca.py``, with attention hooks.
 
     Args:
@@ -124,6 +125,8 @@ class MobileNetV2(nn.Module):
             keys ``STAGE_ATTN_STAGES``.
         dropout: dropout before the classifier.
     """
+
+    stage_attn_stages = STAGE_ATTN_STAGES
 
     def __init__(
         self,
@@ -142,18 +145,14 @@ class MobileNetV2(nn.Module):
         channels = make_divisible(32 * width, 8)
         layers: OrderedDict[str, nn.Module] = OrderedDict(stem=conv_bn_act(3, channels, 3, 1 if small_input else 2))
         self.stage_attn = nn.ModuleDict()
-        keep_resolution = small_input
-        for i, (t, c, n, s) in enumerate(SETTINGS, start=1):
-            if s == 2 and keep_resolution:
-                s, keep_resolution = 1, False
+        for i, t, c, n, s in stage_settings(SETTINGS, small_input):
             out = make_divisible(c * width, 8)
             blocks = []
             for j in range(n):
                 blocks.append(InvertedResidual(channels, out, s if j == 0 else 1, t, attn_layer, attn_position))
                 channels = out
             layers[f"stage{i}"] = nn.Sequential(*blocks)
-            if f"stage{i}" in STAGE_ATTN_STAGES and stage_attn_layer is not None:
-                self.stage_attn[f"stage{i}"] = stage_attn_layer(channels)
+            self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)
         last = make_divisible(_LAST_CHANNELS * width, 8) if width > 1.0 else _LAST_CHANNELS
         layers["head"] = conv_bn_act(channels, last, 1)
         self.features = nn.Sequential(layers)
@@ -162,20 +161,12 @@ class MobileNetV2(nn.Module):
         self.num_features = last
         init_weights(self)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The feature map before pooling."""
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if name in self.stage_attn:
-                x = self.stage_attn[name](x)
-        return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.forward_features(x)), 1))
-
-
-@BACKBONES.register(
+mobilenet_v2 = BACKBONES.register(
     "mbv2",
+    builder(
+        MobileNetV2, "mobilenet_v2", POSITIONS[0], "Build MobileNetV2; see :class:`MobileNetV2` for the arguments."
+    ),
     paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks (Sandler et al., CVPR 2018)",
     arxiv="1801.04381",
     reference="houqb/CoordAttention mbv2_ca.py",
@@ -185,24 +176,6 @@ class MobileNetV2(nn.Module):
     min_input=32,
     min_input_small=8,
 )
-def mobilenet_v2(
-    *,
-    width: float = 1.0,
-    num_classes: int = 1000,
-    small_input: bool = False,
-    attn_layer: AttnLayer = None,
-    attn_position: str = "after_dw",
-    stage_attn_layer: AttnLayer = None,
-) -> MobileNetV2:
-    """Build MobileNetV2; see :class:`MobileNetV2` for the arguments."""
-    return MobileNetV2(
-        width=width,
-        num_classes=num_classes,
-        small_input=small_input,
-        attn_layer=attn_layer,
-        attn_position=attn_position,
-        stage_attn_layer=stage_attn_layer,
-    )
 
 
-__all__ = ["InvertedResidual", "MobileNetV2", "POSITIONS", "mobilenet_v2"]
+__all__ = ["POSITIONS", "InvertedResidual", "MobileNetV2", "mobilenet_v2"]

@@ -63,6 +63,7 @@ from torch import nn
 
 from .._helpers import AttnLayer, check_position, check_width, conv_bn_act, init_weights, make_attn, make_divisible
 from .._registry import BACKBONES
+from ._base import Backbone, builder, stage_settings
 
 POSITIONS = ("after_dw1", "block_end")
 """Attention slots of :class:`SGBlock`; the first is the default."""
@@ -144,7 +145,7 @@ class SGBlock(nn.Module):
         return x + out if self.use_res else out
 
 
-class MobileNeXt(nn.Module):
+class MobileNeXt(Backbone):
     """MobileNeXt as in the official ``mnext.py``, with attention hooks.
 
     Args:
@@ -157,6 +158,8 @@ class MobileNeXt(nn.Module):
             keys ``STAGE_ATTN_STAGES``.
         dropout: dropout before the classifier.
     """
+
+    stage_attn_stages = STAGE_ATTN_STAGES
 
     def __init__(
         self,
@@ -175,10 +178,7 @@ class MobileNeXt(nn.Module):
         channels = make_divisible(32 * width, 8)
         layers: OrderedDict[str, nn.Module] = OrderedDict(stem=conv_bn_act(3, channels, 3, 1 if small_input else 2))
         self.stage_attn = nn.ModuleDict()
-        keep_resolution = small_input
-        for i, (t, c, n, s) in enumerate(SETTINGS, start=1):
-            if s == 2 and keep_resolution:
-                s, keep_resolution = 1, False
+        for i, t, c, n, s in stage_settings(SETTINGS, small_input):
             out = make_divisible(c * width, 8)
             if c == _LAST_CHANNELS and width < 1.0:
                 out = _LAST_CHANNELS
@@ -188,28 +188,17 @@ class MobileNeXt(nn.Module):
             blocks += [SGBlock(out, out, 1, t, False, attn_layer, attn_position) for _ in range(n - 1)]
             channels = out
             layers[f"stage{i}"] = nn.Sequential(*blocks)
-            if f"stage{i}" in STAGE_ATTN_STAGES and stage_attn_layer is not None:
-                self.stage_attn[f"stage{i}"] = stage_attn_layer(channels)
+            self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)
         self.features = nn.Sequential(layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
         self.num_features = channels
         init_weights(self)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The feature map before pooling."""
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if name in self.stage_attn:
-                x = self.stage_attn[name](x)
-        return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.forward_features(x)), 1))
-
-
-@BACKBONES.register(
+mobilenext = BACKBONES.register(
     "mnext",
+    builder(MobileNeXt, "mobilenext", POSITIONS[0], "Build MobileNeXt; see :class:`MobileNeXt` for the arguments."),
     paper="Rethinking Bottleneck Structure for Efficient Mobile Network Design (Zhou et al., ECCV 2020)",
     arxiv="2007.02269",
     reference="yitu-opensource/MobileNeXt mobilenext/codebase/models/mnext.py",
@@ -219,24 +208,6 @@ class MobileNeXt(nn.Module):
     min_input=32,
     min_input_small=8,
 )
-def mobilenext(
-    *,
-    width: float = 1.0,
-    num_classes: int = 1000,
-    small_input: bool = False,
-    attn_layer: AttnLayer = None,
-    attn_position: str = "after_dw1",
-    stage_attn_layer: AttnLayer = None,
-) -> MobileNeXt:
-    """Build MobileNeXt; see :class:`MobileNeXt` for the arguments."""
-    return MobileNeXt(
-        width=width,
-        num_classes=num_classes,
-        small_input=small_input,
-        attn_layer=attn_layer,
-        attn_position=attn_position,
-        stage_attn_layer=stage_attn_layer,
-    )
 
 
-__all__ = ["MobileNeXt", "POSITIONS", "SGBlock", "mobilenext"]
+__all__ = ["POSITIONS", "MobileNeXt", "SGBlock", "mobilenext"]

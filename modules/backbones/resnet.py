@@ -31,14 +31,14 @@ Deviations from the reference:
 
 from __future__ import annotations
 
-from typing import Union
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from .._helpers import AttnLayer, check_position, check_width, make_attn, make_divisible
 from .._registry import BACKBONES
-
+from ._base import Backbone, builder
 
 POSITIONS = ("before_add",)
 """Attention slots of the residual blocks; the first is the default."""
@@ -138,10 +138,10 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-Block = Union[type[BasicBlock], type[Bottleneck]]
+Block = type[BasicBlock] | type[Bottleneck]
 
 
-class ResNet(nn.Module):
+class ResNet(Backbone):
     """torchvision-layout ResNet with attention hooks.
 
     Args:
@@ -156,6 +156,8 @@ class ResNet(nn.Module):
             keys ``STAGE_ATTN_STAGES``.
         name: the backbone key, for error messages.
     """
+
+    stage_attn_stages = STAGE_ATTN_STAGES
 
     def __init__(
         self,
@@ -187,9 +189,8 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(block, widths[2], layers[2], 2, attn_layer)
         self.layer4 = self._make_layer(block, widths[3], layers[3], 2, attn_layer)
         self.stage_attn = nn.ModuleDict()
-        if stage_attn_layer is not None:
-            for key, planes in zip(STAGE_ATTN_STAGES, widths):
-                self.stage_attn[key] = stage_attn_layer(planes * block.expansion)
+        for key, planes in zip(STAGE_ATTN_STAGES, widths):
+            self._add_stage_attn(key, planes * block.expansion, stage_attn_layer)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.num_features = widths[3] * block.expansion
         self.fc = nn.Linear(self.num_features, num_classes)
@@ -210,80 +211,53 @@ class ResNet(nn.Module):
         layers += [block(out_channels, planes, attn_layer=attn_layer) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The feature map before pooling."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        for key in ("layer1", "layer2", "layer3", "layer4"):
-            x = getattr(self, key)(x)
-            if key in self.stage_attn:
-                x = self.stage_attn[key](x)
-        return x
+    def _stages(self) -> Iterator[tuple[str, nn.Module]]:
+        for key in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+            yield key, getattr(self, key)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.avgpool(self.forward_features(x)), 1))
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-_META = dict(
-    arxiv="1512.03385",
-    reference="torchvision models/resnet.py (v1.5); placement as Jongchan/attention-module MODELS/model_resnet.py",
-    positions=POSITIONS,
-    stage_slot="after layer1, layer2 and layer3: 3 modules",
-    width_range=WIDTH_RANGE,
-    min_input=32,
-    min_input_small=8,
-)
+_META = {
+    "arxiv": "1512.03385",
+    "reference": "torchvision models/resnet.py (v1.5); placement as Jongchan/attention-module MODELS/model_resnet.py",
+    "positions": POSITIONS,
+    "stage_slot": "after layer1, layer2 and layer3: 3 modules",
+    "width_range": WIDTH_RANGE,
+    "min_input": 32,
+    "min_input_small": 8,
+}
 
 
-@BACKBONES.register(
-    "r18", paper="Deep Residual Learning for Image Recognition (He et al., CVPR 2016), ResNet-18", **_META
-)
-def resnet18(
-    *,
-    width: float = 1.0,
-    num_classes: int = 1000,
-    small_input: bool = False,
-    attn_layer: AttnLayer = None,
-    attn_position: str = "before_add",
-    stage_attn_layer: AttnLayer = None,
-) -> ResNet:
-    """Build ResNet-18 (BasicBlock, [2, 2, 2, 2]); see :class:`ResNet` for the arguments."""
-    return ResNet(
+resnet18 = BACKBONES.register(
+    "r18",
+    builder(
+        ResNet,
+        "resnet18",
+        POSITIONS[0],
+        "Build ResNet-18 (BasicBlock, [2, 2, 2, 2]); see :class:`ResNet` for the arguments.",
         BasicBlock,
         (2, 2, 2, 2),
-        width=width,
-        num_classes=num_classes,
-        small_input=small_input,
-        attn_layer=attn_layer,
-        attn_position=attn_position,
-        stage_attn_layer=stage_attn_layer,
         name="r18",
-    )
-
-
-@BACKBONES.register(
-    "r50", paper="Deep Residual Learning for Image Recognition (He et al., CVPR 2016), ResNet-50", **_META
+    ),
+    paper="Deep Residual Learning for Image Recognition (He et al., CVPR 2016), ResNet-18",
+    **_META,
 )
-def resnet50(
-    *,
-    width: float = 1.0,
-    num_classes: int = 1000,
-    small_input: bool = False,
-    attn_layer: AttnLayer = None,
-    attn_position: str = "before_add",
-    stage_attn_layer: AttnLayer = None,
-) -> ResNet:
-    """Build ResNet-50 (Bottleneck v1.5, [3, 4, 6, 3]); see :class:`ResNet` for the arguments."""
-    return ResNet(
+resnet50 = BACKBONES.register(
+    "r50",
+    builder(
+        ResNet,
+        "resnet50",
+        POSITIONS[0],
+        "Build ResNet-50 (Bottleneck v1.5, [3, 4, 6, 3]); see :class:`ResNet` for the arguments.",
         Bottleneck,
         (3, 4, 6, 3),
-        width=width,
-        num_classes=num_classes,
-        small_input=small_input,
-        attn_layer=attn_layer,
-        attn_position=attn_position,
-        stage_attn_layer=stage_attn_layer,
         name="r50",
-    )
+    ),
+    paper="Deep Residual Learning for Image Recognition (He et al., CVPR 2016), ResNet-50",
+    **_META,
+)
 
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet50"]

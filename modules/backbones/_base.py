@@ -1,0 +1,111 @@
+"""What the three backbones share: stage-boundary attention, ``forward_features`` and the registry builders.
+
+Each backbone file holds only its own architecture. Its model class derives from :class:`Backbone`, which runs the
+named stages in order, applies the stage attention after the stages it was put behind, and then the pooled
+classifier. Its registry builder comes from :func:`builder`, the keyword-only interface that ``create_model`` calls.
+The two MobileNets read their stage tables through :func:`stage_settings` (the ``small_input`` stride rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from .._helpers import AttnLayer
+
+_Model = TypeVar("_Model", bound=nn.Module)
+
+
+class Backbone(nn.Module):
+    """Base of the backbones: stage attention in ``stage_attn``, the named stages, the pooled classifier.
+
+    A subclass sets ``stage_attn_stages``, creates ``self.stage_attn = nn.ModuleDict()`` and calls
+    :meth:`_add_stage_attn` as its stages are built. The defaults of :meth:`_stages` and :meth:`_head` fit the
+    MobileNet layout (``features``, an ``nn.Sequential`` of named stages, then ``pool`` and ``classifier``); a
+    backbone laid out otherwise overrides them.
+    """
+
+    stage_attn_stages: tuple[str, ...] = ()
+    """The stages followed by stage attention when a ``stage_attn_layer`` is given (the keys of ``stage_attn``)."""
+
+    stage_attn: nn.ModuleDict
+
+    def _add_stage_attn(self, stage: str, channels: int, stage_attn_layer: AttnLayer) -> None:
+        """Put ``stage_attn_layer(channels)`` after ``stage`` if there is a layer and ``stage`` takes one."""
+        if stage_attn_layer is not None and stage in self.stage_attn_stages:
+            self.stage_attn[stage] = stage_attn_layer(channels)
+
+    def _stages(self) -> Iterator[tuple[str, nn.Module]]:
+        """The layers before pooling as ``(name, module)``, in forward order, named as the keys of ``stage_attn``."""
+        return self.features.named_children()
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        """Global pool, flatten, classifier."""
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map before pooling."""
+        for name, layer in self._stages():
+            x = layer(x)
+            if name in self.stage_attn:
+                x = self.stage_attn[name](x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._head(self.forward_features(x))
+
+
+def stage_settings(
+    settings: Iterable[tuple[int, int, int, int]], small_input: bool
+) -> Iterator[tuple[int, int, int, int, int]]:
+    """``(i, t, c, n, s)`` for the rows of a MobileNet (t, c, n, s) table, ``i`` counting stages from 1.
+
+    With ``small_input`` the first stride-2 stage runs at stride 1 (with the stem at stride 1: total stride 8).
+    """
+    keep_resolution = small_input
+    for i, (t, c, n, s) in enumerate(settings, start=1):
+        if s == 2 and keep_resolution:
+            s, keep_resolution = 1, False
+        yield i, t, c, n, s
+
+
+def builder(
+    model: Callable[..., _Model], name: str, default_position: str, doc: str, /, *args: Any, **fixed: Any
+) -> Callable[..., _Model]:
+    """The registry builder ``name`` of a backbone: ``model(*args, ..., **fixed)`` with the keyword interface.
+
+    Args:
+        model: the backbone class.
+        name: the builder's ``__name__`` (its public name in the backbone file).
+        default_position: the default of ``attn_position`` (the backbone's first position).
+        doc: the builder's docstring.
+        *args, **fixed: passed to ``model`` besides the keyword interface (ResNet's block type, depths and key).
+    """
+
+    def build(
+        *,
+        width: float = 1.0,
+        num_classes: int = 1000,
+        small_input: bool = False,
+        attn_layer: AttnLayer = None,
+        attn_position: str = default_position,
+        stage_attn_layer: AttnLayer = None,
+    ) -> _Model:
+        return model(
+            *args,
+            width=width,
+            num_classes=num_classes,
+            small_input=small_input,
+            attn_layer=attn_layer,
+            attn_position=attn_position,
+            stage_attn_layer=stage_attn_layer,
+            **fixed,
+        )
+
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = getattr(model, "__module__", build.__module__)
+    build.__doc__ = doc
+    return build
