@@ -228,9 +228,15 @@ def test_inplace_op_inside_attention_is_attributed() -> None:
 # --- exact agreement with fvcore and measure.peak_memory over the registry ---------------------------------------
 
 BACKBONES = M.BACKBONES.names()
-CONFIGS = [(bb, name, None) for bb in BACKBONES for name in M.ATTENTION.names()] + [
+_ALL = [(bb, name, None) for bb in BACKBONES for name in M.ATTENTION.names()] + [
     ("mbv2", "ca", "after_expand"),
     ("mnext", "cbam", "block_end"),
+]
+_EVERY_RUN = {"none", "se", "cbam", "bam", "ca"}
+"""In the default run: every module in mbv2 and the four families in every backbone; the variants in the other
+backbones run with ``-m slow`` (they repeat the same ops)."""
+CONFIGS = [
+    c if c[0] == "mbv2" or c[1] in _EVERY_RUN or c[2] else pytest.param(*c, marks=pytest.mark.slow) for c in _ALL
 ]
 LAYOUTS = ("contiguous", "channels_last")
 CHANNELS_LAST_PEAK = [("mbv2", "cbam", None), ("mnext", "ca", None), ("r18", "bam", None), ("r50", "se", None)]
@@ -281,7 +287,8 @@ def test_counts_equal_fvcore(backbone: str, name: str, position: str | None) -> 
 
 @pytest.mark.parametrize(
     "backbone, name, position, layout",
-    [(*c, "contiguous") for c in CONFIGS] + [(*c, "channels_last") for c in CHANNELS_LAST_PEAK],
+    [(*c, "contiguous") for c in _ALL if c[0] == "mbv2" or c[1] in _EVERY_RUN or c[2]]
+    + [(*c, "channels_last") for c in CHANNELS_LAST_PEAK],
 )
 def test_peak_memory_equals_measure(backbone: str, name: str, position: str | None, layout: str) -> None:
     model, x = _inputs(backbone, name, position, layout)
