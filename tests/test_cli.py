@@ -24,6 +24,7 @@ from attnbench.modules import ATTENTION, BACKBONES
 from clihelp import error_line, run_cli
 from typer.testing import CliRunner
 
+import attnbench
 from attnbench import errors
 from attnbench.cli import app as cli
 from attnbench.cost.records import COLUMNS, ProfileRecord
@@ -85,6 +86,34 @@ def _commands() -> dict[str, Any]:
 
 def _options(cmd: Any) -> dict[str, Any]:
     return {p.name: p for p in cmd.params if p.param_type_name == "option"}
+
+
+def test_version_and_completion() -> None:
+    code, out, err = run_cli("--version")
+    assert (code, out, err) == (0, f"attnbench {attnbench.__version__}\n", "")
+    code, out, _ = run_cli("--help")
+    assert code == 0 and "--install-completion" in out and "--show-completion" in out and "--version" in out
+
+
+@pytest.mark.parametrize("path", ["", *sorted(_commands())])
+def test_help_shows_no_value_placeholder_on_flags(path: str) -> None:
+    code, out, err = run_cli(*path.split(), "--help")
+    assert code == 0, err
+    assert "<bool>" not in out
+    assert "--help" in out
+
+
+# Options whose absence is the default: no file, no plugin, no checkpoint, no filter.
+NO_DEFAULT = {"csv", "plugins", "weights", "from_csv", "checkpoint_dir", "where"}
+
+
+@pytest.mark.parametrize("path", sorted(_commands()))
+def test_every_option_shows_its_default(path: str) -> None:
+    for name, opt in _options(_commands()[path]).items():
+        if opt.is_flag or name in NO_DEFAULT:
+            continue
+        shown = opt.show_default
+        assert isinstance(shown, str) or (shown is not False and opt.default is not None), f"{path} --{name}"
 
 
 def test_measurement_options_are_the_same_everywhere() -> None:
