@@ -1,16 +1,17 @@
-"""Statistics over plain numbers: summaries of timing samples and the stability warnings about them."""
+"""Statistics over plain numbers: summaries of timing samples, paired ratios with a distribution-free confidence
+interval for their median, and Welch's t-test."""
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
-SPREAD_WARN = 0.10
-"""IQR / median above which a latency is flagged as unstable."""
-
-MIN_SAMPLES = 10
+CONFIDENCE = 0.95
+"""Confidence level of every interval attnbench reports."""
 
 
 @dataclass(frozen=True)
@@ -55,22 +56,75 @@ def summarize(samples: Sequence[float]) -> Summary:
     )
 
 
-def check_stability(summary: Summary, label: str = "") -> tuple[str, ...]:
-    """Warnings, each naming a remedy, when a timing summary should not be trusted."""
-    where = f"{label}: " if label else ""
-    out: list[str] = []
-    if summary.median > 0 and summary.iqr / summary.median > SPREAD_WARN:
-        pct = 100 * summary.iqr / summary.median
-        out.append(
-            f"{where}latency spread is high (IQR {pct:.0f}% of the median); close other programs, "
-            "pin --threads, or raise --repeats."
-        )
-    return tuple(out)
+# Paired ratios and a distribution-free confidence interval for their median
 
 
-def check_sample_count(n: int) -> tuple[str, ...]:
-    """A warning when ``n`` samples are too few for a trustworthy median and IQR."""
-    return (f"only {n} samples per model; raise --repeats to at least {MIN_SAMPLES}.",) if n < MIN_SAMPLES else ()
+@functools.lru_cache(maxsize=256)
+def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
+    """0-based ranks ``(lo, hi)`` into ``n`` sorted values whose order statistics bound the median.
+
+    The interval ``[x_(k), x_(n-k+1)]`` (1-based) covers the population median with probability
+    ``1 - 2·P(B ≤ k-1)``, ``B ~ Binomial(n, 1/2)``, whatever the distribution (continuous), so the largest ``k``
+    with ``2·P(B ≤ k-1) ≤ 1 - confidence`` gives the narrowest interval of at least that coverage. Computed in exact
+    integer arithmetic. ``None`` when no such ``k`` exists (``n < 6`` at 95 %).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    alpha = 1 - Fraction(confidence).limit_denominator(10**9)
+    # P(B ≤ j) = sum(C(n, i), i ≤ j) / 2^n, so 2·P(B ≤ j) ≤ alpha  ⇔  sum ≤ floor(alpha · 2^(n-1))
+    bound = (alpha.numerator << n) // (2 * alpha.denominator)
+    j, term, cum = -1, 1, 0  # j: the largest rank with P(B ≤ j) ≤ alpha / 2
+    for i in range(n // 2 + 1):
+        cum += term
+        if cum > bound:
+            break
+        j = i
+        term = term * (n - i) // (i + 1)
+    if j < 0:
+        return None
+    return j, n - 1 - j
+
+
+def min_pairs(confidence: float = CONFIDENCE) -> int:
+    """The fewest values that have a median interval at ``confidence`` (6 at 95 %)."""
+    n = 1
+    while median_ci_ranks(n, confidence) is None:
+        n += 1
+    return n
+
+
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """A distribution-free ``confidence`` interval for the median of ``values`` (``None`` for too few values)."""
+    ranks = median_ci_ranks(len(values), confidence)
+    if ranks is None:
+        return None
+    ordered = sorted(values)
+    return ordered[ranks[0]], ordered[ranks[1]]
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """The median of paired ratios ``a[k] / b[k]`` with its confidence interval (``None`` ends for too few pairs)."""
+
+    median: float
+    low: float | None
+    high: float | None
+    n: int
+    confidence: float = CONFIDENCE
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width, in the ratio's unit (``inf`` without an interval)."""
+        return math.inf if self.low is None or self.high is None else (self.high - self.low) / 2
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> RatioEstimate:
+    """Median and confidence interval of the per-pair ratios ``a[k] / b[k]`` (pairs: same index)."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired samples need equal, non-zero lengths, got {len(a)} and {len(b)}")
+    ratios = [x / y for x, y in zip(a, b)]
+    ci = median_ci(ratios, confidence)
+    return RatioEstimate(statistics.median(ratios), *(ci or (None, None)), len(ratios), confidence)
 
 
 # Welch's t-test with the Student-t tail from the regularized incomplete beta function

@@ -69,6 +69,39 @@ def test_presets_fill_defaults_and_options_override_them() -> None:
     assert parse_seeds("3") == 3 and parse_seeds("0,5") == (0, 5) and parse_seeds("4,") == (4,)
 
 
+def test_seed_list_takes_a_single_seed_without_a_trailing_comma() -> None:
+    assert parse_seeds(None, "5") == (5,) and parse_seeds(None, "0,5,7") == (0, 5, 7) and parse_seeds(None) is None
+    assert build_ablation_spec(modules=("se",), seeds=parse_seeds(None, "5")).seeds == (5,)
+    with pytest.raises(UsageError, match="not both"):
+        parse_seeds("3", "5")
+    with pytest.raises(UsageError, match="--seed-list 'x' must be comma-separated seeds"):
+        parse_seeds(None, "x")
+
+
+def test_help_defaults_are_the_spec_and_preset_values() -> None:
+    import dataclasses
+
+    from attnbench.ablation.spec import DEFAULTS, PRESETS, AblationSpec
+    from attnbench.cli.ablate import DEFAULTS_SHOWN
+
+    base = {f.name: f.default for f in dataclasses.fields(AblationSpec)} | DEFAULTS
+    option = {"width": "width", "epochs": "epochs", "batch": "batch", "lr": "lr", "wd": "weight_decay",
+              "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing", "backbone": "backbone",
+              "train_samples": "train_samples", "test_samples": "test_samples", "val_fraction": "val_fraction",
+              "workers": "num_workers", "modules": "modules"}  # fmt: skip
+    for key, field in option.items():
+
+        def show(v: Any) -> str:
+            return ",".join(v) if isinstance(v, tuple) else str(v)
+
+        others = [f"{name} {show(p[field])}" for name, p in PRESETS.items() if field in p and p[field] != base[field]]
+        assert DEFAULTS_SHOWN[key] == "; ".join([show(base[field]), *[", ".join(others)][: bool(others)]]), key
+    assert DEFAULTS_SHOWN["seeds"] == f"{len(base['seeds'])}; " + ", ".join(
+        f"{n} {len(p['seeds'])}" for n, p in PRESETS.items()
+    )
+    assert DEFAULTS_SHOWN["input"].startswith(f"{base['input_size']}, imagefolder 224; ")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [

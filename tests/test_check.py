@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from clihelp import error_line, run_cli
 
-FAST = ("--repeats", "10", "--warmup", "1")
+FAST = ("--repeats", "10", "--warmup", "1", "--max-time", "0")
 COUNTS = ("--only", "params,macs,elementwise_ops")
 CA = "mbv2/ca w1 @32 after_dw r32"  # label of the ca row (line 4 of the file)
 SE = "mbv2/se w1 @32 after_dw r16"
@@ -117,6 +117,8 @@ def test_written_baseline_has_one_row_per_model(written: Path) -> None:
         assert r["latency_n"] == "10"
         q1, med, q3 = float(r["latency_ratio_q1"]), float(r["latency_ratio"]), float(r["latency_ratio_q3"])
         assert 0 < q1 <= med <= q3
+        low, high = float(r["latency_ratio_ci_low"]), float(r["latency_ratio_ci_high"])  # 10 pairs: x_(2), x_(9)
+        assert 0 < low <= med <= high
     assert int(rows[1]["params"]) > int(none["params"]) and int(rows[2]["params"]) > int(none["params"])
 
 
@@ -139,6 +141,37 @@ def test_written_baseline_checks_clean(base: Path) -> None:
         assert r["status"] in ("ok", "improved"), key
         if r["metric"] != "latency":
             assert (r["status"], r["old"], r["change"]) == ("ok", r["new"], ""), key
+
+
+def test_baseline_without_interval_columns_still_loads(base: Path) -> None:
+    header, rows = read_rows(base)
+    old = [c for c in header if c not in ("latency_ratio_ci_low", "latency_ratio_ci_high")]
+    write_rows(base, old, [{c: r[c] for c in old} for r in rows])
+    code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "25%", "--format", "json")
+    assert code == 0, out + err
+    assert {f["status"] for f in json.loads(out)["findings"]} <= {"ok", "improved"}
+
+
+def test_quiet_check_prints_only_what_failed_and_the_summary(base: Path, orig: dict) -> None:
+    code, out, err = run_cli("check", base, *COUNTS, "--quiet")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"check {base}: all checks hold (9 ok)"]
+
+    edit(base, "ca", params=str(int(orig["ca"]["params"]) + 1))
+    code, out, err = run_cli("check", base, *COUNTS, "--quiet")
+    assert code == 1, out + err
+    assert list(table_rows(out)) == [(CA, "params")]
+    assert out.splitlines()[-1] == f"check {base}: 1 failing (1 changed, 8 ok)"
+
+
+def test_changed_only_shows_the_rows_that_are_not_ok(base: Path, orig: dict) -> None:
+    double = float(orig["ca"]["latency_ratio"]) * 2
+    edit(base, "ca", drop=("se",), latency_ratio=str(double))
+    code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "10%", "--changed-only")
+    assert code == 0, out + err
+    assert {k: r["status"] for k, r in table_rows(out).items()} == {(CA, "latency"): "improved"}
+    code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "10%", "--quiet")
+    assert (code, out.splitlines()) == (0, [f"check {base}: all checks hold (1 improved, 6 ok)"])
 
 
 def test_counts_only_check_passes_without_latency_findings(base: Path) -> None:
@@ -202,8 +235,8 @@ def test_halved_latency_ratio_is_a_regression(base: Path, orig: dict) -> None:
     assert code == 1
     f = findings(out)[(CA, "latency")]
     assert (f["status"], f["line"], f["old"]) == ("regression", 3, half)
-    assert f["note"].startswith("paired ratios IQR ") and f"limit {half * 1.1:.3f}" in f["note"]
-    assert "over 10 samples" in f["note"]
+    assert f["note"].startswith("95% interval ") and f"–{half * 1.1:.3f}" in f["note"]
+    assert "over 10 paired samples" in f["note"]
 
 
 def test_doubled_latency_ratio_is_an_improvement_and_passes(base: Path, orig: dict) -> None:
@@ -330,7 +363,7 @@ def test_truncated_row(base: Path) -> None:
     lines[2] = lines[2].rsplit(",", 5)[0]  # line 3 (se) loses its last five fields
     base.write_text("\n".join(lines) + "\n")
     line = _expect_bad("check", base, *COUNTS)
-    assert line == f"Error: {base}:3: 15 fields, the header has 20; fix or rewrite."
+    assert line == f"Error: {base}:3: 17 fields, the header has 22; fix or rewrite."
 
 
 @pytest.mark.parametrize(
@@ -402,7 +435,7 @@ def test_accept_rewrites_atomically_then_check_passes(base: Path, orig: dict) ->
     true = int(orig["ca"]["params"])
     edit(base, "ca", params=str(true + 1), macs="1")
     base.chmod(0o640)
-    code, out, err = run_cli("check", base, *COUNTS, "--accept", "--repeats", "5", "--warmup", "1")
+    code, out, err = run_cli("check", base, *COUNTS, "--accept", "--repeats", "5", "--warmup", "1", "--max-time", "0")
     assert code == 0, out + err
     assert summary(out).startswith(f"check {base}: baseline rewritten (")
     assert sorted(p.name for p in base.parent.iterdir()) == ["cost.csv"]  # no temporary file left behind
@@ -434,7 +467,7 @@ def profile_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("profile") / "X.csv"
     code, out, err = run_cli(
         "profile", "--module", "ca", "--backbone", "mbv2", "--input", "32", "--repeats", "5", "--warmup", "1",
-        "--csv", path, "--format", "csv", "-q",
+        "--max-time", "0", "--csv", path, "--format", "csv", "-q",
     )  # fmt: skip
     assert code == 0, err
     return path

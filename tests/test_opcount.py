@@ -1,6 +1,6 @@
 """The one-pass dispatch counter: its convention on toy nets, and exact agreement with fvcore and measure.
 
-``attnbench.flops`` (fvcore's JIT tracer) and ``attnbench.measure.peak_memory`` are the references: every registered
+``tests/fvcore_reference.py`` (fvcore's JIT tracer) and ``tests/memory_reference.py`` are the references: every registered
 module in every backbone must give the same MACs, element-wise ops, attention shares and peak bytes.
 """
 
@@ -225,7 +225,7 @@ def test_inplace_op_inside_attention_is_attributed() -> None:
     assert (c.elementwise_ops, c.attn_elementwise_ops) == (5 * 24, 3 * 24)
 
 
-# --- exact agreement with fvcore and measure.peak_memory over the registry ---------------------------------------
+# --- exact agreement with fvcore and the separate memory pass over the registry ---------------------------------------
 
 BACKBONES = M.BACKBONES.names()
 _ALL = [(bb, name, None) for bb in BACKBONES for name in M.ATTENTION.names()] + [

@@ -19,7 +19,7 @@ def render(fn, *args) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_profile_table_and_summary() -> None:
-    spec = build_spec(["ca"], backbone="mbv2", input_size=64, latency=True, repeats=5, warmup=1)
+    spec = build_spec(["ca"], backbone="mbv2", input_size=64, latency=True, repeats=6, warmup=1, max_time=0)
     frame = to_frame(profile(spec).records)
     text = render(report.show_profile, frame)
     lines = text.splitlines()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,33 +16,59 @@ from ..errors import UsageError, rows_failed
 from . import render
 from .options import CsvOpt, PluginsOpt, QuietOpt, load_plugins, split_names
 
+# What each option falls back to: the spec's default, then the presets' values where they differ. The help shows
+# them; tests/test_ablate.py checks them against AblationSpec and PRESETS (importing those here would load torch
+# for every `attnbench --help`).
+DEFAULTS_SHOWN = {
+    "modules": "none,se,cbam,ca; quick none,se,ca", "backbone": "mbv2", "width": "0.5; quick 0.35, paper 1.0",
+    "data": "synthetic", "input": "32, imagefolder 224; quick 24, paper 224", "epochs": "15; quick 3, paper 200",
+    "seeds": "3; quick 1, paper 1", "batch": "64; paper 256", "lr": "0.05", "wd": "0.0005; paper 4e-05",
+    "warmup_epochs": "1.0; quick 0.5, paper 0.0", "label_smoothing": "0.0", "threads": "torch's",
+    "train_samples": "4000; quick 2000", "test_samples": "1000", "val_fraction": "0.2", "workers": "0",
+    "preset": "none: the defaults",
+}  # fmt: skip
+
+
+def _opt(*decls: str, help: str, key: str) -> Any:
+    return typer.Option(*decls, help=help, show_default=DEFAULTS_SHOWN[key])
+
+
 ModulesOpt = Annotated[
     str | None,
-    typer.Option("--modules", "-m", help="Modules to compare, comma-separated; the baseline 'none' is always added."),
-]
-BackboneOpt = Annotated[str | None, typer.Option("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.")]
-WidthOpt = Annotated[float | None, typer.Option("--width", help="Channel width multiplier.")]
+    _opt("--modules", "-m", help="Modules to compare, comma-separated; the baseline 'none' is always added.",
+         key="modules"),
+]  # fmt: skip
+BackboneOpt = Annotated[str | None, _opt("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.", key="backbone")]
+WidthOpt = Annotated[float | None, _opt("--width", help="Channel width multiplier.", key="width")]
 DataOpt = Annotated[
     str | None,
-    typer.Option(
-        "--data", help="synthetic (default), synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH."
-    ),
+    _opt("--data", help="synthetic, synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH.", key="data"),
 ]
 InputOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--input", help="Image size in px (default 32; 224 for imagefolder). ≤ 64 uses small-input backbones."
-    ),
+    int | None, _opt("--input", help="Image size in px; ≤ 64 uses small-input backbones.", key="input")
 ]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs per run.")]
-SeedsOpt = Annotated[str | None, typer.Option("--seeds", help="Number of seeds (3 → 0,1,2) or a list (0,5,7).")]
-BatchOpt = Annotated[int | None, typer.Option("--batch", help="Global batch size (split over torchrun processes).")]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="Peak learning rate (cosine schedule to 0).")]
-WdOpt = Annotated[float | None, typer.Option("--wd", help="Weight decay on conv/linear weights.")]
-WarmupOpt = Annotated[float | None, typer.Option("--warmup-epochs", help="Linear learning-rate warm-up, in epochs.")]
-SmoothingOpt = Annotated[float | None, typer.Option("--label-smoothing", help="Cross-entropy label smoothing.")]
+EpochsOpt = Annotated[int | None, _opt("--epochs", help="Training epochs per run.", key="epochs")]
+SeedsOpt = Annotated[
+    str | None, _opt("--seeds", help="How many seeds: 3 runs seeds 0, 1, 2 (see --seed-list).", key="seeds")
+]
+SeedListOpt = Annotated[
+    str | None,
+    typer.Option("--seed-list", help="The seeds to run, comma-separated: 5, or 0,5,7.", show_default="0..--seeds-1"),
+]
+BatchOpt = Annotated[
+    int | None, _opt("--batch", help="Global batch size (split over torchrun processes).", key="batch")
+]
+LrOpt = Annotated[float | None, _opt("--lr", help="Peak learning rate (cosine schedule to 0).", key="lr")]
+WdOpt = Annotated[float | None, _opt("--wd", help="Weight decay on conv/linear weights.", key="wd")]
+WarmupOpt = Annotated[
+    float | None, _opt("--warmup-epochs", help="Linear learning-rate warm-up, in epochs.", key="warmup_epochs")
+]
+SmoothingOpt = Annotated[
+    float | None, _opt("--label-smoothing", help="Cross-entropy label smoothing.", key="label_smoothing")
+]
 PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="quick (CI size, synthetic) or paper (the CA paper's ImageNet recipe).")
+    str | None,
+    _opt("--preset", help="quick (CI size, synthetic) or paper (the CA paper's ImageNet recipe).", key="preset"),
 ]
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Skip runs the --csv file already holds (same config and seed).")
@@ -50,31 +76,46 @@ ResumeOpt = Annotated[
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="cpu, cuda or cuda:N (cuda under torchrun). Never falls back.")
 ]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU intra-op threads (default: torch's; recorded).")]
+ThreadsOpt = Annotated[int | None, _opt("--threads", help="CPU intra-op threads (recorded).", key="threads")]
 CheckpointOpt = Annotated[
     Path | None,
     typer.Option("--checkpoint-dir", help="Save each run after every epoch; continue from it when present."),
 ]
-TrainSamplesOpt = Annotated[int | None, typer.Option("--train-samples", help="Synthetic tasks: training images.")]
-TestSamplesOpt = Annotated[int | None, typer.Option("--test-samples", help="Synthetic tasks: test images.")]
-ValFractionOpt = Annotated[
-    float | None, typer.Option("--val-fraction", help="imagefolder without train/ and val/: held-out share per class.")
+TrainSamplesOpt = Annotated[
+    int | None, _opt("--train-samples", help="Synthetic tasks: training images.", key="train_samples")
 ]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", help="DataLoader workers for large image folders.")]
+TestSamplesOpt = Annotated[int | None, _opt("--test-samples", help="Synthetic tasks: test images.", key="test_samples")]
+ValFractionOpt = Annotated[
+    float | None,
+    _opt("--val-fraction", help="imagefolder without train/ and val/: held-out share per class.", key="val_fraction"),
+]
+WorkersOpt = Annotated[int | None, _opt("--workers", help="DataLoader workers for large image folders.", key="workers")]
 
 
-def parse_seeds(text: str | None) -> int | tuple[int, ...] | None:
-    """``"3"`` → 3 (seeds 0, 1, 2); ``"0,5"`` → (0, 5); ``None`` stays ``None``."""
+def parse_seeds(text: str | None, seed_list: str | None = None) -> int | tuple[int, ...] | None:
+    """``--seeds "3"`` → 3 (seeds 0, 1, 2); ``--seed-list "5"`` → (5,), ``"0,5"`` → (0, 5); neither → ``None``.
+
+    ``--seeds`` also still takes a comma-separated list (``"0,5"``, ``"4,"``), as it did before ``--seed-list``.
+    """
+    if text is not None and seed_list is not None:
+        raise UsageError("give --seeds (how many) or --seed-list (which), not both.")
+    if seed_list is not None:
+        values = _ints(seed_list, "--seed-list", "comma-separated seeds, e.g. 5 or 0,5,7")
+        return values
     if text is None:
         return None
-    parts = split_names(text)
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UsageError(f"--seeds '{text}' must be a count (3) or comma-separated seeds (0,5,7).") from None
-    if not values:
-        raise UsageError("--seeds is empty; give a count (3) or seeds (0,5,7).")
+    values = _ints(text, "--seeds", "a count (3), or use --seed-list 0,5,7")
     return values[0] if len(values) == 1 and "," not in text else values
+
+
+def _ints(text: str, option: str, want: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(p) for p in split_names(text))
+    except ValueError:
+        raise UsageError(f"{option} '{text}' must be {want}.") from None
+    if not values:
+        raise UsageError(f"{option} is empty; it must be {want}.")
+    return values
 
 
 def _dist_from_env() -> tuple[int, int, int]:
@@ -91,6 +132,7 @@ def ablate_cmd(
     input: InputOpt = None,
     epochs: EpochsOpt = None,
     seeds: SeedsOpt = None,
+    seed_list: SeedListOpt = None,
     batch: BatchOpt = None,
     lr: LrOpt = None,
     wd: WdOpt = None,
@@ -117,7 +159,7 @@ def ablate_cmd(
     load_plugins(plugins)
     spec = build_ablation_spec(
         preset, modules=split_names(modules_) if modules_ else None, backbone=backbone, width=width, data=data,
-        input_size=input, epochs=epochs, seeds=parse_seeds(seeds), batch=batch, lr=lr, weight_decay=wd,
+        input_size=input, epochs=epochs, seeds=parse_seeds(seeds, seed_list), batch=batch, lr=lr, weight_decay=wd,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, csv=csv, resume=resume, device=device,
         threads=threads, checkpoint_dir=checkpoint_dir, train_samples=train_samples, test_samples=test_samples,
         val_fraction=val_fraction, num_workers=workers,

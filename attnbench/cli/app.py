@@ -14,29 +14,71 @@ import signal
 import sys
 import threading
 import warnings
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
+from .. import __version__
 from ..errors import AttnbenchError, CsvWriteError, FileRepairNotice
 from . import ablate, check, plot, profile, render, sweep, table
 
+
+class _BareFlags:
+    """Flags take no value, so their help shows no value placeholder (this Typer prints ``<bool>``, even for
+    ``--help``): every flag of the command, the built-in ones included, gets an empty metavar."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class Command(_BareFlags, typer.core.TyperCommand):
+    pass
+
+
+class Group(_BareFlags, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="attnbench",
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     help="Honest cost numbers for attention modules (SE, CBAM, BAM, CA) inside mobile backbones.",
 )
-app.command("list")(profile.list_cmd)
-app.command("profile")(profile.profile_cmd)
-app.command("table")(table.table_cmd)
-app.command("sweep")(sweep.sweep_cmd)
-app.command("plot")(plot.plot_cmd)
-app.command("check")(check.check_cmd)
-baseline_app = typer.Typer(no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
-baseline_app.command("write")(check.baseline_write_cmd)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        render.version("attnbench", __version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
+app.command("list", cls=Command)(profile.list_cmd)
+app.command("profile", cls=Command)(profile.profile_cmd)
+app.command("table", cls=Command)(table.table_cmd)
+app.command("sweep", cls=Command)(sweep.sweep_cmd)
+app.command("plot", cls=Command)(plot.plot_cmd)
+app.command("check", cls=Command)(check.check_cmd)
+baseline_app = typer.Typer(cls=Group, no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
+baseline_app.command("write", cls=Command)(check.baseline_write_cmd)
 app.add_typer(baseline_app, name="baseline")
-app.command("ablate")(ablate.ablate_cmd)
+app.command("ablate", cls=Command)(ablate.ablate_cmd)
 
 
 def _show_notices(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]

@@ -10,41 +10,39 @@ import typer
 from ..errors import UsageError
 from . import render
 from .options import (
+    TIMING,
     BackbonesOpt,
-    BatchOpt,
-    FormatOpt,
     InputsOpt,
     LatencyOpt,
+    Measurement,
     ModulesOpt,
     PluginsOpt,
     QuietOpt,
-    RepeatsOpt,
-    ThreadsOpt,
-    WarmupOpt,
     WidthsOpt,
     load_plugins,
+    measurement_options,
     parse_numbers,
+    parse_precision,
     split_names,
 )
 
-BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.")]
+BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.", show_default=False)]
 FromOpt = Annotated[Path | None, typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
 
 
+@measurement_options()
 def baseline_write_cmd(
     path: BaselinePathArg,
     modules_: ModulesOpt = "se,cbam,bam,ca",
     backbones: BackbonesOpt = "mbv2",
     widths: WidthsOpt = "1.0",
     inputs: InputsOpt = "224",
-    batch: BatchOpt = 1,
-    threads: ThreadsOpt = 1,
-    repeats: RepeatsOpt = 30,
-    warmup: WarmupOpt = 10,
     latency: LatencyOpt = True,
     from_csv: FromOpt = None,
     plugins: PluginsOpt = None,
     quiet: QuietOpt = False,
+    *,
+    measure: Measurement,
 ) -> None:
     """Measure modules × backbones × widths × inputs (or read a profile CSV) and write a baseline file."""
     from ..api import build_spec
@@ -54,9 +52,10 @@ def baseline_write_cmd(
     if from_csv is not None:
         rows = baseline.rows_from_profile_csv(from_csv)
     else:
+        fields = measure.spec_fields()
         specs = [
-            build_spec(split_names(modules_), backbone=b, width=w, input_size=i, batch=batch, threads=threads,
-                       repeats=repeats, warmup=warmup, latency=latency, memory=False)
+            build_spec(split_names(modules_), backbone=b, width=w, input_size=i, latency=latency, memory=False,
+                       **fields)
             for b in split_names(backbones) for w in parse_numbers(widths, float, "--widths")
             for i in parse_numbers(inputs, int, "--inputs")
         ]  # fmt: skip
@@ -66,22 +65,29 @@ def baseline_write_cmd(
     render.info(f"{len(rows)} rows written to {path}")
 
 
+@measurement_options(only=TIMING)
 def check_cmd(
     path: BaselinePathArg,
     latency_tolerance: Annotated[
         str, typer.Option("--latency-tolerance", help="Allowed latency-ratio growth.")
     ] = "10%",
     only: Annotated[
-        str | None, typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.")
+        str | None,
+        typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.", show_default="all"),
     ] = None,
-    format: FormatOpt = "table",
+    format: Annotated[str, typer.Option("--format", help="Output on stdout: table (rich) or json.")] = "table",
     github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Compare latency across torch versions and devices.")] = False,
     accept: Annotated[bool, typer.Option("--accept", help="Rewrite the baseline with the new measurements.")] = False,
-    repeats: RepeatsOpt = 30,
-    warmup: WarmupOpt = 10,
+    changed_only: Annotated[
+        bool, typer.Option("--changed-only", help="Table: only the findings that are not ok.")
+    ] = False,
     plugins: PluginsOpt = None,
-    quiet: QuietOpt = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Table: only what failed, and the summary line; no progress.")
+    ] = False,
+    *,
+    measure: Measurement,
 ) -> None:
     """Re-measure every row of a baseline; exit 1 on a regression or a changed count, 2 on bad input."""
     from ..cost import baseline
@@ -91,12 +97,16 @@ def check_cmd(
     load_plugins(plugins)
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
-    specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup)
+    specs = baseline.specs_for(
+        old, latency="latency" in metrics or accept, repeats=measure.repeats, warmup=measure.warmup,
+        precision=parse_precision(measure.precision), max_time=measure.max_time,
+    )  # fmt: skip
     with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
     result = baseline.compare(old, new, metrics, tolerance, force)
     if accept:
         baseline.write_baseline(path, new)
-    render.show_check(result, path, format, github, accepted=accept)
+    shown = "failed" if quiet else "changed" if changed_only else "all"
+    render.show_check(result, path, format, github, accepted=accept, shown=shown)
     if result.failures and not accept:
         raise typer.Exit(1)

@@ -1,16 +1,27 @@
 """Shared option aliases and small parsers of the CLI: a leaf module (it imports no command and no app).
 
 Each alias declares an option's flags and help text once; every command that takes the option uses the alias.
+The measurement options (device, dtype, batch, threads, model slot and the timing loop) are declared once as a
+group, ``MEASUREMENT``, and added to a command by ``measurement_options``: the command receives them as one
+``measure: Measurement`` argument, so ``profile``, ``sweep``, ``table`` and ``baseline write`` take the same
+options with the same defaults.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ..errors import UsageError
+
+MEASURE_PANEL = "Measurement"
 
 ModuleOpt = Annotated[
     str, typer.Option("--module", "-m", help="Attention module(s), comma-separated; see `attnbench list`.")
@@ -18,39 +29,162 @@ ModuleOpt = Annotated[
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.")]
 WidthOpt = Annotated[float, typer.Option("--width", help="Channel width multiplier.")]
 InputOpt = Annotated[int, typer.Option("--input", help="Input height and width in pixels.")]
-BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N. Never falls back to another.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU intra-op threads used for timing (recorded).")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size.", rich_help_panel=MEASURE_PANEL)]
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="cpu, cuda or cuda:N. Never falls back to another.", rich_help_panel=MEASURE_PANEL),
+]
+ThreadsOpt = Annotated[
+    int,
+    typer.Option("--threads", help="CPU intra-op threads used for timing (recorded).", rich_help_panel=MEASURE_PANEL),
+]
 CsvOpt = Annotated[
     Path | None, typer.Option("--csv", help="Append result rows to this CSV (header checked, never overwritten).")
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table (rich, default), csv or json on stdout.")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="Output on stdout: table (rich), csv or json (raw numbers), md or latex.")
+]
 PluginsOpt = Annotated[
     list[Path] | None,
     typer.Option("--plugins", help="Python file or folder registering extra modules (executed as code)."),
 ]
-ReductionOpt = Annotated[int | None, typer.Option("--reduction", "-r", help="Reduction ratio r of every module.")]
+ReductionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--reduction", "-r", help="Reduction ratio r of every module.", show_default="each module's own",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]  # fmt: skip
 PositionOpt = Annotated[
-    str | None, typer.Option("--position", help="Insertion slot (see `attnbench list`), or 'stage'.")
+    str | None,
+    typer.Option(
+        "--position", help="Insertion slot (see `attnbench list`), or 'stage'.",
+        show_default="the backbone's first slot; stage modules at stages", rich_help_panel=MEASURE_PANEL,
+    ),
+]  # fmt: skip
+RepeatsOpt = Annotated[
+    int,
+    typer.Option(
+        "--repeats", help="Timed samples per model, at least (more are taken until --precision is met).",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]  # fmt: skip
+WarmupOpt = Annotated[
+    int, typer.Option("--warmup", help="Untimed calls before sampling.", rich_help_panel=MEASURE_PANEL)
 ]
-RepeatsOpt = Annotated[int, typer.Option("--repeats", help="Timed samples per model.")]
-WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed calls before sampling.")]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="Target half-width of every Δlatency's 95 % interval, in percentage points: rounds are added "
+        "until it is met or --max-time runs out.",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]
+MaxTimeOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-time", help="Seconds of timing after which no round is added (0: exactly --repeats samples).",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]  # fmt: skip
 CompileOpt = Annotated[bool, typer.Option("--compile", help="Add rows for a torch.compile build.")]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Add rows for a channels_last build.")]
 NumClassesOpt = Annotated[int, typer.Option("--num-classes", help="Classifier outputs.")]
-SmallInputOpt = Annotated[bool, typer.Option("--small-input", help="No early downsampling (32-64 px inputs).")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16, or float16 (CUDA only).")]
+SmallInputOpt = Annotated[
+    bool,
+    typer.Option("--small-input", help="No early downsampling (32-64 px inputs).", rich_help_panel=MEASURE_PANEL),
+]
+DtypeOpt = Annotated[
+    str, typer.Option("--dtype", help="float32, bfloat16, or float16 (CUDA only).", rich_help_panel=MEASURE_PANEL)
+]
 LatencyOpt = Annotated[bool, typer.Option("--latency/--no-latency", help="Time the models (counts are always made).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 ModulesOpt = Annotated[str, typer.Option("--modules", "-m", help="Attention modules, comma-separated.")]
 BackbonesOpt = Annotated[str, typer.Option("--backbones", "-b", help="Backbones, comma-separated.")]
 WidthsOpt = Annotated[str, typer.Option("--widths", help="Width multipliers, comma-separated.")]
 InputsOpt = Annotated[str, typer.Option("--inputs", help="Input sizes, comma-separated.")]
-TableFormatOpt = Annotated[str, typer.Option("--format", help="table (rich, default), csv (raw numbers), md or latex.")]
 
 
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "md", "latex")
 """What ``--format`` takes on commands that print result rows."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The measurement options of one command line, as given (``precision`` still text)."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch: int = 1
+    threads: int = 1
+    reduction: int | None = None
+    position: str | None = None
+    small_input: bool = False
+    repeats: int = 30
+    warmup: int = 10
+    precision: str = "2%"
+    max_time: float = 60.0
+
+    def spec_fields(self) -> dict[str, Any]:
+        """``ProfileSpec`` fields, ``precision`` parsed."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["precision"] = parse_precision(self.precision)
+        return out
+
+
+MEASUREMENT: dict[str, Any] = {
+    "device": DeviceOpt, "dtype": DtypeOpt, "batch": BatchOpt, "threads": ThreadsOpt, "reduction": ReductionOpt,
+    "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt, "warmup": WarmupOpt,
+    "precision": PrecisionOpt, "max_time": MaxTimeOpt,
+}  # fmt: skip
+"""Each measurement option's alias; its default is ``Measurement``'s."""
+TIMING = ("repeats", "warmup", "precision", "max_time")
+"""The options of the timing loop alone (``check`` takes the rest from the baseline file)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def measurement_options(only: tuple[str, ...] | None = None, omit: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Add the measurement options (``only`` those, less ``omit``) to a command, after its own options.
+
+    The command declares a ``measure: Measurement`` parameter instead; Typer sees the options themselves.
+    """
+    names = [n for n in MEASUREMENT if (only is None or n in only) and n not in omit]
+    defaults = Measurement()
+
+    def decorate(fn: F) -> F:
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "measure"]
+        added = [
+            inspect.Parameter(
+                n, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, n), annotation=MEASUREMENT[n]
+            )
+            for n in names
+        ]
+
+        @functools.wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in names if n in kwargs}
+            return fn(*args, measure=Measurement(**given), **kwargs)
+
+        params = [*own, *added]
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def parse_precision(text: str) -> float:
+    """``"2%"`` or ``"0.02"`` → 0.02 (a fraction of the ratio)."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise UsageError(f"--precision '{text}' is not a precision; use a percentage above 0 and below 100, e.g. 2%.")
+    return value
 
 
 def split_names(value: str) -> tuple[str, ...]:

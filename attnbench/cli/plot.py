@@ -12,15 +12,30 @@ from . import render
 
 
 def plot_cmd(
-    csv_path: Annotated[Path, typer.Argument(help="A results CSV (profile, sweep or ablation rows).")],
+    csv_path: Annotated[
+        Path, typer.Argument(help="A results CSV (profile, sweep or ablation rows).", show_default=False)
+    ],
     x: Annotated[str, typer.Option("--x", help="Column for the x axis.")] = "macs",
     y: Annotated[str, typer.Option("--y", help="Column for the y axis.")] = "latency_ms_median",
-    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default: next to the CSV).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="PNG to write.", show_default="next to the CSV, named after the columns"),
+    ] = None,
     label: Annotated[
-        str | None, typer.Option("--label", help="Label column or template, e.g. '{module} r{reduction}'.")
+        str | None,
+        typer.Option(
+            "--label",
+            help="Label column or template, e.g. '{module} r{reduction}'.",
+            show_default="the columns that tell the models apart",
+        ),
     ] = None,
     maximize_y: Annotated[
-        bool | None, typer.Option("--maximize-y/--minimize-y", help="Pareto direction of y (default: by column).")
+        bool | None,
+        typer.Option(
+            "--maximize-y/--minimize-y",
+            help="Pareto direction of y.",
+            show_default="maximize accuracy and throughput, minimize the rest",
+        ),
     ] = None,
     where: Annotated[
         list[str] | None, typer.Option("--where", help="Keep rows with COLUMN=VALUE (repeatable).")

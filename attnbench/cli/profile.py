@@ -11,28 +11,21 @@ from ..errors import rows_failed
 from . import render
 from .options import (
     BackboneOpt,
-    BatchOpt,
     ChannelsLastOpt,
     CompileOpt,
     CsvOpt,
-    DeviceOpt,
-    DtypeOpt,
     FormatOpt,
     InputOpt,
     LatencyOpt,
+    Measurement,
     ModuleOpt,
     NumClassesOpt,
     PluginsOpt,
-    PositionOpt,
     QuietOpt,
-    ReductionOpt,
-    RepeatsOpt,
-    SmallInputOpt,
-    ThreadsOpt,
-    WarmupOpt,
     WidthOpt,
     check_format,
     load_plugins,
+    measurement_options,
     split_names,
 )
 
@@ -45,31 +38,25 @@ def list_cmd(plugins: PluginsOpt = None) -> None:
     render.show_list(list_attention(), list_backbones())
 
 
+@measurement_options()
 def profile_cmd(
     module: ModuleOpt = "ca",
     backbone: BackboneOpt = "mbv2",
     width: WidthOpt = 1.0,
     input: InputOpt = 224,
-    batch: BatchOpt = 1,
-    device: DeviceOpt = "cpu",
-    threads: ThreadsOpt = 1,
     csv: CsvOpt = None,
     format: FormatOpt = "table",
     plugins: PluginsOpt = None,
-    reduction: ReductionOpt = None,
-    position: PositionOpt = None,
-    repeats: RepeatsOpt = 30,
-    warmup: WarmupOpt = 10,
     compile: CompileOpt = False,
     channels_last: ChannelsLastOpt = False,
     num_classes: NumClassesOpt = 1000,
-    small_input: SmallInputOpt = False,
-    dtype: DtypeOpt = "float32",
     latency: LatencyOpt = True,
     weights: Annotated[
         Path | None, typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
     ] = None,
     quiet: QuietOpt = False,
+    *,
+    measure: Measurement,
 ) -> None:
     """Measure params, MACs, element-wise ops, latency and memory of modules inside a backbone, beside the baseline."""
     from ..api import build_spec, run_profile
@@ -78,17 +65,13 @@ def profile_cmd(
     load_plugins(plugins)
     extra = "+".join(b for b, on in (("compile", compile), ("channels_last", channels_last)) if on)
     spec = build_spec(
-        split_names(module), backbone=backbone, width=width, input_size=input, batch=batch, device=device,
-        dtype=dtype, threads=threads, warmup=warmup, repeats=repeats, reduction=reduction, position=position,
-        num_classes=num_classes, small_input=small_input, latency=latency,
-        builds=("eager", extra) if extra else ("eager",), weights=str(weights) if weights is not None else None,
+        split_names(module), backbone=backbone, width=width, input_size=input, num_classes=num_classes,
+        latency=latency, builds=("eager", extra) if extra else ("eager",),
+        weights=str(weights) if weights is not None else None, **measure.spec_fields(),
     )  # fmt: skip
     with render.status("profiling", quiet=quiet or format != "table") as progress:
         frame, warnings = run_profile(spec, csv=csv, progress=progress)
-    if format == "table":
-        render.show_profile(frame)
-    else:
-        render.write_frame(frame, format)
+    render.show_rows(frame, format, title="attnbench profile")
     for w in warnings:
         render.warn(w)
     if csv is not None:

@@ -59,6 +59,16 @@ def latency(median: Any, iqr: Any) -> str:
     return "–" if _missing(median) else f"{median:.3f} ± {iqr:.3f}"
 
 
+def delta_latency(d: Any, low: Any, high: Any) -> str:
+    """``+31.2% [28.0, 34.1]``: the median paired Δ and its 95 % interval, in %; the interval is left out when
+    there is none (too few samples)."""
+    if _missing(d):
+        return "–"
+    if _missing(low) or _missing(high):
+        return pct(d)
+    return f"{pct(d)} [{round(low, 1) + 0.0:.1f}, {round(high, 1) + 0.0:.1f}]"
+
+
 def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
     return millions(value, digits) if base else f"{millions(value, digits)} ({signed_millions(delta, digits)})"
 
@@ -66,7 +76,7 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
 def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
     varying = [c for c in ("backbone", "width", "input_size", "build") if frame[c].nunique() > 1]
-    names = {"backbone": "backbone", "width": "×", "input_size": "input", "build": "build"}
+    names = {"backbone": "backbone", "width": "width", "input_size": "input", "build": "build"}
     columns = ["module", *[names[c] for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
                "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
     cells = []
@@ -80,7 +90,8 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             "–" if _missing(r["reduction"]) else str(int(r["reduction"])), str(r["attn_count"]),
             _with_delta(r["params"], r["d_params"], base, 3), _with_delta(r["macs"], r["d_macs"], base, 1),
             _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
-            latency(r["latency_ms_median"], r["latency_ms_iqr"]), "" if base else pct(r["d_latency_pct"]),
+            latency(r["latency_ms_median"], r["latency_ms_iqr"]),
+            "" if base else delta_latency(r["d_latency_pct"], r["d_latency_pct_ci_low"], r["d_latency_pct_ci_high"]),
             "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}", millions(r["peak_mem_bytes"], 1),
         ])  # fmt: skip
     return columns, cells
@@ -88,7 +99,8 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 PROFILE_LEGEND = (
     "n = attention modules inserted; elem-ops = element-wise ops (pooling, gates, activations, broadcast products, "
-    "BN); Δ against the 'none' row of the same configuration."
+    "BN); Δ against the 'none' row of the same configuration. latency ms: median ± IQR of the samples. "
+    "Δlat: median of the per-round latency ratios to 'none', −1, with its 95 % confidence interval [low, high] in %."
 )
 
 
@@ -96,7 +108,7 @@ def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
     """The profile table: one row per model and build, Δ against the baseline of the same build."""
     first = frame.iloc[0]
     title = (
-        f"{first['backbone']} ×{first['width']:g} @ {first['input_size']}px, batch {first['batch']}, "
+        f"{first['backbone']} {width_label(first['width'])} @ {first['input_size']} px, batch {first['batch']}, "
         f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
     )
     columns, cells = profile_cells(frame)
@@ -106,15 +118,21 @@ def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
     for row in cells:
         table.add_row(*[escape(c) for c in row])
     console.print(table)
-    console.print(PROFILE_LEGEND, style="dim")
+    console.print(PROFILE_LEGEND, style="dim", markup=False)
     for line in summary_lines(frame):
         console.print(line, markup=False)
 
 
+def width_label(width: float) -> str:
+    """``1.0`` → ``width 1.0``, ``0.35`` → ``width 0.35``: the multiplier as the papers write it."""
+    return f"width {width:.1f}" if float(width).is_integer() else f"width {width:g}"
+
+
 def _config_label(r: Any) -> str:
     extra = "".join(
-        f" {fmt.format(r[c])}" for c, fmt in (("width", "×{:g}"), ("input_size", "@{}")) if c in r and r[c] is not None
-    )
+        f" {fmt(r[c])}" for c, fmt in (("width", width_label), ("input_size", "@{}".format))
+        if c in r and r[c] is not None
+    )  # fmt: skip
     return f"{r['backbone']}{extra}"
 
 
@@ -130,8 +148,9 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
         base = group[group["module"] == BASELINE].iloc[0]
         build = base["build"]
         for _, r in group[group["module"] != BASELINE].iterrows():
+            ci = [r.get("d_latency_pct_ci_low"), r.get("d_latency_pct_ci_high")]
             lat = "" if _missing(r["d_latency_pct"]) else (
-                f", latency {pct(r['d_latency_pct'])} ({r['latency_ms_median']:.3f} vs "
+                f", latency {delta_latency(r['d_latency_pct'], *ci)} ({r['latency_ms_median']:.3f} vs "
                 f"{base['latency_ms_median']:.3f} ms)"
             )  # fmt: skip
             where = f" ({build})" if build != "eager" else ""
@@ -153,6 +172,23 @@ def show_list(attention: list[dict[str, str]], backbones: list[dict[str, str]], 
         console.print(table)
 
 
+def show_rows(frame: pd.DataFrame, fmt: str, title: str) -> None:
+    """Profile or sweep rows on stdout in ``fmt`` (see ``options.FORMATS``)."""
+    if fmt == "table":
+        if len(frame):
+            show_profile(frame)
+        else:
+            info("nothing left to measure")
+    elif fmt in ("csv", "json"):
+        write_frame(frame, fmt)
+    else:
+        from ..io import export
+
+        columns, cells = profile_cells(frame)
+        serialize = export.to_markdown if fmt == "md" else export.to_latex
+        write_text(serialize(columns, cells, [PROFILE_LEGEND], title=title))
+
+
 def write_frame(frame: pd.DataFrame, fmt: str) -> None:
     """Plain machine-readable output on stdout, raw numbers."""
     if fmt == "csv":
@@ -160,6 +196,18 @@ def write_frame(frame: pd.DataFrame, fmt: str) -> None:
     else:
         sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
     sys.stdout.flush()
+
+
+def write_json(rows: list[dict[str, Any]]) -> None:
+    """Plain JSON rows on stdout (raw numbers)."""
+    import json
+
+    sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def version(name: str, number: str) -> None:
+    stdout.print(f"{name} {number}", markup=False, highlight=False)
 
 
 def warn(message: str) -> None:
@@ -205,8 +253,14 @@ def _change(f: Any) -> str:
     return f"{int(f.new - f.old):+,}"
 
 
-def show_check(result: Any, path: Any, fmt: str, github: bool, accepted: bool = False) -> None:
-    """The diff table (or JSON) of ``attnbench check`` and its one-line summary; annotations with ``--github``."""
+def show_check(
+    result: Any, path: Any, fmt: str, github: bool, accepted: bool = False, shown: str = "all"
+) -> None:  # fmt: skip
+    """The diff table (or JSON) of ``attnbench check`` and its one-line summary; annotations with ``--github``.
+
+    ``shown`` limits the table's rows: ``all``, ``changed`` (not ok) or ``failed`` (no table when none failed).
+    JSON always holds every finding.
+    """
     import json
 
     counts: dict[str, int] = {}
@@ -227,14 +281,17 @@ def show_check(result: Any, path: Any, fmt: str, github: bool, accepted: bool = 
         }  # fmt: skip
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        table = Table(title=f"attnbench check {path}", title_justify="left")
-        for c in ("line", "row", "metric", "old", "new", "change", "status", "note"):
-            table.add_column(c, justify="right" if c in ("line", "old", "new", "change") else "left")
-        style = {"regression": "bold red", "changed": "bold red", "improved": "green", "skipped": "yellow"}
-        for f in result.findings:
-            table.add_row(str(f.row.line), f.row.label, f.metric, _fmt_metric(f.metric, f.old),
-                          _fmt_metric(f.metric, f.new), _change(f), f.status, f.note, style=style.get(f.status))  # fmt: skip
-        stdout.print(table)
+        keep = {"all": lambda f: True, "changed": lambda f: f.status != "ok", "failed": lambda f: f.failed}[shown]
+        rows = [f for f in result.findings if keep(f)]
+        if rows:
+            table = Table(title=f"attnbench check {path}", title_justify="left")
+            for c in ("line", "row", "metric", "old", "new", "change", "status", "note"):
+                table.add_column(c, justify="right" if c in ("line", "old", "new", "change") else "left")
+            style = {"regression": "bold red", "changed": "bold red", "improved": "green", "skipped": "yellow"}
+            for f in rows:
+                table.add_row(str(f.row.line), f.row.label, f.metric, _fmt_metric(f.metric, f.old),
+                              _fmt_metric(f.metric, f.new), _change(f), f.status, f.note, style=style.get(f.status))  # fmt: skip
+            stdout.print(table)
         stdout.print(line, markup=False)
     if github:
         level = {"regression": "error", "changed": "error", "improved": "notice", "skipped": "warning"}
@@ -432,7 +489,7 @@ def summary_table(result: AblationResult, spec: AblationSpec) -> Table:
 
     seeds = ",".join(str(s) for s in spec.seeds)
     title = (
-        f"{spec.backbone} ×{spec.width:g} on {result.data_name} ({result.num_classes} classes), {spec.input_size} px, "
+        f"{spec.backbone} {width_label(spec.width)} on {result.data_name} ({result.num_classes} classes), {spec.input_size} px, "
         f"{spec.epochs} epochs, seeds {seeds}"
     )
     table = Table(title=title, title_justify="left")

@@ -9,40 +9,38 @@ import typer
 from ..errors import UsageError, rows_failed
 from . import render
 from .options import (
-    BatchOpt,
+    BackbonesOpt,
     CsvOpt,
-    DeviceOpt,
+    FormatOpt,
+    InputsOpt,
     LatencyOpt,
+    Measurement,
+    ModulesOpt,
     PluginsOpt,
     QuietOpt,
-    RepeatsOpt,
-    TableFormatOpt,
-    ThreadsOpt,
-    WarmupOpt,
+    WidthsOpt,
+    check_format,
     load_plugins,
+    measurement_options,
     parse_numbers,
     split_names,
 )
 
 
+@measurement_options()
 def sweep_cmd(
-    modules_: Annotated[
-        str, typer.Option("--modules", "-m", help="Attention modules, comma-separated.")
-    ] = "se,cbam,bam,ca",
-    backbones: Annotated[str, typer.Option("--backbones", "-b", help="Backbones, comma-separated.")] = "mbv2",
-    widths: Annotated[str, typer.Option("--widths", help="Width multipliers, comma-separated.")] = "1.0",
-    inputs: Annotated[str, typer.Option("--inputs", help="Input sizes, comma-separated.")] = "224",
-    batch: BatchOpt = 1,
-    device: DeviceOpt = "cpu",
-    threads: ThreadsOpt = 1,
-    repeats: RepeatsOpt = 30,
-    warmup: WarmupOpt = 10,
+    modules_: ModulesOpt = "se,cbam,bam,ca",
+    backbones: BackbonesOpt = "mbv2",
+    widths: WidthsOpt = "1.0",
+    inputs: InputsOpt = "224",
     latency: LatencyOpt = True,
     csv: CsvOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip rows already in --csv.")] = False,
-    format: TableFormatOpt = "csv",
+    format: FormatOpt = "csv",
     plugins: PluginsOpt = None,
     quiet: QuietOpt = False,
+    *,
+    measure: Measurement,
 ) -> None:
     """Profile a grid of modules × backbones × widths × inputs, appending each finished configuration to --csv."""
     from ..api import build_spec
@@ -50,33 +48,23 @@ def sweep_cmd(
     from ..cost.records import COLUMNS, as_dict, to_frame
     from ..io import export
 
-    if format not in ("table", *export.FORMATS):
-        raise UsageError(f"--format '{format}' is not supported; choose from: table, {', '.join(export.FORMATS)}.")
+    check_format(format)
     if resume and csv is None:
         raise UsageError("--resume needs --csv PATH: the file whose rows are skipped.")
     load_plugins(plugins)
     specs = sweep.plan(
         build_spec, split_names(modules_), split_names(backbones), parse_numbers(widths, float, "--widths"),
-        parse_numbers(inputs, int, "--inputs"), batch=batch, device=device, threads=threads, repeats=repeats,
-        warmup=warmup, latency=latency,
+        parse_numbers(inputs, int, "--inputs"), latency=latency, **measure.spec_fields(),
     )  # fmt: skip
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
         for rows, group_warnings in sweep.run(specs, csv, resume, progress):
             records.extend(rows)
             warnings.extend(w for w in group_warnings if w not in warnings)
-    frame = to_frame(records)
     if format == "csv":
         render.write_text(export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records]))
-    elif format == "table":
-        if len(frame):
-            render.show_profile(frame)
-        else:
-            render.info("nothing left to measure")
     else:
-        columns, cells = render.profile_cells(frame)
-        serialize = export.to_markdown if format == "md" else export.to_latex
-        render.write_text(serialize(columns, cells, [render.PROFILE_LEGEND], title="attnbench sweep"))
+        render.show_rows(to_frame(records), format, title="attnbench sweep")
     for w in warnings:
         render.warn(w)
     if csv is not None:

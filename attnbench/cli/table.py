@@ -8,24 +8,19 @@ import typer
 
 from ..errors import UsageError
 from . import render
-from .options import (
-    InputOpt,
-    QuietOpt,
-    RepeatsOpt,
-    TableFormatOpt,
-    ThreadsOpt,
-)
+from .options import FORMATS, FormatOpt, InputOpt, Measurement, QuietOpt, measurement_options
 
 
+@measurement_options(omit=("reduction",))  # every row of a paper table fixes its own reduction
 def table_cmd(
-    name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,
     latency: Annotated[bool, typer.Option("--latency", help="Add measured latency columns (slower).")] = False,
-    format: TableFormatOpt = "table",
+    format: FormatOpt = "table",
     input: InputOpt = 224,
-    threads: ThreadsOpt = 1,
-    repeats: RepeatsOpt = 30,
     quiet: QuietOpt = False,
+    *,
+    measure: Measurement,
 ) -> None:
     """Rebuild a paper's comparison table and print measured values beside the published ones."""
     from ..io import export
@@ -38,20 +33,25 @@ def table_cmd(
             )
         render.show_table_list(list(tables.TABLES.values()))
         return
-    if format not in ("table", *export.FORMATS):
-        raise UsageError(f"--format '{format}' is not supported; choose from: table, {', '.join(export.FORMATS)}.")
+    if format not in FORMATS:
+        raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(FORMATS)}.")
     spec = tables.get_table(name)
+    fields = {k: v for k, v in measure.spec_fields().items() if k != "reduction"}
     with render.status(f"measuring {name}", quiet=quiet or format != "table") as progress:
-        rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, threads=threads,
-                                    repeats=repeats)  # fmt: skip
+        rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, **fields)
     from ..env import collect_env
 
-    env = collect_env("cpu")
-    context = f"measured: {input}×{input}, batch 1, float32, {env.device_name}, torch {env.torch_version}"
+    env = collect_env(measure.device)
+    context = (
+        f"measured: {input}×{input}, batch {measure.batch}, {measure.dtype}, {env.device_name}, "
+        f"torch {env.torch_version}"
+    )
     if format == "table":
         render.show_table(spec.title, context, rows)
     elif format == "csv":
         render.write_text(export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows]))
+    elif format == "json":
+        render.write_json(rows)
     else:
         columns, cells, notes = render.table_cells(rows)
         source = f"{spec.source} (per-value sources: attnbench/papers/{tables.DATA_FILE})"

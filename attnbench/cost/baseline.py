@@ -2,9 +2,11 @@
 
 A baseline row holds exact counts (params, MACs, element-wise ops), compared exactly, and a latency *ratio* to the
 ``none`` row of the same configuration measured in the same run, compared with a tolerance: a ratio survives a
-noisy, shared CI machine, an absolute time does not. The ratio is judged from every paired sample (sample k of the
-module and of the baseline come from the same interleaved round), not from one number: a regression needs at least
-three quarters of the paired ratios beyond the tolerance.
+noisy, shared CI machine, an absolute time does not. The ratio is the median of the paired per-round ratios (sample
+k of the module and of the baseline come from the same interleaved round), and the re-measured one is judged by its
+95 % distribution-free interval, not by one number: a regression needs the whole interval above the old ratio plus
+the tolerance, an improvement the whole interval below it minus the tolerance. Files written before the interval
+columns existed still load (their quartile columns are kept and written too).
 
 Latency is compared only when the torch version and device name match the baseline's (as pyperf refuses to compare
 runs whose metadata differ), unless forced.
@@ -23,7 +25,7 @@ from typing import Any
 
 from .. import modules
 from ..errors import AttnbenchError, BaselineFileError, UsageError
-from ..stats import quartiles
+from ..stats import paired_ratio, quartiles
 from .runner import ProfileResult, profile
 from .spec import BASELINE, ProfileSpec, check_name
 
@@ -31,8 +33,8 @@ EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
 CONFIG = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
 COLUMNS = (
-    *CONFIG, *EXACT, "latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_n", "torch_version",
-    "device_name", "timestamp_utc",
+    *CONFIG, *EXACT, "latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_ratio_ci_low",
+    "latency_ratio_ci_high", "latency_n", "torch_version", "device_name", "timestamp_utc",
 )  # fmt: skip
 _GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
 
@@ -48,6 +50,9 @@ class BaselineRow:
     latency_ratio: float | None = None
     latency_ratio_q1: float | None = None
     latency_ratio_q3: float | None = None
+    latency_ratio_ci_low: float | None = None
+    latency_ratio_ci_high: float | None = None
+    """The 95 % interval of ``latency_ratio`` (empty in older files and with fewer than 6 paired samples)."""
     latency_n: int | None = None
     torch_version: str = ""
     device_name: str = ""
@@ -93,13 +98,17 @@ class CheckResult:
         return [f for f in self.findings if f.failed]
 
 
-def _ratio_stats(result: ProfileResult, name: str) -> tuple[float, float, float, int] | None:
+def _ratio_stats(result: ProfileResult, name: str) -> dict[str, Any]:
+    """The latency columns of a baseline row, from the paired samples of its model and the baseline."""
     base, own = result.samples_ms.get((BASELINE, "eager")), result.samples_ms.get((name, "eager"))
     if not base or not own:
-        return None
-    ratios = [a / b for a, b in zip(own, base)]
-    q1, med, q3 = quartiles(ratios)
-    return med, q1, q3, len(ratios)
+        return {}
+    est = paired_ratio(own, base)
+    q1, _, q3 = quartiles([a / b for a, b in zip(own, base)])
+    return {
+        "latency_ratio": est.median, "latency_ratio_q1": q1, "latency_ratio_q3": q3, "latency_ratio_ci_low": est.low,
+        "latency_ratio_ci_high": est.high, "latency_n": est.n,
+    }  # fmt: skip
 
 
 def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
@@ -108,17 +117,13 @@ def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
     for r in result.records:
         if r.build != "eager":
             continue
-        stats = _ratio_stats(result, r.module)
         rows.append(
             BaselineRow(
                 config={k: getattr(r, k) for k in CONFIG},
                 params=r.params,
                 macs=r.macs,
                 elementwise_ops=r.elementwise_ops,
-                latency_ratio=stats[0] if stats else None,
-                latency_ratio_q1=stats[1] if stats else None,
-                latency_ratio_q3=stats[2] if stats else None,
-                latency_n=stats[3] if stats else None,
+                **_ratio_stats(result, r.module),
                 torch_version=r.torch_version,
                 device_name=r.device_name,
                 timestamp_utc=r.timestamp_utc,
@@ -207,6 +212,12 @@ def read_baseline(path: Path) -> list[BaselineRow]:
                 latency_ratio=_num(d.get("latency_ratio", ""), float, "latency_ratio", i, path, positive=True),
                 latency_ratio_q1=_num(d.get("latency_ratio_q1", ""), float, "latency_ratio_q1", i, path, positive=True),
                 latency_ratio_q3=_num(d.get("latency_ratio_q3", ""), float, "latency_ratio_q3", i, path, positive=True),
+                latency_ratio_ci_low=_num(
+                    d.get("latency_ratio_ci_low", ""), float, "latency_ratio_ci_low", i, path, positive=True
+                ),
+                latency_ratio_ci_high=_num(
+                    d.get("latency_ratio_ci_high", ""), float, "latency_ratio_ci_high", i, path, positive=True
+                ),
                 latency_n=_num(d.get("latency_n", ""), int, "latency_n", i, path),
                 torch_version=d.get("torch_version", ""),
                 device_name=d.get("device_name", ""),
@@ -241,7 +252,10 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
         raise
 
 
-def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int) -> list[ProfileSpec]:
+def specs_for(
+    rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int, precision: float = 0.02,
+    max_time: float = 60.0,
+) -> list[ProfileSpec]:  # fmt: skip
     """One profile spec per configuration group; each measures its baseline and all of its modules together."""
     groups: dict[tuple[Any, ...], list[str]] = {}
     for row in rows:
@@ -268,6 +282,8 @@ def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: 
                 memory=False,
                 repeats=repeats,
                 warmup=warmup,
+                precision=precision,
+                max_time=max_time,
             ).validate(require_module=False)
         )
     return specs
@@ -312,13 +328,18 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
         note = f"not compared: {'; '.join(differs)} (pass --force to compare anyway)"
         return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, "skipped", note)
     limit_hi, limit_lo = row.latency_ratio * (1 + tolerance), row.latency_ratio * (1 - tolerance)
-    q1, q3 = twin.latency_ratio_q1 or twin.latency_ratio, twin.latency_ratio_q3 or twin.latency_ratio
-    note = f"paired ratios IQR {q1:.3f}–{q3:.3f} over {twin.latency_n} samples; limit {limit_hi:.3f}"
+    low, high = twin.latency_ratio_ci_low, twin.latency_ratio_ci_high
+    if low is None or high is None:
+        note = f"no 95% interval from {twin.latency_n} paired samples; raise --repeats"
+        return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, "skipped", note)
+    note = (
+        f"95% interval {low:.3f}–{high:.3f} over {twin.latency_n} paired samples; limits {limit_lo:.3f}–{limit_hi:.3f}"
+    )
     if differs:
         note += f"; forced across {'; '.join(differs)}"
-    if q1 > limit_hi:
+    if low > limit_hi:
         status = "regression"
-    elif q3 < limit_lo:
+    elif high < limit_lo:
         status = "improved"
     else:
         status = "ok"
@@ -327,7 +348,8 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
 
 def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
     """Baseline rows from a profile/sweep CSV: the eager rows, each latency ratio taken against the ``none`` row
-    of the same configuration and run (same ``timestamp_utc``). Without paired samples, the quartiles equal it."""
+    of the same configuration and run (same ``timestamp_utc``): ``d_latency_pct`` and its interval where the file
+    has them (the paired median), else the ratio of the medians. Without paired samples, the quartiles equal it."""
     from ..io.csvfile import read_table
 
     if not path.is_file():
@@ -361,8 +383,12 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
             r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
         )
         none = base.get(key)
-        ratio = None
-        if none and r["latency_ms_median"] and none["latency_ms_median"]:
+        ratio = low = high = None
+        if none and r.get("d_latency_pct"):
+            ratio = 1 + float(r["d_latency_pct"]) / 100
+            if r.get("d_latency_pct_ci_low") and r.get("d_latency_pct_ci_high"):
+                low, high = (1 + float(r[c]) / 100 for c in ("d_latency_pct_ci_low", "d_latency_pct_ci_high"))
+        elif none and r["latency_ms_median"] and none["latency_ms_median"]:
             ratio = float(r["latency_ms_median"]) / float(none["latency_ms_median"])
         config = _config_from(r, i, path)
         rows.append(
@@ -372,6 +398,8 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
                 latency_ratio=ratio,
                 latency_ratio_q1=ratio,
                 latency_ratio_q3=ratio,
+                latency_ratio_ci_low=low,
+                latency_ratio_ci_high=high,
                 latency_n=_num(r.get("latency_n", ""), int, "latency_n", i, path),
                 torch_version=r.get("torch_version", ""),
                 device_name=r.get("device_name", ""),

@@ -262,7 +262,7 @@ class _Pass(TorchDispatchMode):
             out = func(*args, **kwargs)
         elif _is_composite(func):
             # Run the decomposition with this mode on, so its pieces are counted; only the composite's own outputs
-            # enter the memory account, as when the op runs whole (measure.peak_memory's view). The C++ kernel, not
+            # enter the memory account, as when the op runs whole (the view of the separate memory pass in tests/memory_reference.py). The C++ kernel, not
             # func.decompose(): that prefers the Python decompositions torch registers for tracing (matmul,
             # upsample_*), which are not what eager runs.
             self.decompose_depth += 1

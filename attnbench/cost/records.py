@@ -49,7 +49,10 @@ class ProfileRecord:
     d_macs: int | None
     d_elementwise_ops: int | None
     d_latency_pct: float | None
-    """Latency share: (median with module − median of the baseline of the same build) / baseline × 100."""
+    """Latency share: (median of the per-round ratios to the baseline of the same build − 1) × 100."""
+    d_latency_pct_ci_low: float | None
+    d_latency_pct_ci_high: float | None
+    """The 95 % distribution-free interval of ``d_latency_pct`` (empty with fewer than 6 paired samples)."""
     status: str
     """ok, or failed (then ``error`` says why and the measured columns are empty)."""
     error: str

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,15 +13,12 @@ from .. import modules
 from ..env import EnvInfo, collect_env
 from ..errors import AttnbenchError
 from ..runtimes import prepare
-from ..stats import check_sample_count
+from ..stats import RatioEstimate, min_pairs
 from .build import build_model, inspect_model, make_input
 from .count import count_params
 from .records import ProfileRecord
 from .spec import BASELINE, ProfileSpec
-from .timing import Latency, time_latency
-
-ROUNDS = 5
-"""Latency samples are taken in this many interleaved rounds over all models, so drift hits them alike."""
+from .timing import Latency, SampleSource, Sampling, TimerSource, clock_for, sample_until_precise, torch_threads
 
 Progress = Callable[[str], None]
 
@@ -106,46 +101,69 @@ def _time_all(
     x: torch.Tensor,
     progress: Progress | None,
     failed: dict[tuple[str, str], str],
-) -> dict[tuple[str, str], Latency]:
-    """Time every (model, build) in interleaved rounds; a call that raises is recorded in ``failed`` and dropped."""
-    calls = {}
-    for name, model in models.items():
-        for build in spec.builds:
-            m = model if build == "eager" else copy.deepcopy(model)
-            calls[(name, build)] = prepare(m, x, build)
-    per_round = math.ceil(spec.repeats / ROUNDS)
-    samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-    per_sample: dict[tuple[str, str], int] = {}
-    for r in range(ROUNDS):
-        for key, fn in list(calls.items()):
-            if progress:
-                progress(f"timing {key[0]} ({key[1]}), round {r + 1}/{ROUNDS}")
-            try:
-                lat = time_latency(
-                    fn, threads=spec.threads, warmup=spec.warmup if r == 0 else 1, repeats=per_round,
-                    calls_per_sample=per_sample.get(key),
-                )  # fmt: skip
-            except FAILURES as exc:
-                failed[key] = f"timing failed: {failure_text(exc)}"
-                del calls[key]
-                continue
-            per_sample[key] = lat.calls_per_sample
-            samples[key].extend(lat.samples_ms)
-    return {
-        key: Latency.from_samples(samples[key][: spec.repeats], per_sample[key], f"{key[0]} ({key[1]})")
-        for key in calls
+    source: SampleSource[tuple[str, str]] | None = None, clock: Callable[[], float] | None = None,
+) -> tuple[dict[tuple[str, str], Latency], Sampling[tuple[str, str]]]:  # fmt: skip
+    """Time every (model, build) in interleaved rounds until every Δ is precise (``sample_until_precise``); a call
+    that raises is recorded in ``failed`` and dropped. ``source`` and ``clock`` replace the real timers (tests)."""
+    clock = clock or clock_for(spec.device)
+    if source is None:
+        calls = {}
+        for name, model in models.items():
+            for build in spec.builds:
+                m = model if build == "eager" else copy.deepcopy(model)
+                calls[(name, build)] = prepare(m, x, build)
+        source = TimerSource(calls, spec.warmup, clock)
+    keys = [(name, build) for name in models for build in spec.builds]
+    pairs = {(name, build): (BASELINE, build) for name, build in keys}  # the baseline's own pair: ratio 1
+
+    def report(rounds: int, worst: float | None) -> None:
+        if progress:
+            state = "" if worst is None else f", widest Δ interval ±{100 * worst:.1f} pp"
+            progress(f"timing round {rounds}{state} (target ±{100 * spec.precision:g} pp)")
+
+    with torch_threads(spec.threads), torch.inference_mode():
+        sampling = sample_until_precise(
+            source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
+            clock=clock, errors=FAILURES, progress=report,
+        )  # fmt: skip
+    for key, exc in sampling.failed.items():
+        failed[key] = f"timing failed: {failure_text(exc)}"
+    latencies = {
+        key: Latency.from_samples(samples, sampling.calls_per_sample[key])
+        for key, samples in sampling.samples_ms.items()
     }
+    return latencies, sampling
+
+
+def precision_warning(spec: ProfileSpec, key: tuple[str, str], est: RatioEstimate, seconds: float) -> str:
+    """The one line for a row whose Δlatency interval stayed wider than ``spec.precision``, with the remedy."""
+    label = f"{key[0]} ({key[1]})"
+    if est.low is None:
+        need = min_pairs(est.confidence)
+        return (
+            f"{label}: no {est.confidence:.0%} interval for Δlatency from {est.n} paired samples ({need} needed); "
+            "raise --repeats or --max-time."
+        )
+    threads = ", run with --threads 1" if spec.threads > 1 else ""
+    return (
+        f"{label}: Δlatency {100 * (est.median - 1):+.1f}% is known to ±{100 * est.half_width:.1f} pp "
+        f"({est.confidence:.0%} interval, {est.n} paired samples, {seconds:.0f} s of timing), wider than the "
+        f"--precision target of ±{100 * spec.precision:g} pp; raise --max-time{threads}, or measure on a quieter "
+        "machine."
+    )
 
 
 def _record(
     spec: ProfileSpec, env: EnvInfo, name: str, build: str, cost: _Cost | None, lat: Latency | None,
-    base: _Cost | None, base_lat: Latency | None, error: str,
+    base: _Cost | None, est: RatioEstimate | None, error: str,
 ) -> ProfileRecord:  # fmt: skip
     med = lat.summary.median if lat else None
-    base_med = base_lat.summary.median if base_lat else None
 
     def delta(field: str) -> int | None:
         return getattr(cost, field) - getattr(base, field) if cost and base else None
+
+    def pct(ratio: float | None) -> float | None:
+        return None if ratio is None else 100 * (ratio - 1)
 
     return ProfileRecord(
         backbone=spec.backbone, module=name, position=effective_position(spec, name),
@@ -162,7 +180,8 @@ def _record(
         throughput_ips=spec.batch / (med / 1e3) if med else None,
         peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" else None,  # measured on the eager model
         d_params=delta("params"), d_macs=delta("macs"), d_elementwise_ops=delta("elementwise_ops"),
-        d_latency_pct=100 * (med - base_med) / base_med if med is not None and base_med else None,
+        d_latency_pct=pct(est.median) if est else None, d_latency_pct_ci_low=pct(est.low) if est else None,
+        d_latency_pct_ci_high=pct(est.high) if est else None,
         status="failed" if error else "ok", error=error,
         torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
         cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
@@ -193,14 +212,20 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
         reason = f"baseline failed: {failed[(BASELINE, spec.builds[0])]}"
         failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
         models.clear()
-    latencies = _time_all(spec, models, x, progress, failed) if spec.latency and models else {}
+    latencies: dict[tuple[str, str], Latency] = {}
+    estimates: dict[tuple[str, str], RatioEstimate] = {}
+    warnings: list[str] = []
+    if spec.latency and models:
+        latencies, sampling = _time_all(spec, models, x, progress, failed)
+        estimates = sampling.estimates
+        warnings = [
+            precision_warning(spec, key, est, sampling.elapsed_s)
+            for key, est in estimates.items()
+            if key[0] != BASELINE and est.half_width > spec.precision
+        ]
     records: list[ProfileRecord] = []
-    warnings: list[str] = list(check_sample_count(spec.repeats)) if spec.latency else []
     for build in spec.builds:
         for name in spec.names:
-            lat = latencies.get((name, build))
-            if lat:
-                warnings.extend(lat.warnings)
             records.append(
                 _record(
                     spec,
@@ -208,9 +233,9 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
                     name,
                     build,
                     costs.get(name),
-                    lat,
+                    latencies.get((name, build)),
                     costs.get(BASELINE),
-                    latencies.get((BASELINE, build)),
+                    estimates.get((name, build)),
                     failed.get((name, build), ""),
                 )  # fmt: skip
             )

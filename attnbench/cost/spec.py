@@ -73,6 +73,11 @@ class ProfileSpec:
     threads: int = 1
     warmup: int = 10
     repeats: int = 30
+    """The fewest timed samples per model; more rounds are added until ``precision`` is met."""
+    precision: float = 0.02
+    """Target half-width of every Δlatency's 95 % interval, as a fraction of the ratio (0.02: ±2 pp)."""
+    max_time: float = 60.0
+    """Seconds of timing (warm-up included) after which no round is added; the ``repeats`` rounds always run."""
     reduction: int | None = None
     position: str | None = None
     num_classes: int = 1000
@@ -119,6 +124,10 @@ class ProfileSpec:
             raise UsageError(f"--warmup must be between 0 and 100000, got {self.warmup}.")
         if self.latency and self.repeats < 5:
             raise UsageError(f"--repeats must be at least 5 for a median and IQR, got {self.repeats}.")
+        if not (math.isfinite(self.precision) and 0 < self.precision < 1):
+            raise UsageError(f"--precision must be above 0 % and below 100 %, got {100 * self.precision:g}%.")
+        if not (math.isfinite(self.max_time) and 0 <= self.max_time <= 86400):
+            raise UsageError(f"--max-time must be between 0 and 86400 seconds, got {self.max_time:g}.")
         if self.reduction is not None and not 1 <= self.reduction <= 4096:
             raise UsageError(f"--reduction must be a positive integer, got {self.reduction}.")
         positions = (*meta["positions"], "stage")

@@ -1,51 +1,109 @@
-"""Latency as a pure function: ``time_latency`` returns every sample and its summary, and prints nothing.
+"""Latency: timed calls of one model (``CallTimer``) and the loop that samples a set of models until their paired
+ratios are precise (``sample_until_precise``). Nothing here prints.
 
-It uses ``torch.utils.benchmark.Timer`` (explicit thread count, CUDA synchronisation built in); every sample is kept
-and summarised by ``stats.summarize``.
+A sample is one block of ``calls_per_sample`` calls, timed as a whole (``timeit.Timer`` semantics: the garbage
+collector is off inside the block) and divided by the call count. The count is calibrated once, from the timed
+warm-up calls, so a block lasts at least ``MIN_SAMPLE_S``; no call is made that no sample needs. CUDA is
+synchronised before each clock reading, as ``torch.utils.benchmark.Timer`` does.
+
+The loop takes the sample source and the clock as arguments, so it runs on fakes in the tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+import time
+import timeit
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
-from torch.utils.benchmark import Timer
 
-from ..stats import Summary, check_stability, summarize
+from ..stats import CONFIDENCE, RatioEstimate, Summary, paired_ratio, summarize
 
 MIN_SAMPLE_S = 0.002
 """Each timing sample runs the model enough times to last at least this long, so timer overhead stays < 1 %."""
 
+MAX_SAMPLES = 100_000
+"""Rounds never go beyond this many samples per model, whatever the time budget."""
+
+K = TypeVar("K", bound=Hashable)
+
 
 @dataclass(frozen=True)
 class Latency:
-    """Per-call latency samples in milliseconds, their summary and any stability warnings."""
+    """Per-call latency samples in milliseconds and their summary."""
 
     samples_ms: tuple[float, ...]
     calls_per_sample: int
     summary: Summary
-    warnings: tuple[str, ...]
 
     @staticmethod
-    def from_samples(samples_ms: Iterable[float], calls_per_sample: int, label: str = "") -> Latency:
+    def from_samples(samples_ms: Iterable[float], calls_per_sample: int) -> Latency:
         samples = tuple(samples_ms)
-        summary = summarize(samples)
-        return Latency(samples, calls_per_sample, summary, check_stability(summary, label))
+        return Latency(samples, calls_per_sample, summarize(samples))
+
+
+def clock_for(device: str) -> Callable[[], float]:
+    """``time.perf_counter``, synchronising ``device`` first when it is a CUDA device."""
+    if device.startswith("cuda"):
+
+        def synced() -> float:
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+
+        return synced
+    return time.perf_counter
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Intra-op CPU threads set to ``threads`` for the duration (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class CallTimer:
+    """Times one zero-argument call: ``warm_up`` once (which also calibrates the block size), then ``sample``.
+
+    Run it under ``torch.inference_mode()`` and ``torch_threads`` (``time_all`` callers do).
+    """
+
+    def __init__(self, fn: Callable[[], Any], clock: Callable[[], float] = time.perf_counter) -> None:
+        self._fn = fn
+        self._clock = clock
+        self._timer = timeit.Timer(stmt=fn, timer=clock)
+        self.calls_per_sample = 1
+
+    def warm_up(self, calls: int, calls_per_sample: int | None = None) -> int:
+        """``calls`` timed but unrecorded calls (at least one); each sample then averages enough calls to last
+        ``MIN_SAMPLE_S`` by the fastest of them, or ``calls_per_sample`` when given. Returns that count."""
+        fastest = math.inf
+        for _ in range(max(1, calls)):
+            t0 = self._clock()
+            self._fn()
+            fastest = min(fastest, self._clock() - t0)
+        if calls_per_sample is None:
+            calls_per_sample = max(1, math.ceil(MIN_SAMPLE_S / max(fastest, 1e-9)))
+        self.calls_per_sample = calls_per_sample
+        return calls_per_sample
+
+    def sample(self) -> float:
+        """One sample: milliseconds per call over a block of ``calls_per_sample`` calls."""
+        return self._timer.timeit(self.calls_per_sample) / self.calls_per_sample * 1e3
 
 
 def time_latency(
-    fn: Callable[[], Any],
-    *,
-    threads: int,
-    warmup: int,
-    repeats: int,
-    calls_per_sample: int | None = None,
-    label: str = "",
-) -> Latency:
-    """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` samples of ``calls_per_sample`` calls each.
+    fn: Callable[[], Any], *, threads: int, warmup: int, repeats: int, calls_per_sample: int | None = None,
+    device: str = "cpu",
+) -> Latency:  # fmt: skip
+    """Time ``fn()`` alone: ``warmup`` calls (at least one, for calibration), then ``repeats`` samples.
 
     Args:
         fn: the call to time, with its inputs bound (e.g. ``lambda: model(x)``); run under ``inference_mode``.
@@ -54,14 +112,126 @@ def time_latency(
         repeats: number of timed samples kept.
         calls_per_sample: calls averaged into one sample; ``None`` calibrates it so a sample lasts
             ``MIN_SAMPLE_S``.
-        label: names the measurement in warnings.
+        device: the device ``fn`` runs on (CUDA is synchronised around each block).
     """
-    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
-    with torch.inference_mode():
-        if warmup:
-            timer.timeit(warmup)
-        if calls_per_sample is None:
-            once = timer.timeit(1).median
-            calls_per_sample = max(1, math.ceil(MIN_SAMPLE_S / max(once, 1e-9)))
-        samples = [timer.timeit(calls_per_sample).median * 1e3 for _ in range(repeats)]
-    return Latency.from_samples(samples, calls_per_sample, label)
+    timer = CallTimer(fn, clock_for(device))
+    with torch_threads(threads), torch.inference_mode():
+        n = timer.warm_up(warmup, calls_per_sample)
+        samples = [timer.sample() for _ in range(repeats)]
+    return Latency.from_samples(samples, n)
+
+
+class SampleSource(Protocol[K]):
+    """Where ``sample_until_precise`` gets its samples: one model per key."""
+
+    def start(self, key: K) -> int:
+        """Warm the model up; return the calls each of its samples averages."""
+        ...
+
+    def sample(self, key: K) -> float:
+        """One latency sample of the model, in ms per call."""
+        ...
+
+
+class TimerSource(Generic[K]):
+    """The real sample source: one ``CallTimer`` per key, each warmed up with ``warmup`` calls."""
+
+    def __init__(self, calls: Mapping[K, Callable[[], Any]], warmup: int, clock: Callable[[], float]) -> None:
+        self.timers = {key: CallTimer(fn, clock) for key, fn in calls.items()}
+        self.warmup = warmup
+
+    def start(self, key: K) -> int:
+        return self.timers[key].warm_up(self.warmup)
+
+    def sample(self, key: K) -> float:
+        return self.timers[key].sample()
+
+
+@dataclass
+class Sampling(Generic[K]):
+    """What ``sample_until_precise`` measured. Every model still in ``samples`` has one sample per round."""
+
+    samples_ms: dict[K, list[float]] = field(default_factory=dict)
+    calls_per_sample: dict[K, int] = field(default_factory=dict)
+    failed: dict[K, BaseException] = field(default_factory=dict)
+    """Models whose call raised; they are dropped from the rounds at once."""
+    estimates: dict[K, RatioEstimate] = field(default_factory=dict)
+    """Each paired key's latency ratio to its reference, over all rounds."""
+    rounds: int = 0
+    elapsed_s: float = 0.0
+    met: bool = False
+    """Every estimate's interval half-width is within the precision target."""
+
+
+def sample_until_precise(
+    source: SampleSource[K],
+    keys: Sequence[K],
+    pairs: Mapping[K, K],
+    *,
+    min_samples: int,
+    precision: float,
+    max_time: float,
+    clock: Callable[[], float] = time.perf_counter,
+    errors: tuple[type[BaseException], ...] = (RuntimeError,),
+    confidence: float = CONFIDENCE,
+    progress: Callable[[int, float | None], None] | None = None,
+) -> Sampling[K]:
+    """Sample every model of ``keys`` in interleaved rounds until each paired ratio is precise or time runs out.
+
+    A round takes one sample of every model, in alternating order (forward, then backward), so sample k of every
+    model comes from round k and drift hits the pair alike. ``pairs`` maps a key to the key its latency is divided
+    by (its baseline). After ``min_samples`` rounds (always taken) the loop stops as soon as every pair's
+    ``confidence`` interval of the median ratio has a half-width ≤ ``precision`` (a fraction of the ratio), or when
+    ``max_time`` seconds of ``clock`` have passed since the first warm-up call.
+
+    A model whose ``start`` or ``sample`` raises one of ``errors`` goes to ``failed`` with its exception and leaves
+    the rounds; pairs that lose a member are no longer waited for.
+
+    ``progress(rounds, worst_half_width)`` is called after every round; the half-width is that of the latest
+    precision check (``None`` before the first).
+    """
+    t0 = clock()
+    out: Sampling[K] = Sampling()
+    alive: list[K] = []
+    for key in keys:
+        try:
+            out.calls_per_sample[key] = source.start(key)
+        except errors as exc:
+            out.failed[key] = exc
+            continue
+        alive.append(key)
+        out.samples_ms[key] = []
+
+    def estimates() -> dict[K, RatioEstimate]:
+        return {
+            k: paired_ratio(out.samples_ms[k], out.samples_ms[ref], confidence)
+            for k, ref in pairs.items()
+            if k in out.samples_ms and ref in out.samples_ms and out.rounds
+        }
+
+    next_check, worst = min_samples, None
+    while alive and out.rounds < MAX_SAMPLES:
+        for key in alive if out.rounds % 2 == 0 else alive[::-1]:
+            try:
+                out.samples_ms[key].append(source.sample(key))
+            except errors as exc:
+                out.failed[key] = exc
+                del out.samples_ms[key]
+        alive = [k for k in alive if k in out.samples_ms]
+        out.rounds += 1
+        if out.rounds < min_samples:
+            if progress:
+                progress(out.rounds, worst)
+            continue
+        out_of_time = clock() - t0 >= max_time
+        if out.rounds >= next_check or out_of_time:
+            worst = max((e.half_width for e in estimates().values()), default=0.0)
+            next_check = out.rounds + max(1, out.rounds // 20)  # checks ~every 5 %: their cost stays small
+        if progress:
+            progress(out.rounds, worst)
+        if out_of_time or (worst is not None and worst <= precision):
+            break
+    out.elapsed_s = clock() - t0
+    out.estimates = estimates()
+    out.met = all(e.half_width <= precision for e in out.estimates.values())
+    return out
