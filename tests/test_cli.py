@@ -196,6 +196,35 @@ def test_csv_path_that_is_a_folder(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_count_only_profile_appends_each_row_as_soon_as_it_is_counted(tmp_path: Path) -> None:
+    from attnbench.api import build_spec, run_profile
+
+    out = tmp_path / "p.csv"
+    seen: list[tuple[str, list[str]]] = []
+
+    def progress(message: str) -> None:  # called before each model is built and counted
+        if message.startswith("building and counting"):
+            written = [r["module"] for r in parse_csv(out.read_text())[1]] if out.exists() else []
+            seen.append((message.split()[-1], written))
+
+    spec = build_spec(["se", "ca"], backbone="r18", width=0.35, input_size=32, latency=False, memory=False)
+    run_profile(spec, csv=out, progress=progress)
+    assert seen == [("none", []), ("se", ["none"]), ("ca", ["none", "se"])]
+    assert [r["module"] for r in parse_csv(out.read_text())[1]] == ["none", "se", "ca"]
+
+
+def test_timed_profile_writes_the_csv_before_showing_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnbench.cli import render
+
+    out = tmp_path / "p.csv"
+    shown: list[int] = []
+    monkeypatch.setattr(render, "show_profile", lambda frame, *a, **k: shown.append(len(parse_csv(out.read_text())[1])))
+    code, _, err = run_cli("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32",
+                           "--repeats", "5", "--warmup", "1", "--csv", out, "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert shown == [2]
+
+
 # ----------------------------------------------------------------------------------------------------- latency
 
 

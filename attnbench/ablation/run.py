@@ -21,7 +21,7 @@ import torch
 from .. import modules
 from ..errors import InsertionError
 from .data import ImageData, load_data, parse_data
-from .records import COLUMNS, AblationRecord, read_records, run_key
+from .records import COLUMNS, AblationRecord, is_done, read_records, run_key
 from .spec import AblationSpec
 from .summary import ModuleSummary, summarize_ablation
 from .train import AccuracyResult, DistContext, TrainProgress, train_and_evaluate
@@ -129,7 +129,7 @@ def run_ablation(
         env = collect_env(device)
         previous: dict[tuple[Any, ...], AblationRecord] = {}
         if spec.resume and spec.csv is not None and dist.is_main:
-            previous = {run_key(r): r for r in read_records(spec.csv)}
+            previous = {run_key(r): r for r in read_records(spec.csv) if is_done(r)}
         previous = _broadcast(previous, dist)
         plan = [(seed, name) for seed in spec.seeds for name in spec.modules]
         costs: dict[str, _Cost] = {}

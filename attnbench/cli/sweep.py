@@ -65,14 +65,15 @@ def sweep_cmd(
         for rows, group_warnings in sweep.run(specs, csv, resume, progress):
             records.extend(rows)
             warnings.extend(w for w in group_warnings if w not in warnings)
+    if resume and not records:
+        planned = sum(len(s.names) * len(s.builds) for s in specs)
+        render.info(f"nothing to measure: all {planned} rows are already in {csv}")
+        return
     frame = to_frame(records)
     if format == "csv":
         render.write_text(export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records]))
     elif format == "table":
-        if len(frame):
-            render.show_profile(frame)
-        else:
-            render.info("nothing left to measure")
+        render.show_profile(frame)
     else:
         columns, cells = render.profile_cells(frame)
         serialize = export.to_markdown if format == "md" else export.to_latex
