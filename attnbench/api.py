@@ -111,8 +111,10 @@ def run_profile(
     """
     from .cost.records import COLUMNS, as_dict, to_frame
     from .cost.runner import profile as _profile
+    from .cost.weights import check_spec_weights
     from .io.csvfile import CsvAppender
 
+    check_spec_weights(spec)  # every input file is read before anything is measured
     if csv is None:
         result = _profile(spec, progress)
     else:

@@ -313,9 +313,22 @@ def test_command_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     code, _, stderr = run_main(
         "ablate", "--modules", "se", *TINY_ARGS, "--data", f"cifar10:{tmp_path}", "--input", "16"
     )
-    assert code == 1 and "data_batch_1' is missing" in stderr and "Traceback" not in stderr
+    assert code == 2 and "data_batch_1' is missing" in stderr and "Traceback" not in stderr
     code, _, stderr = run_main("ablate", "--resume", *TINY_ARGS)
     assert code == 2 and "--resume needs --csv" in stderr
+
+
+def test_a_bad_checkpoint_is_refused_before_any_run_trains(tmp_path: Path) -> None:
+    ck, out = tmp_path / "ck", tmp_path / "a.csv"
+    code, _, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--checkpoint-dir", str(ck), "--quiet")
+    assert code == 0, stderr
+    se = next(p for p in ck.iterdir() if "-se-" in p.name)
+    se.write_bytes(b"junk")  # the second run's checkpoint
+    code, _, stderr = run_main(
+        "ablate", "--modules", "se", *TINY_ARGS, "--checkpoint-dir", str(ck), "--csv", str(out), "--quiet"
+    )
+    assert code == 2 and f"checkpoint '{se}' cannot be read" in stderr and "Traceback" not in stderr
+    assert not out.exists()  # the first run did not train (or write) either
 
 
 # --- distributed -------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .data import ImageData, load_data, parse_data
 from .records import COLUMNS, AblationRecord, is_done, read_records, run_key
 from .spec import AblationSpec
 from .summary import ModuleSummary, summarize_ablation
-from .train import AccuracyResult, DistContext, TrainProgress, train_and_evaluate
+from .train import AccuracyResult, DistContext, TrainProgress, load_checkpoint, train_and_evaluate
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,18 @@ def _checkpoint_path(spec: AblationSpec, key: tuple[Any, ...]) -> tuple[Path | N
     return spec.checkpoint_dir / name, text
 
 
+def _check_checkpoints(spec: AblationSpec, keys: list[tuple[Any, ...]]) -> None:
+    """Read every checkpoint a run of ``keys`` would continue from, before any run trains.
+
+    Raises:
+        CheckpointError: one cannot be read or belongs to another configuration (exit 2).
+    """
+    for key in keys:
+        path, text = _checkpoint_path(spec, key)
+        if path is not None and path.exists():
+            load_checkpoint(path, text)
+
+
 def _broadcast(obj: Any, dist: DistContext) -> Any:
     if not dist.active:
         return obj
@@ -132,11 +144,12 @@ def run_ablation(
             previous = {run_key(r): r for r in read_records(spec.csv) if is_done(r)}
         previous = _broadcast(previous, dist)
         plan = [(seed, name) for seed in spec.seeds for name in spec.modules]
+        templates = [_template(spec, data, name, seed, env, dist) for seed, name in plan]
+        _check_checkpoints(spec, [run_key(t) for t in templates if run_key(t) not in previous])
         costs: dict[str, _Cost] = {}
         records: list[AblationRecord] = []
         skipped = 0
-        for index, (seed, name) in enumerate(plan):
-            template = _template(spec, data, name, seed, env, dist)
+        for index, ((seed, name), template) in enumerate(zip(plan, templates)):
             key = run_key(template)
             if key in previous:
                 skipped += 1

@@ -260,7 +260,12 @@ def evaluate(
     return c1 / n, (c5 / n if k == 5 else None), loss / n
 
 
-def _load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
+def load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
+    """The training state saved at ``path`` for the run ``key``; ``None`` when there is none.
+
+    Raises:
+        CheckpointError: the file cannot be read, or was saved by another configuration (exit 2).
+    """
     if not path.exists():
         return None
     try:
@@ -324,7 +329,7 @@ def train_and_evaluate(
     start_epoch, prior_seconds, prior_images = 0, 0.0, 0
     final_loss: float | None = None
     if checkpoint is not None:
-        ck = _load_checkpoint(checkpoint, checkpoint_key)
+        ck = load_checkpoint(checkpoint, checkpoint_key)
         if ck is not None:
             model.load_state_dict(ck["model"])  # type: ignore[arg-type]
             optimizer.load_state_dict(ck["optimizer"])  # type: ignore[arg-type]
