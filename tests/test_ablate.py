@@ -331,6 +331,25 @@ def test_a_bad_checkpoint_is_refused_before_any_run_trains(tmp_path: Path) -> No
     assert not out.exists()  # the first run did not train (or write) either
 
 
+@pytest.mark.parametrize("where", ["under-a-file", "dangling-link", "file"])
+def test_a_checkpoint_dir_that_cannot_be_one_is_refused_up_front(tmp_path: Path, where: str) -> None:
+    (tmp_path / "f").write_text("a file")
+    ck = {"under-a-file": tmp_path / "f" / "ck", "dangling-link": tmp_path / "ck", "file": tmp_path / "f"}[where]
+    if where == "dangling-link":
+        ck.symlink_to(tmp_path / "gone")
+    with pytest.raises(UsageError) as info:
+        build_ablation_spec(**TINY, checkpoint_dir=ck)
+    assert info.value.exit_code == 2 and "--checkpoint-dir" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_checkpoint_dir_that_is_a_link_to_a_folder_is_used(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "ck").symlink_to(real)
+    run_ablation(build_ablation_spec(**TINY, checkpoint_dir=tmp_path / "ck"))
+    assert sorted(p.suffix for p in real.iterdir()) == [".pt", ".pt"]
+
+
 # --- distributed -------------------------------------------------------------------------------------------------------
 
 LAUNCHER = textwrap.dedent(

@@ -137,8 +137,10 @@ class AblationSpec:
             self.synthetic.validate()
         if self.resume and self.csv is None:
             raise UsageError("--resume needs --csv PATH: finished runs are read from that file.")
-        if self.checkpoint_dir is not None and self.checkpoint_dir.exists() and not self.checkpoint_dir.is_dir():
-            raise UsageError(f"--checkpoint-dir '{self.checkpoint_dir}' is a file; give a folder.")
+        if self.checkpoint_dir is not None:
+            from ..io.csvfile import check_folder
+
+            check_folder(self.checkpoint_dir, "--checkpoint-dir")
         check_device(self.device)
         return self
 

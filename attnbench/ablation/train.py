@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, DeviceUnavailableError, UsageError
+from ..errors import CheckpointError, DeviceUnavailableError, FileWriteError, UsageError
 from .data import BatchTransform, ImageData, Split
 
 __all__ = [
@@ -281,10 +280,20 @@ def load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
 
 
 def _save_checkpoint(path: Path, state: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Replace ``path`` atomically (``csvfile.atomic_path``): the old checkpoint or the new one, never a part."""
+    from ..io.csvfile import atomic_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(
+            f"--checkpoint-dir '{path.parent}' could not be created ({exc.strerror or exc}); choose another folder."
+        ) from exc
+    with atomic_path(path, option="--checkpoint-dir") as tmp:
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+            raise OSError(f"torch.save failed: {' '.join(str(exc).split())[:200]}") from exc
 
 
 def train_and_evaluate(

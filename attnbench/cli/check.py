@@ -49,7 +49,9 @@ def baseline_write_cmd(
     """Measure modules × backbones × widths × inputs (or read a profile CSV) and write a baseline file."""
     from ..api import build_spec
     from ..cost import baseline
+    from ..io.csvfile import check_path
 
+    check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
     if from_csv is not None:
         rows = baseline.rows_from_profile_csv(from_csv)
@@ -91,6 +93,10 @@ def check_cmd(
     load_plugins(plugins)
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
+    if accept:
+        from ..io.csvfile import check_path
+
+        check_path(path, option="")  # --accept rewrites it: decided before anything is measured
     specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup)
     with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)

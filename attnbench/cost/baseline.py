@@ -13,9 +13,8 @@ runs whose metadata differ), unless forced.
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,25 +219,23 @@ def read_baseline(path: Path) -> list[BaselineRow]:
 
 
 def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
-    """Write ``rows`` atomically: a temporary file in the same folder, fsync, then rename over ``path``."""
-    if not path.parent.is_dir():
-        raise BaselineFileError(f"folder '{path.parent}' does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\n")
-            w.writeheader()
-            for row in rows:
-                w.writerow({k: "" if v is None else v for k, v in row.as_row().items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``rows`` atomically (``csvfile.atomic_write``): readers see the old file or the whole new one.
+
+    The file gets the mode a new file gets under the user's umask. Check the path with ``csvfile.check_path``
+    before measuring; this checks it again.
+
+    Raises:
+        ResultsFileError: the path cannot take a file (a folder, a symbolic link, a missing folder).
+        FileWriteError: writing failed (the old file is unchanged).
+    """
+    from ..io.csvfile import atomic_write
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if v is None else v for k, v in row.as_row().items()})
+    atomic_write(path, buf.getvalue(), option="")
 
 
 def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int) -> list[ProfileSpec]:
