@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, rows_failed
 from . import render
 from .options import (
     BackbonesOpt,
@@ -23,6 +23,7 @@ from .options import (
     WarmupOpt,
     WidthsOpt,
     load_plugins,
+    nonempty,
     parse_numbers,
     split_names,
 )
@@ -56,16 +57,24 @@ def baseline_write_cmd(
     if from_csv is not None:
         rows = baseline.rows_from_profile_csv(from_csv)
     else:
+        names = nonempty(split_names(modules_), "--modules", modules_, "se,ca")
+        grid = (nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
+                nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
+                nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"))  # fmt: skip
         specs = [
-            build_spec(split_names(modules_), backbone=b, width=w, input_size=i, batch=batch, threads=threads,
-                       repeats=repeats, warmup=warmup, latency=latency, memory=False)
-            for b in split_names(backbones) for w in parse_numbers(widths, float, "--widths")
-            for i in parse_numbers(inputs, int, "--inputs")
+            build_spec(names, backbone=b, width=w, input_size=i, batch=batch, threads=threads, repeats=repeats,
+                       warmup=warmup, latency=latency, memory=False)
+            for b in grid[0] for w in grid[1] for i in grid[2]
         ]  # fmt: skip
         with render.status("measuring", quiet=quiet) as progress:
-            rows = baseline.measure(specs, progress)
-    baseline.write_baseline(path, rows)
-    render.info(f"{len(rows)} rows written to {path}")
+            measured = baseline.measure(specs, progress)
+        rows = measured.rows
+    if rows:
+        baseline.write_baseline(path, rows)
+        render.info(f"{len(rows)} rows written to {path}")
+    if from_csv is None and measured.failed:
+        # The failed configurations have no row: a baseline row always holds its counts, or check would reject it.
+        raise rows_failed(list(measured.failed.values()), measured.total)
 
 
 def check_cmd(
@@ -100,9 +109,11 @@ def check_cmd(
     specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup)
     with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
-    result = baseline.compare(old, new, metrics, tolerance, force)
+    result = baseline.compare(old, new.rows, metrics, tolerance, force, new.failed)
     if accept:
-        baseline.write_baseline(path, new)
+        if new.failed:
+            raise rows_failed(list(new.failed.values()), new.total)  # never accept a baseline with rows missing
+        baseline.write_baseline(path, new.rows)
     render.show_check(result, path, format, github, accepted=accept)
     if result.failures and not accept:
         raise typer.Exit(1)

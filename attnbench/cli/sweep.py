@@ -20,6 +20,7 @@ from .options import (
     ThreadsOpt,
     WarmupOpt,
     load_plugins,
+    nonempty,
     parse_numbers,
     split_names,
 )
@@ -56,9 +57,11 @@ def sweep_cmd(
         raise UsageError("--resume needs --csv PATH: the file whose rows are skipped.")
     load_plugins(plugins)
     specs = sweep.plan(
-        build_spec, split_names(modules_), split_names(backbones), parse_numbers(widths, float, "--widths"),
-        parse_numbers(inputs, int, "--inputs"), batch=batch, device=device, threads=threads, repeats=repeats,
-        warmup=warmup, latency=latency,
+        build_spec, nonempty(split_names(modules_), "--modules", modules_, "se,ca"),
+        nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
+        nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
+        nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"), batch=batch, device=device,
+        threads=threads, repeats=repeats, warmup=warmup, latency=latency,
     )  # fmt: skip
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import modules
 from ..errors import AttnbenchError, BaselineFileError, UsageError
@@ -34,6 +34,13 @@ COLUMNS = (
     "device_name", "timestamp_utc",
 )  # fmt: skip
 _GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+
+
+def config_label(c: dict[str, Any]) -> str:
+    """``mbv2/ca w1 @224 after_dw r32``: a baseline row's configuration in a message."""
+    slot = f" {c['position']}" if c.get("position") else ""
+    r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
+    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}"
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,7 @@ class BaselineRow:
 
     @property
     def label(self) -> str:
-        c = self.config
-        slot = f" {c['position']}" if c.get("position") else ""
-        r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
-        return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}"
+        return config_label(self.config)
 
     def as_row(self) -> dict[str, Any]:
         return {**self.config, **{k: getattr(self, k) for k in COLUMNS if k not in self.config}}
@@ -102,10 +106,10 @@ def _ratio_stats(result: ProfileResult, name: str) -> tuple[float, float, float,
 
 
 def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
-    """Baseline rows for every eager record of a profile run."""
+    """Baseline rows for every eager record of a profile run that was measured (``status=ok``)."""
     rows = []
     for r in result.records:
-        if r.build != "eager":
+        if r.build != "eager" or r.status != "ok":
             continue
         stats = _ratio_stats(result, r.module)
         rows.append(
@@ -126,17 +130,40 @@ def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
     return rows
 
 
-def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> list[BaselineRow]:
-    """Profile every spec and collect the baseline rows, the ``none`` row of each configuration once."""
+class Measured(NamedTuple):
+    """What ``measure`` got: the rows measured, and the configurations that failed with their errors."""
+
+    rows: list[BaselineRow]
+    failed: dict[tuple[Any, ...], tuple[str, str]]
+    """``CONFIG`` key → (row label, error) of every eager model that failed; it has no row in ``rows``."""
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) + len(self.failed)
+
+
+def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
+    """Profile every spec and collect the baseline rows, the ``none`` row of each configuration once.
+
+    A model that fails is left out of the rows (a baseline row always holds its counts) and reported in ``failed``.
+    """
     seen: set[tuple[Any, ...]] = set()
     out = []
+    failed: dict[tuple[Any, ...], tuple[str, str]] = {}
     for spec in specs:
-        for row in rows_from_result(profile(spec, progress)):
+        result = profile(spec, progress)
+        for r in result.records:
+            config = {k: getattr(r, k) for k in CONFIG}
+            key = tuple(config.values())
+            if r.build == "eager" and r.status != "ok" and key not in seen:
+                seen.add(key)
+                failed[key] = (config_label(config), r.error)
+        for row in rows_from_result(result):
             key = tuple(row.config[k] for k in CONFIG)
             if key not in seen:
                 seen.add(key)
                 out.append(row)
-    return out
+    return Measured(out, failed)
 
 
 def _num(value: str, kind: type, column: str, line: int, path: Path, positive: bool = False) -> Any:
@@ -265,21 +292,33 @@ def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: 
                 memory=False,
                 repeats=repeats,
                 warmup=warmup,
-            ).validate(require_module=False)
+            ).validate(require_module=False, check_cores=latency)  # threads only matter where latency is timed
         )
     return specs
 
 
 def compare(
-    old: Sequence[BaselineRow], new: Sequence[BaselineRow], metrics: Sequence[str], tolerance: float, force: bool
+    old: Sequence[BaselineRow],
+    new: Sequence[BaselineRow],
+    metrics: Sequence[str],
+    tolerance: float,
+    force: bool,
+    failed: dict[tuple[Any, ...], tuple[str, str]] | None = None,
 ) -> CheckResult:
-    """Judge every old row against its re-measured twin."""
+    """Judge every old row against its re-measured twin; a row that failed to re-measure is a regression naming why
+    (``failed`` as from ``measure``)."""
     by_key = {tuple(r.config[k] for k in CONFIG): r for r in new}
     result = CheckResult()
     for row in old:
-        twin = by_key.get(tuple(row.config[k] for k in CONFIG))
+        key = tuple(row.config[k] for k in CONFIG)
+        twin = by_key.get(key)
         if twin is None:
-            result.findings.append(Finding(row, "row", None, None, "regression", "row could not be re-measured"))
+            why = (
+                f"could not be re-measured: {failed[key][1]}"
+                if failed and key in failed
+                else "row could not be re-measured"
+            )
+            result.findings.append(Finding(row, "row", None, None, "regression", why))
             continue
         for metric in EXACT:
             if metric not in metrics:
