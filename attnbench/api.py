@@ -104,16 +104,22 @@ def build_spec(module_names: Iterable[str], require_module: bool = True, **field
 def run_profile(
     spec: ProfileSpec, csv: Path | None = None, progress: Progress | None = None
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Measure ``spec``; append its rows to ``csv`` if given (checked before any measuring)."""
+    """Measure ``spec``; append its rows to ``csv`` if given (checked before any measuring).
+
+    Rows are appended the moment they are final (see ``cost.runner.profile``): without latency each model's row
+    right after it is counted, with latency all rows at once after the timing rounds, before anything is shown.
+    """
     from .cost.records import COLUMNS, as_dict, to_frame
     from .cost.runner import profile as _profile
-    from .io.csvfile import append_rows, check_target
+    from .cost.weights import check_spec_weights
+    from .io.csvfile import CsvAppender
 
-    if csv is not None:
-        check_target(csv, COLUMNS)
-    result = _profile(spec, progress)
-    if csv is not None:
-        append_rows(csv, COLUMNS, (as_dict(r) for r in result.records))
+    check_spec_weights(spec)  # every input file is read before anything is measured
+    if csv is None:
+        result = _profile(spec, progress)
+    else:
+        with CsvAppender(csv, COLUMNS) as out:
+            result = _profile(spec, progress, on_records=lambda records: out.extend([as_dict(r) for r in records]))
     return to_frame(result.records), result.warnings
 
 

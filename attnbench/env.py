@@ -24,6 +24,14 @@ class EnvInfo:
     timestamp_utc: str
 
 
+def available_cpus() -> int:
+    """CPU cores this process may run on: its affinity mask where the OS has one (Linux), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

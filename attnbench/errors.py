@@ -47,16 +47,26 @@ class BaselineFileError(UsageError):
     """A baseline file that is missing, unreadable, or names unknown columns, modules or backbones."""
 
 
-class DataError(AttnbenchError):
-    """Data that is missing, empty or unreadable. The message names the path and the expected layout."""
+class DataError(UsageError):
+    """Data that is missing, empty or unreadable. The message names the path and the expected layout.
+
+    Exit code 2: the ``--data`` path the user gave is bad input, to be fixed before anything can run. ``ablate``
+    reads it before any run trains. (Image folders too large to decode up front are decoded per batch, so one
+    undecodable image among them is only found while training.)"""
 
 
-class CheckpointError(AttnbenchError):
-    """A checkpoint file that cannot be read or belongs to another configuration."""
+class CheckpointError(UsageError):
+    """A checkpoint file in ``--checkpoint-dir`` that cannot be read or belongs to another configuration.
+
+    Exit code 2: the file is bad input (the fix is to delete it or choose another folder), not a failure of the run.
+    ``ablate`` reads every checkpoint it would continue from before any run trains."""
 
 
-class WeightsError(AttnbenchError):
-    """A checkpoint whose keys or shapes do not fit the model (exit code 1)."""
+class WeightsError(UsageError):
+    """A checkpoint whose keys or shapes do not fit the model.
+
+    Exit code 2: the ``--weights`` file (or the model options chosen for it) is bad input, like a file that cannot be
+    read (``CheckpointFileError``). ``profile`` loads it into every model it will go into before measuring."""
 
 
 class CheckpointFileError(UsageError):

@@ -33,7 +33,13 @@ def plugin_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(f for f in p.glob("*.py") if not f.name.startswith("_")))
+            found = sorted(f for f in p.glob("*.py") if not f.name.startswith("_"))
+            if not found:
+                raise PluginError(
+                    f"plugin folder '{p}' holds no .py file (names starting with '_' are skipped); "
+                    "pass a folder of plugin files, or the file itself."
+                )
+            files.extend(found)
         elif p.is_file():
             files.append(p)
         else:
@@ -54,8 +60,8 @@ def load_plugins(paths: list[Path]) -> list[str]:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
-            detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}"
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end attnbench with its code
+            detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
             raise PluginError(f"plugin {_where(exc, path)} failed to import ({detail}); fix the file.") from exc
         sys.modules[name] = module
         names.append(name)

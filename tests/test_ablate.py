@@ -220,6 +220,39 @@ def test_resume_skips_runs_already_in_the_csv(tmp_path: Path, monkeypatch: pytes
     assert len(trained) == 4
 
 
+def test_resume_retries_failed_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ablate._build
+    monkeypatch.setattr(
+        ablate, "_build", lambda spec, name, n, seed: _NaNNet(n) if name == "se" else real(spec, name, n, seed)
+    )
+    out = tmp_path / "ablate.csv"
+    run_ablation(build_ablation_spec(**TINY, csv=out))
+    monkeypatch.setattr(ablate, "_build", real)
+    again = run_ablation(build_ablation_spec(**TINY, csv=out, resume=True))
+    assert again.skipped == 1 and [(r.module, r.status) for r in again.records] == [("none", "ok"), ("se", "ok")]
+    # the failed run stays in the file as history, followed by its retry
+    assert [(r.module, r.status) for r in read_records(out)] == [("none", "ok"), ("se", "failed"), ("se", "ok")]
+
+
+def test_resume_keys_runs_on_device_threads_and_world_size() -> None:
+    from attnbench.ablation.records import run_key
+
+    one = _record("se", 0, 0.5)
+    for change in ({"threads": 3}, {"device": "cuda"}, {"world_size": 2}, {"lr": 0.2}):
+        assert run_key(dataclasses.replace(one, **change)) != run_key(one), change
+    assert run_key(dataclasses.replace(one, top1=0.9, timestamp_utc="x")) == run_key(one)
+
+
+def test_resume_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    out = tmp_path / "ablate.csv"
+    spec = build_ablation_spec(**TINY, csv=out)
+    run_ablation(spec)
+    with out.open("a") as f:
+        f.write("mbv2,se,0.35,16,True,synth")  # a row cut short by a crash
+    again = run_ablation(build_ablation_spec(**TINY, csv=out, resume=True))
+    assert again.skipped == 2
+
+
 def test_csv_with_other_columns_is_refused_before_any_work(tmp_path: Path) -> None:
     out = tmp_path / "other.csv"
     out.write_text("a,b\n1,2\n")
@@ -302,8 +335,9 @@ def test_command_prints_the_summary_and_writes_the_csv(tmp_path: Path) -> None:
     lines = [ln for ln in stdout.splitlines() if ln.startswith("│")]
     assert [ln.split("│")[1].strip() for ln in lines] == ["none", "se"]
     assert len(rows(out)[1]) == 2
-    code, _, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--resume", "--quiet")
-    assert code == 0 and "0 rows appended" in stderr and "2 runs already there" in stderr
+    code, stdout, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--resume", "--quiet")
+    assert code == 0 and "p (Welch)" in stdout  # the summary of the runs already there
+    assert stderr.splitlines() == [f"nothing to train: all 2 runs are already in {out}"]
 
 
 def test_command_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
@@ -312,9 +346,41 @@ def test_command_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     code, _, stderr = run_main(
         "ablate", "--modules", "se", *TINY_ARGS, "--data", f"cifar10:{tmp_path}", "--input", "16"
     )
-    assert code == 1 and "data_batch_1' is missing" in stderr and "Traceback" not in stderr
+    assert code == 2 and "data_batch_1' is missing" in stderr and "Traceback" not in stderr
     code, _, stderr = run_main("ablate", "--resume", *TINY_ARGS)
     assert code == 2 and "--resume needs --csv" in stderr
+
+
+def test_a_bad_checkpoint_is_refused_before_any_run_trains(tmp_path: Path) -> None:
+    ck, out = tmp_path / "ck", tmp_path / "a.csv"
+    code, _, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--checkpoint-dir", str(ck), "--quiet")
+    assert code == 0, stderr
+    se = next(p for p in ck.iterdir() if "-se-" in p.name)
+    se.write_bytes(b"junk")  # the second run's checkpoint
+    code, _, stderr = run_main(
+        "ablate", "--modules", "se", *TINY_ARGS, "--checkpoint-dir", str(ck), "--csv", str(out), "--quiet"
+    )
+    assert code == 2 and f"checkpoint '{se}' cannot be read" in stderr and "Traceback" not in stderr
+    assert not out.exists()  # the first run did not train (or write) either
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "dangling-link", "file"])
+def test_a_checkpoint_dir_that_cannot_be_one_is_refused_up_front(tmp_path: Path, where: str) -> None:
+    (tmp_path / "f").write_text("a file")
+    ck = {"under-a-file": tmp_path / "f" / "ck", "dangling-link": tmp_path / "ck", "file": tmp_path / "f"}[where]
+    if where == "dangling-link":
+        ck.symlink_to(tmp_path / "gone")
+    with pytest.raises(UsageError) as info:
+        build_ablation_spec(**TINY, checkpoint_dir=ck)
+    assert info.value.exit_code == 2 and "--checkpoint-dir" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_checkpoint_dir_that_is_a_link_to_a_folder_is_used(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "ck").symlink_to(real)
+    run_ablation(build_ablation_spec(**TINY, checkpoint_dir=tmp_path / "ck"))
+    assert sorted(p.suffix for p in real.iterdir()) == [".pt", ".pt"]
 
 
 # --- distributed -------------------------------------------------------------------------------------------------------

@@ -439,7 +439,10 @@ def test_accept_rewrites_atomically_then_check_passes(base: Path, orig: dict) ->
     assert code == 0, out + err
     assert summary(out).startswith(f"check {base}: baseline rewritten (")
     assert sorted(p.name for p in base.parent.iterdir()) == ["cost.csv"]  # no temporary file left behind
-    assert base.stat().st_mode & 0o777 == 0o640  # the rewrite keeps the file's mode
+    mask = os.umask(0)
+    os.umask(mask)
+    # csvfile.atomic_write: a rewrite gets the mode a new file gets under the umask, as every file attnbench writes
+    assert base.stat().st_mode & 0o777 == 0o666 & ~mask
     header, rows = read_rows(base)
     assert [r["module"] for r in rows] == ["none", "se", "ca"]
     assert (rows[2]["params"], rows[2]["macs"]) == (orig["ca"]["params"], orig["ca"]["macs"])
@@ -540,3 +543,49 @@ def test_from_a_csv_with_two_runs_gives_one_row_per_configuration(profile_csv: P
     else:
         assert code == 2
         error_line(err)
+
+
+# ------------------------------------------------------------------------------------ baseline paths, decided up front
+
+
+def _write_to(path: Path) -> tuple[int, str, float]:
+    import time
+
+    t0 = time.perf_counter()
+    # latency on at 224 px for three modules: measuring would take far longer than the limit below
+    code, out, err = run_cli("baseline", "write", path, "--modules", "se,ca", "-q")
+    assert out == ""
+    return code, error_line(err), time.perf_counter() - t0
+
+
+def test_baseline_write_to_a_folder_fails_before_measuring(tmp_path: Path) -> None:
+    code, line, elapsed = _write_to(tmp_path)
+    assert code == 2 and f"'{tmp_path}' is a folder" in line
+    assert elapsed < 10, f"took {elapsed:.1f}s: the path was checked after measuring"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_baseline_write_into_a_missing_folder_fails_before_measuring(tmp_path: Path) -> None:
+    code, line, elapsed = _write_to(tmp_path / "missing" / "b.csv")
+    assert code == 2 and "does not exist" in line
+    assert elapsed < 10, f"took {elapsed:.1f}s: the path was checked after measuring"
+
+
+def test_baseline_write_to_a_symlink_fails_before_measuring(tmp_path: Path) -> None:
+    target = tmp_path / "real.csv"
+    target.write_text("kept\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    code, line, elapsed = _write_to(link)
+    assert code == 2 and "is a symbolic link" in line
+    assert elapsed < 10 and target.read_text() == "kept\n" and link.is_symlink()
+
+
+def test_check_accept_on_a_symlinked_baseline_fails_before_measuring(base: Path) -> None:
+    link = base.with_name("link.csv")
+    link.symlink_to(base)
+    before = base.read_bytes()
+    code, out, err = run_cli("check", link, "--accept", *FAST, "-q")
+    assert code == 2 and out == ""
+    assert "is a symbolic link" in error_line(err)
+    assert base.read_bytes() == before and link.is_symlink()

@@ -286,6 +286,66 @@ def test_csv_path_that_is_a_folder(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_count_only_profile_appends_each_row_as_soon_as_it_is_counted(tmp_path: Path) -> None:
+    from attnbench.api import build_spec, run_profile
+
+    out = tmp_path / "p.csv"
+    seen: list[tuple[str, list[str]]] = []
+
+    def progress(message: str) -> None:  # called before each model is built and counted
+        if message.startswith("building and counting"):
+            written = [r["module"] for r in parse_csv(out.read_text())[1]] if out.exists() else []
+            seen.append((message.split()[-1], written))
+
+    spec = build_spec(["se", "ca"], backbone="r18", width=0.35, input_size=32, latency=False, memory=False)
+    run_profile(spec, csv=out, progress=progress)
+    assert seen == [("none", []), ("se", ["none"]), ("ca", ["none", "se"])]
+    assert [r["module"] for r in parse_csv(out.read_text())[1]] == ["none", "se", "ca"]
+
+
+def test_timed_profile_writes_the_csv_before_showing_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnbench.cli import render
+
+    out = tmp_path / "p.csv"
+    shown: list[int] = []
+    monkeypatch.setattr(render, "show_profile", lambda frame, *a, **k: shown.append(len(parse_csv(out.read_text())[1])))
+    code, _, err = run_cli("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32",
+                           "--repeats", "5", "--warmup", "1", "--csv", out, "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert shown == [2]
+
+
+def _weights_run(weights: Path, out: Path) -> tuple[int, str, str, float]:
+    t0 = time.perf_counter()
+    # latency on at 224 px: measuring the baseline would take far longer than the tests' limit
+    code, stdout, err = run_cli("profile", "--module", "ca", "--backbone", "mbv2", "--weights", weights,
+                                "--csv", out, "--quiet")  # fmt: skip
+    return code, stdout, err, time.perf_counter() - t0
+
+
+def test_missing_weights_fail_before_measuring(tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    code, stdout, err, elapsed = _weights_run(tmp_path / "mbv2_ca.pth", out)
+    assert code == 2 and stdout == ""
+    assert "checkpoint file" in error_line(err) and "does not exist" in err
+    assert elapsed < 10, f"took {elapsed:.1f}s: the weights were checked after measuring"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", ["junk", "unrelated"])
+def test_bad_weights_fail_before_measuring_with_exit_2(tmp_path: Path, content: str) -> None:
+    weights, out = tmp_path / "mbv2_ca.pth", tmp_path / "r.csv"
+    if content == "junk":
+        weights.write_bytes(b"not a checkpoint")
+    else:  # a readable checkpoint of another model: keys that do not fit
+        torch.save({"fc.weight": torch.zeros(2, 2)}, weights)
+    code, stdout, err, elapsed = _weights_run(weights, out)
+    assert code == 2 and stdout == ""
+    error_line(err)
+    assert elapsed < 10, f"took {elapsed:.1f}s: the weights were checked after measuring"
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------------------------------- latency
 
 
@@ -592,6 +652,28 @@ def test_plugin_that_is_not_python(tmp_path: Path) -> None:
     code, out, err = run_cli("profile", "--module", "ca", *FAST, "--plugins", str(plugin))
     assert code == 2
     assert "it must be a Python source file" in error_line(err)
+
+
+@pytest.mark.parametrize("body", ["import sys\n\nsys.exit(3)\n", "raise SystemExit('bye')\n", "exit()\n"])
+def test_plugin_calling_exit_is_a_plugin_error(tmp_path: Path, body: str) -> None:
+    plugin = tmp_path / "quits.py"
+    plugin.write_text(body)
+    code, out, err = run_cli("profile", "--module", "ca", *FAST, "--plugins", str(plugin))
+    assert code == 2
+    assert out == ""
+    line = error_line(err)
+    assert f"plugin {plugin.resolve()}:" in line and "failed to import (SystemExit" in line
+
+
+def test_plugin_folder_without_python_files(tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("nothing here")
+    (folder / "_private.py").write_text("")
+    code, out, err = run_cli("profile", "--module", "ca", *FAST, "--plugins", str(folder))
+    assert code == 2
+    assert out == ""
+    assert f"plugin folder '{folder}' holds no .py file" in error_line(err)
 
 
 def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:

@@ -246,3 +246,43 @@ def test_bad_filter_and_unwritable_out(csv: Path, tmp_path: Path) -> None:
         plot_csv(csv, "macs", "params", where={"backbon": "mbv2"})
     with pytest.raises(ResultsFileError, match="does not exist; create it"):
         plot_csv(csv, "macs", "params", out=tmp_path / "missing" / "x.png")
+
+
+# -- where the PNG goes, decided before drawing --------------------------------------------------------------------
+
+
+def test_out_that_is_a_folder_a_symlink_or_in_a_missing_folder(csv: Path, tmp_path: Path) -> None:
+    with pytest.raises(ResultsFileError, match="is a folder") as info:
+        plot_csv(csv, "macs", "params", out=tmp_path)
+    assert info.value.exit_code == 2 and _one_line(info.value)
+    target = tmp_path / "real.png"
+    target.write_bytes(b"kept")
+    link = tmp_path / "link.png"
+    link.symlink_to(target)
+    with pytest.raises(ResultsFileError, match="is a symbolic link"):
+        plot_csv(csv, "macs", "params", out=link)
+    assert target.read_bytes() == b"kept"
+    with pytest.raises(ResultsFileError, match="does not exist"):
+        plot_csv(csv, "macs", "params", out=tmp_path / "missing" / "x.png")
+
+
+def test_out_is_checked_before_drawing(csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import attnbench.io.plot as plot
+
+    def no_drawing(*args: object, **kw: object) -> None:
+        raise AssertionError("drew the plot before checking --out")
+
+    monkeypatch.setattr(plot, "_draw", no_drawing)
+    with pytest.raises(ResultsFileError, match="is a folder"):
+        plot_csv(csv, "macs", "params", out=tmp_path)
+
+
+def test_png_gets_the_mode_of_a_new_file(csv: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        out = plot_csv(csv, "macs", "params")
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o644

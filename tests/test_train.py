@@ -123,3 +123,17 @@ def test_evaluate_counts_top1_and_reports_top5_only_from_10_classes() -> None:
     control = load_data(DataRef("synthetic-shape"), 16, SyntheticOptions(train_samples=8, test_samples=48))
     _, top5_small, _ = evaluate(Oracle(control.test.labels, 4), control.test, control.test_transform, 4, 16, "cpu")
     assert top5_small is None
+
+
+def test_checkpoint_is_written_atomically_with_the_mode_of_a_new_file(tmp_path: Path) -> None:
+    import os
+
+    ck = tmp_path / "run.pt"
+    mask = os.umask(0o022)
+    try:
+        train_and_evaluate(tiny_model(), DATA, TrainConfig(**{**CFG.__dict__, "epochs": 1}), checkpoint=ck,
+                           checkpoint_key="k")  # fmt: skip
+    finally:
+        os.umask(mask)
+    assert ck.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind

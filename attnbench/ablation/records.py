@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv as csv_module
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +62,13 @@ class AblationRecord:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AblationRecord))
 KEY_COLUMNS: tuple[str, ...] = (
     "backbone", "module", "width", "input_size", "data", "num_classes", "train_samples", "test_samples", "epochs",
-    "batch", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "seed",
+    "batch", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "seed", "device", "threads",
+    "world_size",
 )  # fmt: skip
-"""The columns that identify a run for ``--resume``: its configuration and seed."""
+"""The columns that identify a run for ``--resume``: its configuration, seed, and where it ran. Device, threads and
+world size are part of it because they change what a row reports: throughput and training time always, top-1 through
+floating-point order (threads, device) and per-process BatchNorm batches (world size). Only rows with
+``status=ok`` count as done: a failed run is history, retried on resume, the retry appended after it."""
 
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(AblationRecord)}
 
@@ -85,18 +88,26 @@ def _parse(name: str, text: str) -> Any:
 
 
 def read_records(path: Path) -> list[AblationRecord]:
-    """The records of an ablation CSV (``[]`` when the file is missing or empty)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return []
+    """The records of an ablation CSV (``[]`` when the file is missing or empty).
+
+    Read as appending sees the file (``csvfile.read_table``): a row with another field count than the header (a torn
+    last line) is not a record; a complete row whose values do not parse is refused with its line.
+    """
+    from ..io.csvfile import read_table
+
     out = []
-    with path.open(newline="") as f:
-        for lineno, row in enumerate(csv_module.DictReader(f), start=2):
-            try:
-                out.append(AblationRecord(**{c: _parse(c, row.get(c) or "") for c in COLUMNS}))
-            except (ValueError, TypeError) as exc:
-                raise ResultsFileError(f"--csv '{path}' line {lineno} is not a valid ablation row ({exc}); "
-                                       "fix or remove that line.") from None  # fmt: skip
+    for lineno, row in read_table(path, COLUMNS).rows:
+        try:
+            out.append(AblationRecord(**{c: _parse(c, row.get(c) or "") for c in COLUMNS}))
+        except (ValueError, TypeError) as exc:
+            raise ResultsFileError(f"--csv '{path}' line {lineno} is not a valid ablation row ({exc}); "
+                                   "fix or remove that line.") from None  # fmt: skip
     return out
+
+
+def is_done(record: AblationRecord) -> bool:
+    """Whether a record read back stands for its run on ``--resume`` (a failed one does not)."""
+    return record.status == "ok"
 
 
 def run_key(record: AblationRecord) -> tuple[Any, ...]:

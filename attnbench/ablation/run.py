@@ -21,10 +21,10 @@ import torch
 from .. import modules
 from ..errors import InsertionError
 from .data import ImageData, load_data, parse_data
-from .records import COLUMNS, AblationRecord, read_records, run_key
+from .records import COLUMNS, AblationRecord, is_done, read_records, run_key
 from .spec import AblationSpec
 from .summary import ModuleSummary, summarize_ablation
-from .train import AccuracyResult, DistContext, TrainProgress, train_and_evaluate
+from .train import AccuracyResult, DistContext, TrainProgress, load_checkpoint, train_and_evaluate
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,18 @@ def _checkpoint_path(spec: AblationSpec, key: tuple[Any, ...]) -> tuple[Path | N
     return spec.checkpoint_dir / name, text
 
 
+def _check_checkpoints(spec: AblationSpec, keys: list[tuple[Any, ...]]) -> None:
+    """Read every checkpoint a run of ``keys`` would continue from, before any run trains.
+
+    Raises:
+        CheckpointError: one cannot be read or belongs to another configuration (exit 2).
+    """
+    for key in keys:
+        path, text = _checkpoint_path(spec, key)
+        if path is not None and path.exists():
+            load_checkpoint(path, text)
+
+
 def _broadcast(obj: Any, dist: DistContext) -> Any:
     if not dist.active:
         return obj
@@ -130,14 +142,15 @@ def run_ablation(
         env = collect_env(device)
         previous: dict[tuple[Any, ...], AblationRecord] = {}
         if spec.resume and spec.csv is not None and dist.is_main:
-            previous = {run_key(r): r for r in read_records(spec.csv)}
+            previous = {run_key(r): r for r in read_records(spec.csv) if is_done(r)}
         previous = _broadcast(previous, dist)
         plan = [(seed, name) for seed in spec.seeds for name in spec.modules]
+        templates = [_template(spec, data, name, seed, env, dist) for seed, name in plan]
+        _check_checkpoints(spec, [run_key(t) for t in templates if run_key(t) not in previous])
         costs: dict[str, _Cost] = {}
         records: list[AblationRecord] = []
         skipped = 0
-        for index, (seed, name) in enumerate(plan):
-            template = _template(spec, data, name, seed, env, dist)
+        for index, ((seed, name), template) in enumerate(zip(plan, templates)):
             key = run_key(template)
             if key in previous:
                 skipped += 1

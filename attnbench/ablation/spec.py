@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import modules
-from ..cost.spec import BASELINE, check_device, check_model, check_name
+from ..cost.spec import BASELINE, check_device, check_model, check_name, check_threads
 from ..errors import UsageError
 from .data import DataRef, SyntheticOptions, parse_data
 from .train import TrainConfig
@@ -117,6 +117,8 @@ class AblationSpec:
                 raise UsageError(f"{opt} must be between {low} and {top}, got {value}.")
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise UsageError(f"--threads must be between 1 and 1024, got {self.threads}.")
+        if self.threads is not None:
+            check_threads(self.threads)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(not 0 <= s < 2**31 for s in self.seeds):
             raise UsageError(f"seeds {self.seeds} must be distinct integers in 0..2^31-1; e.g. --seeds 3 runs 0, 1, 2.")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 100):
@@ -137,8 +139,10 @@ class AblationSpec:
             self.synthetic.validate()
         if self.resume and self.csv is None:
             raise UsageError("--resume needs --csv PATH: finished runs are read from that file.")
-        if self.checkpoint_dir is not None and self.checkpoint_dir.exists() and not self.checkpoint_dir.is_dir():
-            raise UsageError(f"--checkpoint-dir '{self.checkpoint_dir}' is a file; give a folder.")
+        if self.checkpoint_dir is not None:
+            from ..io.csvfile import check_folder
+
+            check_folder(self.checkpoint_dir, "--checkpoint-dir")
         check_device(self.device)
         return self
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, DeviceUnavailableError, UsageError
+from ..errors import CheckpointError, DeviceUnavailableError, FileWriteError, UsageError
 from .data import BatchTransform, ImageData, Split
 
 __all__ = [
@@ -260,7 +259,12 @@ def evaluate(
     return c1 / n, (c5 / n if k == 5 else None), loss / n
 
 
-def _load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
+def load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
+    """The training state saved at ``path`` for the run ``key``; ``None`` when there is none.
+
+    Raises:
+        CheckpointError: the file cannot be read, or was saved by another configuration (exit 2).
+    """
     if not path.exists():
         return None
     try:
@@ -276,10 +280,20 @@ def _load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
 
 
 def _save_checkpoint(path: Path, state: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Replace ``path`` atomically (``csvfile.atomic_path``): the old checkpoint or the new one, never a part."""
+    from ..io.csvfile import atomic_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(
+            f"--checkpoint-dir '{path.parent}' could not be created ({exc.strerror or exc}); choose another folder."
+        ) from exc
+    with atomic_path(path, option="--checkpoint-dir") as tmp:
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+            raise OSError(f"torch.save failed: {' '.join(str(exc).split())[:200]}") from exc
 
 
 def train_and_evaluate(
@@ -324,7 +338,7 @@ def train_and_evaluate(
     start_epoch, prior_seconds, prior_images = 0, 0.0, 0
     final_loss: float | None = None
     if checkpoint is not None:
-        ck = _load_checkpoint(checkpoint, checkpoint_key)
+        ck = load_checkpoint(checkpoint, checkpoint_key)
         if ck is not None:
             model.load_state_dict(ck["model"])  # type: ignore[arg-type]
             optimizer.load_state_dict(ck["optimizer"])  # type: ignore[arg-type]

@@ -176,7 +176,9 @@ def ablate_cmd(
     if not dist.is_main:
         return
     render.show_ablation(result, spec)
-    if csv is not None:
+    if csv is not None and resume and result.skipped == len(result.records):
+        render.info(f"nothing to train: all {result.skipped} runs are already in {csv}")
+    elif csv is not None:
         render.info(f"{len(result.records) - result.skipped} rows appended to {csv}"
                     + (f" ({result.skipped} runs already there, skipped)" if result.skipped else ""))  # fmt: skip
     failures = [(f"{r.module} seed {r.seed}", r.error) for r in result.records if r.status != "ok"]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, rows_failed
 from . import render
 from .options import (
     TIMING,
@@ -21,6 +21,7 @@ from .options import (
     WidthsOpt,
     load_plugins,
     measurement_options,
+    nonempty,
     parse_numbers,
     parse_precision,
     split_names,
@@ -47,22 +48,31 @@ def baseline_write_cmd(
     """Measure modules × backbones × widths × inputs (or read a profile CSV) and write a baseline file."""
     from ..api import build_spec
     from ..cost import baseline
+    from ..io.csvfile import check_path
 
+    check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
     if from_csv is not None:
         rows = baseline.rows_from_profile_csv(from_csv)
     else:
         fields = measure.spec_fields()
+        names = nonempty(split_names(modules_), "--modules", modules_, "se,ca")
+        grid = (nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
+                nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
+                nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"))  # fmt: skip
         specs = [
-            build_spec(split_names(modules_), backbone=b, width=w, input_size=i, latency=latency, memory=False,
-                       **fields)
-            for b in split_names(backbones) for w in parse_numbers(widths, float, "--widths")
-            for i in parse_numbers(inputs, int, "--inputs")
+            build_spec(names, backbone=b, width=w, input_size=i, latency=latency, memory=False, **fields)
+            for b in grid[0] for w in grid[1] for i in grid[2]
         ]  # fmt: skip
         with render.status("measuring", quiet=quiet) as progress:
-            rows = baseline.measure(specs, progress)
-    baseline.write_baseline(path, rows)
-    render.info(f"{len(rows)} rows written to {path}")
+            measured = baseline.measure(specs, progress)
+        rows = measured.rows
+    if rows:
+        baseline.write_baseline(path, rows)
+        render.info(f"{len(rows)} rows written to {path}")
+    if from_csv is None and measured.failed:
+        # The failed configurations have no row: a baseline row always holds its counts, or check would reject it.
+        raise rows_failed(list(measured.failed.values()), measured.total)
 
 
 @measurement_options(only=TIMING)
@@ -97,15 +107,21 @@ def check_cmd(
     load_plugins(plugins)
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
+    if accept:
+        from ..io.csvfile import check_path
+
+        check_path(path, option="")  # --accept rewrites it: decided before anything is measured
     specs = baseline.specs_for(
         old, latency="latency" in metrics or accept, repeats=measure.repeats, warmup=measure.warmup,
         precision=parse_precision(measure.precision), max_time=measure.max_time,
     )  # fmt: skip
     with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
-    result = baseline.compare(old, new, metrics, tolerance, force)
+    result = baseline.compare(old, new.rows, metrics, tolerance, force, new.failed)
     if accept:
-        baseline.write_baseline(path, new)
+        if new.failed:
+            raise rows_failed(list(new.failed.values()), new.total)  # never accept a baseline with rows missing
+        baseline.write_baseline(path, new.rows)
     shown = "failed" if quiet else "changed" if changed_only else "all"
     render.show_check(result, path, format, github, accepted=accept, shown=shown)
     if result.failures and not accept:

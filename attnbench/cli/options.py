@@ -209,3 +209,10 @@ def parse_numbers(text: str, kind: type, option: str) -> list:  # type: ignore[t
 def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format '{fmt}' is not supported; choose from: {', '.join(FORMATS)}.")
+
+
+def nonempty(values: tuple | list, option: str, text: str, example: str) -> tuple | list:  # type: ignore[type-arg]
+    """``values`` parsed from ``option``'s ``text``; an empty list (``--inputs ''``) is one line, exit 2."""
+    if not values:
+        raise UsageError(f"{option} '{text}' names nothing; give at least one, e.g. {option} {example}.")
+    return values

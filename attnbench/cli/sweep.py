@@ -22,6 +22,7 @@ from .options import (
     check_format,
     load_plugins,
     measurement_options,
+    nonempty,
     parse_numbers,
     split_names,
 )
@@ -53,16 +54,26 @@ def sweep_cmd(
         raise UsageError("--resume needs --csv PATH: the file whose rows are skipped.")
     load_plugins(plugins)
     specs = sweep.plan(
-        build_spec, split_names(modules_), split_names(backbones), parse_numbers(widths, float, "--widths"),
-        parse_numbers(inputs, int, "--inputs"), latency=latency, **measure.spec_fields(),
+        build_spec, nonempty(split_names(modules_), "--modules", modules_, "se,ca"),
+        nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
+        nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
+        nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"), latency=latency,
+        **measure.spec_fields(),
     )  # fmt: skip
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
         for rows, group_warnings in sweep.run(specs, csv, resume, progress):
             records.extend(rows)
             warnings.extend(w for w in group_warnings if w not in warnings)
+    if resume and not records:
+        planned = sum(len(s.names) * len(s.builds) for s in specs)
+        render.info(f"nothing to measure: all {planned} rows are already in {csv}")
+        return
+    frame = to_frame(records)
     if format == "csv":
         render.write_text(export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records]))
+    elif format == "table":
+        render.show_profile(frame)
     else:
         render.show_rows(to_frame(records), format, title="attnbench sweep")
     for w in warnings:

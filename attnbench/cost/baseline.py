@@ -15,13 +15,12 @@ runs whose metadata differ), unless forced.
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import modules
 from ..errors import AttnbenchError, BaselineFileError, UsageError
@@ -37,6 +36,13 @@ COLUMNS = (
     "latency_ratio_ci_high", "latency_n", "torch_version", "device_name", "timestamp_utc",
 )  # fmt: skip
 _GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+
+
+def config_label(c: dict[str, Any]) -> str:
+    """``mbv2/ca w1 @224 after_dw r32``: a baseline row's configuration in a message."""
+    slot = f" {c['position']}" if c.get("position") else ""
+    r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
+    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}"
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,7 @@ class BaselineRow:
 
     @property
     def label(self) -> str:
-        c = self.config
-        slot = f" {c['position']}" if c.get("position") else ""
-        r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
-        return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}"
+        return config_label(self.config)
 
     def as_row(self) -> dict[str, Any]:
         return {**self.config, **{k: getattr(self, k) for k in COLUMNS if k not in self.config}}
@@ -112,10 +115,10 @@ def _ratio_stats(result: ProfileResult, name: str) -> dict[str, Any]:
 
 
 def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
-    """Baseline rows for every eager record of a profile run."""
+    """Baseline rows for every eager record of a profile run that was measured (``status=ok``)."""
     rows = []
     for r in result.records:
-        if r.build != "eager":
+        if r.build != "eager" or r.status != "ok":
             continue
         rows.append(
             BaselineRow(
@@ -132,17 +135,40 @@ def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
     return rows
 
 
-def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> list[BaselineRow]:
-    """Profile every spec and collect the baseline rows, the ``none`` row of each configuration once."""
+class Measured(NamedTuple):
+    """What ``measure`` got: the rows measured, and the configurations that failed with their errors."""
+
+    rows: list[BaselineRow]
+    failed: dict[tuple[Any, ...], tuple[str, str]]
+    """``CONFIG`` key → (row label, error) of every eager model that failed; it has no row in ``rows``."""
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) + len(self.failed)
+
+
+def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
+    """Profile every spec and collect the baseline rows, the ``none`` row of each configuration once.
+
+    A model that fails is left out of the rows (a baseline row always holds its counts) and reported in ``failed``.
+    """
     seen: set[tuple[Any, ...]] = set()
     out = []
+    failed: dict[tuple[Any, ...], tuple[str, str]] = {}
     for spec in specs:
-        for row in rows_from_result(profile(spec, progress)):
+        result = profile(spec, progress)
+        for r in result.records:
+            config = {k: getattr(r, k) for k in CONFIG}
+            key = tuple(config.values())
+            if r.build == "eager" and r.status != "ok" and key not in seen:
+                seen.add(key)
+                failed[key] = (config_label(config), r.error)
+        for row in rows_from_result(result):
             key = tuple(row.config[k] for k in CONFIG)
             if key not in seen:
                 seen.add(key)
                 out.append(row)
-    return out
+    return Measured(out, failed)
 
 
 def _num(value: str, kind: type, column: str, line: int, path: Path, positive: bool = False) -> Any:
@@ -231,25 +257,23 @@ def read_baseline(path: Path) -> list[BaselineRow]:
 
 
 def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
-    """Write ``rows`` atomically: a temporary file in the same folder, fsync, then rename over ``path``."""
-    if not path.parent.is_dir():
-        raise BaselineFileError(f"folder '{path.parent}' does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\n")
-            w.writeheader()
-            for row in rows:
-                w.writerow({k: "" if v is None else v for k, v in row.as_row().items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``rows`` atomically (``csvfile.atomic_write``): readers see the old file or the whole new one.
+
+    The file gets the mode a new file gets under the user's umask. Check the path with ``csvfile.check_path``
+    before measuring; this checks it again.
+
+    Raises:
+        ResultsFileError: the path cannot take a file (a folder, a symbolic link, a missing folder).
+        FileWriteError: writing failed (the old file is unchanged).
+    """
+    from ..io.csvfile import atomic_write
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if v is None else v for k, v in row.as_row().items()})
+    atomic_write(path, buf.getvalue(), option="")
 
 
 def specs_for(
@@ -284,21 +308,33 @@ def specs_for(
                 warmup=warmup,
                 precision=precision,
                 max_time=max_time,
-            ).validate(require_module=False)
+            ).validate(require_module=False, check_cores=latency)  # threads only matter where latency is timed
         )
     return specs
 
 
 def compare(
-    old: Sequence[BaselineRow], new: Sequence[BaselineRow], metrics: Sequence[str], tolerance: float, force: bool
+    old: Sequence[BaselineRow],
+    new: Sequence[BaselineRow],
+    metrics: Sequence[str],
+    tolerance: float,
+    force: bool,
+    failed: dict[tuple[Any, ...], tuple[str, str]] | None = None,
 ) -> CheckResult:
-    """Judge every old row against its re-measured twin."""
+    """Judge every old row against its re-measured twin; a row that failed to re-measure is a regression naming why
+    (``failed`` as from ``measure``)."""
     by_key = {tuple(r.config[k] for k in CONFIG): r for r in new}
     result = CheckResult()
     for row in old:
-        twin = by_key.get(tuple(row.config[k] for k in CONFIG))
+        key = tuple(row.config[k] for k in CONFIG)
+        twin = by_key.get(key)
         if twin is None:
-            result.findings.append(Finding(row, "row", None, None, "regression", "row could not be re-measured"))
+            why = (
+                f"could not be re-measured: {failed[key][1]}"
+                if failed and key in failed
+                else "row could not be re-measured"
+            )
+            result.findings.append(Finding(row, "row", None, None, "regression", why))
             continue
         for metric in EXACT:
             if metric not in metrics:

@@ -188,17 +188,43 @@ def _record(
     )  # fmt: skip
 
 
-def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResult:
+def profile(
+    spec: ProfileSpec,
+    progress: Progress | None = None,
+    on_records: Callable[[list[ProfileRecord]], None] | None = None,
+) -> ProfileResult:
     """Measure the baseline and every module of ``spec``: counts once per model, latency per build.
 
     A model that fails (see ``FAILURES``) gets a row with ``status="failed"`` and its error, and the others go on;
     when the baseline itself fails, every row of the run is failed, since no delta can be formed.
+
+    ``on_records`` receives each record the moment it is final, every record exactly once, so a caller can write
+    it at once: without latency, a model's records right after it is counted (the baseline's first); with latency,
+    all of them together after the interleaved timing rounds, which finish every model at the same time.
     """
     env = collect_env(spec.device)
     x = make_input(spec)
     models: dict[str, Any] = {}
     costs: dict[str, _Cost] = {}
     failed: dict[tuple[str, str], str] = {}
+    made: dict[tuple[str, str], ProfileRecord] = {}
+    latencies: dict[tuple[str, str], Latency] = {}
+    estimates: dict[tuple[str, str], RatioEstimate] = {}
+
+    def make(name: str, build: str) -> ProfileRecord:
+        if (name, build) not in made:
+            made[(name, build)] = _record(
+                spec, env, name, build, costs.get(name), latencies.get((name, build)), costs.get(BASELINE),
+                estimates.get((name, build)), failed.get((name, build), ""),
+            )  # fmt: skip
+        return made[(name, build)]
+
+    def emit(names: list[str]) -> None:
+        fresh = [(n, b) for n in names for b in spec.builds if (n, b) not in made]
+        records = [make(n, b) for n, b in fresh]
+        if on_records is not None and records:
+            on_records(records)
+
     for name in spec.names:
         if progress:
             progress(f"building and counting {name}")
@@ -208,36 +234,25 @@ def profile(spec: ProfileSpec, progress: Progress | None = None) -> ProfileResul
             failed.update({(name, b): failure_text(exc) for b in spec.builds})
             if name == BASELINE:
                 break
+        if not spec.latency:  # nothing more will be measured for this model: its rows are final
+            emit([name])
     if BASELINE not in costs:
         reason = f"baseline failed: {failed[(BASELINE, spec.builds[0])]}"
         failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
         models.clear()
-    latencies: dict[tuple[str, str], Latency] = {}
-    estimates: dict[tuple[str, str], RatioEstimate] = {}
     warnings: list[str] = []
     if spec.latency and models:
         latencies, sampling = _time_all(spec, models, x, progress, failed)
-        estimates = sampling.estimates
+        estimates.update(sampling.estimates)
         warnings = [
             precision_warning(spec, key, est, sampling.elapsed_s)
             for key, est in estimates.items()
             if key[0] != BASELINE and est.half_width > spec.precision
         ]
+    emit(list(spec.names))
     records: list[ProfileRecord] = []
     for build in spec.builds:
         for name in spec.names:
-            records.append(
-                _record(
-                    spec,
-                    env,
-                    name,
-                    build,
-                    costs.get(name),
-                    latencies.get((name, build)),
-                    costs.get(BASELINE),
-                    estimates.get((name, build)),
-                    failed.get((name, build), ""),
-                )  # fmt: skip
-            )
+            records.append(make(name, build))
     samples = {key: lat.samples_ms for key, lat in latencies.items()}
     return ProfileResult(tuple(records), tuple(warnings), samples)

@@ -56,6 +56,18 @@ def check_model(backbone: str, width: float, input_size: int, small_input: bool,
         raise UsageError(f"--input {input_size} does not fit backbone '{backbone}': use {min_input} to 4096{small}.")
 
 
+def check_threads(threads: int, option: str = "--threads") -> None:
+    """Refuse more threads than the cores this process may use: timing them would measure contention, not the
+    model, and the row would record a condition that did not hold."""
+    from ..env import available_cpus
+
+    cores = available_cpus()
+    if threads > cores:
+        raise UsageError(
+            f"{option} {threads} is more than the {cores} CPU core(s) this process may use; use at most {cores}."
+        )
+
+
 @dataclass(frozen=True)
 class ProfileSpec:
     """One ``attnbench profile`` run: the baseline plus each module, in one backbone configuration.
@@ -103,8 +115,14 @@ class ProfileSpec:
             kw["reduction"] = self.reduction
         return kw
 
-    def validate(self, require_module: bool = True) -> ProfileSpec:
-        """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix."""
+    def validate(self, require_module: bool = True, check_cores: bool = True) -> ProfileSpec:
+        """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix.
+
+        Args:
+            require_module: refuse a spec without a module (the baseline alone).
+            check_cores: refuse more ``threads`` than this process's cores; off only where nothing is timed and the
+                thread count is a recorded condition of another machine (a count-only check of a baseline).
+        """
         check_name(modules.BACKBONES, self.backbone)
         if not self.modules and require_module:
             raise UsageError("no attention module given; pass --module, e.g. --module ca or --module se,ca.")
@@ -120,6 +138,8 @@ class ProfileSpec:
         ):
             if not 1 <= value <= top:
                 raise UsageError(f"{opt} must be between 1 and {top}, got {value}.")
+        if check_cores:
+            check_threads(self.threads)
         if not 0 <= self.warmup <= 100000:
             raise UsageError(f"--warmup must be between 0 and 100000, got {self.warmup}.")
         if self.latency and self.repeats < 5:

@@ -3,6 +3,13 @@
 Every configuration is validated before anything is measured. Each finished group of rows is appended to the
 CSV at once (complete lines, flushed and fsynced), so an interruption keeps every finished group; ``resume`` skips
 rows already in the file and measures only what is missing, with no duplicates.
+
+What counts as done when resuming: a row with ``status=ok`` and the same configuration (``KEY``: backbone, module,
+position, reduction, width, input size, batch, device, dtype, threads, build) that measured at least what this run
+measures. A count-only row does not satisfy a latency run; a timed row satisfies a count-only run (it holds the
+same counts), and a latency run only when it took the same number of samples (``latency_n`` = ``--repeats``).
+``--warmup`` is not recorded in the rows, so it cannot be keyed on. A ``failed`` row is history, never done: it is
+measured again and the new row is appended after it. Rows with the wrong field count (a torn line) are not done.
 """
 
 from __future__ import annotations
@@ -16,10 +23,15 @@ from typing import Any
 from ..errors import ResultsFileError
 from ..io.csvfile import append_rows, check_target, read_rows
 from .records import COLUMNS, ProfileRecord, as_dict
-from .runner import profile
+from .runner import effective_position, effective_reduction, profile
 from .spec import BASELINE, ProfileSpec
 
-KEY = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "build")
+KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "batch", "device", "dtype", "threads",
+       "build")  # fmt: skip
+"""A row's configuration: what must be equal for a row to stand for another."""
+
+Done = dict[tuple[str, ...], set[int | None]]
+"""Configuration key → what its ok rows measured: ``None`` for counts only, else the latency sample count."""
 
 
 def row_key(row: dict[str, Any]) -> tuple[str, ...]:
@@ -27,14 +39,23 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     out = []
     for k in KEY:
         v = row[k]
-        out.append(
-            repr(float(v))
-            if k == "width"
-            else str(int(float(v)))
-            if k in ("input_size", "batch", "threads")
-            else str(v)
-        )
+        if v is None or v == "":
+            out.append("")
+        elif k == "width":
+            out.append(repr(float(v)))
+        elif k in ("input_size", "batch", "threads", "reduction"):
+            out.append(str(int(float(v))))
+        else:
+            out.append(str(v))
     return tuple(out)
+
+
+def row_timing(row: dict[str, Any]) -> int | None:
+    """What a row timed: its latency sample count, or ``None`` for a count-only row."""
+    n, median = row.get("latency_n"), row.get("latency_ms_median")
+    if n in (None, "") or median in (None, ""):
+        return None
+    return int(float(n))
 
 
 def plan(
@@ -47,13 +68,30 @@ def plan(
             for b, w, i in itertools.product(backbones, widths, inputs)]  # fmt: skip
 
 
-def existing_keys(path: Path) -> set[tuple[str, ...]]:
-    """Keys of the rows already in a results CSV (empty when the file does not exist yet)."""
+def existing(path: Path) -> Done:
+    """What the ok rows already in a results CSV measured, by configuration (empty when the file does not exist)."""
     check_target(path, COLUMNS)
+    done: Done = {}
+    required = [k for k in KEY if k not in ("position", "reduction")]  # empty for the baseline
     try:
-        return {row_key(r) for r in read_rows(path, COLUMNS).rows if all(r.get(k) for k in KEY)}
+        for r in read_rows(path, COLUMNS).rows:
+            if r.get("status") == "ok" and all(r.get(k) for k in required):
+                done.setdefault(row_key(r), set()).add(row_timing(r))
     except ValueError as exc:
         raise ResultsFileError(f"--csv '{path}' has a malformed row ({exc}); fix it or choose a new file.") from exc
+    return done
+
+
+def is_done(done: Done, spec: ProfileSpec, name: str, build: str) -> bool:
+    """Whether ``done`` holds a row that stands for model ``name`` (``build``) as ``spec`` would measure it."""
+    measured = done.get(row_key(_key_fields(spec, name, build)), set())
+    if not spec.latency:
+        return bool(measured)
+    return spec.repeats in measured
+
+
+def _record_done(done: Done, spec: ProfileSpec, record: ProfileRecord) -> bool:
+    return is_done(done, spec, record.module, record.build)
 
 
 def run(
@@ -61,11 +99,11 @@ def run(
 ) -> Iterator[tuple[list[ProfileRecord], tuple[str, ...]]]:
     """Measure each spec (minus rows already in ``csv_path`` when resuming), append its rows, yield them with the
     run's warnings, one group at a time."""
-    done = existing_keys(csv_path) if csv_path is not None and resume else set()
+    done = existing(csv_path) if csv_path is not None and resume else {}
     if csv_path is not None:
         check_target(csv_path, COLUMNS)
     for spec in specs:
-        wanted = [n for n in spec.names if not all(row_key(_key_fields(spec, n, b)) in done for b in spec.builds)]
+        wanted = [n for n in spec.names if not all(is_done(done, spec, n, b) for b in spec.builds)]
         label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
         if not wanted:
             if progress:
@@ -74,7 +112,7 @@ def run(
         if progress:
             progress(f"{label}: {', '.join(wanted)}", False)
         result = profile(replace(spec, modules=tuple(n for n in wanted if n != BASELINE)))
-        rows = [r for r in result.records if row_key(as_dict(r)) not in done]
+        rows = [r for r in result.records if not _record_done(done, spec, r)]
         if csv_path is not None:
             append_rows(csv_path, COLUMNS, (as_dict(r) for r in rows))
         yield rows, result.warnings
@@ -83,5 +121,6 @@ def run(
 
 
 def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
-    return {"backbone": spec.backbone, "module": name, "width": spec.width, "input_size": spec.input_size,
+    return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
+            "reduction": effective_reduction(spec, name), "width": spec.width, "input_size": spec.input_size,
             "batch": spec.batch, "device": spec.device, "dtype": spec.dtype, "threads": spec.threads, "build": build}  # fmt: skip

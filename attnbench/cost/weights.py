@@ -25,15 +25,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ..errors import CheckpointFileError, UnsafeCheckpointError, WeightsError
 
+if TYPE_CHECKING:
+    from .spec import ProfileSpec
+
 __all__ = [
     "CheckpointFileError",
+    "check_spec_weights",
     "UnsafeCheckpointError",
     "WeightsError",
     "ca_checkpoint_key_map",
@@ -291,7 +295,7 @@ def load_ca_checkpoint(model: nn.Module, path: str | Path) -> None:
     Raises:
         CheckpointFileError: missing, unreadable, corrupt or truncated file, or one that holds no dict (exit 2).
         UnsafeCheckpointError: the file needs arbitrary pickled objects (a ``CheckpointFileError``, exit 2).
-        WeightsError: the model is not mbv2 + ca, or keys are missing, unexpected or mis-shaped (exit 1).
+        WeightsError: the model is not mbv2 + ca, or keys are missing, unexpected or mis-shaped (exit 2).
     """
     path = Path(path)
     state = _read(path)
@@ -300,3 +304,30 @@ def load_ca_checkpoint(model: nn.Module, path: str | Path) -> None:
             f"checkpoint {path} holds a {type(state).__name__}, not a state dict; pass the mbv2_ca.pth file."
         )
     model.load_state_dict(map_ca_checkpoint_keys(state, model), strict=True)
+
+
+def check_spec_weights(spec: ProfileSpec) -> None:
+    """Load ``spec.weights`` into every attended model of ``spec`` once, before anything is measured.
+
+    A missing, unreadable or ill-fitting file is bad input and ends the run at once (exit 2), instead of being
+    found after the baseline was measured and recorded as a failed row. A model that cannot be built is left to the
+    measuring pass, which records it as a failed row as usual.
+
+    Raises:
+        CheckpointFileError: the file is missing, unreadable, corrupt or unsafe.
+        WeightsError: it does not fit a model of ``spec``.
+    """
+    from .. import modules
+
+    if spec.weights is None:
+        return
+    for name in spec.modules:
+        try:
+            model = modules.create_model(
+                spec.backbone, name, width=spec.width, num_classes=spec.num_classes, position=spec.position,
+                small_input=spec.small_input, attn_kwargs=spec.module_kwargs(),
+            )  # fmt: skip
+        except (ValueError, TypeError, RuntimeError, AssertionError):
+            continue
+        if modules.find_attention(model):
+            load_ca_checkpoint(model, spec.weights)

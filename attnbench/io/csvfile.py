@@ -134,6 +134,45 @@ def _check_location(p: Path, label: str, folder_name: bool = False) -> Path:
     return p
 
 
+def check_folder(path: PathLike, option: str) -> Path:
+    """Refuse, with one line naming the fix, a folder that files cannot be written into; return it as a ``Path``.
+
+    Accepted: a writable folder, a symbolic link to one (files go into the folder it points to, each replaced
+    atomically there), or a path that does not exist yet whose nearest existing parent is a writable folder (the
+    caller creates it when it writes the first file). Refused: a file, a dangling link, an existing parent that is
+    not a folder, and an unwritable folder.
+
+    Raises:
+        ResultsFileError: the path cannot hold files.
+    """
+    p = Path(os.fspath(path))
+    label = _label(path, option)
+    try:
+        if os.path.islink(p) and not p.exists():
+            raise ResultsFileError(
+                f"{label} is a symbolic link to '{os.readlink(p)}', which does not exist; create that folder or "
+                "give another path."
+            )
+        if p.exists():
+            if not p.is_dir():
+                raise ResultsFileError(f"{label} is a file; give a folder.")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise ResultsFileError(f"{label} is not writable; choose a folder you can write to.")
+            return p
+        parent = p.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ResultsFileError(f"'{parent}' in {label} is not a folder; choose another path.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ResultsFileError(
+                f"{label} cannot be created: folder '{parent}' is not writable; choose a path you can write to."
+            )
+    except OSError as exc:
+        raise ResultsFileError(f"{label} cannot be checked ({_why(exc)}); choose another path.") from None
+    return p
+
+
 def check_target(path: PathLike, columns: Sequence[str] | None = None, option: str = "--csv") -> None:
     """Fail before any measuring when rows with ``columns`` cannot be appended to ``path``.
 

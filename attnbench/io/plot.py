@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,7 +489,11 @@ def plot_csv(
         UsageError: unknown column (the message lists the numeric ones), a column without numeric values, a bad
             label template or filter, or no row with both values (exit 2).
     """
+    from .csvfile import check_path
+
     csv_path = Path(csv_path)
+    out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-{x}-{y}.png")
+    check_path(out, option="--out")  # a folder, a link, a missing or unwritable folder: refused before any work
     frame = read_results(csv_path)
     if where:
         frame = _apply_where(frame, where, csv_path)
@@ -509,7 +511,6 @@ def plot_csv(
     max_x = is_better_high(x)
     max_y = is_better_high(y) if maximize_y is None else maximize_y
     front = set(pareto_front([(p.x, p.y) for p in points], max_y, maximize_x=max_x))
-    out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-{x}-{y}.png")
 
     xlabel, kx = axis_label(x, xs)
     ylabel, ky = axis_label(y, ys)
@@ -603,19 +604,8 @@ def _draw(points: list[PlotPoint], front: set[int], xaxis: tuple[str, float, boo
 
 
 def _save_atomic(fig: Any, out: Path) -> None:
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise ResultsFileError(f"cannot write {out}: folder {folder} does not exist; create it or pass another --out.")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise ResultsFileError(f"cannot write into {folder}: {e.strerror or e}; check its permissions.") from e
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=_DPI)
-        os.replace(tmp, out)
-    except OSError as e:
-        raise ResultsFileError(f"cannot write {out}: {e.strerror or e}; check the folder's permissions.") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write the PNG through ``csvfile.atomic_path``: the old file or the whole new one, with a new file's mode."""
+    from .csvfile import atomic_path
+
+    with atomic_path(out, option="--out") as tmp:
+        fig.savefig(tmp, format="png", dpi=_DPI)

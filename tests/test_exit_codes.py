@@ -1,0 +1,113 @@
+"""Exit codes CI can trust: a failed configuration is exit 1 in every command, bad input exit 2 with one line.
+
+- ``baseline write`` with a failing configuration writes the good rows only (never a row with empty counts) and
+  exits 1 naming the failure; ``check`` whose re-measurement fails exits 1 naming it, without a traceback;
+- an empty grid (``--inputs ''`` and the like) is bad input, as is ``--threads`` above the cores this process may use.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clihelp import error_line, run_cli
+
+from attnbench.env import available_cpus
+
+GRID = ("--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency", "--quiet")
+
+
+def test_available_cpus_follows_the_affinity_mask() -> None:
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert available_cpus() == expected >= 1
+
+
+@pytest.mark.parametrize(("option", "value"), [("--inputs", ""), ("--backbones", ""), ("--widths", " , "),
+                                               ("--modules", ""), ("--modules", " ,")])  # fmt: skip
+@pytest.mark.parametrize("command", ["sweep", "baseline"])
+def test_an_empty_grid_is_bad_input(tmp_path: Path, command: str, option: str, value: str) -> None:
+    args = ["sweep"] if command == "sweep" else ["baseline", "write", str(tmp_path / "b.csv")]
+    code, out, err = run_cli(*args, *GRID, option, value)  # the last value of a repeated option wins
+    assert code == 2 and out == ""
+    line = error_line(err)
+    assert f"{option} '{value}'" in line and "names nothing" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+THREADS = [
+    ("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32", "--no-latency"),
+    ("sweep", *GRID),
+    ("baseline", "write", "{tmp}/b.csv", *GRID),
+    ("table", "ca-table2", "--input", "32"),
+    ("ablate", "--modules", "se", "--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "1",
+     "--train-samples", "96", "--test-samples", "48", "--quiet"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", THREADS, ids=lambda a: a[0])
+def test_threads_beyond_the_cores_are_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
+    n = available_cpus()
+    code, out, err = run_cli(*(a.format(tmp=tmp_path) for a in args), "--threads", str(n + 1))
+    assert code == 2 and out == ""
+    line = error_line(err)
+    assert f"--threads {n + 1} is more than the {n} CPU core(s) this process may use" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+FRAGILE = """
+import torch
+from torch import nn
+from attnbench.modules import ATTENTION
+
+
+@ATTENTION.register("fragile", paper="test module failing on large maps", arxiv="", hook="block")
+class Fragile(nn.Module):
+    def __init__(self, channels, *, reduction=16):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x):
+        if x.shape[-1] > 20:
+            raise RuntimeError("kernel failed on this shape")
+        return x * self.scale
+"""
+
+
+def _attnbench(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ATTNBENCH_DEBUG"}
+    env["NO_COLOR"] = "1"
+    return subprocess.run([sys.executable, "-m", "attnbench", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)  # fmt: skip
+
+
+def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: Path) -> None:
+    plugin = tmp_path / "fragile.py"
+    plugin.write_text(FRAGILE)
+    base = tmp_path / "base.csv"
+    # r18 at 32 px: every map fragile sees is ≤ 8 px; at 96 px the first blocks see 24 px and it fails
+    done = _attnbench("baseline", "write", base, "--modules", "fragile", "--backbones", "r18", "--widths", "0.35",
+                      "--inputs", "32,96", "--no-latency", "--plugins", plugin, "-q")  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    written, failure = done.stderr.splitlines()[:2]
+    assert written == f"3 rows written to {base}"
+    assert failure.startswith("Error: 1 of 4 rows failed: r18/fragile w0.35 @96 before_add r16: InsertionError")
+    with base.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["module"], r["input_size"]) for r in rows] == [("none", "32"), ("fragile", "32"), ("none", "96")]
+    assert all(r["params"] and r["macs"] and r["elementwise_ops"] for r in rows)  # no row with empty counts
+    counts = ("--only", "params,macs,elementwise_ops", "--plugins", plugin, "-q")
+    done = _attnbench("check", base, *counts)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the same file, with the fragile row moved to 96 px: re-measuring it fails
+    text = base.read_text().splitlines()
+    text[2] = text[2].replace(",32,", ",96,", 1)
+    base.write_text("\n".join(text) + "\n")
+    done = _attnbench("check", base, *counts, "--format", "json")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "could not be re-measured: InsertionError" in done.stdout
