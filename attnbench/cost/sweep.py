@@ -7,7 +7,8 @@ rows already in the file and measures only what is missing, with no duplicates.
 What counts as done when resuming: a row with ``status=ok`` and the same configuration (``KEY``: backbone, module,
 position, reduction, width, input size, batch, device, dtype, threads, build) that measured at least what this run
 measures. A count-only row does not satisfy a latency run; a timed row satisfies a count-only run (it holds the
-same counts), and a latency run only when it took the same number of samples (``latency_n`` = ``--repeats``).
+same counts), and a latency run when it took at least ``--repeats`` samples (timing samples until precise, so
+``latency_n`` is the number it needed, never fewer than ``--repeats``).
 ``--warmup`` is not recorded in the rows, so it cannot be keyed on. A ``failed`` row is history, never done: it is
 measured again and the new row is appended after it. Rows with the wrong field count (a torn line) are not done.
 """
@@ -87,7 +88,7 @@ def is_done(done: Done, spec: ProfileSpec, name: str, build: str) -> bool:
     measured = done.get(row_key(_key_fields(spec, name, build)), set())
     if not spec.latency:
         return bool(measured)
-    return spec.repeats in measured
+    return any(n is not None and n >= spec.repeats for n in measured)
 
 
 def _record_done(done: Done, spec: ProfileSpec, record: ProfileRecord) -> bool:

@@ -492,9 +492,9 @@ def plot_csv(
     from .csvfile import check_path
 
     csv_path = Path(csv_path)
+    frame = read_results(csv_path)  # first: a folder or a missing file has no name to derive the PNG's from
     out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-{x}-{y}.png")
     check_path(out, option="--out")  # a folder, a link, a missing or unwritable folder: refused before any work
-    frame = read_results(csv_path)
     if where:
         frame = _apply_where(frame, where, csv_path)
     xs = _numeric(frame, x, csv_path, "x")
