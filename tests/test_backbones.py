@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch import nn
 
 import attnbench.modules as M
 from attnbench.modules._helpers import find_attention
-
 
 BACKBONE_KEYS = ("mbv2", "mnext", "r18", "r50")
 

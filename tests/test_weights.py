@@ -8,7 +8,6 @@ saved from it and loaded into our model must give the same outputs.
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import pytest
