@@ -84,8 +84,16 @@ def rows_failed(failures: list[tuple[str, str]], total: int) -> RowsFailedError:
     return RowsFailedError(f"{len(failures)} of {total} rows failed: {label}: {error}{more}")
 
 
-class FileRepairNotice(UserWarning):
+class Notice(UserWarning):
+    """Something the user should know that is not an error: the CLI prints it as one ``Warning:`` line."""
+
+
+class FileRepairNotice(Notice):
     """A results file was repaired before appending (final newline added, torn last row moved aside); one line."""
+
+
+class SkippedRowsNotice(Notice):
+    """Rows left out of a result because a value they need is not a finite number (``inf``); one line with the count."""
 
 
 class FileWriteError(AttnbenchError):

@@ -503,6 +503,38 @@ def test_from_a_non_profile_csv_is_refused(written: Path, tmp_path: Path, source
     assert not out_path.exists()
 
 
+@pytest.mark.parametrize(("module", "value"), [("ca", "inf"), ("ca", "nan"), ("none", "0"), ("ca", "-1"),
+                                             ("none", "-inf")])  # fmt: skip
+def test_from_a_csv_with_a_non_finite_latency_is_refused(
+    profile_csv: Path, tmp_path: Path, module: str, value: str
+) -> None:
+    header, rows = read_rows(profile_csv)
+    for r in rows:
+        if r["module"] == module:
+            r["latency_ms_median"] = value
+    src = write_rows(tmp_path / "bad.csv", header, rows)
+    out_path = tmp_path / "B.csv"
+    line = _expect_bad("baseline", "write", out_path, "--from", src)
+    where = 2 if module == "none" else 3
+    assert line.startswith(f"Error: {src}:{where}: column 'latency_ms_median' holds '{value}'"), line
+    assert not out_path.exists()
+
+
+def test_from_a_csv_with_a_failed_row_writes_the_good_rows_and_exits_1(profile_csv: Path, tmp_path: Path) -> None:
+    header, rows = read_rows(profile_csv)
+    for r in rows:
+        if r["module"] == "ca":
+            r.update(status="failed", error="RuntimeError: boom", params="", macs="", elementwise_ops="")
+    src = write_rows(tmp_path / "failed.csv", header, rows)
+    out_path = tmp_path / "B.csv"
+    code, out, err = run_cli("baseline", "write", out_path, "--from", src)
+    assert code == 1 and out == ""
+    written, failure, hint = err.splitlines()
+    assert written == f"1 rows written to {out_path}"
+    assert failure == "Error: 1 of 2 rows failed: mbv2/ca w1 @32 after_dw r32: RuntimeError: boom"
+    assert [r["module"] for r in read_rows(out_path)[1]] == ["none"]
+
+
 # --------------------------------------------------------------------------------------------------- known bugs
 
 

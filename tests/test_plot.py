@@ -286,3 +286,43 @@ def test_png_gets_the_mode_of_a_new_file(csv: Path) -> None:
     finally:
         os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+# -- values that are not finite ----------------------------------------------------------------------------------
+
+
+def test_infinite_values_are_skipped_with_one_notice(tmp_path: Path) -> None:
+    from attnbench.errors import Notice
+
+    rows = _rows()
+    rows[1]["latency_ms_median"] = math.inf
+    rows[2]["macs"] = -math.inf
+    path = tmp_path / "inf.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.warns(Notice) as caught:
+        out = plot_csv(path, "macs", "latency_ms_median")
+    assert out.exists() and _png_size(out) == (1600, 1000)
+    (notice,) = [str(w.message) for w in caught if issubclass(w.category, Notice)]
+    assert notice == f"{path}: skipped 2 row(s) whose 'macs' or 'latency_ms_median' is not a finite number."
+
+
+def test_only_infinite_values_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "inf.csv"
+    pd.DataFrame(_rows()).assign(latency_ms_median=math.inf).to_csv(path, index=False)
+    with pytest.warns(Warning), pytest.raises(UsageError, match="no row of inf.csv has numeric values in both"):
+        plot_csv(path, "macs", "latency_ms_median")
+
+
+def test_the_command_prints_the_notice_as_one_line(tmp_path: Path) -> None:
+    from clihelp import run_cli
+
+    rows = _rows()
+    rows[1]["latency_ms_median"] = "inf"
+    path = tmp_path / "inf.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, out, err = run_cli("plot", str(path))
+    assert code == 0, err
+    assert err.splitlines() == [
+        f"Warning: {path}: skipped 1 row(s) whose 'macs' or 'latency_ms_median' is not a finite number.",
+        f"wrote {path.with_name('inf-macs-latency_ms_median.png')}",
+    ]

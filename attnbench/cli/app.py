@@ -20,7 +20,7 @@ import typer
 import typer.core
 
 from .. import __version__
-from ..errors import AttnbenchError, CsvWriteError, FileRepairNotice
+from ..errors import AttnbenchError, CsvWriteError, Notice
 from . import ablate, check, plot, profile, render, sweep, table
 
 
@@ -82,8 +82,8 @@ app.command("ablate", cls=Command)(ablate.ablate_cmd)
 
 
 def _show_notices(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-    """Library notices about repaired files become one stderr line; other warnings keep Python's display."""
-    if issubclass(category, FileRepairNotice):
+    """Library notices (repaired files, skipped rows) become one stderr line; other warnings keep Python's display."""
+    if issubclass(category, Notice):
         render.warn(str(message))
     else:
         _python_showwarning(message, category, filename, lineno, file, line)

@@ -53,7 +53,7 @@ def baseline_write_cmd(
     check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
     if from_csv is not None:
-        rows = baseline.rows_from_profile_csv(from_csv)
+        measured = baseline.rows_from_profile_csv(from_csv)
     else:
         fields = measure.spec_fields()
         names = nonempty(split_names(modules_), "--modules", modules_, "se,ca")
@@ -66,11 +66,10 @@ def baseline_write_cmd(
         ]  # fmt: skip
         with render.status("measuring", quiet=quiet) as progress:
             measured = baseline.measure(specs, progress)
-        rows = measured.rows
-    if rows:
-        baseline.write_baseline(path, rows)
-        render.info(f"{len(rows)} rows written to {path}")
-    if from_csv is None and measured.failed:
+    if measured.rows:
+        baseline.write_baseline(path, measured.rows)
+        render.info(f"{len(measured.rows)} rows written to {path}")
+    if measured.failed:
         # The failed configurations have no row: a baseline row always holds its counts, or check would reject it.
         raise rows_failed(list(measured.failed.values()), measured.total)
 

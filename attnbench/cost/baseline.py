@@ -382,11 +382,14 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
     return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, status, note)
 
 
-def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
+def rows_from_profile_csv(path: Path) -> Measured:
     """Baseline rows from a profile/sweep CSV: the eager rows, each latency ratio taken against the ``none`` row
-    of the same configuration and run (same ``timestamp_utc``): ``d_latency_pct`` and its interval where the file
-    has them (the paired median), else the ratio of the medians. Without paired samples, the quartiles equal it."""
-    from ..io.csvfile import read_table
+    of the same configuration and run (same ``timestamp_utc``): ``d_latency_pct`` and its interval where the file has them (the paired
+    median), else the ratio of the medians. Without paired samples, the quartiles equal it.
+
+    Only ``status=ok`` rows become baseline rows; a configuration whose rows all failed is reported in ``failed``.
+    A latency that is not a positive finite number is refused with its line."""
+    from ..io.csvfile import parse_cell, read_table
 
     if not path.is_file():
         raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
@@ -405,47 +408,54 @@ def rows_from_profile_csv(path: Path) -> list[BaselineRow]:
         raise BaselineFileError(
             f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
         )
-    table = [r for _, r in table.rows if r.get("build") == "eager"]
-    base = {
-        tuple(
-            r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
-        ): r
-        for r in table
-        if r["module"] == BASELINE
-    }
+    eager = [(line, r) for line, r in table.rows if r.get("build") == "eager" and r.get("status", "ok") == "ok"]
+    failed = {}
+    for line, r in table.rows:
+        if r.get("build") == "eager" and r.get("status", "ok") != "ok":
+            config = _config_from(r, line, path)
+            failed[tuple(config[k] for k in CONFIG)] = (config_label(config), r.get("error", "") or "failed")
+    run = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
+
+    def latency(line: int, r: dict[str, str]) -> float | None:
+        try:
+            return parse_cell(r["latency_ms_median"], float, positive=True)
+        except ValueError:
+            raise BaselineFileError(
+                f"{path}:{line}: column 'latency_ms_median' holds '{r['latency_ms_median']}', not a positive finite "
+                "number; fix or remove that line."
+            ) from None
+
+    base = {tuple(r[k] for k in run): latency(line, r) for line, r in eager if r["module"] == BASELINE}
     rows = []
-    for i, r in enumerate(table, start=2):
-        key = tuple(
-            r[k] for k in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
-        )
-        none = base.get(key)
-        ratio = low = high = None
-        if none and r.get("d_latency_pct"):
+    for line, r in eager:
+        own, none = latency(line, r), base.get(tuple(r[k] for k in run))
+        ratio = own / none if own is not None and none is not None else None
+        config = _config_from(r, line, path)
+        low = high = None
+        if none is not None and r.get("d_latency_pct"):
             ratio = 1 + float(r["d_latency_pct"]) / 100
             if r.get("d_latency_pct_ci_low") and r.get("d_latency_pct_ci_high"):
                 low, high = (1 + float(r[c]) / 100 for c in ("d_latency_pct_ci_low", "d_latency_pct_ci_high"))
-        elif none and r["latency_ms_median"] and none["latency_ms_median"]:
-            ratio = float(r["latency_ms_median"]) / float(none["latency_ms_median"])
-        config = _config_from(r, i, path)
         rows.append(
             BaselineRow(
                 config=config,
-                **{k: _num(r[k], int, k, i, path) for k in EXACT},
+                **{k: _num(r[k], int, k, line, path) for k in EXACT},
                 latency_ratio=ratio,
                 latency_ratio_q1=ratio,
                 latency_ratio_q3=ratio,
                 latency_ratio_ci_low=low,
                 latency_ratio_ci_high=high,
-                latency_n=_num(r.get("latency_n", ""), int, "latency_n", i, path),
+                latency_n=_num(r.get("latency_n", ""), int, "latency_n", line, path),
                 torch_version=r.get("torch_version", ""),
                 device_name=r.get("device_name", ""),
                 timestamp_utc=r.get("timestamp_utc", ""),
             )  # fmt: skip
         )
-    if not rows:
-        raise BaselineFileError(f"--from '{path}' has no eager rows.")
     latest = {tuple(r.config[k] for k in CONFIG): r for r in rows}  # a configuration measured twice: the last run
-    return list(latest.values())
+    failed = {k: v for k, v in failed.items() if k not in latest}  # measured again after it failed: not a failure
+    if not latest and not failed:
+        raise BaselineFileError(f"--from '{path}' has no eager rows.")
+    return Measured(list(latest.values()), failed)
 
 
 def parse_tolerance(text: str) -> float:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ResultsFileError, UsageError
+from ..errors import ResultsFileError, SkippedRowsNotice, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -499,6 +499,17 @@ def plot_csv(
         frame = _apply_where(frame, where, csv_path)
     xs = _numeric(frame, x, csv_path, "x")
     ys = _numeric(frame, y, csv_path, "y")
+    infinite = [i for i, (a, b) in enumerate(zip(xs, ys)) if math.isinf(a) or math.isinf(b)]
+    if infinite:  # plotted as missing values: no point, no axis limit, one line saying how many
+        import warnings
+
+        warnings.warn(
+            f"{csv_path}: skipped {len(infinite)} row(s) whose '{x}' or '{y}' is not a finite number.",
+            SkippedRowsNotice,
+            stacklevel=2,
+        )
+        xs = [math.nan if math.isinf(v) else v for v in xs]
+        ys = [math.nan if math.isinf(v) else v for v in ys]
     # Filtered columns are constant now; the title names them once, as the filter.
     labels, shared = model_labels(frame.drop(columns=[c for c in (where or {}) if c != label]), label)
     points = aggregate_points(labels, xs, ys)
