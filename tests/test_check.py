@@ -220,8 +220,9 @@ def test_edited_count_fails_naming_row_metric_old_and_new(
 # ------------------------------------------------------------------------------------------ edited latency ratio
 
 
-def test_halved_latency_ratio_is_a_regression(base: Path, orig: dict) -> None:
-    half = float(orig["ca"]["latency_ratio"]) / 2
+def test_quartered_latency_ratio_is_a_regression(base: Path, orig: dict) -> None:
+    # A factor of 4, not 2: on a loaded 2-core runner a ca/none interval can reach 0.6, never 0.3.
+    half = float(orig["ca"]["latency_ratio"]) / 4
     # The se row is dropped so that only the edited ratio is judged (no noise from a second module); ca is line 3.
     edit(base, "ca", drop=("se",), latency_ratio=str(half))
     code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "10%")
@@ -239,8 +240,8 @@ def test_halved_latency_ratio_is_a_regression(base: Path, orig: dict) -> None:
     assert "over 10 paired samples" in f["note"]
 
 
-def test_doubled_latency_ratio_is_an_improvement_and_passes(base: Path, orig: dict) -> None:
-    double = float(orig["ca"]["latency_ratio"]) * 2
+def test_quadrupled_latency_ratio_is_an_improvement_and_passes(base: Path, orig: dict) -> None:
+    double = float(orig["ca"]["latency_ratio"]) * 4
     edit(base, "ca", drop=("se",), latency_ratio=str(double))
     code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "10%")
     assert code == 0, out + err
