@@ -10,6 +10,7 @@ import typer
 from ..errors import UsageError, rows_failed
 from . import render
 from .options import (
+    FORMATS,
     BackbonesOpt,
     BatchOpt,
     FormatOpt,
@@ -51,6 +52,7 @@ def baseline_write_cmd(
     from ..api import build_spec
     from ..cost import baseline
     from ..io.csvfile import check_path
+    from .sweep import GRID_NAMES
 
     check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
@@ -63,7 +65,7 @@ def baseline_write_cmd(
                 nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"))  # fmt: skip
         specs = [
             build_spec(names, backbone=b, width=w, input_size=i, batch=batch, threads=threads, repeats=repeats,
-                       warmup=warmup, latency=latency, memory=False)
+                       warmup=warmup, latency=latency, memory=False, names={**GRID_NAMES, "device": None})
             for b in grid[0] for w in grid[1] for i in grid[2]
         ]  # fmt: skip
         with render.status("measuring", quiet=quiet) as progress:
@@ -96,8 +98,8 @@ def check_cmd(
     """Re-measure every row of a baseline; exit 1 on a regression or a changed count, 2 on bad input."""
     from ..cost import baseline
 
-    if format not in ("table", "json"):
-        raise UsageError(f"--format '{format}' is not supported by check; choose table or json.")
+    if format not in FORMATS:
+        raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(FORMATS)}.")
     load_plugins(plugins)
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
@@ -105,7 +107,7 @@ def check_cmd(
         from ..io.csvfile import check_path
 
         check_path(path, option="")  # --accept rewrites it: decided before anything is measured
-    specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup)
+    specs = baseline.specs_for(old, latency="latency" in metrics or accept, repeats=repeats, warmup=warmup, path=path)
     with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
     result = baseline.compare(old, new.rows, metrics, tolerance, force, new.failed)

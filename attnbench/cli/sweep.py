@@ -25,6 +25,13 @@ from .options import (
     split_names,
 )
 
+GRID_NAMES: dict[str, str | None] = {
+    "module": "--modules", "backbone": "--backbones", "width": "--widths", "input_size": "--inputs",
+    "small_input": None, "position": None, "reduction": None, "dtype": None, "num_classes": None, "weights": None,
+}  # fmt: skip
+"""How messages name the fields of a grid command (sweep, baseline write): its own options; None for the options it
+lacks, which no message may suggest."""
+
 
 def sweep_cmd(
     modules_: Annotated[
@@ -61,7 +68,7 @@ def sweep_cmd(
         nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
         nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
         nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"), batch=batch, device=device,
-        threads=threads, repeats=repeats, warmup=warmup, latency=latency,
+        threads=threads, repeats=repeats, warmup=warmup, latency=latency, names=GRID_NAMES,
     )  # fmt: skip
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:

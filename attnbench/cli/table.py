@@ -16,6 +16,9 @@ from .options import (
     ThreadsOpt,
 )
 
+TABLE_NAMES: dict[str, str | None] = {"small_input": None, "device": None, "dtype": None, "weights": None}
+"""Options of ``profile`` that ``table`` lacks: no message may suggest them."""
+
 
 def table_cmd(
     name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.")] = None,
@@ -43,7 +46,7 @@ def table_cmd(
     spec = tables.get_table(name)
     with render.status(f"measuring {name}", quiet=quiet or format != "table") as progress:
         rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, threads=threads,
-                                    repeats=repeats)  # fmt: skip
+                                    repeats=repeats, names=TABLE_NAMES)  # fmt: skip
     from ..env import collect_env
 
     env = collect_env("cpu")

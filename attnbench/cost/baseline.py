@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import modules
-from ..errors import AttnbenchError, BaselineFileError, UsageError
+from ..errors import AttnbenchError, BaselineFileError, DeviceUnavailableError, UsageError
 from ..stats import quartiles
 from .runner import ProfileResult, profile
-from .spec import BASELINE, ProfileSpec, check_name
+from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
@@ -265,35 +265,56 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
     atomic_write(path, buf.getvalue(), option="")
 
 
-def specs_for(rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int) -> list[ProfileSpec]:
-    """One profile spec per configuration group; each measures its baseline and all of its modules together."""
+def specs_for(
+    rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int, path: Path | None = None
+) -> list[ProfileSpec]:
+    """One profile spec per configuration group; each measures its baseline and all of its modules together.
+
+    The configuration comes from the file, so a value that does not fit (a width outside the backbone's range, an
+    unknown slot or dtype, more threads than this machine's cores when latency is timed) is a file error,
+    ``FILE:LINE: ...`` naming the column; ``repeats`` and ``warmup`` are the command's own options.
+
+    Raises:
+        BaselineFileError: a row's configuration is not valid (exit 2).
+        DeviceUnavailableError: a row's device is not present here (exit 1), with the file and line.
+        UsageError: ``repeats`` or ``warmup`` is bad.
+    """
+    ProfileSpec(modules=(), repeats=repeats, warmup=warmup, latency=latency).validate(require_module=False)
     groups: dict[tuple[Any, ...], list[str]] = {}
+    lines: dict[tuple[Any, ...], int] = {}
     for row in rows:
         key = tuple(row.config[k] for k in _GROUP)
         names = groups.setdefault(key, [])
+        lines.setdefault(key, row.line)
         if row.config["module"] != BASELINE:
             names.append(row.config["module"])
     specs = []
     for key, names in groups.items():
         c = dict(zip(_GROUP, key))
-        specs.append(
-            ProfileSpec(
-                modules=tuple(dict.fromkeys(names)),
-                backbone=c["backbone"],
-                width=c["width"],
-                input_size=c["input_size"],
-                batch=c["batch"],
-                device=c["device"],
-                dtype=c["dtype"],
-                threads=c["threads"],
-                reduction=c["reduction"],
-                position=c["position"] or None,
-                latency=latency,
-                memory=False,
-                repeats=repeats,
-                warmup=warmup,
-            ).validate(require_module=False, check_cores=latency)  # threads only matter where latency is timed
+        where = f"{path}:{lines[key]}" if path is not None else f"line {lines[key]}"
+        spec = ProfileSpec(
+            modules=tuple(dict.fromkeys(names)),
+            backbone=c["backbone"],
+            width=c["width"],
+            input_size=c["input_size"],
+            batch=c["batch"],
+            device=c["device"],
+            dtype=c["dtype"],
+            threads=c["threads"],
+            reduction=c["reduction"],
+            position=c["position"] or None,
+            latency=latency,
+            memory=False,
+            repeats=repeats,
+            warmup=warmup,
         )
+        try:
+            # threads only matter where latency is timed
+            specs.append(spec.validate(require_module=False, check_cores=latency, names=FILE_COLUMNS))
+        except DeviceUnavailableError as exc:
+            raise DeviceUnavailableError(f"{where}: {exc}") from None
+        except UsageError as exc:
+            raise BaselineFileError(f"{where}: {str(exc).rstrip('.')}; fix or rewrite the file.") from None
     return specs
 
 
