@@ -57,6 +57,8 @@ def baseline_write_cmd(
     check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
     if from_csv is not None:
+        if from_csv.exists() and path.exists() and from_csv.samefile(path):
+            raise UsageError(f"'{path}' is the --from file; write the baseline to another path (it would replace it).")
         measured = baseline.rows_from_profile_csv(from_csv)
     else:
         names = nonempty(split_names(modules_), "--modules", modules_, "se,ca")
