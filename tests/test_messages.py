@@ -189,3 +189,24 @@ def test_interrupted_names_resume_only_where_the_command_has_it(
     assert code == 130
     assert err.splitlines() == [line]
     assert cli.app is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("check", "{tmp}"), "baseline '{tmp}' is a folder"),
+        (("baseline", "write", "{tmp}/b.csv", "--from", "{tmp}"), "--from '{tmp}' is a folder"),
+        (("sweep", *GRID, "--inputs", "32,abc"), "--inputs '32,abc' must be comma-separated numbers, e.g. --inputs 224,160."),
+    ],
+    ids=["check-folder", "from-folder", "inputs-example"],
+)  # fmt: skip
+def test_a_folder_is_called_a_folder_and_examples_fit(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    code, out, err = run_cli(*(a.format(tmp=tmp_path) for a in args))
+    assert code == 2 and out == ""
+    assert says.format(tmp=tmp_path) in error_line(err)
+
+
+def test_a_bad_csv_is_refused_before_the_progress_bar(tmp_path: Path) -> None:
+    code, out, err = run_cli("sweep", *GRID[:-1], "--csv", tmp_path, "--resume")  # without --quiet
+    assert code == 2 and out == ""
+    assert f"--csv '{tmp_path}' is a folder" in error_line(err)  # the only lines on stderr

@@ -70,6 +70,10 @@ def sweep_cmd(
         nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"), batch=batch, device=device,
         threads=threads, repeats=repeats, warmup=warmup, latency=latency, names=GRID_NAMES,
     )  # fmt: skip
+    if csv is not None:
+        from ..io.csvfile import check_target
+
+        check_target(csv, COLUMNS)  # before the progress bar: a refused file is the only line
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
         for rows, group_warnings in sweep.run(specs, csv, resume, progress):

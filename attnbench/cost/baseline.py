@@ -193,6 +193,8 @@ def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
 
 def read_baseline(path: Path) -> list[BaselineRow]:
     """Parse and validate a baseline CSV; every problem is one ``BaselineFileError`` line naming file and line."""
+    if path.is_dir():
+        raise BaselineFileError(f"baseline '{path}' is a folder; give the baseline CSV file.")
     if not path.is_file():
         raise BaselineFileError(f"baseline '{path}' does not exist; write one with 'attnbench baseline write {path}'.")
     try:
@@ -390,6 +392,8 @@ def rows_from_profile_csv(path: Path) -> Measured:
     A latency that is not a positive finite number is refused with its line."""
     from ..io.csvfile import parse_cell, read_table
 
+    if path.is_dir():
+        raise BaselineFileError(f"--from '{path}' is a folder; pass a CSV written by 'attnbench profile --csv'.")
     if not path.is_file():
         raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
     try:
