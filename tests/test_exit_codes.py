@@ -111,6 +111,11 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "could not be re-measured: InsertionError" in done.stdout
+    before = base.read_bytes()
+    done = _attnbench("check", base, *counts, "--accept", "--repeats", "5")
+    assert done.returncode == 1, done.stderr
+    assert error_line(done.stderr).startswith("Error: 1 of 3 rows failed: r18/fragile w0.35 @96")
+    assert base.read_bytes() == before  # never accepted with a row missing
 
 
 def test_baseline_write_over_its_own_from_file_is_refused(tmp_path: Path) -> None:
