@@ -86,19 +86,26 @@ def list_backbones() -> list[dict[str, str]]:
     ]
 
 
-def build_spec(module_names: Iterable[str], require_module: bool = True, **fields: Any) -> ProfileSpec:
+def build_spec(
+    module_names: Iterable[str],
+    require_module: bool = True,
+    names: dict[str, str | None] | None = None,
+    **fields: Any,
+) -> ProfileSpec:
     """A validated ``ProfileSpec``; ``"none"`` in ``module_names`` is dropped (the baseline is always measured).
 
     Args:
         module_names: attention modules to measure beside the baseline.
         require_module: refuse an empty module list (the CLI does; tables may measure a baseline alone).
+        names: how the caller's command names each field in messages (``cost.spec.OPTIONS``: ``profile``'s).
         **fields: the other ``ProfileSpec`` fields.
     """
     module_names = list(module_names)
-    names = tuple(n for n in dict.fromkeys(module_names) if n != BASELINE)
-    if require_module and not names and BASELINE in module_names:
-        raise UsageError("'none' is the baseline and always measured; also pass a module, e.g. --module ca.")
-    return ProfileSpec(modules=names, **fields).validate(require_module=require_module)
+    wanted = tuple(n for n in dict.fromkeys(module_names) if n != BASELINE)
+    if require_module and not wanted and BASELINE in module_names:
+        option = (names or {}).get("module", "--module") or "--module"
+        raise UsageError(f"'none' is the baseline and always measured; also pass a module, e.g. {option} ca.")
+    return ProfileSpec(modules=wanted, **fields).validate(require_module=require_module, names=names)
 
 
 def run_profile(

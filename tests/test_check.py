@@ -375,7 +375,7 @@ def test_truncated_row(base: Path) -> None:
             "--only 'bogus' names no known metric; choose from: params, macs, elementwise_ops, latency.",
         ),
         (("--latency-tolerance", "abc"), "--latency-tolerance 'abc' is not a tolerance; use a percentage such as 10%."),
-        (("--format", "xml"), "--format 'xml' is not supported by check; choose table or json."),
+        (("--format", "xml"), "--format 'xml' is not supported; choose from: table, csv, json."),
     ],
     ids=["only-bogus", "tolerance-abc", "format-xml"],
 )

@@ -111,3 +111,30 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "could not be re-measured: InsertionError" in done.stdout
+    before = base.read_bytes()
+    done = _attnbench("check", base, *counts, "--accept", "--repeats", "5")
+    assert done.returncode == 1, done.stderr
+    assert error_line(done.stderr).startswith("Error: 1 of 3 rows failed: r18/fragile w0.35 @96")
+    assert base.read_bytes() == before  # never accepted with a row missing
+
+
+def test_baseline_write_over_its_own_from_file_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "profile.csv"
+    code, _, err = run_cli("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32",
+                           "--no-latency", "--csv", src, "--quiet")  # fmt: skip
+    assert code == 0, err
+    before = src.read_bytes()
+    for target in (src, tmp_path / "." / "profile.csv"):
+        code, out, err = run_cli("baseline", "write", target, "--from", src)
+        assert code == 2 and out == ""
+        assert "is the --from file" in error_line(err)
+    assert src.read_bytes() == before  # the profile rows were not replaced by a baseline
+
+
+def test_a_grid_naming_one_value_twice_measures_it_once(tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    code, _, err = run_cli("sweep", *GRID, "--widths", "0.35,.35", "--inputs", "32,32", "--csv", out)
+    assert code == 0, err
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["module"], r["width"]) for r in rows] == [("none", "0.35"), ("se", "0.35")]

@@ -326,3 +326,8 @@ def test_the_command_prints_the_notice_as_one_line(tmp_path: Path) -> None:
         f"Warning: {path}: skipped 1 row(s) whose 'macs' or 'latency_ms_median' is not a finite number.",
         f"wrote {path.with_name('inf-macs-latency_ms_median.png')}",
     ]
+
+
+def test_an_empty_path_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ResultsFileError, match="is not a file"):
+        plot_csv(Path(""), "macs", "params")

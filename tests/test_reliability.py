@@ -1,11 +1,14 @@
 """Nothing lost under interruption and faults, and no traceback for bad input.
 
 - kill -9 at random moments of a sweep leaves only complete, parseable rows; --resume finishes with no duplicates;
+- the same for ablate (its checkpoints written atomically too); kill -9 of baseline write, before or inside the
+  write, leaves the old baseline byte for byte or the complete new one;
 - Ctrl-C (SIGINT) keeps finished rows, prints one line and exits 130;
 - a configuration that fails (a module error, a CUDA out-of-memory error) becomes a failed row; the rest goes on;
 - fuzzed CLI input (hypothesis) never produces a traceback: exit 0, or 1/2 with one ``Error:`` line.
 
-CI runs a bounded sample (3 kills, ~100 fuzz cases per command); ``-m slow`` runs more.
+CI runs a bounded sample (3 sweep, 1 ablate and 2 baseline kills, ~100 fuzz cases per command); ``-m slow``
+runs more.
 """
 
 from __future__ import annotations
@@ -91,6 +94,157 @@ def test_kill_at_random_moments_loses_nothing_long(tmp_path: Path, seed: int) ->
     kill_and_resume(tmp_path, seed)
 
 
+# ------------------------------------------------------------------------------- kill -9: ablate, baseline write
+
+ABLATE = ["--modules", "se", "--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "3", "--batch", "32",
+          "--train-samples", "96", "--test-samples", "48", "--quiet"]  # fmt: skip
+ABLATE_RUNS = 6  # (none, se) × 3 seeds
+
+
+def ablate_cmd(out: Path, checkpoints: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "attnbench", "ablate", *ABLATE, "--csv", str(out), "--checkpoint-dir",
+            str(checkpoints), *extra]  # fmt: skip
+
+
+def ablation_rows(path: Path) -> list[dict[str, str]]:
+    """Every row of an ablation CSV, asserting each is complete and parses as a record."""
+    from attnbench.ablation.records import COLUMNS as ABLATION_COLUMNS
+    from attnbench.ablation.records import read_records
+
+    if not path.exists():
+        return []
+    text = path.read_text()
+    assert text == "" or text.endswith("\n"), "the file ends inside a row"
+    rows = list(csv.reader(io.StringIO(text)))
+    if rows:
+        assert rows[0] == list(ABLATION_COLUMNS)
+        assert all(len(r) == len(ABLATION_COLUMNS) for r in rows[1:]), "a torn or glued row"
+    records = read_records(path)  # every value parses
+    assert len(records) == max(0, len(rows) - 1)
+    return [dict(zip(ABLATION_COLUMNS, r)) for r in rows[1:]]
+
+
+def wait_until(predicate, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the command ended (or timed out) before the moment to kill it")
+
+
+def kill_ablate_and_resume(tmp_path: Path, seed: int) -> None:
+    """Kill an ablation after a random number of finished runs plus a random delay; check; resume."""
+    rng = random.Random(seed)
+    out, checkpoints = tmp_path / f"ablate-{seed}.csv", tmp_path / f"ck-{seed}"
+    proc = subprocess.Popen(ablate_cmd(out, checkpoints), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        finished = rng.randrange(0, ABLATE_RUNS - 1)  # kill while at least two runs are still to go
+        wait_until(lambda: len(ablation_rows(out)) >= finished, proc)
+        time.sleep(rng.uniform(0.0, 1.0))  # anywhere in the next run: training, a checkpoint write, evaluation
+        assert proc.poll() is None, "the ablation ended before the kill: make it longer"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    kept = ablation_rows(out)
+    done = subprocess.run(ablate_cmd(out, checkpoints, "--resume"), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    final = ablation_rows(out)
+    keys = [(r["module"], r["seed"]) for r in final]
+    assert sorted(keys) == sorted((m, str(s)) for m in ("none", "se") for s in range(3)), "missing or duplicated runs"
+    assert final[: len(kept)] == kept, "a row written before the kill changed or went missing"
+    assert all(r["status"] == "ok" for r in final)
+
+
+def test_kill_ablate_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
+    kill_ablate_and_resume(tmp_path, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_kill_ablate_at_random_moments_loses_nothing_long(tmp_path: Path, seed: int) -> None:
+    kill_ablate_and_resume(tmp_path, seed)
+
+
+SLOW_WRITES = """
+import sys
+import time
+
+from attnbench.io import csvfile
+
+_real = csvfile._write
+
+
+def _slow(fd, data):  # a slow disk: 16 bytes per write, so that a kill can land inside the write
+    time.sleep(0.02)
+    return _real(fd, bytes(data[:16]))
+
+
+csvfile._write = _slow
+from attnbench.cli import app
+
+app.main(sys.argv[1:])
+"""
+BASELINE_ARGS = ["--modules", "se,ca", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency",
+                 "-q"]  # fmt: skip
+
+
+def kill_baseline_write(tmp_path: Path, seed: int) -> None:
+    """Kill ``baseline write`` over an existing baseline at a random moment: before the write (odd seeds) or inside
+    it (even seeds); the file must then be the old one, byte for byte, or the complete new one."""
+    from attnbench.cost.baseline import read_baseline
+
+    rng = random.Random(seed)
+    launcher = tmp_path / "slow_writes.py"
+    launcher.write_text(SLOW_WRITES)
+    path = tmp_path / "base.csv"
+    first = subprocess.run([sys.executable, str(launcher), "baseline", "write", str(path), *BASELINE_ARGS],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    old = path.read_bytes()
+    old_rows = read_baseline(path)
+    # another set of rows for the new file (se only), so that old and new differ
+    args = [sys.executable, str(launcher), "baseline", "write", str(path), *BASELINE_ARGS, "--modules", "se"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if seed % 2:
+            time.sleep(rng.uniform(0.2, 2.0))  # while starting up or measuring
+        else:
+            wait_until(lambda: any(tmp_path.glob(".base.tmp-*.csv")), proc)
+            time.sleep(rng.uniform(0.0, 0.3))  # inside the write (about 0.5 s at 16 bytes per 20 ms)
+        assert proc.poll() is None, "baseline write ended before the kill"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    now = path.read_bytes()
+    if now != old:  # else: the old file, byte for byte
+        rows = read_baseline(path)  # the whole new file: it parses, with every row
+        assert [r.config["module"] for r in rows] == ["none", "se"]
+        assert [(r.params, r.macs) for r in rows] == [(r.params, r.macs) for r in old_rows[:2]]
+    # a temporary file the kill left behind does not stand in the way of the next write
+    again = subprocess.run([sys.executable, "-m", "attnbench", "baseline", "write", str(path), *BASELINE_ARGS],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert path.read_bytes().splitlines()[1:] != [] and len(read_baseline(path)) == 3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kill_baseline_write_leaves_the_old_file_or_the_whole_new_one(tmp_path: Path, seed: int) -> None:
+    kill_baseline_write(tmp_path, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2, 10))
+def test_kill_baseline_write_at_random_moments_long(tmp_path: Path, seed: int) -> None:
+    kill_baseline_write(tmp_path, seed)
+
+
 def wait_for_rows(path: Path, n: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end and proc.poll() is None:
@@ -127,7 +281,8 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) 
             proc.wait()
     assert proc.returncode == 130, err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert lines == ["Interrupted: rows already written are kept; rerun with --resume to finish a sweep."], err
+    resume = "; rerun with --resume to finish a sweep" if command == "sweep" else ""  # profile has no --resume
+    assert lines == [f"Interrupted: rows already written are kept{resume}."], err
     assert len(complete_rows(out)) >= min_rows
 
 

@@ -104,13 +104,26 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def _interrupted() -> int:
+RESUMABLE = ("sweep", "ablate")
+"""Commands with ``--resume``: only their interruption line suggests it."""
+APPENDING = ("profile",)
+"""Commands that append rows (``--csv``) but cannot resume."""
+
+
+def _command(argv: list[str] | None) -> str:
+    """The command named on the command line (``""`` when there is none): its first word not starting with '-'."""
+    args = sys.argv[1:] if argv is None else argv
+    return next((str(a) for a in args if not str(a).startswith("-")), "")
+
+
+def _interrupted(command: str = "") -> int:
     """One line for Ctrl-C or SIGTERM, and the exit code the shell convention gives it (128 + signal)."""
-    if _terminated:
-        render.interrupted("Terminated (SIGTERM)")
-        return 143
-    render.interrupted()
-    return 130
+    what = "Terminated (SIGTERM)" if _terminated else "Interrupted"
+    if command in RESUMABLE:
+        render.interrupted(what)
+    else:
+        render.interrupted(what, "rows already written are kept." if command in APPENDING else None)
+    return 143 if _terminated else 130
 
 
 def _unsaved(exc: CsvWriteError) -> None:
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         render.error(str(exc), hint="Set ATTNBENCH_DEBUG=1 for the traceback.")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(_interrupted())
+        sys.exit(_interrupted(_command(argv)))
     except Exception as exc:
         # Typer's parse errors (unknown option, bad number) carry format_message and exit_code.
         if debug or not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
@@ -162,5 +175,5 @@ def main(argv: list[str] | None = None) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if code == 130:  # click turned the KeyboardInterrupt (or our SIGTERM) into its exit code
-        sys.exit(_interrupted())
+        sys.exit(_interrupted(_command(argv)))
     sys.exit(code or 0)

@@ -30,6 +30,8 @@ from .options import (
 BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.", show_default=False)]
 FromOpt = Annotated[Path | None, typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
 
+CHECK_FORMATS = ("table", "csv", "json")
+
 
 @measurement_options()
 def baseline_write_cmd(
@@ -49,10 +51,13 @@ def baseline_write_cmd(
     from ..api import build_spec
     from ..cost import baseline
     from ..io.csvfile import check_path
+    from .sweep import GRID_NAMES
 
     check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
     if from_csv is not None:
+        if from_csv.exists() and path.exists() and from_csv.samefile(path):
+            raise UsageError(f"'{path}' is the --from file; write the baseline to another path (it would replace it).")
         measured = baseline.rows_from_profile_csv(from_csv)
     else:
         fields = measure.spec_fields()
@@ -61,7 +66,8 @@ def baseline_write_cmd(
                 nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
                 nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"))  # fmt: skip
         specs = [
-            build_spec(names, backbone=b, width=w, input_size=i, latency=latency, memory=False, **fields)
+            build_spec(names, backbone=b, width=w, input_size=i, latency=latency, memory=False, names=GRID_NAMES,
+                       **fields)
             for b in grid[0] for w in grid[1] for i in grid[2]
         ]  # fmt: skip
         with render.status("measuring", quiet=quiet) as progress:
@@ -84,7 +90,9 @@ def check_cmd(
         str | None,
         typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.", show_default="all"),
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="Output on stdout: table (rich) or json.")] = "table",
+    format: Annotated[
+        str, typer.Option("--format", help="Output on stdout: table (rich), csv (one row per finding) or json.")
+    ] = "table",
     github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Compare latency across torch versions and devices.")] = False,
     accept: Annotated[bool, typer.Option("--accept", help="Rewrite the baseline with the new measurements.")] = False,
@@ -101,8 +109,8 @@ def check_cmd(
     """Re-measure every row of a baseline; exit 1 on a regression or a changed count, 2 on bad input."""
     from ..cost import baseline
 
-    if format not in ("table", "json"):
-        raise UsageError(f"--format '{format}' is not supported by check; choose table or json.")
+    if format not in CHECK_FORMATS:
+        raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(CHECK_FORMATS)}.")
     load_plugins(plugins)
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
@@ -112,7 +120,7 @@ def check_cmd(
         check_path(path, option="")  # --accept rewrites it: decided before anything is measured
     specs = baseline.specs_for(
         old, latency="latency" in metrics or accept, repeats=measure.repeats, warmup=measure.warmup,
-        precision=parse_precision(measure.precision), max_time=measure.max_time,
+        precision=parse_precision(measure.precision), max_time=measure.max_time, path=path,
     )  # fmt: skip
     with render.status("re-measuring", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)

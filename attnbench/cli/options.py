@@ -203,7 +203,8 @@ def parse_numbers(text: str, kind: type, option: str) -> list:  # type: ignore[t
     try:
         return [kind(v) for v in split_names(text)]
     except ValueError:
-        raise UsageError(f"{option} '{text}' must be comma-separated numbers, e.g. {option} 1.0,0.5.") from None
+        example = "224,160" if kind is int else "1.0,0.5"
+        raise UsageError(f"{option} '{text}' must be comma-separated numbers, e.g. {option} {example}.") from None
 
 
 def check_format(fmt: str) -> None:

@@ -221,8 +221,12 @@ def error(message: str, hint: str | None = None) -> None:
         stderr.print(hint, style="dim", soft_wrap=True)
 
 
-def interrupted(what: str = "Interrupted") -> None:
-    stderr.print(f"{what}: rows already written are kept; rerun with --resume to finish a sweep.", soft_wrap=True)
+def interrupted(
+    what: str = "Interrupted",
+    then: str | None = "rows already written are kept; rerun with --resume to finish a sweep.",
+) -> None:
+    """One line for Ctrl-C or SIGTERM; ``then`` says what became of the work (``None``: nothing to say)."""
+    stderr.print(f"{what}: {then}" if then else f"{what}.", soft_wrap=True)
 
 
 def info(message: str) -> None:
@@ -256,7 +260,8 @@ def _change(f: Any) -> str:
 def show_check(
     result: Any, path: Any, fmt: str, github: bool, accepted: bool = False, shown: str = "all"
 ) -> None:  # fmt: skip
-    """The diff table (or JSON) of ``attnbench check`` and its one-line summary; annotations with ``--github``.
+    """The diff table (or JSON, or CSV of the findings) of ``attnbench check`` and its one-line summary (on stderr
+    with CSV); annotations with ``--github``.
 
     ``shown`` limits the table's rows: ``all``, ``changed`` (not ok) or ``failed`` (no table when none failed).
     JSON always holds every finding.
@@ -280,6 +285,16 @@ def show_check(
             ],
         }  # fmt: skip
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif fmt == "csv":  # the findings, one per row; the summary goes to stderr so stdout stays one CSV
+        from ..io.export import to_csv
+
+        config = list(result.findings[0].row.config) if result.findings else []
+        columns = ["line", "row", "metric", "old", "new", "status", "note", *config]
+        cells = [[f.row.line, f.row.label, f.metric, f.old, f.new, f.status, f.note, *f.row.config.values()]
+                 for f in result.findings]  # fmt: skip
+        sys.stdout.write(to_csv(columns, cells))
+        sys.stdout.flush()
+        info(line)
     else:
         keep = {"all": lambda f: True, "changed": lambda f: f.status != "ok", "failed": lambda f: f.failed}[shown]
         rows = [f for f in result.findings if keep(f)]

@@ -27,6 +27,13 @@ from .options import (
     split_names,
 )
 
+GRID_NAMES: dict[str, str | None] = {
+    "module": "--modules", "backbone": "--backbones", "width": "--widths", "input_size": "--inputs",
+    "num_classes": None, "weights": None,
+}  # fmt: skip
+"""How messages name the fields of a grid command (sweep, baseline write): its own options; None for the options it
+lacks, which no message may suggest."""
+
 
 @measurement_options()
 def sweep_cmd(
@@ -58,8 +65,12 @@ def sweep_cmd(
         nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
         nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
         nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"), latency=latency,
-        **measure.spec_fields(),
+        names=GRID_NAMES, **measure.spec_fields(),
     )  # fmt: skip
+    if csv is not None:
+        from ..io.csvfile import check_target
+
+        check_target(csv, COLUMNS)  # before the progress bar: a refused file is the only line
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
         for rows, group_warnings in sweep.run(specs, csv, resume, progress):

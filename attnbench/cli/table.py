@@ -10,6 +10,9 @@ from ..errors import UsageError
 from . import render
 from .options import FORMATS, FormatOpt, InputOpt, Measurement, QuietOpt, measurement_options
 
+TABLE_NAMES: dict[str, str | None] = {"reduction": None, "num_classes": None, "weights": None}
+"""Options of ``profile`` that ``table`` lacks: no message may suggest them."""
+
 
 @measurement_options(omit=("reduction",))  # every row of a paper table fixes its own reduction
 def table_cmd(
@@ -38,7 +41,8 @@ def table_cmd(
     spec = tables.get_table(name)
     fields = {k: v for k, v in measure.spec_fields().items() if k != "reduction"}
     with render.status(f"measuring {name}", quiet=quiet or format != "table") as progress:
-        rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, **fields)
+        rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, names=TABLE_NAMES,
+                                    **fields)  # fmt: skip
     from ..env import collect_env
 
     env = collect_env(measure.device)

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import modules
-from ..errors import AttnbenchError, BaselineFileError, UsageError
+from ..errors import AttnbenchError, BaselineFileError, DeviceUnavailableError, UsageError
 from ..stats import paired_ratio, quartiles
 from .runner import ProfileResult, profile
-from .spec import BASELINE, ProfileSpec, check_name
+from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
@@ -198,6 +198,8 @@ def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
 
 def read_baseline(path: Path) -> list[BaselineRow]:
     """Parse and validate a baseline CSV; every problem is one ``BaselineFileError`` line naming file and line."""
+    if path.is_dir():
+        raise BaselineFileError(f"baseline '{path}' is a folder; give the baseline CSV file.")
     if not path.is_file():
         raise BaselineFileError(f"baseline '{path}' does not exist; write one with 'attnbench baseline write {path}'.")
     try:
@@ -278,38 +280,59 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
 
 def specs_for(
     rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int, precision: float = 0.02,
-    max_time: float = 60.0,
+    max_time: float = 60.0, path: Path | None = None,
 ) -> list[ProfileSpec]:  # fmt: skip
-    """One profile spec per configuration group; each measures its baseline and all of its modules together."""
+    """One profile spec per configuration group; each measures its baseline and all of its modules together.
+
+    The configuration comes from the file, so a value that does not fit (a width outside the backbone's range, an
+    unknown slot or dtype, more threads than this machine's cores when latency is timed) is a file error,
+    ``FILE:LINE: ...`` naming the column; ``repeats`` and ``warmup`` are the command's own options.
+
+    Raises:
+        BaselineFileError: a row's configuration is not valid (exit 2).
+        DeviceUnavailableError: a row's device is not present here (exit 1), with the file and line.
+        UsageError: ``repeats`` or ``warmup`` is bad.
+    """
+    ProfileSpec(
+        modules=(), repeats=repeats, warmup=warmup, latency=latency, precision=precision, max_time=max_time
+    ).validate(require_module=False)
     groups: dict[tuple[Any, ...], list[str]] = {}
+    lines: dict[tuple[Any, ...], int] = {}
     for row in rows:
         key = tuple(row.config[k] for k in _GROUP)
         names = groups.setdefault(key, [])
+        lines.setdefault(key, row.line)
         if row.config["module"] != BASELINE:
             names.append(row.config["module"])
     specs = []
     for key, names in groups.items():
         c = dict(zip(_GROUP, key))
-        specs.append(
-            ProfileSpec(
-                modules=tuple(dict.fromkeys(names)),
-                backbone=c["backbone"],
-                width=c["width"],
-                input_size=c["input_size"],
-                batch=c["batch"],
-                device=c["device"],
-                dtype=c["dtype"],
-                threads=c["threads"],
-                reduction=c["reduction"],
-                position=c["position"] or None,
-                latency=latency,
-                memory=False,
-                repeats=repeats,
-                warmup=warmup,
-                precision=precision,
-                max_time=max_time,
-            ).validate(require_module=False, check_cores=latency)  # threads only matter where latency is timed
+        where = f"{path}:{lines[key]}" if path is not None else f"line {lines[key]}"
+        spec = ProfileSpec(
+            modules=tuple(dict.fromkeys(names)),
+            backbone=c["backbone"],
+            width=c["width"],
+            input_size=c["input_size"],
+            batch=c["batch"],
+            device=c["device"],
+            dtype=c["dtype"],
+            threads=c["threads"],
+            reduction=c["reduction"],
+            position=c["position"] or None,
+            latency=latency,
+            memory=False,
+            repeats=repeats,
+            warmup=warmup,
+            precision=precision,
+            max_time=max_time,
         )
+        try:
+            # threads only matter where latency is timed
+            specs.append(spec.validate(require_module=False, check_cores=latency, names=FILE_COLUMNS))
+        except DeviceUnavailableError as exc:
+            raise DeviceUnavailableError(f"{where}: {exc}") from None
+        except UsageError as exc:
+            raise BaselineFileError(f"{where}: {str(exc).rstrip('.')}; fix or rewrite the file.") from None
     return specs
 
 
@@ -391,6 +414,8 @@ def rows_from_profile_csv(path: Path) -> Measured:
     A latency that is not a positive finite number is refused with its line."""
     from ..io.csvfile import parse_cell, read_table
 
+    if path.is_dir():
+        raise BaselineFileError(f"--from '{path}' is a folder; pass a CSV written by 'attnbench profile --csv'.")
     if not path.is_file():
         raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
     try:

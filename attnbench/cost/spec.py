@@ -25,16 +25,36 @@ def check_name(registry: modules.Registry, name: str) -> None:
         raise UnknownNameError(str(exc)) from None
 
 
-def check_device(device: str) -> None:
-    """Raise when ``device`` is malformed or absent; never fall back to another device."""
+OPTIONS: dict[str, str | None] = {
+    "module": "--module", "backbone": "--backbone", "width": "--width", "input_size": "--input", "batch": "--batch",
+    "device": "--device", "dtype": "--dtype", "threads": "--threads", "warmup": "--warmup", "repeats": "--repeats",
+    "reduction": "--reduction", "position": "--position", "num_classes": "--num-classes",
+    "small_input": "--small-input", "weights": "--weights",
+}  # fmt: skip
+"""How messages name each ``ProfileSpec`` field: ``profile``'s options. A caller with other names passes its own
+(``validate(names=...)``): another command's options (``sweep``'s ``--widths``), a baseline file's columns, or
+``None`` for an option the command does not have, so that no message suggests it."""
+
+FILE_COLUMNS: dict[str, str | None] = {
+    **{name: name for name in OPTIONS}, "module": None, "small_input": None, "weights": None,
+}  # fmt: skip
+"""Names for a spec read from a file (a baseline): the fields are its columns, and no message suggests an option."""
+
+
+def check_device(device: str, option: str | None = "--device") -> None:
+    """Raise when ``device`` is malformed or absent; never fall back to another device.
+
+    ``option`` is how the caller's user chooses the device, for the hint (``None``: the command has no such option).
+    """
     if device == "cpu":
         return
     m = re.fullmatch(r"cuda(?::(\d+))?", device)
     if not m:
         raise UsageError(f"unknown device '{device}'; use 'cpu', 'cuda' or 'cuda:N'.")
     if not torch.cuda.is_available():
+        hint = f"; use {option} cpu" if option else ""
         raise DeviceUnavailableError(
-            f"device '{device}' requested but CUDA is not available on this machine; use --device cpu "
+            f"device '{device}' requested but CUDA is not available on this machine{hint} "
             "(attnbench never falls back silently)."
         )
     index = int(m.group(1) or 0)
@@ -44,19 +64,31 @@ def check_device(device: str) -> None:
         )
 
 
-def check_model(backbone: str, width: float, input_size: int, small_input: bool, hint_small: bool = True) -> None:
-    """Raise a one-line ``UsageError`` when width or input size do not fit ``backbone`` (a registered name)."""
+def check_model(
+    backbone: str, width: float, input_size: int, small_input: bool, hint_small: bool = True,
+    names: dict[str, str | None] | None = None,
+) -> None:  # fmt: skip
+    """Raise a one-line ``UsageError`` when width or input size do not fit ``backbone`` (a registered name).
+
+    ``names`` as for ``ProfileSpec.validate``; ``hint_small=False`` (or no ``small_input`` name) leaves out the
+    ``--small-input`` hint, for commands without that option.
+    """
+    n = {**OPTIONS, **(names or {})}
     meta = modules.BACKBONES.get(backbone).meta
     lo, hi = meta["width_range"]
     if not (math.isfinite(width) and lo <= width <= hi):
-        raise UsageError(f"--width {width} is outside {lo}-{hi} for backbone '{backbone}'.")
+        raise UsageError(f"{n['width'] or 'width'} {width} is outside {lo}-{hi} for backbone '{backbone}'.")
     min_input = meta["min_input_small" if small_input else "min_input"]
     if not min_input <= input_size <= 4096:
-        small = "" if small_input or not hint_small else " (or add --small-input for 32-64 px images)"
-        raise UsageError(f"--input {input_size} does not fit backbone '{backbone}': use {min_input} to 4096{small}.")
+        flag = n["small_input"] if hint_small else None
+        small = f" (or add {flag} for 32-64 px images)" if flag and not small_input else ""
+        raise UsageError(
+            f"{n['input_size'] or 'input_size'} {input_size} does not fit backbone '{backbone}': "
+            f"use {min_input} to 4096{small}."
+        )
 
 
-def check_threads(threads: int, option: str = "--threads") -> None:
+def check_threads(threads: int, option: str | None = "--threads") -> None:
     """Refuse more threads than the cores this process may use: timing them would measure contention, not the
     model, and the row would record a condition that did not hold."""
     from ..env import available_cpus
@@ -64,7 +96,8 @@ def check_threads(threads: int, option: str = "--threads") -> None:
     cores = available_cpus()
     if threads > cores:
         raise UsageError(
-            f"{option} {threads} is more than the {cores} CPU core(s) this process may use; use at most {cores}."
+            f"{option or 'threads'} {threads} is more than the {cores} CPU core(s) this process may use; "
+            f"use at most {cores}."
         )
 
 
@@ -115,48 +148,58 @@ class ProfileSpec:
             kw["reduction"] = self.reduction
         return kw
 
-    def validate(self, require_module: bool = True, check_cores: bool = True) -> ProfileSpec:
+    def validate(
+        self, require_module: bool = True, check_cores: bool = True, names: dict[str, str | None] | None = None
+    ) -> ProfileSpec:
         """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix.
 
         Args:
             require_module: refuse a spec without a module (the baseline alone).
             check_cores: refuse more ``threads`` than this process's cores; off only where nothing is timed and the
                 thread count is a recorded condition of another machine (a count-only check of a baseline).
+            names: how the caller's user gave each field, for the messages (see ``OPTIONS``, ``FILE_COLUMNS``).
         """
+        n = {**OPTIONS, **(names or {})}
+
+        def opt(field: str) -> str:
+            return n[field] or field
+
         check_name(modules.BACKBONES, self.backbone)
         if not self.modules and require_module:
-            raise UsageError("no attention module given; pass --module, e.g. --module ca or --module se,ca.")
+            m = opt("module")
+            raise UsageError(f"no attention module given; pass {m}, e.g. {m} ca or {m} se,ca.")
         for name in self.modules:
             check_name(modules.ATTENTION, name)
-        check_model(self.backbone, self.width, self.input_size, self.small_input)
+        check_model(self.backbone, self.width, self.input_size, self.small_input, names=n)
         meta = modules.BACKBONES.get(self.backbone).meta
-        for opt, value, top in (
-            ("--batch", self.batch, 4096),
-            ("--threads", self.threads, 1024),
-            ("--repeats", self.repeats, 100000),
-            ("--num-classes", self.num_classes, 100000),
+        for key, value, top in (
+            ("batch", self.batch, 4096),
+            ("threads", self.threads, 1024),
+            ("repeats", self.repeats, 100000),
+            ("num_classes", self.num_classes, 100000),
         ):
             if not 1 <= value <= top:
-                raise UsageError(f"{opt} must be between 1 and {top}, got {value}.")
+                raise UsageError(f"{opt(key)} must be between 1 and {top}, got {value}.")
         if check_cores:
-            check_threads(self.threads)
+            check_threads(self.threads, n["threads"])
         if not 0 <= self.warmup <= 100000:
-            raise UsageError(f"--warmup must be between 0 and 100000, got {self.warmup}.")
+            raise UsageError(f"{opt('warmup')} must be between 0 and 100000, got {self.warmup}.")
         if self.latency and self.repeats < 5:
-            raise UsageError(f"--repeats must be at least 5 for a median and IQR, got {self.repeats}.")
+            raise UsageError(f"{opt('repeats')} must be at least 5 for a median and IQR, got {self.repeats}.")
         if not (math.isfinite(self.precision) and 0 < self.precision < 1):
             raise UsageError(f"--precision must be above 0 % and below 100 %, got {100 * self.precision:g}%.")
         if not (math.isfinite(self.max_time) and 0 <= self.max_time <= 86400):
             raise UsageError(f"--max-time must be between 0 and 86400 seconds, got {self.max_time:g}.")
         if self.reduction is not None and not 1 <= self.reduction <= 4096:
-            raise UsageError(f"--reduction must be a positive integer, got {self.reduction}.")
+            raise UsageError(f"{opt('reduction')} must be a positive integer, got {self.reduction}.")
         positions = (*meta["positions"], "stage")
         if self.position is not None and self.position not in positions:
             raise UsageError(
-                f"--position '{self.position}' is not a slot of '{self.backbone}'; choose from: {', '.join(positions)}."
+                f"{opt('position')} '{self.position}' is not a slot of '{self.backbone}'; "
+                f"choose from: {', '.join(positions)}."
             )
         if self.dtype not in DTYPES:
-            raise UsageError(f"--dtype '{self.dtype}' is not supported; choose from: {', '.join(DTYPES)}.")
+            raise UsageError(f"{opt('dtype')} '{self.dtype}' is not supported; choose from: {', '.join(DTYPES)}.")
         for b in self.builds:
             if b not in BUILDS:
                 raise UsageError(f"unknown build '{b}'; choose from: {', '.join(BUILDS)}.")
@@ -167,7 +210,8 @@ class ProfileSpec:
                     "--weights loads the Coordinate Attention authors' MobileNetV2+CA checkpoint: "
                     "use it with --backbone mbv2 --module ca."
                 )
-        check_device(self.device)
+        check_device(self.device, n["device"])
         if self.dtype == "float16" and self.device == "cpu":
-            raise UsageError("--dtype float16 needs --device cuda; on CPU use float32 or bfloat16.")
+            device = f"{n['device']} cuda" if n["device"] else "a CUDA device"
+            raise UsageError(f"{opt('dtype')} float16 needs {device}; on CPU use float32 or bfloat16.")
         return self

@@ -63,10 +63,14 @@ def plan(
     build_spec: Callable[..., ProfileSpec], modules: Iterable[str], backbones: Iterable[str], widths: Iterable[float],
     inputs: Iterable[int], **fields: Any,
 ) -> list[ProfileSpec]:  # fmt: skip
-    """One validated spec per (backbone, width, input); raises on the first bad configuration, before any work."""
+    """One validated spec per (backbone, width, input); raises on the first bad configuration, before any work.
+
+    A value given twice (``--widths 0.5,.5``) is one configuration, measured once.
+    """
     mods = list(modules)
+    axes = [list(dict.fromkeys(axis)) for axis in (backbones, widths, inputs)]
     return [build_spec(mods, backbone=b, width=w, input_size=i, **fields)
-            for b, w, i in itertools.product(backbones, widths, inputs)]  # fmt: skip
+            for b, w, i in itertools.product(*axes)]  # fmt: skip
 
 
 def existing(path: Path) -> Done:
@@ -116,6 +120,9 @@ def run(
         rows = [r for r in result.records if not _record_done(done, spec, r)]
         if csv_path is not None:
             append_rows(csv_path, COLUMNS, (as_dict(r) for r in rows))
+        for r in rows:  # measured now: a later spec of the same run that names it again does not measure it again
+            if r.status == "ok":
+                done.setdefault(row_key(as_dict(r)), set()).add(row_timing(as_dict(r)))
         yield rows, result.warnings
         if progress:
             progress(f"{label}: done", True)

@@ -264,6 +264,13 @@ def _unknown(name: str, choices: list[str], what: str, option: str) -> str:
     return f"unknown {what} '{name}'{hint}; choose {option} from: {', '.join(choices) or '(none)'}."
 
 
+def _check_results_path(csv_path: Path) -> None:
+    if not csv_path.exists():
+        raise ResultsFileError(f"results file {csv_path} does not exist; pass a CSV written by attnbench.")
+    if not csv_path.is_file():
+        raise ResultsFileError(f"results path {csv_path} is not a file; pass a CSV written by attnbench.")
+
+
 def read_results(csv_path: Path) -> pd.DataFrame:
     """The rows of a results CSV.
 
@@ -272,10 +279,7 @@ def read_results(csv_path: Path) -> pd.DataFrame:
     """
     import pandas as pd
 
-    if not csv_path.exists():
-        raise ResultsFileError(f"results file {csv_path} does not exist; pass a CSV written by attnbench.")
-    if not csv_path.is_file():
-        raise ResultsFileError(f"results path {csv_path} is not a file; pass a CSV written by attnbench.")
+    _check_results_path(csv_path)
     try:
         frame = pd.read_csv(csv_path)
     except pd.errors.EmptyDataError as e:
@@ -492,9 +496,10 @@ def plot_csv(
     from .csvfile import check_path
 
     csv_path = Path(csv_path)
-    frame = read_results(csv_path)  # first: a folder or a missing file has no name to derive the PNG's from
+    _check_results_path(csv_path)  # the default --out is named after it
     out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-{x}-{y}.png")
     check_path(out, option="--out")  # a folder, a link, a missing or unwritable folder: refused before any work
+    frame = read_results(csv_path)
     if where:
         frame = _apply_where(frame, where, csv_path)
     xs = _numeric(frame, x, csv_path, "x")
