@@ -310,7 +310,7 @@ def test_timed_profile_writes_the_csv_before_showing_anything(tmp_path: Path, mo
     shown: list[int] = []
     monkeypatch.setattr(render, "show_profile", lambda frame, *a, **k: shown.append(len(parse_csv(out.read_text())[1])))
     code, _, err = run_cli("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32",
-                           "--repeats", "5", "--warmup", "1", "--csv", out, "--quiet")  # fmt: skip
+                           "--repeats", "5", "--warmup", "1", "--max-time", "0", "--csv", out, "--quiet")  # fmt: skip
     assert code == 0, err
     assert shown == [2]
 

@@ -77,7 +77,7 @@ GRAD_SHAPES = [
     pytest.param((1, 48, 9, 13), "channels_last", id="1x48x9x13-cl"),
     pytest.param((3, 16, 1, 1), "strided", id="3x16x1x1-strided"),
 ]
-TINY = (2, 32, 5, 4)  # gradcheck shape: C=32 keeps every r=16 bottleneck at 2 channels, not a degenerate 1
+TINY = (2, 32, 3, 2)  # gradcheck shape: C=32 keeps every r=16 bottleneck at 2 channels, not a degenerate 1; H ≠ W
 
 
 # ----------------------------------------------------------------------------------------------- helpers

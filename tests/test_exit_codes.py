@@ -112,7 +112,7 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
     assert "Traceback" not in done.stderr
     assert "could not be re-measured: InsertionError" in done.stdout
     before = base.read_bytes()
-    done = _attnbench("check", base, *counts, "--accept", "--repeats", "5")
+    done = _attnbench("check", base, *counts, "--accept", "--repeats", "5", "--warmup", "1", "--max-time", "0")
     assert done.returncode == 1, done.stderr
     assert error_line(done.stderr).startswith("Error: 1 of 3 rows failed: r18/fragile w0.35 @96")
     assert base.read_bytes() == before  # never accepted with a row missing

@@ -308,7 +308,7 @@ class Fragile(nn.Module):
 @pytest.mark.parametrize(
     "error, recorded",
     [('RuntimeError("kernel failed on this shape")',
-      "InsertionError: module 'fragile' fails inside 'mbv2' at position 'default': RuntimeError: kernel failed"),
+      "InsertionError: module 'fragile' fails inside 'r18' at position 'default': RuntimeError: kernel failed"),
      ('torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
       "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")],
 )  # fmt: skip
@@ -316,19 +316,19 @@ def test_failed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path: Path, 
     plugin = tmp_path / "fragile.py"
     plugin.write_text(FAILING_PLUGIN.format(error=error))
     out = tmp_path / "rows.csv"
-    args = [sys.executable, "-m", "attnbench", "sweep", "--modules", "fragile,se", "--backbones", "mbv2",
-            "--inputs", "32,96", "--no-latency", "--csv", str(out), "--quiet", "--plugins", str(plugin)]  # fmt: skip
+    args = [sys.executable, "-m", "attnbench", "sweep", "--modules", "fragile,se", "--backbones", "r18",
+            "--widths", "0.35", "--inputs", "32,96", "--no-latency", "--csv", str(out), "--quiet", "--plugins", str(plugin)]  # fmt: skip
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
     rows = complete_rows(out)
     status = {(r["module"], r["input_size"]): r["status"] for r in rows}
-    # at 32 px every map fragile sees is ≤ 8 px wide; at 96 px the first attended blocks see 24 px and fail
+    # at 32 px every map fragile sees is ≤ 8 px wide; at 96 px layer1's blocks see 24 px and fail
     assert status == {("none", "32"): "ok", ("fragile", "32"): "ok", ("se", "32"): "ok",
                       ("none", "96"): "ok", ("fragile", "96"): "failed", ("se", "96"): "ok"}  # fmt: skip
     failed = next(r for r in rows if r["status"] == "failed")
     assert failed["error"].startswith(recorded) and failed["params"] == ""
     err_lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
-    assert len(err_lines) == 1 and err_lines[0].startswith("Error: 1 of 6 rows failed: mbv2/fragile ×1 @96")
+    assert len(err_lines) == 1 and err_lines[0].startswith("Error: 1 of 6 rows failed: r18/fragile ×0.35 @96")
     assert "Traceback" not in done.stderr
 
 

@@ -86,7 +86,8 @@ def test_resume_keys_rows_on_latency_and_repeats(tmp_path: Path) -> None:
     out = tmp_path / "sweep.csv"
     count_only = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], **TINY)
     list(sweep.run(count_only, out, resume=False))
-    timed = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=5, warmup=1, memory=False)
+    timed = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=5, warmup=1, memory=False,
+                       max_time=0)  # fmt: skip
     # a count-only row does not satisfy a latency sweep ...
     again = [r for group, _ in sweep.run(timed, out, resume=True) for r in group]
     assert [(r.module, r.latency_n is not None and r.latency_n >= 5) for r in again] == [("none", True), ("se", True)]
@@ -95,7 +96,8 @@ def test_resume_keys_rows_on_latency_and_repeats(tmp_path: Path) -> None:
     assert [r for group, _ in sweep.run(count_only, out, resume=True) for r in group] == []
     done = sweep.existing(out)
     most = max(r.latency_n for r in again)
-    (spec,) = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=most + 1, memory=False)
+    (spec,) = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=most + 1, memory=False,
+                            max_time=0)  # fmt: skip
     assert [n for n in spec.names if sweep.is_done(done, spec, n, "eager")] == []
     (spec,) = timed
     assert [n for n in spec.names if sweep.is_done(done, spec, n, "eager")] == ["none", "se"]

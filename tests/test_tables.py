@@ -193,19 +193,21 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_table_csv_markdown_and_latex_exports() -> None:
-    out = run_cli("table", "bam-resnet", "--format", "csv", "--input", "64")
-    assert out.returncode == 0, out.stderr
-    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    from clihelp import run_cli as run_in_process  # in-process: three measurements, one interpreter
+
+    code, out, err = run_in_process("table", "bam-resnet", "--format", "csv", "--input", "64")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == list(TABLE_COLUMNS) and [r["module"] for r in rows] == ["none", "bam"]
     assert rows[0]["published_params"] == "25560000.0" and rows[1]["source"] == "recalled"
 
-    md = run_cli("table", "bam-resnet", "--format", "md", "--input", "64").stdout.splitlines()
+    md = run_in_process("table", "bam-resnet", "--format", "md", "--input", "64")[1].splitlines()
     table = [line for line in md if line.startswith("|")]
     assert len(table) == 4 and len({line.count("|") for line in table}) == 1  # header, rule, 2 rows; same width
     assert table[1].startswith("|---|") and "---:" in table[1]
     assert any(line.startswith("1. ") for line in md)
 
-    tex = run_cli("table", "bam-resnet", "--format", "latex", "--input", "64").stdout
+    tex = run_in_process("table", "bam-resnet", "--format", "latex", "--input", "64")[1]
     assert tex.count(r"\begin{tabular}") == 1 and r"\toprule" in tex and r"\bottomrule" in tex
     body = [line for line in tex.splitlines() if line.endswith(r"\\")]
     assert len(body) == 3 and len({line.count(" & ") for line in body}) == 1

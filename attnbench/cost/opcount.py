@@ -231,6 +231,12 @@ def _is_composite(func: torch._ops.OpOverload) -> bool:
 class _Pass(TorchDispatchMode):
     """Counts every dispatched op, attributes it to attention or not, and tracks live intermediate storages."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ in a dynamo-disable whose first call imports torch._dynamo
+        # (about 2.5 s of CPU per process here). This pass runs only in eager inspection, never under compile.
+        return False
+
     def __init__(self, track_memory: bool) -> None:
         super().__init__()
         self.totals: Counter[str] = Counter()
