@@ -33,7 +33,7 @@ FromOpt = Annotated[Path | None, typer.Option("--from", help="Build the baseline
 CHECK_FORMATS = ("table", "csv", "json")
 
 
-@measurement_options()
+@measurement_options(omit=("mode",))  # a baseline holds inference costs
 def baseline_write_cmd(
     path: BaselinePathArg,
     modules_: ModulesOpt = "se,cbam,bam,ca",

@@ -98,6 +98,13 @@ SmallInputOpt = Annotated[
 DtypeOpt = Annotated[
     str, typer.Option("--dtype", help="float32, bfloat16, or float16 (CUDA only).", rich_help_panel=MEASURE_PANEL)
 ]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode", help="What latency times: inference (forward) or train (forward + backward, no optimizer step).",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]  # fmt: skip
 LatencyOpt = Annotated[bool, typer.Option("--latency/--no-latency", help="Time the models (counts are always made).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 ModulesOpt = Annotated[str, typer.Option("--modules", "-m", help="Attention modules, comma-separated.")]
@@ -125,6 +132,7 @@ class Measurement:
     warmup: int = 10
     precision: str = "2%"
     max_time: float = 60.0
+    mode: str = "inference"
 
     def spec_fields(self) -> dict[str, Any]:
         """``ProfileSpec`` fields, ``precision`` parsed."""
@@ -136,7 +144,7 @@ class Measurement:
 MEASUREMENT: dict[str, Any] = {
     "device": DeviceOpt, "dtype": DtypeOpt, "batch": BatchOpt, "threads": ThreadsOpt, "reduction": ReductionOpt,
     "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt, "warmup": WarmupOpt,
-    "precision": PrecisionOpt, "max_time": MaxTimeOpt,
+    "precision": PrecisionOpt, "max_time": MaxTimeOpt, "mode": ModeOpt,
 }  # fmt: skip
 """Each measurement option's alias; its default is ``Measurement``'s."""
 TIMING = ("repeats", "warmup", "precision", "max_time")

@@ -110,6 +110,7 @@ def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
     title = (
         f"{first['backbone']} {width_label(first['width'])} @ {first['input_size']} px, batch {first['batch']}, "
         f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
+        + (", training step (forward + backward)" if first.get("mode") == "train" else "")
     )
     columns, cells = profile_cells(frame)
     table = Table(title=title, title_justify="left")

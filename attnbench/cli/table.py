@@ -14,7 +14,7 @@ TABLE_NAMES: dict[str, str | None] = {"reduction": None, "num_classes": None, "w
 """Options of ``profile`` that ``table`` lacks: no message may suggest them."""
 
 
-@measurement_options(omit=("reduction",))  # every row of a paper table fixes its own reduction
+@measurement_options(omit=("reduction", "mode"))  # every paper row fixes its reduction; tables time inference
 def table_cmd(
     name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,

@@ -27,6 +27,9 @@ class ProfileRecord:
     threads: int
     build: str
     """eager, channels_last, compile or compile+channels_last."""
+    mode: str
+    """What the latency times: ``inference`` (a forward under ``inference_mode``) or ``train`` (a training step:
+    forward in train mode and backward of the summed logits; no optimizer step)."""
     params: int | None
     attn_params: int | None
     attn_count: int | None

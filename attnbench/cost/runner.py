@@ -95,6 +95,17 @@ def failure_text(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
+def train_step(model: torch.nn.Module, forward: Callable[[], Any]) -> Callable[[], None]:
+    """One training step to time: gradients cleared, ``forward`` (the model in train mode), backward of the summed
+    logits. No optimizer step: its cost does not depend on the attention module beyond its parameter count."""
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        forward().float().sum().backward()
+
+    return step
+
+
 def _time_all(
     spec: ProfileSpec,
     models: dict[str, Any],
@@ -110,8 +121,11 @@ def _time_all(
         calls = {}
         for name, model in models.items():
             for build in spec.builds:
-                m = model if build == "eager" else copy.deepcopy(model)
-                calls[(name, build)] = prepare(m, x, build)
+                m = model if build == "eager" and spec.mode == "inference" else copy.deepcopy(model)
+                if spec.mode == "train":
+                    calls[(name, build)] = train_step(m, prepare(m.train(), x, build))
+                else:
+                    calls[(name, build)] = prepare(m, x, build)
         source = TimerSource(calls, spec.warmup, clock)
     keys = [(name, build) for name in models for build in spec.builds]
     pairs = {(name, build): (BASELINE, build) for name, build in keys}  # the baseline's own pair: ratio 1
@@ -121,7 +135,8 @@ def _time_all(
             state = "" if worst is None else f", widest Δ interval ±{100 * worst:.1f} pp"
             progress(f"timing round {rounds}{state} (target ±{100 * spec.precision:g} pp)")
 
-    with torch_threads(spec.threads), torch.inference_mode():
+    grad = torch.enable_grad() if spec.mode == "train" else torch.inference_mode()
+    with torch_threads(spec.threads), grad:
         sampling = sample_until_precise(
             source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
             clock=clock, errors=FAILURES, progress=report,
@@ -168,7 +183,7 @@ def _record(
     return ProfileRecord(
         backbone=spec.backbone, module=name, position=effective_position(spec, name),
         reduction=effective_reduction(spec, name), width=spec.width, input_size=spec.input_size, batch=spec.batch,
-        device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build,
+        device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build, mode=spec.mode,
         params=cost.params if cost else None, attn_params=cost.attn_params if cost else None,
         attn_count=cost.attn_count if cost else None, macs=cost.macs if cost else None,
         attn_macs=cost.attn_macs if cost else None, elementwise_ops=cost.elementwise_ops if cost else None,
@@ -178,7 +193,8 @@ def _record(
         latency_ms_mean=lat.summary.mean if lat else None, latency_ms_min=lat.summary.min if lat else None,
         latency_n=lat.summary.n if lat else None, latency_calls_per_sample=lat.calls_per_sample if lat else None,
         throughput_ips=spec.batch / (med / 1e3) if med else None,
-        peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" else None,  # measured on the eager model
+        peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" and spec.mode == "inference" else None,
+        # measured on the eager model, in one inference forward
         d_params=delta("params"), d_macs=delta("macs"), d_elementwise_ops=delta("elementwise_ops"),
         d_latency_pct=pct(est.median) if est else None, d_latency_pct_ci_low=pct(est.low) if est else None,
         d_latency_pct_ci_high=pct(est.high) if est else None,

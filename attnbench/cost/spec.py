@@ -15,6 +15,7 @@ from . import BASELINE
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILDS = ("eager", "channels_last", "compile", "compile+channels_last")
+MODES = ("inference", "train")
 
 
 def check_name(registry: modules.Registry, name: str) -> None:
@@ -29,7 +30,7 @@ OPTIONS: dict[str, str | None] = {
     "module": "--module", "backbone": "--backbone", "width": "--width", "input_size": "--input", "batch": "--batch",
     "device": "--device", "dtype": "--dtype", "threads": "--threads", "warmup": "--warmup", "repeats": "--repeats",
     "reduction": "--reduction", "position": "--position", "num_classes": "--num-classes",
-    "small_input": "--small-input", "weights": "--weights",
+    "small_input": "--small-input", "weights": "--weights", "mode": "--mode",
 }  # fmt: skip
 """How messages name each ``ProfileSpec`` field: ``profile``'s options. A caller with other names passes its own
 (``validate(names=...)``): another command's options (``sweep``'s ``--widths``), a baseline file's columns, or
@@ -128,6 +129,8 @@ class ProfileSpec:
     num_classes: int = 1000
     small_input: bool = False
     builds: tuple[str, ...] = ("eager",)
+    mode: str = "inference"
+    """What is timed: ``inference`` (forward) or ``train`` (forward + backward); see ``ProfileRecord.mode``."""
     latency: bool = True
     memory: bool = True
     """Measure peak memory (one instrumented forward per model); tables and count-only checks skip it."""
@@ -200,6 +203,15 @@ class ProfileSpec:
             )
         if self.dtype not in DTYPES:
             raise UsageError(f"{opt('dtype')} '{self.dtype}' is not supported; choose from: {', '.join(DTYPES)}.")
+        if self.mode not in MODES:
+            raise UsageError(f"{opt('mode')} '{self.mode}' is not supported; choose from: {', '.join(MODES)}.")
+        if self.mode == "train" and not self.latency:
+            raise UsageError(f"{opt('mode')} train times a training step: drop --no-latency (counts are per forward).")
+        if self.mode == "train" and self.batch < 2:
+            raise UsageError(
+                f"{opt('mode')} train needs {opt('batch')} 2 or more: BatchNorm in train mode needs more than one value "
+                "per channel."
+            )
         for b in self.builds:
             if b not in BUILDS:
                 raise UsageError(f"unknown build '{b}'; choose from: {', '.join(BUILDS)}.")

@@ -28,7 +28,7 @@ from .runner import effective_position, effective_reduction, profile
 from .spec import BASELINE, ProfileSpec
 
 KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "batch", "device", "dtype", "threads",
-       "build")  # fmt: skip
+       "build", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 
 Done = dict[tuple[str, ...], set[int | None]]
@@ -131,4 +131,5 @@ def run(
 def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
     return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
             "reduction": effective_reduction(spec, name), "width": spec.width, "input_size": spec.input_size,
-            "batch": spec.batch, "device": spec.device, "dtype": spec.dtype, "threads": spec.threads, "build": build}  # fmt: skip
+            "batch": spec.batch, "device": spec.device, "dtype": spec.dtype, "threads": spec.threads, "build": build,
+            "mode": spec.mode}  # fmt: skip
