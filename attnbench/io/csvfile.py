@@ -848,9 +848,9 @@ class Unsaved:
     def note(self) -> str:
         """One line saying where the rows are."""
         if not self.left:
-            return f"the {self.saved} row(s) not written were saved to '{self.path}'."
+            return f"The {self.saved} row(s) not written were saved to '{self.path}'."
         printed = f"{self.left} row(s) not written are printed on stdout as CSV; save them before anything else."
-        return f"{self.saved} row(s) were saved to '{self.path}'; {printed}" if self.saved else f"the {printed}"
+        return f"{self.saved} row(s) were saved to '{self.path}'; {printed}" if self.saved else f"The {printed}"
 
 
 def save_unsaved(error: CsvWriteError, *, notice: Callable[[str], None] | None = None) -> Unsaved:
