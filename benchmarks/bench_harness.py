@@ -63,7 +63,7 @@ def plain(argv: list[str]) -> None:
     counts = {}
     for name, m in models.items():
         flops = FlopCountAnalysis(m, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        counts[name] = (sum(p.numel() for p in m.parameters()), flops.total())
+        counts[name] = (sum(p.numel() for p in m.parameters()), flops.total(), dict(flops.by_operator()))
     timers = {n: Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=args.threads) for n, m in models.items()}
     calls = dict(zip(models, args.calls))
     samples: dict[str, list[float]] = {n: [] for n in models}
