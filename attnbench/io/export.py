@@ -52,6 +52,10 @@ _LATEX_ESCAPES = {
 }  # fmt: skip
 
 
+LATEX_REQUIRES = r"% requires \usepackage{booktabs}"
+"""The first line of every LaTeX export: the package its rules need."""
+
+
 def latex_escape(text: Any) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
 
@@ -59,9 +63,13 @@ def latex_escape(text: Any) -> str:
 def to_latex(
     columns: Sequence[str], rows: Sequence[Sequence[Any]], footnotes: Sequence[str] = (), title: str = ""
 ) -> str:
-    """A booktabs ``table`` environment; footnotes follow the tabular as a small paragraph."""
+    """A booktabs ``table`` environment; footnotes follow the tabular as a small paragraph.
+
+    The first line is the comment ``LATEX_REQUIRES``: its rules (toprule, midrule, bottomrule) need the booktabs
+    package in the document's preamble.
+    """
     spec = "l" * min(2, len(columns)) + "r" * max(0, len(columns) - 2)
-    out = [r"\begin{table}[t]", r"\centering", r"\small"]
+    out = [LATEX_REQUIRES, r"\begin{table}[t]", r"\centering", r"\small"]
     if title:
         out.append(r"\caption{" + latex_escape(title) + "}")
     out += [r"\begin{tabular}{" + spec + "}", r"\toprule", " & ".join(latex_escape(c) for c in columns) + r" \\",
