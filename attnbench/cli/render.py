@@ -161,14 +161,35 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def show_list(attention: list[dict[str, str]], backbones: list[dict[str, str]], console: Console = stdout) -> None:
-    """The registry: attention modules and backbones with paper, defaults and insertion slot."""
-    for title, rows in (("Attention modules", attention), ("Backbones", backbones)):
+def _defaults_text(defaults: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" if not isinstance(v, str) else f"{k}={v}" for k, v in defaults.items())
+
+
+def _widths_text(lo: Any, hi: Any) -> str:
+    return "–" if lo is None or hi is None else f"{lo:g}–{hi:g}"
+
+
+def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout) -> None:
+    """The registry (``api.list_attention``/``list_backbones``, plain values) as two tables: paper, defaults and
+    insertion slots."""
+    attention_rows = [
+        {"name": a["name"], "paper": a["paper"], "arxiv": a["arxiv"],
+         "slot": "stage boundary" if a["hook"] == "stage" else "in block", "variant": a["variant"],
+         "defaults": _defaults_text(a["defaults"])}
+        for a in attention
+    ]  # fmt: skip
+    backbone_rows = [
+        {"name": b["name"], "paper": b["paper"], "arxiv": b["arxiv"],
+         "in-block slots (default first)": ", ".join(b["positions"]), "stage slot": b["stage_slot"],
+         "widths": _widths_text(b["width_min"], b["width_max"])}
+        for b in backbones
+    ]  # fmt: skip
+    for title, rows in (("Attention modules", attention_rows), ("Backbones", backbone_rows)):
         table = Table(title=title, title_justify="left")
         for c in rows[0]:
             table.add_column(c, overflow="fold")
         for row in rows:
-            table.add_row(*row.values())
+            table.add_row(*[escape(str(v)) for v in row.values()])
         console.print(table)
 
 
