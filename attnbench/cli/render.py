@@ -415,8 +415,11 @@ def write_text(text: str) -> None:
 
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
-    """A rich progress bar on stderr over ``total`` steps; yields ``update(text, advance)``."""
-    if quiet:
+    """A rich progress bar on stderr over ``total`` steps (count, elapsed time, ETA); yields ``update(text, advance)``.
+
+    Silent when ``quiet`` or when stderr is not a terminal (a log or a pipe gets no bar frames).
+    """
+    if quiet or not stderr.is_terminal:
         yield lambda text, advance=False: None
         return
     from rich.progress import (

@@ -40,7 +40,8 @@ def table_cmd(
         raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(FORMATS)}.")
     spec = tables.get_table(name)
     fields = {k: v for k, v in measure.spec_fields().items() if k != "reduction"}
-    with render.status(f"measuring {name}", quiet=quiet or format != "table") as progress:
+    groups = len(tables.measure_groups(spec))
+    with render.progress_bar(groups, f"table {name}", quiet=quiet or format != "table") as progress:
         rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, names=TABLE_NAMES,
                                     **fields)  # fmt: skip
     from ..env import collect_env
