@@ -5,11 +5,13 @@ Every model here is tiny (ResNet-18 ×0.35 at 32 px) and every command runs in-p
 
 from __future__ import annotations
 
+import errno
 import io
+import json
 from pathlib import Path
 
 import pytest
-from clihelp import ANSI, run_cli
+from clihelp import ANSI, error_line, run_cli
 from rich.console import Console
 
 from attnbench.cli import render
@@ -59,3 +61,71 @@ def test_table_baseline_write_and_check_show_a_progress_bar_with_count_and_eta(
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_table: str) -> None:
     code, _, err = run_cli("table", tiny_table, "--input", "32")  # run_cli's stderr is a StringIO
     assert code == 0 and "ETA" not in err and "1/1" not in err
+
+
+# --------------------------------------------------------------------------------------------------- --export-*
+
+
+def test_profile_writes_every_export_beside_its_stdout_output(tmp_path: Path) -> None:
+    from attnbench.cost.records import COLUMNS
+    from attnbench.io.csvfile import read_rows
+
+    files = {fmt: tmp_path / f"r.{fmt}" for fmt in ("csv", "json", "md")}
+    code, out, err = run_cli("profile", "-m", "se", *TINY, "--no-latency", "--format", "json",
+                             *[a for fmt, p in files.items() for a in (f"--export-{fmt}", p)])  # fmt: skip
+    assert code == 0, err
+    assert files["json"].read_text() == out  # the same data as --format json
+    data = json.loads(out)
+    rows = read_rows(files["csv"], COLUMNS).rows
+    assert [r["module"] for r in rows] == [d["module"] for d in data] == ["none", "se"]
+    assert [int(r["params"]) for r in rows] == [d["params"] for d in data]
+    md = files["md"].read_text().splitlines()
+    assert md[0] == "**attnbench profile**" and sum(line.startswith("| se |") for line in md) == 1
+
+
+def test_sweep_and_table_exports_hold_what_their_format_prints(tmp_path: Path, tiny_table: str) -> None:
+    md = tmp_path / "t.md"
+    code, out, err = run_cli("table", tiny_table, "--input", "32", "--format", "md", "--export-md", md)
+    assert code == 0, err
+    assert md.read_text() == out
+    js = tmp_path / "s.json"
+    grid = ("--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency")
+    code, out, err = run_cli("sweep", *grid, "--format", "json", "--export-json", js)
+    assert code == 0, err
+    assert js.read_text() == out and [r["module"] for r in json.loads(out)] == ["none", "se"]
+
+
+@pytest.mark.parametrize(
+    "target, says",
+    [("folder/", "is a folder"), ("missing/r.json", "does not exist"), ("link.json", "is a symbolic link"),
+     ("same.csv", "is also the --csv file")],
+)  # fmt: skip
+def test_a_bad_export_path_is_refused_before_measuring(tmp_path: Path, target: str, says: str) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
+    code, out, err = run_cli("profile", "-m", "se", *TINY, "--no-latency", "--csv", tmp_path / "same.csv",
+                             "--export-json", tmp_path / target)  # fmt: skip
+    assert code == 2 and out == ""
+    assert says in error_line(err) and "--export-json" in err
+    assert not (tmp_path / "same.csv").exists()  # nothing was measured
+
+
+def test_an_export_that_cannot_be_written_is_saved_to_unsaved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnbench.io import csvfile
+
+    commit = csvfile._commit
+
+    def disk_full(tmp: Path, p: Path) -> None:
+        if not p.name.endswith(csvfile.UNSAVED_SUFFIX):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        commit(tmp, p)
+
+    monkeypatch.setattr(csvfile, "_commit", disk_full)
+    target = tmp_path / "r.json"
+    code, out, err = run_cli("profile", "-m", "se", *TINY, "--no-latency", "--export-json", target)
+    assert code == 1
+    assert "se: +0.011M params" in out  # the screen table came first
+    line = error_line(err, hint=False)
+    assert "--export-json" in line and "No space left on device" in line and "r.json.unsaved" in line
+    assert not target.exists()
+    assert [r["module"] for r in json.loads((tmp_path / "r.json.unsaved").read_text())] == ["none", "se"]

@@ -20,7 +20,7 @@ import typer
 import typer.core
 
 from .. import __version__
-from ..errors import AttnbenchError, CsvWriteError, Notice
+from ..errors import AttnbenchError, CsvWriteError, ExportWriteError, Notice
 from . import ablate, check, plot, profile, render, sweep, table
 
 
@@ -151,6 +151,13 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _unsaved(exc)
+        sys.exit(exc.exit_code)
+    except ExportWriteError as exc:
+        if debug:
+            raise
+        if exc.text:  # the last resort: an export neither its file nor <file>.unsaved could take
+            render.write_text(exc.text)
+        render.error(str(exc))
         sys.exit(exc.exit_code)
     except AttnbenchError as exc:
         if debug:

@@ -200,23 +200,27 @@ def show_rows(frame: pd.DataFrame, fmt: str, title: str) -> None:
             show_profile(frame)
         else:
             info("nothing left to measure")
-    elif fmt in ("csv", "json"):
-        write_frame(frame, fmt)
     else:
-        from ..io import export
+        write_text(rows_text(frame, fmt, title))
 
-        columns, cells = profile_cells(frame)
-        serialize = export.to_markdown if fmt == "md" else export.to_latex
-        write_text(serialize(columns, cells, [PROFILE_LEGEND], title=title))
+
+def rows_text(frame: pd.DataFrame, fmt: str, title: str) -> str:
+    """Profile or sweep rows as the text ``--format fmt`` prints (csv, json, md or latex); also what the
+    ``--export-*`` files hold. CSV and JSON hold raw numbers, Markdown and LaTeX the screen's cells and legend."""
+    if fmt == "csv":
+        return str(frame.to_csv(index=False, lineterminator="\n"))
+    if fmt == "json":
+        return str(frame.to_json(orient="records", indent=2)) + "\n"
+    from ..io import export
+
+    columns, cells = profile_cells(frame)
+    serialize = export.to_markdown if fmt == "md" else export.to_latex
+    return serialize(columns, cells, [PROFILE_LEGEND], title=title)
 
 
 def write_frame(frame: pd.DataFrame, fmt: str) -> None:
     """Plain machine-readable output on stdout, raw numbers."""
-    if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
-    else:
-        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
-    sys.stdout.flush()
+    write_text(rows_text(frame, fmt, title=""))
 
 
 def write_json(rows: list[dict[str, Any]]) -> None:
