@@ -129,3 +129,48 @@ def test_an_export_that_cannot_be_written_is_saved_to_unsaved(tmp_path: Path, mo
     assert "--export-json" in line and "No space left on device" in line and "r.json.unsaved" in line
     assert not target.exists()
     assert [r["module"] for r in json.loads((tmp_path / "r.json.unsaved").read_text())] == ["none", "se"]
+
+
+# --------------------------------------------------------------------------------------------------- compare
+
+TIMED = ("--repeats", "6", "--warmup", "1", "--max-time", "0")  # 6 paired samples: the fewest with an interval
+
+
+def test_compare_puts_two_profile_csvs_side_by_side(tmp_path: Path) -> None:
+    from attnbench.cost.compare import COLUMNS
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert run_cli("profile", "-m", "se,ca", *TINY, *TIMED, "--csv", a, "--quiet")[0] == 0
+    assert run_cli("profile", "-m", "se,cbam", *TINY, *TIMED, "--csv", b, "--quiet")[0] == 0
+    code, out, err = run_cli("compare", a, b, "--format", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["module"], r["in"]) for r in rows] == [("none", "both"), ("se", "both"), ("ca", "a_only"),
+                                                      ("cbam", "b_only")]  # fmt: skip
+    se = rows[1]
+    assert se["params_diff"] == se["macs_diff"] == se["elementwise_ops_diff"] == 0 and se["params_a"] > 0
+    assert se["latency_ratio"] == pytest.approx(se["latency_ms_median_b"] / se["latency_ms_median_a"])
+    assert se["d_latency_pct_change"] == pytest.approx(se["d_latency_pct_b"] - se["d_latency_pct_a"])
+    lo_a, hi_a, lo_b, hi_b = (se[f"d_latency_pct_ci_{e}_{s}"] for s in "ab" for e in ("low", "high"))
+    assert se["ci_overlap"] is (lo_a <= hi_b and lo_b <= hi_a)
+    assert rows[2]["params_b"] is None and rows[3]["params_a"] is None and rows[2]["ci_overlap"] is None
+    code, out, _ = run_cli("compare", a, b, "--format", "csv")
+    assert code == 0 and out.splitlines()[0] == ",".join(COLUMNS)
+    code, out, _ = run_cli("compare", a, b)
+    assert code == 0 and "A only" in out and "B only" in out and "CIs overlap" in out
+
+
+def test_compare_refuses_what_is_not_two_matching_result_files(tmp_path: Path) -> None:
+    a = tmp_path / "a.csv"
+    assert run_cli("profile", "-m", "se", *TINY, "--no-latency", "--csv", a, "--quiet")[0] == 0
+    other = tmp_path / "other.csv"
+    other.write_text(a.read_text().replace(",0.35,32,", ",0.5,32,"))  # the same models at another width
+    table = tmp_path / "table.csv"
+    table.write_text("model,params\nx,1\n")
+    for args, says in (((a, tmp_path / "nope.csv"), "B '{tmp}/nope.csv' does not exist"),
+                       ((tmp_path, a), "A '{tmp}' is a folder"),
+                       ((a, table), "B '{tmp}/table.csv' is not a results CSV"),
+                       ((a, other), "no row of '{tmp}/a.csv' matches a row of '{tmp}/other.csv'")):  # fmt: skip
+        code, out, err = run_cli("compare", *args)
+        assert code == 2 and out == "", args
+        assert says.format(tmp=tmp_path) in error_line(err)

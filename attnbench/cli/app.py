@@ -21,7 +21,7 @@ import typer.core
 
 from .. import __version__
 from ..errors import AttnbenchError, CsvWriteError, ExportWriteError, Notice
-from . import ablate, check, plot, profile, render, sweep, table
+from . import ablate, check, compare, plot, profile, render, sweep, table
 
 
 class _BareFlags:
@@ -74,6 +74,7 @@ app.command("profile", cls=Command)(profile.profile_cmd)
 app.command("table", cls=Command)(table.table_cmd)
 app.command("sweep", cls=Command)(sweep.sweep_cmd)
 app.command("plot", cls=Command)(plot.plot_cmd)
+app.command("compare", cls=Command)(compare.compare_cmd)
 app.command("check", cls=Command)(check.check_cmd)
 baseline_app = typer.Typer(cls=Group, no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
 baseline_app.command("write", cls=Command)(check.baseline_write_cmd)
