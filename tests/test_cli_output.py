@@ -174,3 +174,48 @@ def test_compare_refuses_what_is_not_two_matching_result_files(tmp_path: Path) -
         code, out, err = run_cli("compare", *args)
         assert code == 2 and out == "", args
         assert says.format(tmp=tmp_path) in error_line(err)
+
+
+# --------------------------------------------------------------------------------------------------- 80 columns
+
+
+def fits_80(text: str) -> None:
+    long = [line for line in text.splitlines() if len(line) > 80]
+    assert not long, long
+
+
+def test_piped_profile_and_table_fit_80_columns_with_whole_words(tiny_table: str) -> None:
+    code, out, err = run_cli("profile", "-m", "se,cbam", *TINY, *TIMED)  # stdout is not a terminal here
+    assert code == 0, err
+    fits_80(out)
+    words = out.split()
+    assert all(w in words for w in render.PROFILE_LEGEND.split())  # the legend wraps at word boundaries only
+    assert "1.532 (+0.011)" in out and "Δlat" in out and "mem MB" in out  # nothing left out
+    code, out, err = run_cli("table", tiny_table, "--input", "32", "--latency", *TIMED)
+    assert code == 0, err
+    fits_80(out)
+    assert "unverified recollection" in out and "latency ms" in out and "+ SE" in out
+
+
+def test_a_console_80_wide_gets_the_compact_tables() -> None:
+    import pandas as pd
+
+    from attnbench.cost.records import COLUMNS
+
+    row = dict.fromkeys(COLUMNS)
+    row.update(backbone="mbv2", width=1.0, input_size=224, batch=1, device="cpu", device_name="AMD EPYC", threads=1,
+               dtype="float32", build="eager", status="ok", position="", attn_count=0, params=3_504_872,
+               macs=300_774_272, elementwise_ops=13_061_000, latency_ms_median=12.345, latency_ms_iqr=0.5,
+               throughput_ips=81.0, peak_mem_bytes=40_000_000)  # fmt: skip
+    ca = {**row, "module": "ca", "position": "after_expand", "reduction": 32, "attn_count": 16, "params": 3_951_000,
+          "d_params": 446_000, "d_macs": 5_900_000, "d_elementwise_ops": 7_800_000, "d_latency_pct": 31.25,
+          "d_latency_pct_ci_low": 28.04, "d_latency_pct_ci_high": 134.1}  # fmt: skip
+    frame = pd.DataFrame([{**row, "module": "none"}, ca])
+    for width in (80, 200):
+        buf = io.StringIO()
+        render.show_profile(frame, console=Console(file=buf, width=width, color_system=None))
+        text = buf.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= width
+        tables = sum(line.split()[:1] == ["module"] or line.startswith("┃ module") for line in text.splitlines())
+        assert tables == (2 if width == 80 else 1)  # too wide for 80: counts, then timing and memory
+        assert "+31.2% [28.0, 134.1]" in text and "(+0.446)" in text and "after_expand" in text

@@ -7,10 +7,12 @@ stderr. Units and rounding exist only here: the frames and CSVs hold raw numbers
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -104,23 +106,72 @@ PROFILE_LEGEND = (
 )
 
 
+PIPED_WIDTH = 80
+"""The width the profile and paper tables fit when stdout is not a terminal (``COLUMNS`` overrides it)."""
+
+
+def screen_width(console: Console) -> int:
+    """The width the profile and paper tables must fit: the terminal's (rich reads ``COLUMNS`` too), or for piped
+    stdout ``COLUMNS`` when set, else ``PIPED_WIDTH``; a console made with its own width keeps it."""
+    if console is stdout and not console.is_terminal:
+        columns = os.environ.get("COLUMNS", "")
+        return int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
+    return console.width
+
+
+def _fitted(
+    title: str | None, columns: list[str], cells: list[list[str]], parts: list[list[str]], width: int,
+    console: Console, left: tuple[str, ...], caption: str | None = None,
+) -> list[Table]:  # fmt: skip
+    """One table of ``columns`` when it fits ``width``; else one table per list of column names in ``parts`` (each
+    starting with the row's key columns), compact and with wrapping cells, and without columns that hold nothing
+    but '–' or empty cells. Only the first table has the title, only the last the caption."""
+
+    def build(names: list[str], compact: bool) -> Table:
+        kw: dict[str, Any] = {"box": box.SIMPLE_HEAD, "show_edge": False, "padding": (0, 1)} if compact else {}
+        table = Table(title_justify="left", caption_justify="left", **kw)
+        for c in names:
+            table.add_column(c, justify="left" if c in left else "right", no_wrap=not compact or c == names[0])
+        index = [columns.index(c) for c in names]
+        for row in cells:
+            table.add_row(*[row[i] for i in index])
+        return table
+
+    whole = build(columns, compact=False)
+    whole.title, whole.caption = title, caption
+    if console.measure(whole, options=console.options.update_width(10_000)).maximum <= width:
+        return [whole]
+    tables = []
+    for names in parts:
+        keep = [c for i, c in enumerate(names) if i == 0 or any(r[columns.index(c)] not in ("", "–") for r in cells)]
+        if len(keep) > 1 or not tables:
+            tables.append(build(keep, compact=True))
+    tables[0].title, tables[-1].caption = title, caption
+    return tables
+
+
 def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
-    """The profile table: one row per model and build, Δ against the baseline of the same build."""
+    """The profile table: one row per model and build, Δ against the baseline of the same build.
+
+    When it is wider than the screen (``screen_width``: 80 columns when piped) it is printed as two compact tables,
+    counts and then timing and memory, and the legend and summary are wrapped at word boundaries.
+    """
     first = frame.iloc[0]
     title = (
         f"{first['backbone']} {width_label(first['width'])} @ {first['input_size']} px, batch {first['batch']}, "
         f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
     )
+    width = screen_width(console)
     columns, cells = profile_cells(frame)
-    table = Table(title=title, title_justify="left")
-    for c in columns:
-        table.add_column(c, justify="left" if c in ("module", "backbone", "build", "slot") else "right", no_wrap=True)
-    for row in cells:
-        table.add_row(*[escape(c) for c in row])
-    console.print(table)
-    console.print(PROFILE_LEGEND, style="dim", markup=False)
+    cells = [[escape(c) for c in row] for row in cells]
+    keys = columns[: columns.index("slot")]
+    split = columns.index("latency ms")
+    parts = [columns[:split], [*keys, *columns[split:]]]
+    for table in _fitted(title, columns, cells, parts, width, console, ("module", "backbone", "build", "slot")):
+        console.print(table, width=width)
+    console.print(PROFILE_LEGEND, style="dim", markup=False, width=width)
     for line in summary_lines(frame):
-        console.print(line, markup=False)
+        console.print(line, markup=False, width=width)
 
 
 def width_label(width: float) -> str:
@@ -442,21 +493,26 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
 
 
 def show_table(title: str, context: str, rows: list[dict[str, Any]], console: Console = stdout) -> None:
-    """A paper table, published beside measured, with the footnotes under it."""
+    """A paper table, published beside measured, with the footnotes under it.
+
+    When it is wider than the screen (``screen_width``: 80 columns when piped) it is printed as two compact tables,
+    the published and measured params and MACs first, the rest after; footnotes wrap at word boundaries.
+    """
+    width = screen_width(console)
     columns, cells, notes = table_cells(rows)
-    table = Table(title=title, title_justify="left", caption=context, caption_justify="left")
-    for c in columns:
-        table.add_column(c, justify="left" if c in ("model", "source", "note") else "right", no_wrap=c != "note")
-    for row in cells:
-        table.add_row(*[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row])
-    console.print(table)
+    cells = [[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row]
+             for row in cells]  # fmt: skip
+    split = columns.index("elem-ops ours")
+    parts = [columns[:split], ["model", *columns[split:]]]
+    for table in _fitted(title, columns, cells, parts, width, console, ("model", "source", "note"), caption=context):
+        console.print(table, width=width)
     console.print(
         "* outside the published value's rounding. source: confirmed = paper or authors' README/code; "
         "recalled = unverified recollection; unknown = not recovered (left empty).",
-        markup=False,
-    )
+        markup=False, width=width,
+    )  # fmt: skip
     for n, text in enumerate(notes, start=1):
-        console.print(f"[{n}] {text}", markup=False)
+        console.print(f"[{n}] {text}", markup=False, width=width)
 
 
 def show_table_list(specs: list[Any], console: Console = stdout) -> None:
