@@ -269,19 +269,6 @@ def rows_text(frame: pd.DataFrame, fmt: str, title: str) -> str:
     return serialize(columns, cells, [PROFILE_LEGEND], title=title)
 
 
-def write_frame(frame: pd.DataFrame, fmt: str) -> None:
-    """Plain machine-readable output on stdout, raw numbers."""
-    write_text(rows_text(frame, fmt, title=""))
-
-
-def write_json(rows: list[dict[str, Any]]) -> None:
-    """Plain JSON rows on stdout (raw numbers)."""
-    import json
-
-    sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-    sys.stdout.flush()
-
-
 def version(name: str, number: str) -> None:
     stdout.print(f"{name} {number}", markup=False, highlight=False)
 
