@@ -52,15 +52,19 @@ def test_table_baseline_write_and_check_show_a_progress_bar_with_count_and_eta(
         code, _, err = run_cli(*args)
         shown = ANSI.sub("", terminal.getvalue())
         assert code == 0 and count in shown and "ETA" in shown, (args, shown)
-    terminal.seek(0)
-    terminal.truncate()
-    assert run_cli("table", tiny_table, "--input", "32", "--quiet")[0] == 0
-    assert "ETA" not in terminal.getvalue()
 
 
-def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_table: str) -> None:
-    code, _, err = run_cli("table", tiny_table, "--input", "32")  # run_cli's stderr is a StringIO
-    assert code == 0 and "ETA" not in err and "1/1" not in err
+def test_the_progress_bar_is_silent_when_quiet_or_off_a_terminal(
+    terminal: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with render.progress_bar(2, "table", quiet=True) as update:  # --quiet
+        update("r18 ×0.35", True)
+    assert terminal.getvalue() == ""
+    piped = io.StringIO()
+    monkeypatch.setattr(render, "stderr", Console(file=piped))  # not a terminal
+    with render.progress_bar(2, "table") as update:
+        update("r18 ×0.35", True)
+    assert piped.getvalue() == ""
 
 
 # --------------------------------------------------------------------------------------------------- --export-*
