@@ -87,7 +87,8 @@ def sweep_cmd(
             warnings.extend(w for w in group_warnings if w not in warnings)
     if resume and not records:
         planned = sum(len(s.names) * len(s.builds) for s in specs)
-        render.info(f"nothing to measure: all {planned} rows are already in {csv}")
+        written = "; no --export-* file written (they hold what this run measured)" if exports.targets() else ""
+        render.info(f"nothing to measure: all {planned} rows are already in {csv}{written}")
         return
     frame = to_frame(records)
 
