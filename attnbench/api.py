@@ -49,41 +49,53 @@ def create_model(
     return model
 
 
-def _fmt_defaults(defaults: dict[str, Any]) -> str:
-    def show(v: Any) -> str:
-        return v.__name__ if isinstance(v, type) else repr(v)
-
-    return ", ".join(f"{k}={show(v)}" for k, v in defaults.items())
-
-
-def list_attention() -> list[dict[str, str]]:
-    """One dict per registered attention module: name, paper, arXiv id, hook, variant and defaults."""
-    out = []
-    for e in modules.ATTENTION:
-        out.append({
-            "name": e.name,
-            "paper": str(e.meta.get("paper", "")),
-            "arxiv": str(e.meta.get("arxiv", "")),
-            "slot": "stage boundary" if e.meta.get("hook") == "stage" else "in block",
-            "variant": str(e.meta.get("variant", "")),
-            "defaults": _fmt_defaults(modules.attention_defaults(e.name)),
-        })  # fmt: skip
-    return out
+def _plain(value: Any) -> Any:
+    """A default as plain data: numbers, strings, booleans and None as they are, a class or function by its name."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__name__", repr(value))
 
 
-def list_backbones() -> list[dict[str, str]]:
-    """One dict per registered backbone: name, paper, in-block slots (default first), stage slot and widths."""
+def list_attention() -> list[dict[str, Any]]:
+    """One dict per registered attention module, plain values only.
+
+    Keys: ``name``, ``paper``, ``arxiv`` (strings, ``""`` when unknown), ``hook`` (``"block"``: inside a block, or
+    ``"stage"``: at stage boundaries), ``variant`` (string) and ``defaults`` (``{keyword: value}``, a class or
+    function given by its name, e.g. ``{"reduction": 32, "act_layer": "Hardswish", ...}``).
+    """
     return [
         {
             "name": e.name,
             "paper": str(e.meta.get("paper", "")),
             "arxiv": str(e.meta.get("arxiv", "")),
-            "in-block slots (default first)": ", ".join(e.meta.get("positions", ())),
-            "stage slot": str(e.meta.get("stage_slot", "")),
-            "widths": "{}–{}".format(*e.meta.get("width_range", ("?", "?"))),
+            "hook": "stage" if e.meta.get("hook") == "stage" else "block",
+            "variant": str(e.meta.get("variant", "")),
+            "defaults": {k: _plain(v) for k, v in modules.attention_defaults(e.name).items()},
         }
-        for e in modules.BACKBONES
+        for e in modules.ATTENTION
     ]
+
+
+def list_backbones() -> list[dict[str, Any]]:
+    """One dict per registered backbone, plain values only.
+
+    Keys: ``name``, ``paper``, ``arxiv``, ``stage_slot`` (strings, ``""`` when unknown), ``positions`` (the in-block
+    slots, a list, default first), ``width_min`` and ``width_max`` (the width multipliers it accepts, floats;
+    ``None`` when the backbone does not say).
+    """
+    out = []
+    for e in modules.BACKBONES:
+        lo, hi = e.meta.get("width_range", (None, None))
+        out.append({
+            "name": e.name,
+            "paper": str(e.meta.get("paper", "")),
+            "arxiv": str(e.meta.get("arxiv", "")),
+            "positions": list(e.meta.get("positions", ())),
+            "stage_slot": str(e.meta.get("stage_slot", "")),
+            "width_min": None if lo is None else float(lo),
+            "width_max": None if hi is None else float(hi),
+        })  # fmt: skip
+    return out
 
 
 def build_spec(

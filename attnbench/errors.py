@@ -120,3 +120,15 @@ class CsvWriteError(FileWriteError):
         self.path = path
         self.columns = columns
         self.rows = rows if rows is not None else []
+
+
+class ExportWriteError(FileWriteError):
+    """``--export-*`` files that could not be written; each one's text was saved to ``<file>.unsaved`` instead.
+
+    Attributes:
+        text: the exports that could not be saved there either, for the caller to print on stdout (``""``: none).
+    """
+
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text

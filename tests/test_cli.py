@@ -104,7 +104,8 @@ def test_help_shows_no_value_placeholder_on_flags(path: str) -> None:
 
 
 # Options whose absence is the default: no file, no plugin, no checkpoint, no filter.
-NO_DEFAULT = {"csv", "plugins", "weights", "from_csv", "checkpoint_dir", "where"}
+NO_DEFAULT = {"csv", "plugins", "weights", "from_csv", "checkpoint_dir", "where",
+              "export_csv", "export_json", "export_md"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", sorted(_commands()))

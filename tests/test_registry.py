@@ -219,3 +219,17 @@ def test_none_builds_a_model_without_attention(backbone: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in baseline.parameters())
     with_se = create_model(backbone, "se", width=lo, num_classes=10)
     assert len(find_attention(with_se)) > 0
+
+
+def test_list_functions_return_plain_keys_and_values() -> None:
+    backbones = {b["name"]: b for b in attnbench.list_backbones()}
+    assert set(backbones) >= BUILTIN_BACKBONES
+    mbv2 = backbones["mbv2"]
+    assert list(mbv2) == ["name", "paper", "arxiv", "positions", "stage_slot", "width_min", "width_max"]
+    assert mbv2["positions"][0] == "after_dw" and isinstance(mbv2["positions"], list)
+    assert (mbv2["width_min"], mbv2["width_max"]) == BACKBONES.get("mbv2").meta["width_range"]
+    attention = {a["name"]: a for a in attnbench.list_attention()}
+    assert set(attention) >= BUILTIN_ATTENTION
+    assert list(attention["ca"]) == ["name", "paper", "arxiv", "hook", "variant", "defaults"]
+    assert attention["bam"]["hook"] == "stage" and attention["ca"]["hook"] == "block"
+    assert attention["ca"]["defaults"]["reduction"] == 32 and attention["ca"]["defaults"]["act_layer"] == "Hardswish"

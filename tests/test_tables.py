@@ -208,6 +208,7 @@ def test_table_csv_markdown_and_latex_exports() -> None:
     assert any(line.startswith("1. ") for line in md)
 
     tex = run_in_process("table", "bam-resnet", "--format", "latex", "--input", "64")[1]
+    assert tex.splitlines()[0] == r"% requires \usepackage{booktabs}"
     assert tex.count(r"\begin{tabular}") == 1 and r"\toprule" in tex and r"\bottomrule" in tex
     body = [line for line in tex.splitlines() if line.endswith(r"\\")]
     assert len(body) == 3 and len({line.count(" & ") for line in body}) == 1

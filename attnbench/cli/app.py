@@ -20,8 +20,8 @@ import typer
 import typer.core
 
 from .. import __version__
-from ..errors import AttnbenchError, CsvWriteError, Notice
-from . import ablate, check, plot, profile, render, sweep, table
+from ..errors import AttnbenchError, CsvWriteError, ExportWriteError, Notice
+from . import ablate, check, compare, plot, profile, render, sweep, table
 
 
 class _BareFlags:
@@ -74,6 +74,7 @@ app.command("profile", cls=Command)(profile.profile_cmd)
 app.command("table", cls=Command)(table.table_cmd)
 app.command("sweep", cls=Command)(sweep.sweep_cmd)
 app.command("plot", cls=Command)(plot.plot_cmd)
+app.command("compare", cls=Command)(compare.compare_cmd)
 app.command("check", cls=Command)(check.check_cmd)
 baseline_app = typer.Typer(cls=Group, no_args_is_help=True, help="Write cost baselines for `attnbench check`.")
 baseline_app.command("write", cls=Command)(check.baseline_write_cmd)
@@ -151,6 +152,13 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _unsaved(exc)
+        sys.exit(exc.exit_code)
+    except ExportWriteError as exc:
+        if debug:
+            raise
+        if exc.text:  # the last resort: an export neither its file nor <file>.unsaved could take
+            render.write_text(exc.text)
+        render.error(str(exc))
         sys.exit(exc.exit_code)
     except AttnbenchError as exc:
         if debug:

@@ -70,7 +70,7 @@ def baseline_write_cmd(
                        **fields)
             for b in grid[0] for w in grid[1] for i in grid[2]
         ]  # fmt: skip
-        with render.status("measuring", quiet=quiet) as progress:
+        with render.progress_bar(len(specs), "baseline write", quiet=quiet) as progress:
             measured = baseline.measure(specs, progress)
     if measured.rows:
         baseline.write_baseline(path, measured.rows)
@@ -122,7 +122,7 @@ def check_cmd(
         old, latency="latency" in metrics or accept, repeats=measure.repeats, warmup=measure.warmup,
         precision=parse_precision(measure.precision), max_time=measure.max_time, path=path,
     )  # fmt: skip
-    with render.status("re-measuring", quiet=quiet or format != "table") as progress:
+    with render.progress_bar(len(specs), "check", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
     result = baseline.compare(old, new.rows, metrics, tolerance, force, new.failed)
     if accept:

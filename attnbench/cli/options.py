@@ -22,6 +22,7 @@ import typer
 from ..errors import UsageError
 
 MEASURE_PANEL = "Measurement"
+EXPORT_PANEL = "Exports"
 
 ModuleOpt = Annotated[
     str, typer.Option("--module", "-m", help="Attention module(s), comma-separated; see `attnbench list`.")
@@ -107,6 +108,21 @@ ModeOpt = Annotated[
 ]  # fmt: skip
 LatencyOpt = Annotated[bool, typer.Option("--latency/--no-latency", help="Time the models (counts are always made).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+ExportCsvOpt = Annotated[
+    Path | None,
+    typer.Option("--export-csv", help="Also write the rows as CSV to this file (replaced atomically).",
+                 rich_help_panel=EXPORT_PANEL),
+]  # fmt: skip
+ExportJsonOpt = Annotated[
+    Path | None,
+    typer.Option("--export-json", help="Also write the rows as JSON (as --format json) to this file.",
+                 rich_help_panel=EXPORT_PANEL),
+]  # fmt: skip
+ExportMdOpt = Annotated[
+    Path | None,
+    typer.Option("--export-md", help="Also write the Markdown table (as --format md) to this file.",
+                 rich_help_panel=EXPORT_PANEL),
+]  # fmt: skip
 ModulesOpt = Annotated[str, typer.Option("--modules", "-m", help="Attention modules, comma-separated.")]
 BackbonesOpt = Annotated[str, typer.Option("--backbones", "-b", help="Backbones, comma-separated.")]
 WidthsOpt = Annotated[str, typer.Option("--widths", help="Width multipliers, comma-separated.")]
@@ -182,6 +198,45 @@ def measurement_options(only: tuple[str, ...] | None = None, omit: tuple[str, ..
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+@dataclass(frozen=True)
+class Exports:
+    """The ``--export-*`` files of one command line: each gets the output ``--format`` of its name would print."""
+
+    csv: Path | None = None
+    json: Path | None = None
+    md: Path | None = None
+
+    def targets(self) -> list[tuple[str, str, Path]]:
+        """``(format, option, path)`` of every file asked for."""
+        given = (
+            ("csv", "--export-csv", self.csv),
+            ("json", "--export-json", self.json),
+            ("md", "--export-md", self.md),
+        )
+        return [(fmt, option, path) for fmt, option, path in given if path is not None]
+
+    def check(self, appended: Path | None = None) -> None:
+        """Refuse, before anything is measured, a path no file can be written to (a folder, a missing folder, a
+        symbolic link), one path given twice, and the ``--csv`` file (``appended``), which is appended to."""
+        import os
+
+        from ..io.csvfile import check_path
+
+        seen: dict[str, str] = {} if appended is None else {os.path.abspath(appended): "--csv"}
+        for _, option, path in self.targets():
+            check_path(path, option)
+            other = seen.setdefault(os.path.abspath(path), option)
+            if other != option:
+                raise UsageError(f"{option} '{path}' is also the {other} file; give each output its own path.")
+
+    def write(self, text: Callable[[str], str]) -> None:
+        """Write every file asked for, ``text(format)`` in each (see ``io.export.write_files``)."""
+        if self.targets():
+            from ..io.export import write_files
+
+            write_files([(option, path, text(fmt)) for fmt, option, path in self.targets()])
 
 
 def parse_precision(text: str) -> float:

@@ -14,6 +14,10 @@ from .options import (
     ChannelsLastOpt,
     CompileOpt,
     CsvOpt,
+    ExportCsvOpt,
+    ExportJsonOpt,
+    ExportMdOpt,
+    Exports,
     FormatOpt,
     InputOpt,
     LatencyOpt,
@@ -55,6 +59,9 @@ def profile_cmd(
         Path | None, typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
     ] = None,
     quiet: QuietOpt = False,
+    export_csv: ExportCsvOpt = None,
+    export_json: ExportJsonOpt = None,
+    export_md: ExportMdOpt = None,
     *,
     measure: Measurement,
 ) -> None:
@@ -62,6 +69,8 @@ def profile_cmd(
     from ..api import build_spec, run_profile
 
     check_format(format)
+    exports = Exports(export_csv, export_json, export_md)
+    exports.check(appended=csv)  # every path is refused or accepted before anything is measured
     load_plugins(plugins)
     extra = "+".join(b for b, on in (("compile", compile), ("channels_last", channels_last)) if on)
     spec = build_spec(
@@ -76,6 +85,7 @@ def profile_cmd(
         render.warn(w)
     if csv is not None:
         render.info(f"{len(frame)} rows appended to {csv}")
+    exports.write(lambda fmt: render.rows_text(frame, fmt, title="attnbench profile"))
     failures = [(f"{r.module} ({r.build})", r.error) for r in frame.itertuples() if r.status == "failed"]
     if failures:
         raise rows_failed(failures, len(frame))

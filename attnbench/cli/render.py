@@ -7,10 +7,12 @@ stderr. Units and rounding exist only here: the frames and CSVs hold raw numbers
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -104,24 +106,73 @@ PROFILE_LEGEND = (
 )
 
 
+PIPED_WIDTH = 80
+"""The width the profile and paper tables fit when stdout is not a terminal (``COLUMNS`` overrides it)."""
+
+
+def screen_width(console: Console) -> int:
+    """The width the profile and paper tables must fit: the terminal's (rich reads ``COLUMNS`` too), or for piped
+    stdout ``COLUMNS`` when set, else ``PIPED_WIDTH``; a console made with its own width keeps it."""
+    if console is stdout and not console.is_terminal:
+        columns = os.environ.get("COLUMNS", "")
+        return int(columns) if columns.isdigit() and int(columns) > 0 else PIPED_WIDTH
+    return console.width
+
+
+def _fitted(
+    title: str | None, columns: list[str], cells: list[list[str]], parts: list[list[str]], width: int,
+    console: Console, left: tuple[str, ...], caption: str | None = None,
+) -> list[Table]:  # fmt: skip
+    """One table of ``columns`` when it fits ``width``; else one table per list of column names in ``parts`` (each
+    starting with the row's key columns), compact and with wrapping cells, and without columns that hold nothing
+    but '–' or empty cells. Only the first table has the title, only the last the caption."""
+
+    def build(names: list[str], compact: bool) -> Table:
+        kw: dict[str, Any] = {"box": box.SIMPLE_HEAD, "show_edge": False, "padding": (0, 1)} if compact else {}
+        table = Table(title_justify="left", caption_justify="left", **kw)
+        for c in names:
+            table.add_column(c, justify="left" if c in left else "right", no_wrap=not compact or c == names[0])
+        index = [columns.index(c) for c in names]
+        for row in cells:
+            table.add_row(*[row[i] for i in index])
+        return table
+
+    whole = build(columns, compact=False)
+    whole.title, whole.caption = title, caption
+    if console.measure(whole, options=console.options.update_width(10_000)).maximum <= width:
+        return [whole]
+    tables = []
+    for names in parts:
+        keep = [c for i, c in enumerate(names) if i == 0 or any(r[columns.index(c)] not in ("", "–") for r in cells)]
+        if len(keep) > 1 or not tables:
+            tables.append(build(keep, compact=True))
+    tables[0].title, tables[-1].caption = title, caption
+    return tables
+
+
 def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
-    """The profile table: one row per model and build, Δ against the baseline of the same build."""
+    """The profile table: one row per model and build, Δ against the baseline of the same build.
+
+    When it is wider than the screen (``screen_width``: 80 columns when piped) it is printed as two compact tables,
+    counts and then timing and memory, and the legend and summary are wrapped at word boundaries.
+    """
     first = frame.iloc[0]
     title = (
         f"{first['backbone']} {width_label(first['width'])} @ {first['input_size']} px, batch {first['batch']}, "
         f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
         + (", training step (forward + backward)" if first.get("mode") == "train" else "")
     )
+    width = screen_width(console)
     columns, cells = profile_cells(frame)
-    table = Table(title=title, title_justify="left")
-    for c in columns:
-        table.add_column(c, justify="left" if c in ("module", "backbone", "build", "slot") else "right", no_wrap=True)
-    for row in cells:
-        table.add_row(*[escape(c) for c in row])
-    console.print(table)
-    console.print(PROFILE_LEGEND, style="dim", markup=False)
+    cells = [[escape(c) for c in row] for row in cells]
+    keys = columns[: columns.index("slot")]
+    split = columns.index("latency ms")
+    parts = [columns[:split], [*keys, *columns[split:]]]
+    for table in _fitted(title, columns, cells, parts, width, console, ("module", "backbone", "build", "slot")):
+        console.print(table, width=width)
+    console.print(PROFILE_LEGEND, style="dim", markup=False, width=width)
     for line in summary_lines(frame):
-        console.print(line, markup=False)
+        console.print(line, markup=False, width=width)
 
 
 def width_label(width: float) -> str:
@@ -162,14 +213,35 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def show_list(attention: list[dict[str, str]], backbones: list[dict[str, str]], console: Console = stdout) -> None:
-    """The registry: attention modules and backbones with paper, defaults and insertion slot."""
-    for title, rows in (("Attention modules", attention), ("Backbones", backbones)):
+def _defaults_text(defaults: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" if not isinstance(v, str) else f"{k}={v}" for k, v in defaults.items())
+
+
+def _widths_text(lo: Any, hi: Any) -> str:
+    return "–" if lo is None or hi is None else f"{lo:g}–{hi:g}"
+
+
+def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout) -> None:
+    """The registry (``api.list_attention``/``list_backbones``, plain values) as two tables: paper, defaults and
+    insertion slots."""
+    attention_rows = [
+        {"name": a["name"], "paper": a["paper"], "arxiv": a["arxiv"],
+         "slot": "stage boundary" if a["hook"] == "stage" else "in block", "variant": a["variant"],
+         "defaults": _defaults_text(a["defaults"])}
+        for a in attention
+    ]  # fmt: skip
+    backbone_rows = [
+        {"name": b["name"], "paper": b["paper"], "arxiv": b["arxiv"],
+         "in-block slots (default first)": ", ".join(b["positions"]), "stage slot": b["stage_slot"],
+         "widths": _widths_text(b["width_min"], b["width_max"])}
+        for b in backbones
+    ]  # fmt: skip
+    for title, rows in (("Attention modules", attention_rows), ("Backbones", backbone_rows)):
         table = Table(title=title, title_justify="left")
         for c in rows[0]:
             table.add_column(c, overflow="fold")
         for row in rows:
-            table.add_row(*row.values())
+            table.add_row(*[escape(str(v)) for v in row.values()])
         console.print(table)
 
 
@@ -180,31 +252,22 @@ def show_rows(frame: pd.DataFrame, fmt: str, title: str) -> None:
             show_profile(frame)
         else:
             info("nothing left to measure")
-    elif fmt in ("csv", "json"):
-        write_frame(frame, fmt)
     else:
-        from ..io import export
-
-        columns, cells = profile_cells(frame)
-        serialize = export.to_markdown if fmt == "md" else export.to_latex
-        write_text(serialize(columns, cells, [PROFILE_LEGEND], title=title))
+        write_text(rows_text(frame, fmt, title))
 
 
-def write_frame(frame: pd.DataFrame, fmt: str) -> None:
-    """Plain machine-readable output on stdout, raw numbers."""
+def rows_text(frame: pd.DataFrame, fmt: str, title: str) -> str:
+    """Profile or sweep rows as the text ``--format fmt`` prints (csv, json, md or latex); also what the
+    ``--export-*`` files hold. CSV and JSON hold raw numbers, Markdown and LaTeX the screen's cells and legend."""
     if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
-    else:
-        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
-    sys.stdout.flush()
+        return str(frame.to_csv(index=False, lineterminator="\n"))
+    if fmt == "json":
+        return str(frame.to_json(orient="records", indent=2)) + "\n"
+    from ..io import export
 
-
-def write_json(rows: list[dict[str, Any]]) -> None:
-    """Plain JSON rows on stdout (raw numbers)."""
-    import json
-
-    sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-    sys.stdout.flush()
+    columns, cells = profile_cells(frame)
+    serialize = export.to_markdown if fmt == "md" else export.to_latex
+    return serialize(columns, cells, [PROFILE_LEGEND], title=title)
 
 
 def version(name: str, number: str) -> None:
@@ -320,6 +383,62 @@ def show_check(
     sys.stdout.flush()
 
 
+def _pair(a: Any, b: Any, fmt: Callable[[Any], str], change: str) -> str:
+    """``A → B (change)``; ``–`` for a missing side, the change left out when either side is missing."""
+    text = f"{fmt(a)} → {fmt(b)}"
+    return text if _missing(a) or _missing(b) else f"{text} ({change})"
+
+
+COMPARE_LEGEND = (
+    "A = first file, B = second, rows matched on their configuration. Counts in M: A → B (B − A). latency ms: "
+    "median, A → B (B / A). Δlat: each file's latency share against its 'none' row, A → B (change in percentage "
+    "points). CIs overlap: whether the two 95 % intervals of Δlat overlap; 'no' means the change is beyond the "
+    "noise of either run."
+)
+
+
+def compare_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Display columns and cells of ``attnbench compare`` (shared by the rich table and the Markdown output)."""
+    config = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build")
+    varying = [c for c in config if len({str(r[c]) for r in rows}) > 1]
+    names = {"input_size": "input"}
+    columns = ["module", *[names.get(c, c) for c in varying], "in", "params M", "MACs M", "elem-ops M",
+               "latency ms", "Δlat", "CIs overlap"]  # fmt: skip
+    where = {"both": "both", "a_only": "A only", "b_only": "B only"}
+    cells = []
+    for r in rows:
+        count = [
+            _pair(r[f"{m}_a"], r[f"{m}_b"], lambda v, d=d: millions(v, d), signed_millions(r[f"{m}_diff"], d))
+            for m, d in (("params", 3), ("macs", 1), ("elementwise_ops", 1))
+        ]
+        ratio = r["latency_ratio"]
+        lat = _pair(r["latency_ms_median_a"], r["latency_ms_median_b"], lambda v: "–" if _missing(v) else f"{v:.3f}",
+                    "" if _missing(ratio) else f"×{ratio:.3f}")  # fmt: skip
+        change = r["d_latency_pct_change"]
+        dlat = _pair(r["d_latency_pct_a"], r["d_latency_pct_b"], pct,
+                     "" if _missing(change) else f"{round(change, 1) + 0.0:+.1f} pp")  # fmt: skip
+        overlap = {True: "yes", False: "no", None: "–"}[r["ci_overlap"]]
+        if r["module"] == BASELINE:  # its share is 0 by definition, as in the profile table
+            dlat, overlap = "", ""
+        cells.append([r["module"], *[f"{r[c]:g}" if c == "width" else str(r[c]) for c in varying], where[r["in"]],
+                      *count, lat, dlat, overlap])  # fmt: skip
+    return columns, cells
+
+
+def show_compare(rows: list[dict[str, Any]], title: str, notes: list[str], console: Console = stdout) -> None:
+    """The comparison of two result files: one row per configuration, A → B for every metric."""
+    columns, cells = compare_cells(rows)
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("module", "backbone", "build", "in", "device") else "right")
+    for row in cells:
+        table.add_row(*[escape(c) for c in row])
+    console.print(table)
+    console.print(COMPARE_LEGEND, style="dim", markup=False)
+    for note in notes:
+        console.print(note, markup=False)
+
+
 def printed(text: str) -> str:
     """A published value as the paper printed it, in the column's unit: '3.89M' → '3.89', '1.814G' → '1814'."""
     if not text:
@@ -362,21 +481,26 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
 
 
 def show_table(title: str, context: str, rows: list[dict[str, Any]], console: Console = stdout) -> None:
-    """A paper table, published beside measured, with the footnotes under it."""
+    """A paper table, published beside measured, with the footnotes under it.
+
+    When it is wider than the screen (``screen_width``: 80 columns when piped) it is printed as two compact tables,
+    the published and measured params and MACs first, the rest after; footnotes wrap at word boundaries.
+    """
+    width = screen_width(console)
     columns, cells, notes = table_cells(rows)
-    table = Table(title=title, title_justify="left", caption=context, caption_justify="left")
-    for c in columns:
-        table.add_column(c, justify="left" if c in ("model", "source", "note") else "right", no_wrap=c != "note")
-    for row in cells:
-        table.add_row(*[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row])
-    console.print(table)
+    cells = [[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row]
+             for row in cells]  # fmt: skip
+    split = columns.index("elem-ops ours")
+    parts = [columns[:split], ["model", *columns[split:]]]
+    for table in _fitted(title, columns, cells, parts, width, console, ("model", "source", "note"), caption=context):
+        console.print(table, width=width)
     console.print(
         "* outside the published value's rounding. source: confirmed = paper or authors' README/code; "
         "recalled = unverified recollection; unknown = not recovered (left empty).",
-        markup=False,
-    )
+        markup=False, width=width,
+    )  # fmt: skip
     for n, text in enumerate(notes, start=1):
-        console.print(f"[{n}] {text}", markup=False)
+        console.print(f"[{n}] {text}", markup=False, width=width)
 
 
 def show_table_list(specs: list[Any], console: Console = stdout) -> None:
@@ -395,8 +519,11 @@ def write_text(text: str) -> None:
 
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
-    """A rich progress bar on stderr over ``total`` steps; yields ``update(text, advance)``."""
-    if quiet:
+    """A rich progress bar on stderr over ``total`` steps (count, elapsed time, ETA); yields ``update(text, advance)``.
+
+    Silent when ``quiet`` or when stderr is not a terminal (a log or a pipe gets no bar frames).
+    """
+    if quiet or not stderr.is_terminal:
         yield lambda text, advance=False: None
         return
     from rich.progress import (

@@ -11,6 +11,10 @@ from . import render
 from .options import (
     BackbonesOpt,
     CsvOpt,
+    ExportCsvOpt,
+    ExportJsonOpt,
+    ExportMdOpt,
+    Exports,
     FormatOpt,
     InputsOpt,
     LatencyOpt,
@@ -47,6 +51,9 @@ def sweep_cmd(
     format: FormatOpt = "csv",
     plugins: PluginsOpt = None,
     quiet: QuietOpt = False,
+    export_csv: ExportCsvOpt = None,
+    export_json: ExportJsonOpt = None,
+    export_md: ExportMdOpt = None,
     *,
     measure: Measurement,
 ) -> None:
@@ -59,6 +66,8 @@ def sweep_cmd(
     check_format(format)
     if resume and csv is None:
         raise UsageError("--resume needs --csv PATH: the file whose rows are skipped.")
+    exports = Exports(export_csv, export_json, export_md)
+    exports.check(appended=csv)
     load_plugins(plugins)
     specs = sweep.plan(
         build_spec, nonempty(split_names(modules_), "--modules", modules_, "se,ca"),
@@ -78,19 +87,25 @@ def sweep_cmd(
             warnings.extend(w for w in group_warnings if w not in warnings)
     if resume and not records:
         planned = sum(len(s.names) * len(s.builds) for s in specs)
-        render.info(f"nothing to measure: all {planned} rows are already in {csv}")
+        written = "; no --export-* file written (they hold what this run measured)" if exports.targets() else ""
+        render.info(f"nothing to measure: all {planned} rows are already in {csv}{written}")
         return
     frame = to_frame(records)
-    if format == "csv":
-        render.write_text(export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records]))
-    elif format == "table":
+
+    def text(fmt: str) -> str:
+        if fmt == "csv":
+            return export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records])
+        return render.rows_text(frame, fmt, title="attnbench sweep")
+
+    if format == "table":
         render.show_profile(frame)
     else:
-        render.show_rows(to_frame(records), format, title="attnbench sweep")
+        render.write_text(text(format))
     for w in warnings:
         render.warn(w)
     if csv is not None:
         render.info(f"{len(records)} rows appended to {csv}")
+    exports.write(text)
     failures = [
         (f"{r.backbone}/{r.module} ×{r.width:g} @{r.input_size}", r.error) for r in records if r.status == "failed"
     ]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
 from . import render
-from .options import FORMATS, FormatOpt, InputOpt, Measurement, QuietOpt, measurement_options
+from .options import (
+    FORMATS,
+    ExportCsvOpt,
+    ExportJsonOpt,
+    ExportMdOpt,
+    Exports,
+    FormatOpt,
+    InputOpt,
+    Measurement,
+    QuietOpt,
+    measurement_options,
+)
 
 TABLE_NAMES: dict[str, str | None] = {"reduction": None, "num_classes": None, "weights": None}
 """Options of ``profile`` that ``table`` lacks: no message may suggest them."""
@@ -22,11 +33,13 @@ def table_cmd(
     format: FormatOpt = "table",
     input: InputOpt = 224,
     quiet: QuietOpt = False,
+    export_csv: ExportCsvOpt = None,
+    export_json: ExportJsonOpt = None,
+    export_md: ExportMdOpt = None,
     *,
     measure: Measurement,
 ) -> None:
     """Rebuild a paper's comparison table and print measured values beside the published ones."""
-    from ..io import export
     from ..papers import tables
 
     if list_ or name is None:
@@ -39,8 +52,11 @@ def table_cmd(
     if format not in FORMATS:
         raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(FORMATS)}.")
     spec = tables.get_table(name)
+    exports = Exports(export_csv, export_json, export_md)
+    exports.check()
     fields = {k: v for k, v in measure.spec_fields().items() if k != "reduction"}
-    with render.status(f"measuring {name}", quiet=quiet or format != "table") as progress:
+    groups = len(tables.measure_groups(spec))
+    with render.progress_bar(groups, f"table {name}", quiet=quiet or format != "table") as progress:
         rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, names=TABLE_NAMES,
                                     **fields)  # fmt: skip
     from ..env import collect_env
@@ -52,13 +68,25 @@ def table_cmd(
     )
     if format == "table":
         render.show_table(spec.title, context, rows)
-    elif format == "csv":
-        render.write_text(export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows]))
-    elif format == "json":
-        render.write_json(rows)
     else:
-        columns, cells, notes = render.table_cells(rows)
-        source = f"{spec.source} (per-value sources: attnbench/papers/{tables.DATA_FILE})"
-        notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {source}."]
-        serialize = export.to_markdown if format == "md" else export.to_latex
-        render.write_text(serialize(columns, cells, notes, title=spec.title))
+        render.write_text(table_text(spec, rows, context, format))
+    exports.write(lambda fmt: table_text(spec, rows, context, fmt))
+
+
+def table_text(spec: Any, rows: list[dict[str, Any]], context: str, fmt: str) -> str:
+    """A measured paper table as the text ``--format fmt`` prints (csv, json, md or latex), and the
+    ``--export-*`` files hold: CSV and JSON the raw rows, Markdown and LaTeX the screen's cells and footnotes."""
+    import json
+
+    from ..io import export
+    from ..papers import tables
+
+    if fmt == "csv":
+        return export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows])
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    columns, cells, notes = render.table_cells(rows)
+    source = f"{spec.source} (per-value sources: attnbench/papers/{tables.DATA_FILE})"
+    notes = [*notes, f"* outside the published value's rounding; {context}; published numbers: {source}."]
+    serialize = export.to_markdown if fmt == "md" else export.to_latex
+    return serialize(columns, cells, notes, title=spec.title)

@@ -151,12 +151,20 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
     """Profile every spec and collect the baseline rows, the ``none`` row of each configuration once.
 
     A model that fails is left out of the rows (a baseline row always holds its counts) and reported in ``failed``.
+    ``progress(text, advance)`` is called as each spec starts and goes on (``advance`` False) and once when it ends
+    (``advance`` True): one step per spec.
     """
     seen: set[tuple[Any, ...]] = set()
     out = []
     failed: dict[tuple[Any, ...], tuple[str, str]] = {}
     for spec in specs:
-        result = profile(spec, progress)
+        label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
+        if progress:
+            progress(label, False)
+        inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
+        result = profile(spec, inner)
+        if progress:
+            progress(f"{label}: done", True)
         for r in result.records:
             config = {k: getattr(r, k) for k in CONFIG}
             key = tuple(config.values())

@@ -289,33 +289,48 @@ def _differs(ours: float, published: Published | None) -> bool | None:
     return None if published is None else abs(ours - published.value) > published.half_unit
 
 
-def measure_table(
-    spec: TableSpec, latency: bool = False, input_size: int = 224, progress: Callable[[str], None] | None = None,
-    **profile_fields: Any,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """Build and measure every row of ``spec``; one dict per row with ``TABLE_COLUMNS``.
+def measure_groups(spec: TableSpec) -> dict[tuple[str, float, int | None], list[str]]:
+    """The profile runs ``measure_table`` makes: (backbone, width, reduction) → the modules measured beside ``none``.
 
-    Rows that share backbone, width and reduction are measured in one profile run (with its own baseline), so a
-    latency Δ is always against a baseline timed in the same interleaved rounds.
+    Rows that share backbone, width and reduction are measured in one run; a baseline row with no module group of
+    its own backbone and width gets a run of its own.
     """
-    from ..api import build_spec
-    from ..cost.runner import profile
-
     groups: dict[tuple[str, float, int | None], list[str]] = {}
     for row in spec.rows:
         if row.module != BASELINE:
             groups.setdefault((row.backbone, row.width, row.reduction), []).append(row.module)
-    for row in spec.rows:  # a baseline row with no module group of its own backbone and width
+    for row in spec.rows:
         if row.module == BASELINE and not any(k[:2] == (row.backbone, row.width) for k in groups):
             groups[(row.backbone, row.width, None)] = []
+    return groups
+
+
+def measure_table(
+    spec: TableSpec, latency: bool = False, input_size: int = 224,
+    progress: Callable[[str, bool], None] | None = None, **profile_fields: Any,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Build and measure every row of ``spec``; one dict per row with ``TABLE_COLUMNS``.
+
+    Rows that share backbone, width and reduction are measured in one profile run (with its own baseline), so a
+    latency Δ is always against a baseline timed in the same interleaved rounds. ``progress(text, advance)`` is
+    called as each run starts and goes on (``advance`` False) and once when it ends (``advance`` True): one step per
+    group of ``measure_groups``.
+    """
+    from ..api import build_spec
+    from ..cost.runner import profile
+
     measured: dict[tuple[str, float, int | None, str], Any] = {}
-    for (backbone, width, reduction), names in groups.items():
+    for (backbone, width, reduction), names in measure_groups(spec).items():
+        label = f"{backbone} ×{width:g} r={reduction}: {', '.join(['none', *names])}"
         if progress:
-            progress(f"{backbone} ×{width:g} r={reduction}: {', '.join(['none', *names])}")
+            progress(label, False)
         ps = build_spec(names, backbone=backbone, width=width, reduction=reduction, input_size=input_size,
                         latency=latency, memory=False, require_module=False, **profile_fields)  # fmt: skip
-        for rec in profile(ps).records:
+        inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
+        for rec in profile(ps, inner).records:
             measured.setdefault((backbone, width, reduction if rec.module != BASELINE else None, rec.module), rec)
+        if progress:
+            progress(f"{label}: done", True)
     out = []
     for row in spec.rows:
         rec = measured[(row.backbone, row.width, row.reduction if row.module != BASELINE else None, row.module)]
