@@ -160,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pairs", type=int, default=5, help="rounds (at least 5)")
+    ap.add_argument("--pairs", type=int, default=5, help="rounds (at least 3; 5 or more for a spread worth reading)")
     ap.add_argument("--against", type=Path, help="another checkout to compare this one with")
     ap.add_argument("--against-python", default=sys.executable, help="the Python of --against (its own venv)")
     args = ap.parse_args(own)
-    if args.pairs < 5:
-        ap.error("--pairs must be at least 5")
+    if args.pairs < 3:
+        ap.error("--pairs must be at least 3")
     if args.against is not None:
         return against_checkout(args.pairs, extra, args.against, args.against_python)
     return against_plain(args.pairs, extra)

@@ -164,6 +164,23 @@ def test_compare_puts_two_profile_csvs_side_by_side(tmp_path: Path) -> None:
     assert code == 0 and "A only" in out and "B only" in out and "CIs overlap" in out
 
 
+def test_compare_reads_a_file_written_before_the_mode_column(tmp_path: Path) -> None:
+    import csv
+
+    a, old = tmp_path / "a.csv", tmp_path / "old.csv"
+    assert run_cli("profile", "-m", "se", *TINY, "--no-latency", "--csv", a, "--quiet")[0] == 0
+    with a.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with old.open("w", newline="") as f:  # the same rows without the column: they timed inference
+        w = csv.DictWriter(f, [c for c in rows[0] if c != "mode"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    code, out, err = run_cli("compare", old, a, "--format", "json")
+    assert code == 0, err
+    assert [(r["module"], r["mode"], r["in"]) for r in json.loads(out)] == [("none", "inference", "both"),
+                                                                        ("se", "inference", "both")]  # fmt: skip
+
+
 def test_compare_refuses_what_is_not_two_matching_result_files(tmp_path: Path) -> None:
     a = tmp_path / "a.csv"
     assert run_cli("profile", "-m", "se", *TINY, "--no-latency", "--csv", a, "--quiet")[0] == 0

@@ -2,13 +2,14 @@
 
 A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
 --resume`` uses (``sweep.KEY``: backbone, module, position, reduction, width, input size, batch, device, dtype,
-threads, build), normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows count;
+threads, build, mode), normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows count;
 when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
 
 For each matched row: params, MACs and element-wise ops of A and B and B − A; the median latency of A and B and
 B / A; the latency share ``d_latency_pct`` of A and B, its change B − A in percentage points, and whether the 95 %
 intervals of the two shares overlap (``None`` when either file has no interval). Rows only in A or only in B are
-listed as such, with the other side empty.
+listed as such, with the other side empty. A file written before a key column existed is read with that column's
+old meaning (``sweep.KEY_DEFAULTS``: no ``mode`` column means inference).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsFileError, UsageError
-from .sweep import KEY, row_key
+from .sweep import KEY, KEY_DEFAULTS, row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
 """Exact counts: compared as B − A."""
@@ -69,7 +70,7 @@ def read_results(path: Path, option: str) -> Results:
     if not path.exists():
         raise ResultsFileError(f"{label} does not exist; {fix}")
     table = read_table(path, option=option)
-    missing = [c for c in REQUIRED if c not in table.header]
+    missing = [c for c in REQUIRED if c not in table.header and c not in KEY_DEFAULTS]
     if missing:
         raise ResultsFileError(f"{label} is not a results CSV (no column '{missing[0]}'); {fix}")
     rows: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -80,7 +81,7 @@ def read_results(path: Path, option: str) -> Results:
             continue
         typed: dict[str, Any] = {}
         for column in (*KEY, *COUNTS, *LATENCY):
-            text = raw.get(column, "")
+            text = raw.get(column, KEY_DEFAULTS.get(column, ""))
             try:
                 typed[column] = parse_cell(text, KINDS.get(column, str))
             except ValueError as exc:
