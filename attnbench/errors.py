@@ -120,3 +120,11 @@ class CsvWriteError(FileWriteError):
         self.path = path
         self.columns = columns
         self.rows = rows if rows is not None else []
+
+
+class RuntimeUnavailableError(UsageError):
+    """A ``--runtime`` whose packages are not installed (the message names the extra), or that cannot run here."""
+
+
+class ExportError(AttnbenchError):
+    """A model that a runtime's exporter or quantizer cannot take; that model's row fails, the others go on."""
