@@ -128,3 +128,7 @@ class RuntimeUnavailableError(UsageError):
 
 class ExportError(AttnbenchError):
     """A model that a runtime's exporter or quantizer cannot take; that model's row fails, the others go on."""
+
+
+class OutputMismatchError(AttnbenchError):
+    """A built model whose output disagrees with eager's beyond tolerance (or in shape): its row fails, untimed."""

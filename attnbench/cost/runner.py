@@ -14,7 +14,7 @@ import torch
 
 from .. import modules
 from ..env import EnvInfo, collect_env
-from ..errors import AttnbenchError
+from ..errors import AttnbenchError, OutputMismatchError
 from ..runtimes import RUNTIMES, OpTally, Request, prepare, runtime_of
 from ..stats import RatioEstimate, min_pairs
 from .build import build_model, inspect_model, make_input
@@ -122,33 +122,39 @@ def synthetic_images(spec: ProfileSpec, count: int, seed: int) -> list[torch.Ten
 
 
 def _check(
-    spec: ProfileSpec, model: Any, prepared: Any, x: torch.Tensor, build: str, agreement: list[torch.Tensor] | None
-) -> _Check:
+    spec: ProfileSpec, model: Any, prepared: Any, x: torch.Tensor, build: str, agreement: list[torch.Tensor] | None,
+    eager_top1: list[torch.Tensor] | None = None,
+) -> _Check:  # fmt: skip
     """Run the prepared model on the timing input (and, for int8, on the agreement images) beside eager.
 
     Raises:
-        AttnbenchError: the output has another shape than eager's, is not finite, or (float32) differs beyond
+        OutputMismatchError: the output has another shape than eager's, is not finite, or (float32) differs beyond
             ``FLOAT_TOLERANCE``; the message names the difference.
     """
     with torch.inference_mode():
         ref = model(x).detach().float().cpu()
+        if build == "eager":  # the reference itself
+            return _Check(prepared.graph, 0.0, float(ref.abs().max()), None, prepared.ops)
         got = prepared.run(x).detach().float().cpu()
     if got.shape != ref.shape:
-        raise AttnbenchError(f"{build} gives output {tuple(got.shape)}, eager {tuple(ref.shape)}; not timed.")
+        raise OutputMismatchError(f"{build} gives output {tuple(got.shape)}, eager {tuple(ref.shape)}; not timed.")
     if not torch.isfinite(got).all():
-        raise AttnbenchError(f"{build} gives non-finite outputs where eager's are finite; not timed.")
+        raise OutputMismatchError(f"{build} gives non-finite outputs where eager's are finite; not timed.")
     diff, scale = float((got - ref).abs().max()), float(ref.abs().max())
     if spec.quantize == "none" and spec.dtype == "float32" and diff > FLOAT_TOLERANCE * scale:
-        raise AttnbenchError(
+        raise OutputMismatchError(
             f"{build} output differs from eager's: max_abs_diff {diff:.3g} > {FLOAT_TOLERANCE:g} × output_abs_max "
             f"{scale:.3g}; not timed."
         )
     agree = None
     if spec.quantize != "none" and agreement:
         same = total = 0
+        eager_top1 = [] if eager_top1 is None else eager_top1  # the model's eager classes, shared by its builds
         with torch.inference_mode():
-            for batch in agreement:
-                a, b = model(batch).argmax(1).cpu(), prepared.run(batch).argmax(1).cpu()
+            if not eager_top1:
+                eager_top1.extend(model(batch).argmax(1).cpu() for batch in agreement)
+            for batch, a in zip(agreement, eager_top1):
+                b = prepared.run(batch).argmax(1).cpu()
                 same, total = same + int((a == b).sum()), total + a.numel()
         agree = same / total
     return _Check(prepared.graph, diff, scale, agree, prepared.ops)
@@ -168,6 +174,7 @@ def _prepare_all(
     calls = {}
     for name, model in models.items():
         attention = tuple(n for n, _ in modules.find_attention(model))
+        eager_top1: list[torch.Tensor] = []
         for build in spec.builds:
             if progress:
                 progress(f"building {name} on {build}" + (f" ({spec.quantize})" if spec.quantize != "none" else ""))
@@ -176,10 +183,10 @@ def _prepare_all(
                 attention=attention, workdir=workdir, cache=cache,
             )  # fmt: skip
             try:
-                with torch_threads(spec.threads), torch.inference_mode():
+                with torch_threads(spec.threads):  # exporters trace outside inference mode
                     m = model if build == "eager" else copy.deepcopy(model)
                     prepared = prepare(m, x, build, request)
-                    checks[(name, build)] = _check(spec, model, prepared, x, build, agreement)
+                    checks[(name, build)] = _check(spec, model, prepared, x, build, agreement, eager_top1)
             except FAILURES as exc:
                 failed[(name, build)] = failure_text(exc)
                 continue
