@@ -15,8 +15,9 @@ from importlib.util import find_spec
 import torch
 from torch import nn
 
+from ..errors import ExportError
 from .base import OpTally, Prepared, Request
-from .onnx_export import EXPORT_PACKAGES, MOVES, QDQ, Exported, attention_of, built, package_version
+from .onnx_export import EXPORT_PACKAGES, MOVES, QDQ, Exported, attention_of, built, package_version, reason
 
 INT8_KERNELS = ("QLinear", "QGemm", "ConvInteger", "MatMulInteger", "DynamicQuantize", "QAttention")
 """Op types (prefixes) of ONNX Runtime's int8 kernels, which its QDQ fusion puts where it can."""
@@ -74,7 +75,10 @@ class OnnxRuntime:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
-        sess = ort.InferenceSession(path, opts, providers=[self.provider])
+        try:
+            sess = ort.InferenceSession(path, opts, providers=[self.provider])
+        except Exception as exc:  # ONNX Runtime's own exception types do not derive from RuntimeError
+            raise ExportError(f"ONNX Runtime could not load the exported model: {reason(exc)}") from exc
         if sess.get_providers()[0] != self.provider:
             raise RuntimeError(
                 f"ONNX Runtime did not load its {self.provider} (it offers {', '.join(sess.get_providers())}); "

@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import ExportError
 from .base import OpTally, Prepared, Request
-from .onnx_export import EXPORT_PACKAGES, built, package_version
+from .onnx_export import EXPORT_PACKAGES, built, package_version, reason
 
 
 class OpenVino:
@@ -37,7 +38,10 @@ class OpenVino:
         exported = built(model, x, request)
         core = ov.Core()
         config = {"INFERENCE_NUM_THREADS": request.threads, "PERFORMANCE_HINT": "LATENCY"}
-        compiled = core.compile_model(core.read_model(str(exported.path)), "CPU", config)
+        try:
+            compiled = core.compile_model(core.read_model(str(exported.path)), "CPU", config)
+        except Exception as exc:  # OpenVINO raises its own types for a graph it cannot compile
+            raise ExportError(f"OpenVINO could not compile the exported model: {reason(exc)}") from exc
         got = int(compiled.get_property("INFERENCE_NUM_THREADS"))
         if got != request.threads:
             raise RuntimeError(f"OpenVINO compiled the model for {got} threads, not the {request.threads} asked for.")
