@@ -98,6 +98,24 @@ def list_backbones() -> list[dict[str, Any]]:
     return out
 
 
+def list_runtimes() -> list[dict[str, str]]:
+    """One dict per runtime: name, whether it is installed (or what is missing), version, devices, int8, extra."""
+    from .runtimes import RUNTIMES, install_hint
+
+    out = []
+    for rt in RUNTIMES.values():
+        gone = rt.missing()
+        out.append({
+            "runtime": rt.name,
+            "installed": "yes" if not gone else "no: " + ", ".join(gone),
+            "version": rt.version() if not gone else "",
+            "devices": ", ".join(rt.devices),
+            "int8": "yes" if rt.quantizes else "",
+            "install": install_hint(rt.extra) if rt.extra else "with torch",
+        })  # fmt: skip
+    return out
+
+
 def build_spec(
     module_names: Iterable[str],
     require_module: bool = True,
@@ -137,6 +155,9 @@ def run_profile(
     if csv is None:
         result = _profile(spec, progress)
     else:
+        from .cost.sweep import upgrade
+
+        upgrade(csv)  # a file written before the runtime columns gets them, its rows kept
         with CsvAppender(csv, COLUMNS) as out:
             result = _profile(spec, progress, on_records=lambda records: out.extend([as_dict(r) for r in records]))
     return to_frame(result.records), result.warnings

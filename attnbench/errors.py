@@ -132,3 +132,15 @@ class ExportWriteError(FileWriteError):
     def __init__(self, message: str, text: str = "") -> None:
         super().__init__(message)
         self.text = text
+
+
+class RuntimeUnavailableError(UsageError):
+    """A ``--runtime`` whose packages are not installed (the message names the extra), or that cannot run here."""
+
+
+class ExportError(AttnbenchError):
+    """A model that a runtime's exporter or quantizer cannot take; that model's row fails, the others go on."""
+
+
+class OutputMismatchError(AttnbenchError):
+    """A built model whose output disagrees with eager's beyond tolerance (or in shape): its row fails, untimed."""

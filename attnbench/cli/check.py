@@ -100,6 +100,10 @@ def check_cmd(
         bool, typer.Option("--changed-only", help="Table: only the findings that are not ok.")
     ] = False,
     plugins: PluginsOpt = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option("--runtime", help="Check only the rows of these runtimes, comma-separated.", show_default="all"),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Table: only what failed, and the summary line; no progress.")
     ] = False,
@@ -114,6 +118,8 @@ def check_cmd(
     load_plugins(plugins)
     tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
     old = baseline.read_baseline(path)
+    if runtime is not None:
+        old = baseline.select_runtimes(old, nonempty(split_names(runtime), "--runtime", runtime, "eager"), path)
     if accept:
         from ..io.csvfile import check_path
 

@@ -89,7 +89,27 @@ MaxTimeOpt = Annotated[
         rich_help_panel=MEASURE_PANEL,
     ),
 ]  # fmt: skip
-CompileOpt = Annotated[bool, typer.Option("--compile", help="Add rows for a torch.compile build.")]
+CompileOpt = Annotated[
+    bool,
+    typer.Option("--compile", help="Add rows for a torch.compile build (the same as adding compile to --runtime)."),
+]
+RuntimeOpt = Annotated[
+    str,
+    typer.Option(
+        "--runtime",
+        help="Runtimes to time on, comma-separated: eager, compile, onnxruntime, openvino, onnxruntime-cuda "
+        "(see `attnbench list --runtimes`). Every Δ is against the baseline on the same runtime.",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]
+QuantizeOpt = Annotated[
+    str,
+    typer.Option(
+        "--quantize",
+        help="none, or int8: static int8 quantization calibrated on synthetic images (onnxruntime, openvino).",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Add rows for a channels_last build.")]
 NumClassesOpt = Annotated[int, typer.Option("--num-classes", help="Classifier outputs.")]
 SmallInputOpt = Annotated[
@@ -148,19 +168,23 @@ class Measurement:
     warmup: int = 10
     precision: str = "2%"
     max_time: float = 60.0
+    runtime: str = "eager"
+    quantize: str = "none"
     mode: str = "inference"
 
     def spec_fields(self) -> dict[str, Any]:
-        """``ProfileSpec`` fields, ``precision`` parsed."""
+        """``ProfileSpec`` fields, ``precision`` parsed and ``runtime`` split into ``builds``."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["precision"] = parse_precision(self.precision)
+        out["builds"] = nonempty(split_names(out.pop("runtime")), "--runtime", self.runtime, "eager,onnxruntime")
         return out
 
 
 MEASUREMENT: dict[str, Any] = {
     "device": DeviceOpt, "dtype": DtypeOpt, "batch": BatchOpt, "threads": ThreadsOpt, "reduction": ReductionOpt,
     "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt, "warmup": WarmupOpt,
-    "precision": PrecisionOpt, "max_time": MaxTimeOpt, "mode": ModeOpt,
+    "precision": PrecisionOpt, "max_time": MaxTimeOpt, "runtime": RuntimeOpt, "quantize": QuantizeOpt,
+    "mode": ModeOpt,
 }  # fmt: skip
 """Each measurement option's alias; its default is ``Measurement``'s."""
 TIMING = ("repeats", "warmup", "precision", "max_time")

@@ -34,11 +34,19 @@ from .options import (
 )
 
 
-def list_cmd(plugins: PluginsOpt = None) -> None:
-    """List attention modules and backbones, with paper, defaults and insertion slot."""
+def list_cmd(
+    plugins: PluginsOpt = None,
+    runtimes: Annotated[
+        bool, typer.Option("--runtimes", help="List the runtimes instead: installed or not, version, extra.")
+    ] = False,
+) -> None:
+    """List attention modules and backbones, with paper, defaults and insertion slot (or the runtimes)."""
     load_plugins(plugins)
-    from ..api import list_attention, list_backbones
+    from ..api import list_attention, list_backbones, list_runtimes
 
+    if runtimes:
+        render.show_runtimes(list_runtimes())
+        return
     render.show_list(list_attention(), list_backbones())
 
 
@@ -72,11 +80,12 @@ def profile_cmd(
     exports = Exports(export_csv, export_json, export_md)
     exports.check(appended=csv)  # every path is refused or accepted before anything is measured
     load_plugins(plugins)
+    fields = measure.spec_fields()
     extra = "+".join(b for b, on in (("compile", compile), ("channels_last", channels_last)) if on)
+    builds = tuple(dict.fromkeys((*fields.pop("builds"), *((extra,) if extra else ()))))
     spec = build_spec(
         split_names(module), backbone=backbone, width=width, input_size=input, num_classes=num_classes,
-        latency=latency, builds=("eager", extra) if extra else ("eager",),
-        weights=str(weights) if weights is not None else None, **measure.spec_fields(),
+        latency=latency, builds=builds, weights=str(weights) if weights is not None else None, **fields,
     )  # fmt: skip
     with render.status("profiling", quiet=quiet or format != "table") as progress:
         frame, warnings = run_profile(spec, csv=csv, progress=progress)

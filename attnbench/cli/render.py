@@ -77,16 +77,22 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
 
 def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
-    varying = [c for c in ("backbone", "width", "input_size", "build") if frame[c].nunique() > 1]
-    names = {"backbone": "backbone", "width": "width", "input_size": "input", "build": "build"}
+    varying = [c for c in ("backbone", "width", "input_size", "build", "quantize") if c in frame
+               and frame[c].nunique() > 1]  # fmt: skip
+    names = {"backbone": "backbone", "width": "width", "input_size": "input", "build": "build", "quantize": "quant"}
     columns = ["module", *[names[c] for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
                "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
+    checked = "max_abs_diff" in frame and bool((frame["build"] != "eager").any())
+    agreed = "top1_agreement" in frame and bool(frame["top1_agreement"].notna().any())
+    columns += [*(["max|Δout|"] if checked else []), *(["top-1 agree"] if agreed else [])]
     cells = []
     for _, r in frame.iterrows():
         base = r["module"] == BASELINE
         if r["status"] == "failed":
-            cells.append([r["module"], *[str(r[c]) for c in varying], f"failed: {r['error']}", *[""] * 10])
+            cells.append([r["module"], *[str(r[c]) for c in varying], f"failed: {r['error']}"])
+            cells[-1] += [""] * (len(columns) - len(cells[-1]))
             continue
+        extra = [*([_sci(r["max_abs_diff"])] if checked else []), *([_share(r["top1_agreement"])] if agreed else [])]
         cells.append([
             r["module"], *[f"{r[c]:g}" if c == "width" else str(r[c]) for c in varying], r["position"] or "–",
             "–" if _missing(r["reduction"]) else str(int(r["reduction"])), str(r["attn_count"]),
@@ -95,8 +101,17 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             latency(r["latency_ms_median"], r["latency_ms_iqr"]),
             "" if base else delta_latency(r["d_latency_pct"], r["d_latency_pct_ci_low"], r["d_latency_pct_ci_high"]),
             "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}", millions(r["peak_mem_bytes"], 1),
+            *extra,
         ])  # fmt: skip
     return columns, cells
+
+
+def _sci(value: Any) -> str:
+    return "–" if _missing(value) else f"{float(value):.2g}"
+
+
+def _share(value: Any) -> str:
+    return "–" if _missing(value) else f"{100 * float(value):.1f}%"
 
 
 PROFILE_LEGEND = (
@@ -192,7 +207,9 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
     """One hyperfine-style line per module: what it adds over the baseline."""
     lines = []
     config = [
-        c for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build") if c in frame
+        c
+        for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build", "quantize")
+        if c in frame
     ]
     for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False):
         if not (group["module"] == BASELINE).any():
@@ -205,7 +222,8 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
                 f", latency {delta_latency(r['d_latency_pct'], *ci)} ({r['latency_ms_median']:.3f} vs "
                 f"{base['latency_ms_median']:.3f} ms)"
             )  # fmt: skip
-            where = f" ({build})" if build != "eager" else ""
+            quant = base.get("quantize", "none")
+            where = f" ({build}{', ' + quant if quant not in ('none', '') else ''})" if build != "eager" else ""
             lines.append(
                 f"{r['module']}{where}: {signed_millions(r['d_params'])}M params, {signed_millions(r['d_macs'], 2)}M MACs, "
                 f"{signed_millions(r['d_elementwise_ops'], 2)}M element-wise ops over {_config_label(r)}{lat}"
@@ -243,6 +261,16 @@ def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], 
         for row in rows:
             table.add_row(*[escape(str(v)) for v in row.values()])
         console.print(table)
+
+
+def show_runtimes(rows: list[dict[str, str]], console: Console = stdout) -> None:
+    """The runtimes: installed or not (what is missing), version, devices, int8, and how to install each."""
+    table = Table(title="Runtimes", title_justify="left")
+    for c in rows[0]:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
 
 
 def show_rows(frame: pd.DataFrame, fmt: str, title: str) -> None:
@@ -455,6 +483,7 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
 
     A measured cell outside the published value's rounding ends in ``*``; colour is never the only carrier.
     """
+    several = len({r.get("runtime", "eager") for r in rows}) > 1
     timed = any(not _missing(r["latency_ms_median"]) for r in rows)
     notes: list[str] = []
     columns = ["model", "×", "r", "params pub.", "params ours (Δ%)", "MAdds pub.", "MACs ours (Δ%)", "elem-ops ours",
@@ -469,7 +498,7 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
             return f"{value / 1e6:.{digits}f}" + ("" if _missing(pct_) else f" ({pct(pct_)})") + mark
 
         cells.append([
-            r["row"], f"{r['width']:g}", "–" if _missing(r["reduction"]) else str(int(r["reduction"])),
+            r["row"] + (f" ({r['runtime']})" if several else ""), f"{r['width']:g}", "–" if _missing(r["reduction"]) else str(int(r["reduction"])),
             printed(r["published_params_text"]), ours(r["params"], r["d_params_pct"], r["params_differs"], 3),
             printed(r["published_madds_text"]), ours(r["macs"], r["d_macs_pct"], r["macs_differs"], 1),
             millions(r["elementwise_ops"], 1),

@@ -30,19 +30,27 @@ from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
-CONFIG = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+REQUIRED = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+"""The configuration columns every baseline file has."""
+CONFIG = (*REQUIRED, "runtime", "quantize")
+"""A row's configuration; files written before the runtime columns load with runtime eager, quantize none."""
 COLUMNS = (
     *CONFIG, *EXACT, "latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_ratio_ci_low",
-    "latency_ratio_ci_high", "latency_n", "torch_version", "device_name", "timestamp_utc",
+    "latency_ratio_ci_high", "latency_n", "torch_version", "runtime_version", "device_name", "timestamp_utc",
 )  # fmt: skip
-_GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
+_GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction", "runtime",
+          "quantize")  # fmt: skip
 
 
 def config_label(c: dict[str, Any]) -> str:
-    """``mbv2/ca w1 @224 after_dw r32``: a baseline row's configuration in a message."""
+    """``mbv2/ca w1 @224 after_dw r32``: a baseline row's configuration in a message (``on onnxruntime int8`` when
+    it was not eager)."""
     slot = f" {c['position']}" if c.get("position") else ""
     r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
-    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}"
+    rt = c.get("runtime") or "eager"
+    q = c.get("quantize") or "none"
+    on = f" on {rt}" + (f" {q}" if q != "none" else "") if (rt, q) != ("eager", "none") else ""
+    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}{on}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class BaselineRow:
     """The 95 % interval of ``latency_ratio`` (empty in older files and with fewer than 6 paired samples)."""
     latency_n: int | None = None
     torch_version: str = ""
+    runtime_version: str = ""
     device_name: str = ""
     timestamp_utc: str = ""
     line: int = 0
@@ -101,9 +110,9 @@ class CheckResult:
         return [f for f in self.findings if f.failed]
 
 
-def _ratio_stats(result: ProfileResult, name: str) -> dict[str, Any]:
-    """The latency columns of a baseline row, from the paired samples of its model and the baseline."""
-    base, own = result.samples_ms.get((BASELINE, "eager")), result.samples_ms.get((name, "eager"))
+def _ratio_stats(result: ProfileResult, name: str, build: str = "eager") -> dict[str, Any]:
+    """The latency columns of a baseline row, from the paired samples of its model and the baseline (same build)."""
+    base, own = result.samples_ms.get((BASELINE, build)), result.samples_ms.get((name, build))
     if not base or not own:
         return {}
     est = paired_ratio(own, base)
@@ -114,20 +123,26 @@ def _ratio_stats(result: ProfileResult, name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _record_config(r: Any) -> dict[str, Any]:
+    """A profile record's configuration as a baseline keys it: its build (layout included) is the runtime."""
+    return {**{k: getattr(r, k) for k in CONFIG}, "runtime": r.build}
+
+
 def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
-    """Baseline rows for every eager record of a profile run that was measured (``status=ok``)."""
+    """Baseline rows for every record of a profile run that was measured (``status=ok``), one per runtime."""
     rows = []
     for r in result.records:
-        if r.build != "eager" or r.status != "ok":
+        if r.status != "ok":
             continue
         rows.append(
             BaselineRow(
-                config={k: getattr(r, k) for k in CONFIG},
+                config=_record_config(r),
                 params=r.params,
                 macs=r.macs,
                 elementwise_ops=r.elementwise_ops,
-                **_ratio_stats(result, r.module),
+                **_ratio_stats(result, r.module, r.build),
                 torch_version=r.torch_version,
+                runtime_version=r.runtime_version,
                 device_name=r.device_name,
                 timestamp_utc=r.timestamp_utc,
             )
@@ -166,9 +181,9 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
         if progress:
             progress(f"{label}: done", True)
         for r in result.records:
-            config = {k: getattr(r, k) for k in CONFIG}
-            key = tuple(config.values())
-            if r.build == "eager" and r.status != "ok" and key not in seen:
+            config = _record_config(r)
+            key = tuple(config[k] for k in CONFIG)
+            if r.status != "ok" and key not in seen:
                 seen.add(key)
                 failed[key] = (config_label(config), r.error)
         for row in rows_from_result(result):
@@ -199,6 +214,8 @@ def _num(value: str, kind: type, column: str, line: int, path: Path, positive: b
 def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
     """The ``CONFIG`` fields of a CSV row, numbers parsed."""
     config: dict[str, Any] = {k: row[k] for k in ("backbone", "module", "device", "dtype", "position")}
+    config["runtime"] = row.get("runtime") or row.get("build", "").partition("+")[0] or "eager"
+    config["quantize"] = row.get("quantize") or "none"
     for k, kind in (("width", float), ("input_size", int), ("batch", int), ("threads", int), ("reduction", int)):
         config[k] = _num(row[k], kind, k, line, path)
     return config
@@ -218,7 +235,7 @@ def read_baseline(path: Path) -> list[BaselineRow]:
     if not records:
         raise BaselineFileError(f"baseline '{path}' is empty; write one with 'attnbench baseline write {path}'.")
     header = records[0]
-    missing = [c for c in (*CONFIG, *EXACT) if c not in header]
+    missing = [c for c in (*REQUIRED, *EXACT) if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if missing or unknown:
         what = f"lacks columns {', '.join(missing)}" if missing else f"has unknown columns {', '.join(unknown)}"
@@ -256,6 +273,7 @@ def read_baseline(path: Path) -> list[BaselineRow]:
                 ),
                 latency_n=_num(d.get("latency_n", ""), int, "latency_n", i, path),
                 torch_version=d.get("torch_version", ""),
+                runtime_version=d.get("runtime_version", ""),
                 device_name=d.get("device_name", ""),
                 timestamp_utc=d.get("timestamp_utc", ""),
                 line=i,
@@ -264,6 +282,19 @@ def read_baseline(path: Path) -> list[BaselineRow]:
     if not rows:
         raise BaselineFileError(f"baseline '{path}' has no rows; write one with 'attnbench baseline write {path}'.")
     return rows
+
+
+def select_runtimes(rows: Sequence[BaselineRow], names: Sequence[str], path: Path) -> list[BaselineRow]:
+    """The rows of ``rows`` on the runtimes ``names`` (each a known runtime); one line when none is left."""
+    from ..runtimes import get, runtime_of
+
+    for name in names:
+        get(name)
+    kept = [r for r in rows if runtime_of(r.config["runtime"]) in names or r.config["runtime"] in names]
+    if not kept:
+        have = ", ".join(dict.fromkeys(r.config["runtime"] for r in rows))
+        raise UsageError(f"baseline '{path}' has no rows on --runtime {', '.join(names)}; it has: {have}.")
+    return kept
 
 
 def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
@@ -327,6 +358,8 @@ def specs_for(
             threads=c["threads"],
             reduction=c["reduction"],
             position=c["position"] or None,
+            builds=(c["runtime"],),
+            quantize=c["quantize"],
             latency=latency,
             memory=False,
             repeats=repeats,
@@ -387,6 +420,7 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
         f"{what} {a or '?'} → {b}"
         for what, a, b in (
             ("torch", row.torch_version, twin.torch_version),
+            (row.config.get("runtime", "runtime"), row.runtime_version, twin.runtime_version),
             ("device", row.device_name, twin.device_name),
         )
         if a != b
@@ -414,8 +448,8 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
 
 
 def rows_from_profile_csv(path: Path) -> Measured:
-    """Baseline rows from a profile/sweep CSV: the eager rows, each latency ratio taken against the ``none`` row
-    of the same configuration and run (same ``timestamp_utc``): ``d_latency_pct`` and its interval where the file has them (the paired
+    """Baseline rows from a profile/sweep CSV: the rows of every runtime (a build is its runtime here), each latency
+    ratio taken against the ``none`` row of the same configuration, runtime, quantization and run (same ``timestamp_utc``): ``d_latency_pct`` and its interval where the file has them (the paired
     median), else the ratio of the medians. Without paired samples, the quartiles equal it.
 
     Only ``status=ok`` rows become baseline rows; a configuration whose rows all failed is reported in ``failed``.
@@ -437,17 +471,18 @@ def rows_from_profile_csv(path: Path) -> Measured:
             f"--from '{path}' line {line} has {fields} fields, not {len(header)} (a torn or glued row); "
             "fix or remove that line."
         )
-    if not header or any(c not in header for c in (*CONFIG, *EXACT, "build", "latency_ms_median")):
+    if not header or any(c not in header for c in (*REQUIRED, *EXACT, "build", "latency_ms_median")):
         raise BaselineFileError(
             f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
         )
-    eager = [(line, r) for line, r in table.rows if r.get("build") == "eager" and r.get("status", "ok") == "ok"]
+    eager = [(line, _with_build(r)) for line, r in table.rows if r.get("status", "ok") == "ok"]  # every runtime
     failed = {}
     for line, r in table.rows:
-        if r.get("build") == "eager" and r.get("status", "ok") != "ok":
-            config = _config_from(r, line, path)
+        if r.get("status", "ok") != "ok":
+            config = _config_from(_with_build(r), line, path)
             failed[tuple(config[k] for k in CONFIG)] = (config_label(config), r.get("error", "") or "failed")
-    run = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc")
+    run = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc", "runtime",
+           "quantize")  # fmt: skip
 
     def latency(line: int, r: dict[str, str]) -> float | None:
         try:
@@ -480,6 +515,7 @@ def rows_from_profile_csv(path: Path) -> Measured:
                 latency_ratio_ci_high=high,
                 latency_n=_num(r.get("latency_n", ""), int, "latency_n", line, path),
                 torch_version=r.get("torch_version", ""),
+                runtime_version=r.get("runtime_version", ""),
                 device_name=r.get("device_name", ""),
                 timestamp_utc=r.get("timestamp_utc", ""),
             )  # fmt: skip
@@ -487,8 +523,14 @@ def rows_from_profile_csv(path: Path) -> Measured:
     latest = {tuple(r.config[k] for k in CONFIG): r for r in rows}  # a configuration measured twice: the last run
     failed = {k: v for k, v in failed.items() if k not in latest}  # measured again after it failed: not a failure
     if not latest and not failed:
-        raise BaselineFileError(f"--from '{path}' has no eager rows.")
+        raise BaselineFileError(f"--from '{path}' has no rows.")
     return Measured(list(latest.values()), failed)
+
+
+def _with_build(r: dict[str, str]) -> dict[str, str]:
+    """A profile CSV row with ``runtime`` and ``quantize`` as a baseline keys them: the build (layout included), and
+    none for rows written before the quantize column."""
+    return {**r, "runtime": r.get("build") or "eager", "quantize": r.get("quantize") or "none"}
 
 
 def parse_tolerance(text: str) -> float:

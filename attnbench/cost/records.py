@@ -26,10 +26,17 @@ class ProfileRecord:
     dtype: str
     threads: int
     build: str
-    """eager, channels_last, compile or compile+channels_last."""
+    """The runtime, optionally with ``+channels_last`` (eager, compile, onnxruntime, openvino, ...)."""
     mode: str
     """What the latency times: ``inference`` (a forward under ``inference_mode``) or ``train`` (a training step:
-    forward in train mode and backward of the summed logits; no optimizer step)."""
+    forward in train mode and backward of the summed logits; no optimizer step; PyTorch builds only)."""
+    runtime: str
+    """The runtime alone (``build`` without its layout)."""
+    runtime_version: str
+    quantize: str
+    """none, or int8 (static quantization by the runtime's quantizer)."""
+    graph: str
+    """The graph form the runtime was given (``nn.Module``; the ONNX opset and exporter; the quantization)."""
     params: int | None
     attn_params: int | None
     attn_count: int | None
@@ -56,6 +63,17 @@ class ProfileRecord:
     d_latency_pct_ci_low: float | None
     d_latency_pct_ci_high: float | None
     """The 95 % distribution-free interval of ``d_latency_pct`` (empty with fewer than 6 paired samples)."""
+    max_abs_diff: float | None
+    """Largest absolute difference between this build's output and eager's on the timing input (0 for eager)."""
+    output_abs_max: float | None
+    """Largest absolute value of eager's output on that input: the scale ``max_abs_diff`` is judged against."""
+    top1_agreement: float | None
+    """int8 only: fraction of ``agreement_images`` synthetic images whose top-1 class equals eager's."""
+    attn_ops_int8: int | None
+    attn_ops_float: int | None
+    """Ops of the exported graph inside attention modules that run in int8 / in float (ONNX-based runtimes)."""
+    attn_float_op_types: str
+    """The float ones by op type, 'Op:count' joined by ';'."""
     status: str
     """ok, or failed (then ``error`` says why and the measured columns are empty)."""
     error: str
@@ -69,6 +87,28 @@ class ProfileRecord:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ProfileRecord))
+RUNTIME_COLUMNS: tuple[str, ...] = (
+    "runtime", "runtime_version", "quantize", "graph", "max_abs_diff", "output_abs_max", "top1_agreement",
+    "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
+)  # fmt: skip
+"""Columns added with the runtimes."""
+ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode")
+"""Columns added since the first results format; files written before them (``LEGACY_COLUMNS``) still load."""
+LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
+
+
+def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
+    """A row read from a file written before the added columns, with them filled in: its build's runtime, no
+    quantization, inference, and empty cells for what was not measured then."""
+    if "runtime" in row:
+        return row
+    build = row.get("build", "") or "eager"
+    runtime = "eager" if build == "channels_last" else build.partition("+")[0]
+    filled = {c: "" for c in ADDED_COLUMNS}
+    filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""), quantize="none", mode="inference")
+    return {**row, **filled}
+
+
 OPTIONAL_INT_COLUMNS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(ProfileRecord) if f.type in ("int | None", int | None)
 )

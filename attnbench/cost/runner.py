@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import copy
+import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from .. import modules
 from ..env import EnvInfo, collect_env
-from ..errors import AttnbenchError
-from ..runtimes import prepare
+from ..errors import AttnbenchError, OutputMismatchError
+from ..runtimes import RUNTIMES, OpTally, Request, prepare, runtime_of
 from ..stats import RatioEstimate, min_pairs
 from .build import build_model, inspect_model, make_input
 from .count import count_params
@@ -85,6 +88,22 @@ def _measure_cost(spec: ProfileSpec, name: str, x: torch.Tensor) -> tuple[Any, _
     return model, cost
 
 
+FLOAT_TOLERANCE = 1e-4
+"""A float32 build fails its check when its output differs from eager's by more than this fraction of eager's
+largest output magnitude (for logits of order 1: 1e-4)."""
+
+
+@dataclass(frozen=True)
+class _Check:
+    """What the check of one build against eager found, before it was timed."""
+
+    graph: str
+    max_abs_diff: float
+    output_abs_max: float
+    top1_agreement: float | None
+    ops: OpTally | None
+
+
 FAILURES = (AttnbenchError, RuntimeError)
 """What marks one model's row failed instead of ending the run: user-module and insertion errors, and runtime
 failures of one configuration (CUDA out-of-memory is a RuntimeError). Anything else is a bug and propagates."""
@@ -106,6 +125,90 @@ def train_step(model: torch.nn.Module, forward: Callable[[], Any]) -> Callable[[
     return step
 
 
+def synthetic_images(spec: ProfileSpec, count: int, seed: int) -> list[torch.Tensor]:
+    """``count`` seeded inputs shaped like the timing input, in batches of ``spec.batch``."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (spec.batch, 3, spec.input_size, spec.input_size)
+    return [torch.randn(*shape, generator=g).to(device=spec.device) for _ in range(math.ceil(count / spec.batch))]
+
+
+def _check(
+    spec: ProfileSpec, model: Any, prepared: Any, x: torch.Tensor, build: str, agreement: list[torch.Tensor] | None,
+    eager_top1: list[torch.Tensor] | None = None,
+) -> _Check:  # fmt: skip
+    """Run the prepared model on the timing input (and, for int8, on the agreement images) beside eager.
+
+    Raises:
+        OutputMismatchError: the output has another shape than eager's, is not finite, or (float32) differs beyond
+            ``FLOAT_TOLERANCE``; the message names the difference.
+    """
+    with torch.inference_mode():
+        ref = model(x).detach().float().cpu()
+        if build == "eager":  # the reference itself
+            return _Check(prepared.graph, 0.0, float(ref.abs().max()), None, prepared.ops)
+        got = prepared.run(x).detach().float().cpu()
+    if got.shape != ref.shape:
+        raise OutputMismatchError(f"{build} gives output {tuple(got.shape)}, eager {tuple(ref.shape)}; not timed.")
+    if not torch.isfinite(got).all():
+        raise OutputMismatchError(f"{build} gives non-finite outputs where eager's are finite; not timed.")
+    diff, scale = float((got - ref).abs().max()), float(ref.abs().max())
+    if spec.quantize == "none" and spec.dtype == "float32" and diff > FLOAT_TOLERANCE * scale:
+        raise OutputMismatchError(
+            f"{build} output differs from eager's: max_abs_diff {diff:.3g} > {FLOAT_TOLERANCE:g} × output_abs_max "
+            f"{scale:.3g}; not timed."
+        )
+    agree = None
+    if spec.quantize != "none" and agreement:
+        same = total = 0
+        eager_top1 = [] if eager_top1 is None else eager_top1  # the model's eager classes, shared by its builds
+        with torch.inference_mode():
+            if not eager_top1:
+                eager_top1.extend(model(batch).argmax(1).cpu() for batch in agreement)
+            for batch, a in zip(agreement, eager_top1):
+                b = prepared.run(batch).argmax(1).cpu()
+                same, total = same + int((a == b).sum()), total + a.numel()
+        agree = same / total
+    return _Check(prepared.graph, diff, scale, agree, prepared.ops)
+
+
+def _prepare_all(
+    spec: ProfileSpec, models: dict[str, Any], x: torch.Tensor, progress: Progress | None,
+    failed: dict[tuple[str, str], str], checks: dict[tuple[str, str], _Check], workdir: Path,
+) -> dict[tuple[str, str], Callable[[], Any]]:  # fmt: skip
+    """Build every (model, build) on its runtime and check it against eager; the calls to time of those that pass.
+
+    A build that cannot be exported, built or checked gets its failure in ``failed`` and is not timed; the others
+    go on. Exports are shared between the runtimes of a model (one cache per run)."""
+    calibration = synthetic_images(spec, spec.calibration_images, spec.seed + 1) if spec.quantize != "none" else ()
+    agreement = synthetic_images(spec, spec.agreement_images, spec.seed + 2) if spec.quantize != "none" else None
+    cache: dict[Any, Any] = {}
+    calls = {}
+    for name, model in models.items():
+        attention = tuple(n for n, _ in modules.find_attention(model))
+        eager_top1: list[torch.Tensor] = []
+        for build in spec.builds:
+            if progress:
+                progress(f"building {name} on {build}" + (f" ({spec.quantize})" if spec.quantize != "none" else ""))
+            request = Request(
+                threads=spec.threads, quantize=spec.quantize, calibration=tuple(calibration), key=name,
+                attention=attention, workdir=workdir, cache=cache,
+            )  # fmt: skip
+            try:
+                with torch_threads(spec.threads):  # exporters trace outside inference mode
+                    if spec.mode == "train":  # a copy in train mode; its output is checked by the training itself
+                        m = copy.deepcopy(model).train()
+                        calls[(name, build)] = train_step(m, prepare(m, x, build, request).call)
+                        continue
+                    m = model if build == "eager" else copy.deepcopy(model)
+                    prepared = prepare(m, x, build, request)
+                    checks[(name, build)] = _check(spec, model, prepared, x, build, agreement, eager_top1)
+            except FAILURES as exc:
+                failed[(name, build)] = failure_text(exc)
+                continue
+            calls[(name, build)] = prepared.call
+    return calls
+
+
 def _time_all(
     spec: ProfileSpec,
     models: dict[str, Any],
@@ -113,34 +216,33 @@ def _time_all(
     progress: Progress | None,
     failed: dict[tuple[str, str], str],
     source: SampleSource[tuple[str, str]] | None = None, clock: Callable[[], float] | None = None,
+    checks: dict[tuple[str, str], _Check] | None = None,
 ) -> tuple[dict[tuple[str, str], Latency], Sampling[tuple[str, str]]]:  # fmt: skip
     """Time every (model, build) in interleaved rounds until every Δ is precise (``sample_until_precise``); a call
-    that raises is recorded in ``failed`` and dropped. ``source`` and ``clock`` replace the real timers (tests)."""
+    that raises is recorded in ``failed`` and dropped. ``source`` and ``clock`` replace the real timers (tests).
+
+    Each build is first prepared and checked against eager (``_prepare_all``); what fails there is not timed."""
     clock = clock or clock_for(spec.device)
-    if source is None:
-        calls = {}
-        for name, model in models.items():
-            for build in spec.builds:
-                m = model if build == "eager" and spec.mode == "inference" else copy.deepcopy(model)
-                if spec.mode == "train":
-                    calls[(name, build)] = train_step(m, prepare(m.train(), x, build))
-                else:
-                    calls[(name, build)] = prepare(m, x, build)
-        source = TimerSource(calls, spec.warmup, clock)
+    checks = {} if checks is None else checks
     keys = [(name, build) for name in models for build in spec.builds]
-    pairs = {(name, build): (BASELINE, build) for name, build in keys}  # the baseline's own pair: ratio 1
+    with tempfile.TemporaryDirectory(prefix="attnbench-export-") as workdir:
+        if source is None:
+            calls = _prepare_all(spec, models, x, progress, failed, checks, Path(workdir))
+            source = TimerSource(calls, spec.warmup, clock)
+            keys = [k for k in keys if k in calls]
+        pairs = {(name, build): (BASELINE, build) for name, build in keys}  # the baseline's own pair: ratio 1
 
-    def report(rounds: int, worst: float | None) -> None:
-        if progress:
-            state = "" if worst is None else f", widest Δ interval ±{100 * worst:.1f} pp"
-            progress(f"timing round {rounds}{state} (target ±{100 * spec.precision:g} pp)")
+        def report(rounds: int, worst: float | None) -> None:
+            if progress:
+                state = "" if worst is None else f", widest Δ interval ±{100 * worst:.1f} pp"
+                progress(f"timing round {rounds}{state} (target ±{100 * spec.precision:g} pp)")
 
-    grad = torch.enable_grad() if spec.mode == "train" else torch.inference_mode()
-    with torch_threads(spec.threads), grad:
-        sampling = sample_until_precise(
-            source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
-            clock=clock, errors=FAILURES, progress=report,
-        )  # fmt: skip
+        grad = torch.enable_grad() if spec.mode == "train" else torch.inference_mode()
+        with torch_threads(spec.threads), grad:
+            sampling = sample_until_precise(
+                source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
+                clock=clock, errors=FAILURES, progress=report,
+            )  # fmt: skip
     for key, exc in sampling.failed.items():
         failed[key] = f"timing failed: {failure_text(exc)}"
     latencies = {
@@ -170,9 +272,11 @@ def precision_warning(spec: ProfileSpec, key: tuple[str, str], est: RatioEstimat
 
 def _record(
     spec: ProfileSpec, env: EnvInfo, name: str, build: str, cost: _Cost | None, lat: Latency | None,
-    base: _Cost | None, est: RatioEstimate | None, error: str,
+    base: _Cost | None, est: RatioEstimate | None, error: str, check: _Check | None = None,
 ) -> ProfileRecord:  # fmt: skip
     med = lat.summary.median if lat else None
+    runtime = runtime_of(build)
+    ops = check.ops if check else None
 
     def delta(field: str) -> int | None:
         return getattr(cost, field) - getattr(base, field) if cost and base else None
@@ -183,7 +287,9 @@ def _record(
     return ProfileRecord(
         backbone=spec.backbone, module=name, position=effective_position(spec, name),
         reduction=effective_reduction(spec, name), width=spec.width, input_size=spec.input_size, batch=spec.batch,
-        device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build, mode=spec.mode,
+        device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build, mode=spec.mode, runtime=runtime,
+        runtime_version=RUNTIMES[runtime].version() if runtime in RUNTIMES else "", quantize=spec.quantize,
+        graph=check.graph if check else "",
         params=cost.params if cost else None, attn_params=cost.attn_params if cost else None,
         attn_count=cost.attn_count if cost else None, macs=cost.macs if cost else None,
         attn_macs=cost.attn_macs if cost else None, elementwise_ops=cost.elementwise_ops if cost else None,
@@ -198,6 +304,10 @@ def _record(
         d_params=delta("params"), d_macs=delta("macs"), d_elementwise_ops=delta("elementwise_ops"),
         d_latency_pct=pct(est.median) if est else None, d_latency_pct_ci_low=pct(est.low) if est else None,
         d_latency_pct_ci_high=pct(est.high) if est else None,
+        max_abs_diff=check.max_abs_diff if check else None, output_abs_max=check.output_abs_max if check else None,
+        top1_agreement=check.top1_agreement if check else None, attn_ops_int8=ops.int8 if ops else None,
+        attn_ops_float=ops.float if ops else None,
+        attn_float_op_types=";".join(f"{k}:{v}" for k, v in ops.float_types.items()) if ops else "",
         status="failed" if error else "ok", error=error,
         torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
         cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
@@ -226,12 +336,13 @@ def profile(
     made: dict[tuple[str, str], ProfileRecord] = {}
     latencies: dict[tuple[str, str], Latency] = {}
     estimates: dict[tuple[str, str], RatioEstimate] = {}
+    checks: dict[tuple[str, str], _Check] = {}
 
     def make(name: str, build: str) -> ProfileRecord:
         if (name, build) not in made:
             made[(name, build)] = _record(
                 spec, env, name, build, costs.get(name), latencies.get((name, build)), costs.get(BASELINE),
-                estimates.get((name, build)), failed.get((name, build), ""),
+                estimates.get((name, build)), failed.get((name, build), ""), checks.get((name, build)),
             )  # fmt: skip
         return made[(name, build)]
 
@@ -258,7 +369,7 @@ def profile(
         models.clear()
     warnings: list[str] = []
     if spec.latency and models:
-        latencies, sampling = _time_all(spec, models, x, progress, failed)
+        latencies, sampling = _time_all(spec, models, x, progress, failed, checks=checks)
         estimates.update(sampling.estimates)
         warnings = [
             precision_warning(spec, key, est, sampling.elapsed_s)

@@ -15,6 +15,7 @@ from . import BASELINE
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILDS = ("eager", "channels_last", "compile", "compile+channels_last")
+"""The PyTorch builds; every runtime of ``attnbench.runtimes.RUNTIMES`` is a build too."""
 MODES = ("inference", "train")
 
 
@@ -30,7 +31,7 @@ OPTIONS: dict[str, str | None] = {
     "module": "--module", "backbone": "--backbone", "width": "--width", "input_size": "--input", "batch": "--batch",
     "device": "--device", "dtype": "--dtype", "threads": "--threads", "warmup": "--warmup", "repeats": "--repeats",
     "reduction": "--reduction", "position": "--position", "num_classes": "--num-classes",
-    "small_input": "--small-input", "weights": "--weights", "mode": "--mode",
+    "small_input": "--small-input", "weights": "--weights", "runtime": "--runtime", "mode": "--mode",
 }  # fmt: skip
 """How messages name each ``ProfileSpec`` field: ``profile``'s options. A caller with other names passes its own
 (``validate(names=...)``): another command's options (``sweep``'s ``--widths``), a baseline file's columns, or
@@ -129,6 +130,15 @@ class ProfileSpec:
     num_classes: int = 1000
     small_input: bool = False
     builds: tuple[str, ...] = ("eager",)
+    """Runtimes to time every model on (``eager``, ``compile``, ``onnxruntime``, ``openvino``, ...), each optionally
+    with ``+channels_last``; every Δ is against the baseline on the same build."""
+    quantize: str = "none"
+    """``int8``: every build is statically quantized (only runtimes that quantize take it)."""
+    calibration_images: int = 32
+    """Synthetic images (seeded) that calibrate int8 quantization."""
+    agreement_images: int = 256
+    """Synthetic images (seeded, other than the calibration ones) on which an int8 model's top-1 is compared with
+    eager's."""
     mode: str = "inference"
     """What is timed: ``inference`` (forward) or ``train`` (forward + backward); see ``ProfileRecord.mode``."""
     latency: bool = True
@@ -203,6 +213,14 @@ class ProfileSpec:
             )
         if self.dtype not in DTYPES:
             raise UsageError(f"{opt('dtype')} '{self.dtype}' is not supported; choose from: {', '.join(DTYPES)}.")
+        if not self.builds:
+            raise UsageError(f"no runtime given; pass {n.get('runtime') or '--runtime'} eager (or a comma list).")
+        for key, value in (
+            ("calibration_images", self.calibration_images),
+            ("agreement_images", self.agreement_images),
+        ):
+            if not 1 <= value <= 100000:
+                raise UsageError(f"{key} must be between 1 and 100000, got {value}.")
         if self.mode not in MODES:
             raise UsageError(f"{opt('mode')} '{self.mode}' is not supported; choose from: {', '.join(MODES)}.")
         if self.mode == "train" and not self.latency:
@@ -212,9 +230,11 @@ class ProfileSpec:
                 f"{opt('mode')} train needs {opt('batch')} 2 or more: BatchNorm in train mode needs more than one value "
                 "per channel."
             )
-        for b in self.builds:
-            if b not in BUILDS:
-                raise UsageError(f"unknown build '{b}'; choose from: {', '.join(BUILDS)}.")
+        if self.mode == "train" and any(b.partition("+")[0] not in BUILDS for b in self.builds):
+            raise UsageError(
+                f"{opt('mode')} train times PyTorch builds only (eager, compile, channels_last): an exported runtime "
+                "has no backward pass."
+            )
         if self.weights is not None:
             ca_family = {"ca", "ca_relu6", "ca_silu"}
             if self.backbone != "mbv2" or not self.modules or not set(self.modules) <= ca_family:
@@ -223,6 +243,9 @@ class ProfileSpec:
                     "use it with --backbone mbv2 --module ca."
                 )
         check_device(self.device, n["device"])
+        from ..runtimes import check_builds
+
+        check_builds(self.builds, self.device, self.dtype, self.quantize, option=n.get("runtime") or "--runtime")
         if self.dtype == "float16" and self.device == "cpu":
             device = f"{n['device']} cuda" if n["device"] else "a CUDA device"
             raise UsageError(f"{opt('dtype')} float16 needs {device}; on CPU use float32 or bfloat16.")

@@ -21,14 +21,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ResultsFileError
-from ..io.csvfile import append_rows, check_target, read_rows
-from .records import COLUMNS, ProfileRecord, as_dict
+from ..errors import FileRepairNotice, ResultsFileError
+from ..io.csvfile import append_rows, atomic_write, check_target, csv_text, read_rows, read_table
+from .records import COLUMNS, LEGACY_COLUMNS, ProfileRecord, as_dict, legacy_defaults
 from .runner import effective_position, effective_reduction, profile
 from .spec import BASELINE, ProfileSpec
 
 KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "batch", "device", "dtype", "threads",
-       "build", "mode")  # fmt: skip
+       "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 KEY_DEFAULTS: dict[str, str] = {"mode": "inference"}
 """What a row written before a key column existed measured (files read for comparison, never appended to)."""
@@ -42,7 +42,9 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     out = []
     for k in KEY:
         v = row[k]
-        if v is None or v == "":
+        if k == "quantize" and (v is None or v == ""):
+            out.append("none")  # a row written before the quantize column
+        elif v is None or v == "":
             out.append("")
         elif k == "width":
             out.append(repr(float(v)))
@@ -73,6 +75,37 @@ def plan(
     axes = [list(dict.fromkeys(axis)) for axis in (backbones, widths, inputs)]
     return [build_spec(mods, backbone=b, width=w, input_size=i, **fields)
             for b, w, i in itertools.product(*axes)]  # fmt: skip
+
+
+def upgrade(path: Path, option: str = "--csv") -> bool:
+    """Rewrite a results CSV written before the runtime columns with today's header, so rows can be appended.
+
+    Its rows are kept as they were, with the new columns filled by ``records.legacy_defaults`` (their build's
+    runtime, no quantization, the rest empty); the file is replaced atomically and a notice says so. Any other
+    file is left alone (``check_target`` judges it). Returns whether the file was rewritten.
+    """
+    import warnings
+
+    if not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            first = f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if first != ",".join(LEGACY_COLUMNS):
+        return False
+    table = read_table(path, LEGACY_COLUMNS, option)
+    rows = [legacy_defaults(r) for _, r in table.rows]
+    atomic_write(path, csv_text(COLUMNS, rows), option=option)
+    warnings.warn(
+        FileRepairNotice(
+            f"{option} '{path}' had the columns of an older attnbench; rewritten with the runtime and mode columns "
+            f"({len(rows)} rows kept, runtime taken from their build, quantize none, mode inference)."
+        ),
+        stacklevel=2,
+    )
+    return True
 
 
 def existing(path: Path) -> Done:
@@ -106,6 +139,8 @@ def run(
 ) -> Iterator[tuple[list[ProfileRecord], tuple[str, ...]]]:
     """Measure each spec (minus rows already in ``csv_path`` when resuming), append its rows, yield them with the
     run's warnings, one group at a time."""
+    if csv_path is not None:
+        upgrade(csv_path)
     done = existing(csv_path) if csv_path is not None and resume else {}
     if csv_path is not None:
         check_target(csv_path, COLUMNS)
@@ -134,4 +169,4 @@ def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
     return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
             "reduction": effective_reduction(spec, name), "width": spec.width, "input_size": spec.input_size,
             "batch": spec.batch, "device": spec.device, "dtype": spec.dtype, "threads": spec.threads, "build": build,
-            "mode": spec.mode}  # fmt: skip
+            "quantize": spec.quantize, "mode": spec.mode}  # fmt: skip

@@ -826,6 +826,11 @@ def append_rows(
         return out.extend(rows)
 
 
+def csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """A whole CSV (header and rows) as text, encoded as appended rows are."""
+    return _csv_text(columns, rows)
+
+
 def _csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     lines = [_encode(columns, "\n")] + [_encode([r.get(c) for c in columns], "\n") for r in rows]
     return b"".join(lines).decode("utf-8")

@@ -275,7 +275,7 @@ def get_table(name: str) -> TableSpec:
 
 
 TABLE_COLUMNS = (
-    "table", "row", "backbone", "module", "width", "reduction", "input_size", "published_params", "published_madds",
+    "table", "row", "backbone", "module", "width", "reduction", "input_size", "runtime", "quantize", "published_params", "published_madds",
     "published_top1", "published_params_text", "published_madds_text", "source", "params", "macs", "elementwise_ops", "d_params_pct", "d_macs_pct", "params_differs",
     "macs_differs", "latency_ms_median", "latency_ms_iqr", "d_latency_pct", "note",
 )  # fmt: skip
@@ -319,7 +319,8 @@ def measure_table(
     from ..api import build_spec
     from ..cost.runner import profile
 
-    measured: dict[tuple[str, float, int | None, str], Any] = {}
+    measured: dict[tuple[str, float, int | None, str, str], Any] = {}
+    builds = tuple(profile_fields.get("builds", ("eager",)))
     for (backbone, width, reduction), names in measure_groups(spec).items():
         label = f"{backbone} ×{width:g} r={reduction}: {', '.join(['none', *names])}"
         if progress:
@@ -328,16 +329,17 @@ def measure_table(
                         latency=latency, memory=False, require_module=False, **profile_fields)  # fmt: skip
         inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
         for rec in profile(ps, inner).records:
-            measured.setdefault((backbone, width, reduction if rec.module != BASELINE else None, rec.module), rec)
+            key = (backbone, width, reduction if rec.module != BASELINE else None, rec.module, rec.build)
+            measured.setdefault(key, rec)
         if progress:
             progress(f"{label}: done", True)
     out = []
-    for row in spec.rows:
-        rec = measured[(row.backbone, row.width, row.reduction if row.module != BASELINE else None, row.module)]
+    for row, build in ((row, build) for build in builds for row in spec.rows):
+        rec = measured[(row.backbone, row.width, row.reduction if row.module != BASELINE else None, row.module, build)]
         pp, pm = (Published(row.params) if row.params else None), (Published(row.madds) if row.madds else None)
         out.append({
             "table": spec.name, "row": row.label, "backbone": row.backbone, "module": row.module, "width": row.width,
-            "reduction": rec.reduction, "input_size": input_size,
+            "reduction": rec.reduction, "input_size": input_size, "runtime": rec.build, "quantize": rec.quantize,
             "published_params": pp.value if pp else None, "published_madds": pm.value if pm else None,
             "published_top1": float(row.top1) if row.top1 else None, "published_params_text": row.params or "",
             "published_madds_text": row.madds or "", "source": row.source,

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import nn
+
+from .base import Prepared, Request
 
 
 class Compile:
     name = "compile"
+    extra = None
+    devices = ("cpu", "cuda")
+    quantizes = False
+
+    def missing(self, quantize: str = "none") -> list[str]:
+        return []
 
     def version(self) -> str:
         return torch.__version__
 
-    def prepare(self, model: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
+    def prepare(self, model: nn.Module, x: torch.Tensor, request: Request) -> Prepared:
         compiled = torch.compile(model)
-        return lambda: compiled(x)
+        return Prepared(call=lambda: compiled(x), run=compiled, graph="torch.compile (inductor)")
 
 
 RUNTIME = Compile()

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from torch import nn
+
+from .base import Prepared, Request
 
 
 class Eager:
     name = "eager"
+    extra = None
+    devices = ("cpu", "cuda")
+    quantizes = False
+
+    def missing(self, quantize: str = "none") -> list[str]:
+        return []
 
     def version(self) -> str:
         return torch.__version__
 
-    def prepare(self, model: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
-        return lambda: model(x)
+    def prepare(self, model: nn.Module, x: torch.Tensor, request: Request) -> Prepared:
+        return Prepared(call=lambda: model(x), run=model, graph="nn.Module")
 
 
 RUNTIME = Eager()
