@@ -235,3 +235,20 @@ def test_device_check_without_cuda_says_so_and_exits_0() -> None:
     assert proc.stdout.splitlines() == [
         "device_check: no CUDA device (torch.cuda.is_available() is False); nothing checked."
     ]
+
+
+def test_baseline_write_and_check_keep_each_runtime_apart(tmp_path: Path, tiny: None) -> None:
+    pytest.importorskip("onnxruntime")
+    base = tmp_path / "b.csv"
+    args = ("--plugins", str(PLUGIN), "--repeats", "6", "--warmup", "2", "--max-time", "0", "--quiet")
+    code, _, err = run_cli("baseline", "write", str(base), "--modules", "sigmoid_gate", "--backbones", "tinynet",
+                           "--inputs", "32", "--runtime", "eager,onnxruntime", *args)  # fmt: skip
+    assert code == 0, err
+    with base.open(newline="") as f:
+        got = [(r["module"], r["runtime"], r["quantize"], r["runtime_version"]) for r in csv.DictReader(f)]
+    assert sorted(got) == sorted(
+        (m, rt, "none", RUNTIMES[rt].version()) for m in ("none", "sigmoid_gate") for rt in ("eager", "onnxruntime")
+    )
+    code, out, err = run_cli("check", str(base), "--runtime", "onnxruntime", "--only", "params,macs", *args)
+    assert code == 0, err
+    assert "all checks hold (4 ok)" in out  # two rows of onnxruntime, two exact metrics each
