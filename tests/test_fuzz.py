@@ -112,7 +112,8 @@ def test_fuzz_table_check_plot_arguments(command: str, value: str, capsys: pytes
 
 
 def test_fuzz_summary(record_property: Any) -> None:
-    """Runs last in this file: no fuzzed case above ended in a traceback. The case count is a test property (in
-    ``--junitxml`` reports), not a print, so a plain pytest run stays quiet."""
+    """Runs last in this file: no fuzzed case this process ran ended in a traceback (under pytest-xdist, the cases of
+    its own worker; each case also asserts it). The case count is a test property (in ``--junitxml`` reports), not a
+    print, so a plain pytest run stays quiet."""
     record_property("fuzzed_cli_cases", FUZZ_COUNT["cases"])
     assert FUZZ_COUNT["tracebacks"] == 0, f"{FUZZ_COUNT['tracebacks']} of {FUZZ_COUNT['cases']} cases: traceback"
