@@ -211,6 +211,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + 1) % (2**63)
 
 
+def augmentation_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """The augmentation stream of one process in one epoch. One stream per rank, so the ranks' shares of a global
+    batch are not augmented alike; rank 0's is the single-process stream (a one-process run is unchanged)."""
+    return torch.Generator().manual_seed((_epoch_seed(seed, epoch) + 1 + 104_729 * rank) % (2**63))
+
+
 @contextlib.contextmanager
 def _deterministic(device: str) -> Iterator[None]:
     import torch.utils.deterministic as det
@@ -459,9 +465,7 @@ def train_and_evaluate(
         for epoch in range(start_epoch, cfg.epochs):
             es = _epoch_seed(cfg.seed, epoch)
             torch.manual_seed(es)  # dropout and anything else drawing from the global generators
-            # One augmentation stream per process (rank 0's is the single-process stream), so the ranks' shares of a
-            # global batch are not augmented alike.
-            aug_gen = torch.Generator().manual_seed(es + 1 + 104_729 * rank)
+            aug_gen = augmentation_generator(cfg.seed, epoch, rank)
             sampler.set_epoch(epoch)
             batches = _index_batches(list(sampler), per_rank, True)
             window = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count since last check

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import UsageError, rows_failed
 from . import render
-from .options import CsvOpt, PluginsOpt, QuietOpt, load_plugins, split_names
+from .options import load_plugins, split_names
 
 # What each option falls back to: the spec's default, then the presets' values where they differ. The help shows
 # them; tests/test_ablate.py checks them against AblationSpec and PRESETS (importing those here would load torch
@@ -39,6 +39,20 @@ DEFAULTS_SHOWN = {
 def _opt(*decls: str, help: str, key: str) -> Any:
     return typer.Option(*decls, help=help, show_default=DEFAULTS_SHOWN[key])
 
+
+CsvOpt = Annotated[
+    Path | None,
+    typer.Option("--csv", help="Append one row per run to this CSV (header checked, never overwritten); the runs' "
+                 "test predictions go to <stem>-predictions/ beside it.", show_default="none: rows not kept"),
+]  # fmt: skip
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet/--progress", "-q", help="No progress output on stderr.", show_default="--progress")
+]
+PluginsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--plugins", help="Python file or folder registering extra modules (executed as code).",
+                 show_default="none"),
+]  # fmt: skip
 
 ModulesOpt = Annotated[
     str | None,
