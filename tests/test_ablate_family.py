@@ -191,3 +191,17 @@ def test_plot_curves_draws_the_learning_curves(tmp_path) -> None:
     assert png == tmp_path / "c-curves.png" and png.read_bytes()[:4] == b"\x89PNG"
     code, _, stderr = run_main("plot", str(out), "--curves", "--out", str(tmp_path / "x.png"))
     assert code == 0 and (tmp_path / "x.png").is_file(), stderr
+
+
+def test_report_only_summarises_what_the_csv_holds_and_trains_nothing(tmp_path) -> None:
+    out = tmp_path / "r.csv"
+    base = ("ablate", "--data", "synthetic:grid=2", "--input", "32", *TINY_ARGS, "--seeds", "1", "--csv", str(out))
+    code, _, stderr = run_main(*base, "--modules", "se", "--quiet")
+    assert code == 0, stderr
+    before = out.read_text()
+    code, stdout, stderr = run_main(*base, "--modules", "se,ca", "--report-only", "--quiet")
+    assert code == 0, stderr
+    assert out.read_text() == before and "top-1 % (mean ± std)" in stdout
+    assert stderr.splitlines() == [f"2 runs read from {out}; 1 runs of this plan are not there (not trained)"]
+    code, _, stderr = run_main("ablate", "--modules", "se", "--report-only")
+    assert code == 2 and "--report-only needs --csv" in stderr

@@ -60,6 +60,8 @@ class AblationResult:
     """Contrasts, differences in differences and warnings (``summary.analyse``)."""
     tasks: tuple[tuple[str, int], ...] = ()
     """Every task of the sweep with its class count."""
+    missing: int = 0
+    """``report_only``: runs of the plan the CSV does not hold (not trained)."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def run_ablation(
         datas = {task: _load(spec, task) for task in spec.data}
         env = collect_env(device)
         previous: dict[tuple[Any, ...], AblationRecord] = {}
-        if spec.resume and spec.csv is not None and dist.is_main:
+        if (spec.resume or spec.report_only) and spec.csv is not None and dist.is_main:
             previous = {run_key(r): r for r in read_records(spec.csv) if is_done(r)}
         previous = _broadcast(previous, dist)
         plan = [(seed, task, name) for seed in spec.seeds for task in spec.data for name in spec.modules]
@@ -261,7 +263,10 @@ def run_ablation(
             if progress:
                 progress(AblationEvent("done", index, len(plan), name, seed, record=record, task=task))
 
-        if spec.launcher == "slurm":
+        missing = len(pending) if spec.report_only else 0
+        if spec.report_only:
+            pass
+        elif spec.launcher == "slurm":
             from .launch import run_jobs
 
             run_jobs(spec, [(i, *plan[i], templates[i]) for i in pending], finish, progress, len(plan))
@@ -289,7 +294,7 @@ def run_ablation(
     return AblationResult(
         done, tuple(summarize_ablation(done)), skipped, first.name, first.num_classes,
         analysis=analyse(done, spec.contrast_pairs(), root, predictions={}),
-        tasks=tuple((d.name, d.num_classes) for d in datas.values()),
+        tasks=tuple((d.name, d.num_classes) for d in datas.values()), missing=missing,
     )  # fmt: skip
 
 

@@ -68,6 +68,8 @@ class AblationSpec:
         slurm_partition: ``slurm`` launcher: the partition (``None``: the cluster's default).
         slurm_minutes: ``slurm`` launcher: the time limit of each job.
         job_folder: ``slurm`` launcher: where submitit keeps jobs' pickles and logs (``None``: beside the CSV).
+        report_only: train nothing: summarise the runs of this plan that ``csv`` already holds (the others are
+            counted as missing).
     """
 
     modules: tuple[str, ...]
@@ -106,6 +108,7 @@ class AblationSpec:
     slurm_partition: str | None = None
     slurm_minutes: int = 60
     job_folder: Path | None = None
+    report_only: bool = False
 
     @property
     def small_input(self) -> bool:
@@ -221,6 +224,8 @@ class AblationSpec:
         for r in refs:
             if r.synthetic:
                 synthetic_options_for(r, self.input_size, self.synthetic).validate()
+        if self.report_only and self.csv is None:
+            raise UsageError("--report-only needs --csv PATH: the runs are read from that file.")
         if self.resume and self.csv is None:
             raise UsageError("--resume needs --csv PATH: finished runs are read from that file.")
         if self.checkpoint_dir is not None:

@@ -139,6 +139,10 @@ JobFolderOpt = Annotated[
     typer.Option("--job-folder", help="slurm launcher: submitit's job files and logs.",
                  show_default="<csv stem>-jobs beside --csv"),
 ]  # fmt: skip
+ReportOnlyOpt = Annotated[
+    bool,
+    typer.Option("--report-only/--train", help="Train nothing: summarise the runs of this plan --csv already holds."),
+]
 AblateFormatOpt = Annotated[
     str, typer.Option("--format", help="Summary on stdout: table (rich) or json (raw numbers, pp for contrasts).")
 ]
@@ -271,6 +275,7 @@ def ablate_cmd(
     slurm_minutes: SlurmMinutesOpt = 60,
     job_folder: JobFolderOpt = None,
     format: AblateFormatOpt = "table",
+    report_only: ReportOnlyOpt = False,
 ) -> None:
     """Train the backbone with each module and without, under one recipe and seeds; report top-1 beside the cost."""
     from ..ablation.run import run_ablation
@@ -295,7 +300,7 @@ def ablate_cmd(
         val_fraction=val_fraction, num_workers=workers, reductions=parse_reductions(reduction), augment=augment,
         small_input_mode=small_input, contrasts=parse_contrasts(contrasts), curve_samples=curve_samples,
         launcher=launcher, sync_bn=sync_bn, submitit_cluster=submitit_cluster, slurm_partition=slurm_partition,
-        slurm_minutes=slurm_minutes, job_folder=job_folder,
+        slurm_minutes=slurm_minutes, job_folder=job_folder, report_only=report_only,
     )  # fmt: skip
     dist, run_device = init_distributed(spec.device, rank, world, local_rank)
     try:
@@ -312,7 +317,10 @@ def ablate_cmd(
         render.write_ablation_json(result, spec)
     else:
         render.show_ablation(result, spec)
-    if csv is not None and resume and result.skipped == len(result.records):
+    if report_only:
+        render.info(f"{result.skipped} runs read from {csv}"
+                    + (f"; {result.missing} runs of this plan are not there (not trained)" if result.missing else ""))  # fmt: skip
+    elif csv is not None and resume and result.skipped == len(result.records):
         render.info(f"nothing to train: all {result.skipped} runs are already in {csv}")
     elif csv is not None:
         render.info(f"{len(result.records) - result.skipped} rows appended to {csv}"
