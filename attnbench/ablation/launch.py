@@ -49,13 +49,12 @@ def _executor(spec: AblationSpec) -> Any:
 def run_jobs(
     spec: AblationSpec,
     items: list[tuple[int, int, str, str, AblationRecord]],
+    job: Callable[..., tuple[AblationRecord, Any, Any]],
+    started: Callable[[int], None],
     finish: Callable[[int, AblationRecord, Any, Any], None],
-    progress: Callable[[Any], None] | None,
-    total: int,
 ) -> None:
-    """Submit ``items`` (``(index, seed, task, module, template)``) as jobs; call ``finish`` as each one ends."""
-    from .run import AblationEvent, _job
-
+    """Submit ``items`` (``(index, seed, task, module, template)``) as jobs of ``job(spec, task, module, seed,
+    template)``; call ``started(index)`` as each is submitted and ``finish`` as each one ends."""
     if not items:
         return
     executor = _executor(spec)
@@ -67,28 +66,27 @@ def run_jobs(
             while waiting and len(running) < limit:
                 item = waiting.pop(0)
                 index, seed, task, name, template = item
-                running.append((item, executor.submit(_job, spec, task, name, seed, template)))
-                if progress:
-                    progress(AblationEvent("start", index, total, name, seed, task=task))
+                running.append((item, executor.submit(job, spec, task, name, seed, template)))
+                started(index)
             still = []
-            for item, job in running:
-                if not job.done():
-                    still.append((item, job))
+            for item, job_ in running:
+                if not job_.done():
+                    still.append((item, job_))
                     continue
                 index, seed, task, name, template = item
                 try:
-                    record, preds, labels = job.result()
+                    record, preds, labels = job_.result()
                 except Exception as exc:  # a job's failure is that run's failure, not the sweep's
                     reason = " ".join(str(exc).split())[-300:] or type(exc).__name__
-                    record = dataclasses.replace(template, status="failed", error=f"job {job.job_id}: {reason}")
+                    record = dataclasses.replace(template, status="failed", error=f"job {job_.job_id}: {reason}")
                     preds = labels = None
                 finish(index, record, preds, labels)
             running = still
             if running:
                 time.sleep(POLL_SECONDS)
     finally:
-        for _, job in running:  # interrupted: do not leave jobs behind
+        for _, job_ in running:  # interrupted: do not leave jobs behind
             try:
-                job.cancel(check=False)
+                job_.cancel(check=False)
             except Exception:
                 pass

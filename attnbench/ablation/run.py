@@ -269,7 +269,12 @@ def run_ablation(
         elif spec.launcher == "slurm":
             from .launch import run_jobs
 
-            run_jobs(spec, [(i, *plan[i], templates[i]) for i in pending], finish, progress, len(plan))
+            def started(index: int) -> None:
+                if progress:
+                    seed, task, name = plan[index]
+                    progress(AblationEvent("start", index, len(plan), name, seed, task=task))
+
+            run_jobs(spec, [(i, *plan[i], templates[i]) for i in pending], _job, started, finish)
         else:
             for index in pending:
                 seed, task, name = plan[index]
