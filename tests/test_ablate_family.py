@@ -205,3 +205,24 @@ def test_report_only_summarises_what_the_csv_holds_and_trains_nothing(tmp_path) 
     assert stderr.splitlines() == [f"2 runs read from {out}; 1 runs of this plan are not there (not trained)"]
     code, _, stderr = run_main("ablate", "--modules", "se", "--report-only")
     assert code == 2 and "--report-only needs --csv" in stderr
+
+
+def test_every_ablate_option_shows_its_default_in_help() -> None:
+    import typer
+
+    from attnbench.cli import app as cli
+
+    group = typer.main.get_command(cli.app)
+    cmd = group.get_command(None, "ablate")  # type: ignore[attr-defined]
+    assert cmd is not None
+    missing = []
+    for param in cmd.params:
+        if param.name == "help" or not getattr(param, "opts", None):
+            continue
+        shown = getattr(param, "show_default", None)
+        if isinstance(shown, str):
+            continue  # a text such as "none: rows not kept"
+        lone_flag = getattr(param, "is_flag", False) and not getattr(param, "secondary_opts", [])
+        if shown is False or param.default is None or (lone_flag and param.default is False):
+            missing.append(param.opts[0])  # click prints no "[default: ...]" for these
+    assert missing == []
