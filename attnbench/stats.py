@@ -178,3 +178,168 @@ def welch_ttest(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, f
     t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     return t, df, min(1.0, 2 * student_t_sf(abs(t), df))
+
+
+# Differences of means over seeds: Welch intervals, Holm's correction, minimum detectable effects, paired tests
+
+
+def student_t_ppf(q: float, df: float) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (bisection on ``student_t_sf``, ~1e-12)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    if q < 0.5:
+        return -student_t_ppf(1.0 - q, df)
+    if q == 0.5:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while student_t_sf(hi, df) > 1.0 - q:
+        lo, hi = hi, hi * 2
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if student_t_sf(mid, df) > 1.0 - q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-13 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+@dataclass(frozen=True)
+class MeanDifference:
+    """``mean(a) − mean(b)`` with Welch's interval and test, and the smallest difference the design could detect.
+
+    Units are those of the inputs. ``low``/``high``/``p``/``mde`` are ``None`` with fewer than 2 values on a side
+    or no spread at all.
+    """
+
+    delta: float
+    se: float | None
+    df: float | None
+    low: float | None
+    high: float | None
+    p: float | None
+    mde: float | None
+    """Minimum detectable effect: ``(t_{1−α/2, df} + t_{power, df}) · se``, the true difference a two-sided Welch
+    test at level α would find with probability ``power`` (the usual normal-approximation form, with t quantiles)."""
+    n_a: int
+    n_b: int
+
+
+def _welch_parts(variances_over_n: Sequence[float], dofs: Sequence[int]) -> tuple[float, float]:
+    """Standard error and Welch-Satterthwaite degrees of freedom of a sum of independent means' terms."""
+    total = sum(variances_over_n)
+    denom = sum(v * v / d for v, d in zip(variances_over_n, dofs))
+    return math.sqrt(total), (total * total / denom if denom > 0 else math.inf)
+
+
+def _interval(delta: float, se: float, df: float, n_a: int, n_b: int, confidence: float, power: float
+              ) -> MeanDifference:  # fmt: skip
+    alpha = 1.0 - confidence
+    tq = student_t_ppf(1.0 - alpha / 2, df)
+    t = delta / se
+    p = min(1.0, 2 * student_t_sf(abs(t), df))
+    mde = (tq + student_t_ppf(power, df)) * se
+    return MeanDifference(delta, se, df, delta - tq * se, delta + tq * se, p, mde, n_a, n_b)
+
+
+def mean_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, power: float = 0.8
+) -> MeanDifference:
+    """Welch's ``confidence`` interval, two-sided p and MDE at ``power`` for ``mean(a) − mean(b)``."""
+    if not a or not b:
+        raise ValueError("a mean difference needs values on both sides")
+    delta = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return MeanDifference(delta, None, None, None, None, None, None, len(a), len(b))
+    se, df = _welch_parts([statistics.variance(a) / len(a), statistics.variance(b) / len(b)], [len(a) - 1, len(b) - 1])
+    if se == 0:
+        return MeanDifference(delta, None, None, None, None, None, None, len(a), len(b))
+    return _interval(delta, se, df, len(a), len(b), confidence, power)
+
+
+def difference_in_differences(
+    a1: Sequence[float], b1: Sequence[float], a0: Sequence[float], b0: Sequence[float],
+    confidence: float = CONFIDENCE, power: float = 0.8,
+) -> MeanDifference:  # fmt: skip
+    """``(mean(a1) − mean(b1)) − (mean(a0) − mean(b0))`` over four independent samples, with a Welch interval
+    (Satterthwaite degrees of freedom over the four variances), two-sided p and MDE; ``n_a``/``n_b`` are the
+    smallest sample of each difference."""
+    groups = (a1, b1, a0, b0)
+    if not all(groups):
+        raise ValueError("a difference in differences needs values in all four groups")
+    delta = (statistics.fmean(a1) - statistics.fmean(b1)) - (statistics.fmean(a0) - statistics.fmean(b0))
+    n_a, n_b = min(len(a1), len(b1)), min(len(a0), len(b0))
+    if any(len(g) < 2 for g in groups):
+        return MeanDifference(delta, None, None, None, None, None, None, n_a, n_b)
+    se, df = _welch_parts([statistics.variance(g) / len(g) for g in groups], [len(g) - 1 for g in groups])
+    if se == 0:
+        return MeanDifference(delta, None, None, None, None, None, None, n_a, n_b)
+    return _interval(delta, se, df, n_a, n_b, confidence, power)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1); ``None`` entries stay ``None`` and are
+    not counted in the family."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(present)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def binomial_cdf_half(k: int, n: int) -> float:
+    """P(X ≤ k) for X ~ Binomial(n, 1/2), as I_{1/2}(n − k, k + 1)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return regularized_beta(n - k, k + 1, 0.5)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p for discordant counts ``b`` (only A right) and ``c`` (only B right):
+    ``min(1, 2 · P(X ≤ min(b, c)))``, X ~ Binomial(b + c, 1/2); 1 when there is no discordant pair."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * binomial_cdf_half(min(b, c), n))
+
+
+def paired_ttest(d: Sequence[float]) -> tuple[float, float, float] | None:
+    """One-sample t-test of paired differences ``d`` against 0: (t, df, two-sided p); ``None`` for < 2 values or
+    no spread."""
+    if len(d) < 2:
+        return None
+    sd = statistics.stdev(d)
+    if sd == 0:
+        return None
+    t = statistics.fmean(d) / (sd / math.sqrt(len(d)))
+    df = len(d) - 1
+    return t, float(df), min(1.0, 2 * student_t_sf(abs(t), df))
+
+
+BOOTSTRAP_MIN_SEEDS = 10
+"""Bootstrap intervals are given only when both sides have at least this many seeds."""
+
+
+def bootstrap_ci(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE, rounds: int = 10_000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ``mean(a) − mean(b)`` (each side resampled with replacement, seeded);
+    ``None`` unless both sides have ``BOOTSTRAP_MIN_SEEDS`` values."""
+    import random
+
+    if len(a) < BOOTSTRAP_MIN_SEEDS or len(b) < BOOTSTRAP_MIN_SEEDS:
+        return None
+    rng = random.Random(seed)
+    stats = sorted(
+        statistics.fmean(rng.choices(a, k=len(a))) - statistics.fmean(rng.choices(b, k=len(b))) for _ in range(rounds)
+    )
+    alpha = 1.0 - confidence
+    lo = stats[max(0, math.floor(alpha / 2 * rounds))]
+    hi = stats[min(rounds - 1, math.ceil((1 - alpha / 2) * rounds) - 1)]
+    return lo, hi

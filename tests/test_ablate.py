@@ -57,7 +57,7 @@ def rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def test_presets_fill_defaults_and_options_override_them() -> None:
     quick = build_ablation_spec("quick")
-    assert quick.modules == ("none", "se", "ca") and quick.seeds == (0,) and quick.data == "synthetic"
+    assert quick.modules == ("none", "se", "ca") and quick.seeds == (0,) and quick.data == ("synthetic",)
     assert quick.small_input and quick.preset == "quick"
     mine = build_ablation_spec("quick", modules=("ca", "none", "se", "ca"), epochs=7, seeds=(0, 5), lr=None)
     assert mine.modules == ("none", "ca", "se") and mine.epochs == 7 and mine.seeds == (0, 5) and mine.lr == quick.lr
@@ -108,7 +108,7 @@ def test_help_defaults_are_the_spec_and_preset_values() -> None:
         ({"modules": ("nope",)}, UnknownNameError, "nope"),
         ({"modules": ("none",)}, UsageError, "--modules"),
         ({"preset": "paper"}, UsageError, "imagefolder"),
-        ({"preset": "fast"}, UsageError, "quick, paper"),
+        ({"preset": "fast"}, UsageError, "quick, paper, ca-table1"),
         ({"resume": True}, UsageError, "--resume needs --csv"),
         ({"width": 3.0}, UsageError, "--width"),
         ({"input_size": 4}, UsageError, "--input 4"),
@@ -332,8 +332,9 @@ def test_command_prints_the_summary_and_writes_the_csv(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert "Traceback" not in stderr and "2 rows appended" in stderr
     assert "top-1 % (mean ± std)" in stdout and "Δ top-1 (pp)" in stdout and "p (Welch)" in stdout
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("│")]
+    lines = [ln for ln in stdout.split("└")[0].splitlines() if ln.startswith("│")]  # the first table
     assert [ln.split("│")[1].strip() for ln in lines] == ["none", "se"]
+    assert "Contrasts a − b" in stdout and "MDE 80 % (pp)" in stdout
     assert len(rows(out)[1]) == 2
     code, stdout, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--resume", "--quiet")
     assert code == 0 and "p (Welch)" in stdout  # the summary of the runs already there
@@ -413,7 +414,7 @@ def test_two_process_ddp_run_on_cpu(tmp_path: Path) -> None:
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(launcher),
-        "ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--quiet",
+        "ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--quiet", "--launcher", "torchrun",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

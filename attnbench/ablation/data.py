@@ -13,6 +13,12 @@ Sources (the ``--data`` value):
   it; this is the property Coordinate Attention claims to add.
 - ``synthetic-shape``: the control. Exactly the same images (same seed → same pixels), labelled by shape only, so
   position is irrelevant.
+- ``synthetic:KEY=VALUE,...``: the task family, one generator with several label maps over the same pixels:
+  ``labels=shape`` (the control), ``shape-row`` (shape × the cell's row), ``shape-col`` (shape × its column),
+  ``shape-row-col`` (shape × cell), or ``all`` for the four. Other keys: ``grid`` (cells per side, 4 by default in
+  this form), ``size`` (pixels; sets ``--input``), ``shapes`` (how many of ``SHAPES``, 4), ``distractors`` (3) and
+  ``seed`` (the data seed, 0). Row labels can be read from a pooling along the width (CA's X direction keeps the
+  rows), column labels from one along the height; shape × row × column needs both.
 - ``cifar10:PATH`` / ``cifar100:PATH``: the python-pickle batches (``data_batch_1..5`` + ``test_batch``, or
   ``train`` + ``test``) from local disk, never downloaded. They are read with an unpickler that only accepts numpy
   arrays, so a tampered file cannot run code.
@@ -21,14 +27,17 @@ Sources (the ``--data`` value):
   short side and centre-cropped to a square. Small sets are kept in memory; larger ones are decoded per batch in
   ``DataLoader`` workers.
 
-Augmentation: none for the synthetic tasks (a flip would move the shape to another cell, i.e. change the label);
-CIFAR gets random crop with 4 px zero padding + horizontal flip; image folders get random-resized-crop (scale
-0.08-1, ratio 3/4-4/3, bilinear) + horizontal flip for training and a centre crop for evaluation. One deviation:
+Augmentation (``--augment``, recorded in every row), by default: none for the synthetic tasks (a flip would move
+the shape to another cell, i.e. change the label; ``flip`` is accepted for the shape and shape-row labels only);
+``crop`` for CIFAR (random crop with 4 px zero padding + horizontal flip); ``imagenet`` for image folders
+(random-resized-crop, scale 0.08-1, ratio 3/4-4/3, bilinear, + horizontal flip). ``none`` and ``flip`` turn it off
+or down to a flip for any data; evaluation is always the plain (image folders: centre-cropped) image. One deviation:
 the random-resized-crop samples from the stored centre square, not from the full original image.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pickle
@@ -51,6 +60,7 @@ __all__ = [
     "DataError",
     "DataRef",
     "ImageData",
+    "LABEL_MAPS",
     "LazyImageSplit",
     "SyntheticOptions",
     "TensorSplit",
@@ -58,13 +68,26 @@ __all__ = [
     "load_data",
     "load_imagefolder",
     "make_synthetic",
+    "expand_data",
     "parse_data",
     "render_synthetic",
     "synthetic_labels",
 ]
 
 DATA_KINDS = ("synthetic", "synthetic-shape", "cifar10", "cifar100", "imagefolder")
-"""Accepted ``--data`` kinds; the last three take ``:PATH``."""
+"""Accepted ``--data`` kinds; the last three take ``:PATH``, ``synthetic`` takes ``:KEY=VALUE,...`` options."""
+
+LABEL_MAPS = ("shape", "shape-row", "shape-col", "shape-row-col")
+"""The synthetic task family's label maps, control first."""
+
+SYNTHETIC_KEYS = ("labels", "grid", "size", "shapes", "distractors", "seed")
+"""Keys of ``--data synthetic:KEY=VALUE,...``, in the order the canonical form writes them."""
+
+FAMILY_GRID = 4
+"""Cells per side of the family form (``synthetic:labels=...``) when ``grid`` is not given."""
+
+AUGMENTS = ("none", "flip", "crop", "imagenet")
+"""``--augment`` choices: none; horizontal flip; CIFAR's 4 px pad-crop + flip; ImageNet's random-resized-crop + flip."""
 
 SHAPES = ("square", "disc", "cross", "triangle", "ring", "diamond")
 """Shapes the synthetic generator can draw, in label order."""
@@ -93,29 +116,107 @@ IMAGEFOLDER_LAYOUT = "PATH/train/<class>/*.jpg and PATH/val/<class>/*.jpg, or PA
 
 @dataclass(frozen=True)
 class DataRef:
-    """A parsed ``--data`` value: its kind and, for files on disk, the path."""
+    """A parsed ``--data`` value: its kind, for files on disk the path, for the synthetic family its options."""
 
     kind: str
     path: Path | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    """``synthetic:KEY=VALUE,...`` options, canonical order (``SYNTHETIC_KEYS``)."""
 
     def __str__(self) -> str:
+        if self.options:
+            return f"{self.kind}:" + ",".join(f"{k}={v}" for k, v in self.options)
         return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(key, default)
+
+    @property
+    def synthetic(self) -> bool:
+        return self.kind.startswith("synthetic")
+
+    @property
+    def labels(self) -> str:
+        """The synthetic label map (``LABEL_MAPS``); ``""`` for data on disk."""
+        if not self.synthetic:
+            return ""
+        if self.kind == "synthetic-shape":
+            return "shape"
+        return self.option("labels", "shape-row-col") or "shape-row-col"
+
+    @property
+    def grid(self) -> int | None:
+        """Cells per side given or implied by the form (``None``: the legacy forms, whose grid is the options')."""
+        if not self.options:
+            return None
+        return int(self.option("grid", str(FAMILY_GRID)) or FAMILY_GRID)
+
+    @property
+    def size(self) -> int | None:
+        value = self.option("size")
+        return int(value) if value is not None else None
+
+
+def _synthetic_options(text: str, body: str) -> tuple[tuple[str, str], ...]:
+    given: dict[str, str] = {}
+    for part in (p.strip() for p in body.split(",")):
+        if not part:
+            continue
+        key, eq, value = (x.strip() for x in part.partition("="))
+        key = key.lower()
+        if not eq or key not in SYNTHETIC_KEYS:
+            raise UsageError(f"--data '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(SYNTHETIC_KEYS)}; "
+                             "e.g. --data synthetic:labels=shape-row-col,grid=4,size=96.")  # fmt: skip
+        if key in given:
+            raise UsageError(f"--data '{text}' gives {key} twice; give it once.")
+        if key == "labels":
+            if value not in (*LABEL_MAPS, "all"):
+                raise UsageError(f"--data '{text}': labels '{value}' is unknown; use {', '.join(LABEL_MAPS)} or all.")
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                raise UsageError(f"--data '{text}': {key} must be a whole number, got '{value}'.") from None
+            low = {"grid": 1, "size": 6, "shapes": 1, "distractors": 0, "seed": 0}[key]
+            top = {"grid": 8, "size": 1024, "shapes": len(SHAPES), "distractors": 64, "seed": 2**31 - 1}[key]
+            if not low <= number <= top:
+                raise UsageError(f"--data '{text}': {key} must be between {low} and {top}, got {number}.")
+            value = str(number)
+        given[key] = value
+    if not given:
+        raise UsageError(
+            f"--data '{text}' has no options; use --data synthetic, or e.g. synthetic:labels=shape,grid=4."
+        )
+    given.setdefault("labels", "shape-row-col")
+    return tuple((k, given[k]) for k in SYNTHETIC_KEYS if k in given)
 
 
 def parse_data(text: str) -> DataRef:
     """``"synthetic"``, ``"cifar10:/data/x"``… → :class:`DataRef`; raise ``UsageError`` naming the accepted forms."""
     kind, sep, path = text.strip().partition(":")
     kind = kind.strip().lower()
-    forms = "synthetic, synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH"
+    forms = "synthetic, synthetic-shape, synthetic:labels=...,grid=..., cifar10:PATH, cifar100:PATH or imagefolder:PATH"
     if kind not in DATA_KINDS:
         raise UsageError(f"--data '{text}' is not a known data source; use {forms}.")
     if kind.startswith("synthetic"):
-        if sep:
-            raise UsageError(f"--data '{text}': the synthetic tasks take no path; use --data {kind}.")
-        return DataRef(kind)
+        if not sep:
+            return DataRef(kind)
+        if kind != "synthetic" or "=" not in path:
+            raise UsageError(f"--data '{text}': the synthetic tasks take no path; use --data {kind}, or options "
+                             "such as --data synthetic:labels=shape-row-col,grid=4.")  # fmt: skip
+        return DataRef("synthetic", options=_synthetic_options(text, path))
     if not path.strip():
         raise UsageError(f"--data '{text}' needs a folder: --data {kind}:PATH.")
     return DataRef(kind, Path(path.strip()).expanduser())
+
+
+def expand_data(text: str) -> list[DataRef]:
+    """The tasks one ``--data`` value names: ``labels=all`` gives the four label maps (control first)."""
+    ref = parse_data(text)
+    if ref.option("labels") != "all":
+        return [ref]
+    return [DataRef(ref.kind, options=tuple((k, lab if k == "labels" else v) for k, v in ref.options))
+            for lab in LABEL_MAPS]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -171,8 +272,9 @@ class BatchTransform:
     """Turn a ``uint8`` batch into a normalised ``float32`` batch of ``out_size`` px, augmenting if asked.
 
     Args:
-        kind: ``none`` (resize only if the size differs), ``crop_flip`` (pad, random crop, random horizontal
-            flip), ``rrc_flip`` (random-resized-crop + flip) or ``center_crop``.
+        kind: ``none`` (resize only if the size differs), ``flip`` (random horizontal flip of the centre crop),
+            ``crop_flip`` (pad, random crop, random horizontal flip), ``rrc_flip`` (random-resized-crop + flip) or
+            ``center_crop``.
         out_size: output height and width.
         mean: per-channel mean in [0, 1] units.
         std: per-channel standard deviation in [0, 1] units.
@@ -191,6 +293,8 @@ class BatchTransform:
         """Transform ``x`` (``uint8`` ``B × 3 × S × S``); random draws come from ``generator`` (CPU)."""
         if self.kind == "crop_flip":
             x = _crop_flip(x, self.pad, generator)
+        elif self.kind == "flip":
+            x = _center_crop(_crop_flip(x, 0, generator), min(self.out_size, x.shape[-1], x.shape[-2]))
         elif self.kind == "center_crop":
             x = _center_crop(x, min(self.out_size, x.shape[-1], x.shape[-2]))
         y = x.float()
@@ -413,21 +517,61 @@ def render_synthetic(
     return (out, masks) if return_masks else out
 
 
-def synthetic_labels(shape_ids: torch.Tensor, cell_ids: torch.Tensor, grid: int, positional: bool) -> torch.Tensor:
-    """Label of each image: ``shape · grid² + cell`` for the positional task, ``shape`` for the control."""
-    return shape_ids * grid * grid + cell_ids if positional else shape_ids.clone()
+def synthetic_labels(
+    shape_ids: torch.Tensor, cell_ids: torch.Tensor, grid: int, positional: bool | str
+) -> torch.Tensor:
+    """Label of each image under a label map (``LABEL_MAPS``; ``True`` is ``shape-row-col``, ``False`` ``shape``).
+
+    ``shape-row-col``: ``shape · grid² + cell``; ``shape-row``: ``shape · grid + row``; ``shape-col``:
+    ``shape · grid + col``; ``shape``: the shape. ``cell = row · grid + col``.
+    """
+    labels = positional if isinstance(positional, str) else ("shape-row-col" if positional else "shape")
+    row, col = torch.div(cell_ids, grid, rounding_mode="floor"), cell_ids % grid
+    if labels == "shape-row-col":
+        return shape_ids * grid * grid + cell_ids
+    if labels == "shape-row":
+        return shape_ids * grid + row
+    if labels == "shape-col":
+        return shape_ids * grid + col
+    if labels == "shape":
+        return shape_ids.clone()
+    raise ValueError(f"unknown label map '{labels}'")
 
 
-def make_synthetic(opts: SyntheticOptions, positional: bool = True) -> tuple[TensorSplit, TensorSplit]:
-    """The train and test splits of the synthetic task (the same pixels for ``positional`` True and False)."""
-    opts.validate()
-    splits = []
+def num_label_classes(opts: SyntheticOptions, labels: str) -> int:
+    per = {"shape": 1, "shape-row": opts.grid, "shape-col": opts.grid, "shape-row-col": opts.grid**2}[labels]
+    return len(opts.shapes) * per
+
+
+RENDER_CHUNK = 4096
+"""Images rendered per vectorised call (bounds the float32 working set: 4096 × 3 × 96² × 4 B ≈ 450 MB)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_pixels(opts: SyntheticOptions) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]:
+    """``(images, shape_ids, cell_ids)`` of the train and test streams; cached, so every label map of one
+    generator (and every run of a sweep) shares one copy of the pixels."""
+    out = []
     for stream, n in ((0, opts.train_samples), (1, opts.test_samples)):
         g = torch.Generator().manual_seed(opts.seed * 1_000_003 + 7919 * stream + 17)
         shape_ids = torch.randint(0, len(opts.shapes), (n,), generator=g)
         cell_ids = torch.randint(0, opts.grid**2, (n,), generator=g)
-        images = render_synthetic(shape_ids, cell_ids, opts, g)
-        assert isinstance(images, torch.Tensor)
+        images = torch.empty(n, 3, opts.size, opts.size, dtype=torch.uint8)
+        for lo in range(0, n, RENDER_CHUNK):
+            hi = min(n, lo + RENDER_CHUNK)
+            part = render_synthetic(shape_ids[lo:hi], cell_ids[lo:hi], opts, g)
+            assert isinstance(part, torch.Tensor)
+            images[lo:hi] = part
+        out.append((images, shape_ids, cell_ids))
+    return tuple(out)
+
+
+def make_synthetic(opts: SyntheticOptions, positional: bool | str = True) -> tuple[TensorSplit, TensorSplit]:
+    """The train and test splits of the synthetic task under a label map (``synthetic_labels``); every label map
+    of the same ``opts`` has the same pixels."""
+    opts.validate()
+    splits = []
+    for images, shape_ids, cell_ids in _synthetic_pixels(opts):
         splits.append(TensorSplit(images, synthetic_labels(shape_ids, cell_ids, opts.grid, positional)))
     return splits[0], splits[1]
 
@@ -631,6 +775,45 @@ def load_imagefolder(
 # Entry point
 
 
+def default_augment(ref: DataRef) -> str:
+    """``--augment`` by data: none for the synthetic tasks, CIFAR's pad-crop + flip, ImageNet's for image folders."""
+    if ref.synthetic:
+        return "none"
+    return "crop" if ref.kind in CIFAR_MEAN_STD else "imagenet"
+
+
+def check_augment(ref: DataRef, augment: str) -> None:
+    """Refuse an augmentation that changes the label of ``ref``'s task (``UsageError``)."""
+    if augment not in AUGMENTS:
+        raise UsageError(f"--augment '{augment}' is unknown; choose from: {', '.join(AUGMENTS)}.")
+    if ref.synthetic and augment != "none" and (augment != "flip" or ref.labels in ("shape-col", "shape-row-col")):
+        raise UsageError(f"--augment {augment} changes where the shape is, i.e. the label of --data {ref}; "
+                         "use --augment none (or flip for the shape and shape-row labels).")  # fmt: skip
+
+
+def synthetic_options_for(ref: DataRef, input_size: int, base: SyntheticOptions | None = None) -> SyntheticOptions:
+    """The generator options of a synthetic ``ref`` at ``input_size`` px (the label map is not among them)."""
+    opts = base or SyntheticOptions()
+    fields: dict[str, Any] = {**opts.__dict__, "size": input_size}
+    if ref.options:
+        fields["grid"] = ref.grid
+        n_shapes = int(ref.option("shapes", str(len(opts.shapes))) or len(opts.shapes))
+        fields["shapes"] = SHAPES[:n_shapes] if n_shapes != len(opts.shapes) else opts.shapes
+        fields["distractors"] = int(ref.option("distractors", str(opts.distractors)) or opts.distractors)
+        fields["seed"] = int(ref.option("seed", str(opts.seed)) or opts.seed)
+    return SyntheticOptions(**fields)
+
+
+def _transform(kind: str, augment: str, size: int, mean: Any, std: Any) -> BatchTransform:
+    if augment == "imagenet":
+        return BatchTransform("rrc_flip", size, mean, std)
+    if augment == "crop":
+        return BatchTransform("crop_flip", size, mean, std, pad=4)
+    if augment == "flip":
+        return BatchTransform("flip", size, mean, std)
+    return BatchTransform("center_crop" if kind == "imagefolder" else "none", size, mean, std)
+
+
 def load_data(
     ref: DataRef,
     input_size: int,
@@ -638,36 +821,41 @@ def load_data(
     val_fraction: float = 0.2,
     cache: bool | None = None,
     threads: int | None = None,
+    augment: str | None = None,
 ) -> ImageData:
     """Load the task ``ref`` names, with transforms producing ``input_size`` px batches.
 
     Args:
         ref: the parsed ``--data`` value.
         input_size: model input height and width.
-        synthetic: options of the synthetic tasks (its ``size`` is replaced by ``input_size``).
+        synthetic: options of the synthetic tasks (its ``size`` is replaced by ``input_size``; the family form's
+            keys replace the others).
         val_fraction: held-out share for image folders without ``train/``/``val/``.
         cache: image folders only: hold decoded images in memory (``None``: automatic).
         threads: image folders only: decoding threads for the in-memory path.
+        augment: training augmentation (``AUGMENTS``); ``None`` uses ``default_augment(ref)``.
     """
-    if ref.kind.startswith("synthetic"):
-        positional = ref.kind == "synthetic"
-        opts = SyntheticOptions(**{**(synthetic or SyntheticOptions()).__dict__, "size": input_size})
-        train, test = make_synthetic(opts, positional)
+    augment = augment or default_augment(ref)
+    check_augment(ref, augment)
+    if ref.synthetic:
+        opts = synthetic_options_for(ref, input_size, synthetic)
+        train, test = make_synthetic(opts, ref.labels)
         mean, std = _mean_std(train.images)
         plain = BatchTransform("none", input_size, mean, std)
-        return ImageData(ref.kind, opts.num_classes(positional), train, test, plain, plain)
+        return ImageData(str(ref), num_label_classes(opts, ref.labels), train, test,
+                         _transform(ref.kind, augment, input_size, mean, std), plain)  # fmt: skip
     assert ref.path is not None
     if ref.kind in CIFAR_MEAN_STD:
         train, test, classes = load_cifar(ref.kind, ref.path)
         mean, std = CIFAR_MEAN_STD[ref.kind]
         return ImageData(
             str(ref), classes, train, test,
-            BatchTransform("crop_flip", input_size, mean, std, pad=4), BatchTransform("none", input_size, mean, std),
+            _transform(ref.kind, augment, input_size, mean, std), BatchTransform("none", input_size, mean, std),
         )  # fmt: skip
     tr, va, names = load_imagefolder(ref.path, input_size, val_fraction, cache, threads or os.cpu_count() or 1)
     mean, std = IMAGENET_MEAN_STD
     return ImageData(
         str(ref), len(names), tr, va,
-        BatchTransform("rrc_flip", input_size, mean, std), BatchTransform("center_crop", input_size, mean, std),
+        _transform(ref.kind, augment, input_size, mean, std), BatchTransform("center_crop", input_size, mean, std),
         class_names=names,
     )  # fmt: skip

@@ -30,6 +30,12 @@ class AblationRecord:
     momentum: float
     warmup_epochs: float
     label_smoothing: float
+    reduction: int | None
+    """The module's reduction ratio r when given (``--reduction``, ``--preset ca-table1``); empty: its own default."""
+    augment: str
+    """Training augmentation: none, flip, crop or imagenet."""
+    sync_bn: bool
+    """BatchNorm statistics synchronised over distributed processes."""
     seed: int
     preset: str
     device: str
@@ -47,6 +53,14 @@ class AblationRecord:
     train_seconds: float
     throughput_ips: float
     epochs_done: int
+    curve_top1: str
+    """Top-1 (fraction) on the first ``curve_samples`` test images after each epoch, space-separated, oldest first."""
+    curve_samples: int
+    predictions: str
+    """The run's per-example test predictions (``.npy``, int16, test order), relative to the CSV's folder; empty
+    without ``--csv``."""
+    launcher: str
+    """local, torchrun or slurm (not part of the resume key: a run is the same wherever it ran)."""
     status: str
     """ok or failed."""
     error: str
@@ -61,14 +75,14 @@ class AblationRecord:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AblationRecord))
 KEY_COLUMNS: tuple[str, ...] = (
-    "backbone", "module", "width", "input_size", "data", "num_classes", "train_samples", "test_samples", "epochs",
-    "batch", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "seed", "device", "threads",
-    "world_size",
+    "backbone", "module", "width", "input_size", "small_input", "data", "num_classes", "train_samples", "test_samples",
+    "epochs", "batch", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "reduction", "augment",
+    "sync_bn", "seed", "device", "threads", "world_size",
 )  # fmt: skip
 """The columns that identify a run for ``--resume``: its configuration, seed, and where it ran. Device, threads and
 world size are part of it because they change what a row reports: throughput and training time always, top-1 through
 floating-point order (threads, device) and per-process BatchNorm batches (world size). Only rows with
-``status=ok`` count as done: a failed run is history, retried on resume, the retry appended after it."""
+``status=ok`` count as done (``launcher`` is not part of it, so ``--resume`` works across launchers): a failed run is history, retried on resume, the retry appended after it."""
 
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(AblationRecord)}
 
@@ -112,3 +126,8 @@ def is_done(record: AblationRecord) -> bool:
 
 def run_key(record: AblationRecord) -> tuple[Any, ...]:
     return tuple(getattr(record, c) for c in KEY_COLUMNS)
+
+
+def curve_of(record: AblationRecord) -> list[float]:
+    """The per-epoch test top-1 curve of a record (fractions, oldest first)."""
+    return [float(v) for v in record.curve_top1.split()] if record.curve_top1 else []

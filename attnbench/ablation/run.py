@@ -3,8 +3,13 @@
 ``AblationSpec`` is built once at the CLI (or API) edge from a preset plus explicit options and validated once.
 ``run_ablation`` runs every (seed, module) pair, seed-major so an interrupted sweep holds comparable runs, appends
 each finished run to the CSV at once (rank 0 only under torchrun), skips runs the CSV already holds with
-``resume``, and returns the records with a per-module summary: params, MACs, top-1 mean ± std over seeds, Δ against
-the baseline and Welch's t-test p-value against it. Nothing here prints; progress goes to a callback.
+``resume``, and returns the records with a per-task, per-module summary (params, MACs, top-1 mean ± std over
+seeds, Δ and Welch p against the baseline), the contrasts between modules and their difference in differences
+across tasks (``summary.analyse``). Each run's per-example test predictions go to a small ``.npz`` beside the CSV.
+
+Launchers: ``local`` and ``torchrun`` run here (DDP inside each run under torchrun); ``slurm`` submits every
+pending run as a submitit job and appends each row as its job finishes. Nothing here prints; progress goes to a
+callback.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from ..errors import InsertionError
 from .data import ImageData, load_data, parse_data
 from .records import COLUMNS, AblationRecord, is_done, read_records, run_key
 from .spec import AblationSpec
-from .summary import ModuleSummary, summarize_ablation
+from .summary import Analysis, ModuleSummary, analyse, summarize_ablation
 from .train import AccuracyResult, DistContext, TrainProgress, load_checkpoint, train_and_evaluate
 
 
@@ -39,6 +44,7 @@ class AblationEvent:
     seed: int
     train: TrainProgress | None = None
     record: AblationRecord | None = None
+    task: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,12 @@ class AblationResult:
     """Runs found in the CSV and not repeated."""
     data_name: str
     num_classes: int
+    analysis: Analysis | None = None
+    """Contrasts, differences in differences and warnings (``summary.analyse``)."""
+    tasks: tuple[tuple[str, int], ...] = ()
+    """Every task of the sweep with its class count."""
+    missing: int = 0
+    """``report_only``: runs of the plan the CSV does not hold (not trained)."""
 
 
 @dataclass(frozen=True)
@@ -62,32 +74,70 @@ class _Cost:
 
 def _build(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
+    r = spec.reduction(name)
     try:
         return modules.create_model(spec.backbone, name, width=spec.width, num_classes=num_classes,
-                                    small_input=spec.small_input)  # fmt: skip
+                                    small_input=spec.small_input,
+                                    attn_kwargs={"reduction": r} if r is not None else None)  # fmt: skip
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
         raise InsertionError(f"module '{name}' cannot be built into '{spec.backbone}': {exc}") from exc
+
+
+_COSTS: dict[tuple[Any, ...], _Cost] = {}
 
 
 def _cost(spec: AblationSpec, name: str, num_classes: int) -> _Cost:
     from ..cost.count import count_params
     from ..cost.opcount import count_ops
 
+    key = (spec.backbone, spec.width, spec.input_size, spec.small_input, name, spec.reduction(name), num_classes)
+    if key in _COSTS:
+        return _COSTS[key]
     model = _build(spec, name, num_classes, 0).eval()
     attn = modules.find_attention(model)
     params = count_params(model, [m for _, m in attn])
     flops = count_ops(model, torch.zeros(1, 3, spec.input_size, spec.input_size), [n for n, _ in attn])
-    return _Cost(params.total, params.attention, flops.macs, flops.elementwise_ops)
+    _COSTS[key] = _Cost(params.total, params.attention, flops.macs, flops.elementwise_ops)
+    return _COSTS[key]
+
+
+def _digest(key: tuple[Any, ...]) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
 
 def _checkpoint_path(spec: AblationSpec, key: tuple[Any, ...]) -> tuple[Path | None, str]:
     text = repr(key)
     if spec.checkpoint_dir is None:
         return None, text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    kind = parse_data(spec.data).kind
-    name = f"{spec.backbone}-{key[1]}-w{spec.width:g}-i{spec.input_size}-{kind}-e{spec.epochs}-s{key[-1]}-{digest}.pt"
+    kind = parse_data(str(key[5])).kind
+    name = f"{spec.backbone}-{key[1]}-w{spec.width:g}-i{spec.input_size}-{kind}-e{spec.epochs}-s{key[-4]}-{_digest(key)}.pt"
     return spec.checkpoint_dir / name, text
+
+
+def predictions_path(csv: Path, record: AblationRecord) -> tuple[Path, str]:
+    """Where a run's per-example predictions go: ``<csv stem>-predictions/<module>-s<seed>-<key digest>.npz`` beside
+    the CSV; returns the path and its form relative to the CSV's folder (the ``predictions`` column)."""
+    rel = f"{csv.stem}-predictions/{record.module}-s{record.seed}-{_digest(run_key(record))}.npz"
+    return csv.parent / rel, rel
+
+
+def save_predictions(path: Path, predictions: torch.Tensor, targets: torch.Tensor) -> None:
+    """The predicted and true class of every test image, ``int16`` (``int32`` past 32767 classes), atomically."""
+    import numpy as np
+
+    from ..io.csvfile import atomic_path
+
+    top = max([int(t.max()) for t in (targets, predictions) if t.numel()] or [0])
+    dtype = np.int16 if top < 2**15 else np.int32
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from ..errors import FileWriteError
+
+        raise FileWriteError(f"predictions folder '{path.parent}' could not be created ({exc.strerror or exc}); "
+                             "choose another --csv.") from exc  # fmt: skip
+    with atomic_path(path, option="predictions") as tmp, tmp.open("wb") as f:
+        np.savez_compressed(f, pred=predictions.numpy().astype(dtype), target=targets.numpy().astype(dtype))
 
 
 def _check_checkpoints(spec: AblationSpec, keys: list[tuple[Any, ...]]) -> None:
@@ -112,13 +162,55 @@ def _broadcast(obj: Any, dist: DistContext) -> Any:
     return box[0]
 
 
+def _load(spec: AblationSpec, task: str) -> ImageData:
+    ref = parse_data(task)
+    return load_data(ref, spec.input_size, spec.synthetic, spec.val_fraction, threads=spec.threads,
+                     augment=spec.augment_for(ref))  # fmt: skip
+
+
+def execute_run(
+    spec: AblationSpec,
+    task: str,
+    name: str,
+    seed: int,
+    template: AblationRecord,
+    *,
+    data: ImageData | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
+    dist: DistContext | None = None,
+    device: str | None = None,
+) -> tuple[AblationRecord, torch.Tensor | None, torch.Tensor]:
+    """Train and evaluate one (task, module, seed) run: its finished record, test predictions and test labels.
+
+    The unit of work of every launcher (a submitit job calls it through ``_job``).
+    """
+    data = data or _load(spec, task)
+    cost = _cost(spec, name, data.num_classes)
+    model = _build(spec, name, data.num_classes, seed)
+    ck_path, ck_key = _checkpoint_path(spec, run_key(template))
+    result = train_and_evaluate(
+        model, data, spec.train_config(seed, device), progress=progress, dist=dist, checkpoint=ck_path,
+        checkpoint_key=ck_key,
+    )  # fmt: skip
+    return _finish(template, cost, result), result.predictions, data.test.labels
+
+
+def _job(spec: AblationSpec, task: str, name: str, seed: int, template: AblationRecord
+         ) -> tuple[AblationRecord, Any, Any]:  # fmt: skip
+    """A submitit job: one run in a fresh process, with the spec's thread count; returns numpy arrays (picklable)."""
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
+    record, preds, labels = execute_run(spec, task, name, seed, template)
+    return record, (preds.numpy() if preds is not None else None), labels.numpy()
+
+
 def run_ablation(
     spec: AblationSpec,
     progress: Callable[[AblationEvent], None] | None = None,
     dist: DistContext | None = None,
     device: str | None = None,
 ) -> AblationResult:
-    """Train and evaluate every (seed, module) run of ``spec``; append each to ``spec.csv`` as it finishes.
+    """Train and evaluate every (seed, task, module) run of ``spec``; append each to ``spec.csv`` as it finishes.
 
     Args:
         spec: a validated spec.
@@ -137,51 +229,78 @@ def run_ablation(
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
     try:
-        data = load_data(spec.data_ref, spec.input_size, spec.synthetic, spec.val_fraction,
-                         threads=spec.threads)  # fmt: skip
+        datas = {task: _load(spec, task) for task in spec.data}
         env = collect_env(device)
         previous: dict[tuple[Any, ...], AblationRecord] = {}
-        if spec.resume and spec.csv is not None and dist.is_main:
+        if (spec.resume or spec.report_only) and spec.csv is not None and dist.is_main:
             previous = {run_key(r): r for r in read_records(spec.csv) if is_done(r)}
         previous = _broadcast(previous, dist)
-        plan = [(seed, name) for seed in spec.seeds for name in spec.modules]
-        templates = [_template(spec, data, name, seed, env, dist) for seed, name in plan]
+        plan = [(seed, task, name) for seed in spec.seeds for task in spec.data for name in spec.modules]
+        templates = [_template(spec, datas[task], name, seed, env, dist) for seed, task, name in plan]
         _check_checkpoints(spec, [run_key(t) for t in templates if run_key(t) not in previous])
-        costs: dict[str, _Cost] = {}
-        records: list[AblationRecord] = []
+        records: list[AblationRecord | None] = [None] * len(plan)
         skipped = 0
-        for index, ((seed, name), template) in enumerate(zip(plan, templates)):
+        pending: list[int] = []
+        for index, ((seed, task, name), template) in enumerate(zip(plan, templates)):
             key = run_key(template)
             if key in previous:
                 skipped += 1
-                records.append(previous[key])
+                records[index] = previous[key]
                 if progress:
-                    progress(AblationEvent("skip", index, len(plan), name, seed, record=previous[key]))
-                continue
-            if progress:
-                progress(AblationEvent("start", index, len(plan), name, seed))
-            if name not in costs:
-                costs[name] = _cost(spec, name, data.num_classes)
-            model = _build(spec, name, data.num_classes, seed)
-            ck_path, ck_key = _checkpoint_path(spec, key)
+                    progress(AblationEvent("skip", index, len(plan), name, seed, record=previous[key], task=task))
+            else:
+                pending.append(index)
 
-            def on_step(p: TrainProgress, index: int = index, name: str = name, seed: int = seed) -> None:
-                if progress:
-                    progress(AblationEvent("step", index, len(plan), name, seed, train=p))
-
-            result = train_and_evaluate(
-                model, data, spec.train_config(seed, device), progress=on_step if progress else None, dist=dist,
-                checkpoint=ck_path, checkpoint_key=ck_key,
-            )  # fmt: skip
-            record = _finish(template, costs[name], result)
+        def finish(index: int, record: AblationRecord, preds: Any, labels: Any) -> None:
+            seed, task, name = plan[index]
             if spec.csv is not None and dist.is_main:
+                if preds is not None:
+                    path, rel = predictions_path(spec.csv, record)
+                    save_predictions(path, torch.as_tensor(preds), torch.as_tensor(labels))
+                    record = dataclasses.replace(record, predictions=rel)
                 append_rows(spec.csv, COLUMNS, [dataclasses.asdict(record)])
-            records.append(record)
+            records[index] = record
             if progress:
-                progress(AblationEvent("done", index, len(plan), name, seed, record=record))
+                progress(AblationEvent("done", index, len(plan), name, seed, record=record, task=task))
+
+        missing = len(pending) if spec.report_only else 0
+        if spec.report_only:
+            pass
+        elif spec.launcher == "slurm":
+            from .launch import run_jobs
+
+            def started(index: int) -> None:
+                if progress:
+                    seed, task, name = plan[index]
+                    progress(AblationEvent("start", index, len(plan), name, seed, task=task))
+
+            run_jobs(spec, [(i, *plan[i], templates[i]) for i in pending], _job, started, finish)
+        else:
+            for index in pending:
+                seed, task, name = plan[index]
+                if progress:
+                    progress(AblationEvent("start", index, len(plan), name, seed, task=task))
+
+                def on_step(p: TrainProgress, index: int = index, name: str = name, seed: int = seed,
+                            task: str = task) -> None:  # fmt: skip
+                    if progress:
+                        progress(AblationEvent("step", index, len(plan), name, seed, train=p, task=task))
+
+                record, preds, labels = execute_run(
+                    spec, task, name, seed, templates[index], data=datas[task],
+                    progress=on_step if progress else None, dist=dist, device=device,
+                )  # fmt: skip
+                finish(index, record, preds, labels)
     finally:
         torch.set_num_threads(old_threads)
-    return AblationResult(tuple(records), tuple(summarize_ablation(records)), skipped, data.name, data.num_classes)
+    done = tuple(r for r in records if r is not None)
+    root = spec.csv.parent if spec.csv is not None else None
+    first = datas[spec.data[0]]
+    return AblationResult(
+        done, tuple(summarize_ablation(done)), skipped, first.name, first.num_classes,
+        analysis=analyse(done, spec.contrast_pairs(), root, predictions={}),
+        tasks=tuple((d.name, d.num_classes) for d in datas.values()), missing=missing,
+    )  # fmt: skip
 
 
 def _template(spec: AblationSpec, data: ImageData, name: str, seed: int, env: Any, dist: DistContext) -> AblationRecord:
@@ -190,12 +309,14 @@ def _template(spec: AblationSpec, data: ImageData, name: str, seed: int, env: An
         small_input=spec.small_input, data=data.name, num_classes=data.num_classes, train_samples=len(data.train),
         test_samples=len(data.test), epochs=spec.epochs, batch=spec.batch, lr=spec.lr,
         weight_decay=spec.weight_decay, momentum=spec.momentum, warmup_epochs=spec.warmup_epochs,
-        label_smoothing=spec.label_smoothing, seed=seed, preset=spec.preset, device=spec.device,
-        threads=torch.get_num_threads(), world_size=dist.world_size, params=None, attn_params=None, macs=None,
-        elementwise_ops=None, top1=None, top5=None, test_loss=None, final_loss=None, train_seconds=0.0,
-        throughput_ips=0.0, epochs_done=0, status="", error="", torch_version=env.torch_version,
-        cuda_version=env.cuda_version, device_name=env.device_name, cpu_name=env.cpu_name, host=env.host,
-        git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
+        label_smoothing=spec.label_smoothing, reduction=spec.reduction(name),
+        augment=spec.augment_for(parse_data(data.name)), sync_bn=spec.sync_bn and dist.active, seed=seed,
+        preset=spec.preset, device=spec.device, threads=torch.get_num_threads(), world_size=dist.world_size,
+        params=None, attn_params=None, macs=None, elementwise_ops=None, top1=None, top5=None, test_loss=None,
+        final_loss=None, train_seconds=0.0, throughput_ips=0.0, epochs_done=0, curve_top1="",
+        curve_samples=min(spec.curve_samples, len(data.test)), predictions="", launcher=spec.launcher, status="",
+        error="", torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
+        cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
     )  # fmt: skip
 
 
@@ -206,6 +327,7 @@ def _finish(template: AblationRecord, cost: _Cost, result: AccuracyResult) -> Ab
         template, params=cost.params, attn_params=cost.attn_params, macs=cost.macs,
         elementwise_ops=cost.elementwise_ops, top1=result.top1, top5=result.top5, test_loss=result.test_loss,
         final_loss=result.final_loss, train_seconds=result.train_seconds, throughput_ips=result.throughput_ips,
-        epochs_done=result.epochs_done, status=result.status, error=result.error,
+        epochs_done=result.epochs_done, curve_top1=" ".join(repr(v) for v in result.curve_top1),
+        status=result.status, error=result.error,
         timestamp_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )  # fmt: skip

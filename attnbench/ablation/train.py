@@ -44,6 +44,8 @@ __all__ = [
     "DistContext",
     "TrainConfig",
     "TrainProgress",
+    "AllReduceBatchNorm2d",
+    "convert_sync_bn",
     "evaluate",
     "init_distributed",
     "lr_at",
@@ -68,6 +70,11 @@ class TrainConfig:
         num_workers: ``DataLoader`` workers for data decoded per batch (in-memory data ignores it).
         eval_batch: evaluation batch per process; ``None`` uses ``2 · batch``.
         check_every: steps between progress reports and non-finite-loss checks (one sync each).
+        channels_last: model and batches in ``torch.channels_last`` memory format (same numbers within float
+            tolerance; faster convolutions on CPU and CUDA).
+        sync_bn: under DDP, BatchNorm statistics over the global batch (``SyncBatchNorm`` on CUDA, an all-reduce of
+            the per-channel sums on CPU); off: each process normalises with its own share of the batch.
+        curve_samples: after every epoch, evaluate on the first this many test images (0: no curve).
     """
 
     epochs: int
@@ -82,6 +89,9 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch: int | None = None
     check_every: int = 10
+    channels_last: bool = True
+    sync_bn: bool = False
+    curve_samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,11 @@ class AccuracyResult:
     """Training images per second over all processes."""
     epochs_done: int
     error: str = ""
+    curve_top1: tuple[float, ...] = ()
+    """Top-1 on the first ``curve_samples`` test images after each epoch (this run's epochs only when resumed from a
+    checkpoint saved before curves were kept)."""
+    predictions: torch.Tensor | None = None
+    """Predicted class of every test image, in test order (``int64``); ``None`` for a failed run."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +211,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + 1) % (2**63)
 
 
+def augmentation_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """The augmentation stream of one process in one epoch. One stream per rank, so the ranks' shares of a global
+    batch are not augmented alike; rank 0's is the single-process stream (a one-process run is unchanged)."""
+    return torch.Generator().manual_seed((_epoch_seed(seed, epoch) + 1 + 104_729 * rank) % (2**63))
+
+
 @contextlib.contextmanager
 def _deterministic(device: str) -> Iterator[None]:
     import torch.utils.deterministic as det
@@ -217,6 +238,57 @@ def _deterministic(device: str) -> Iterator[None]:
         torch.backends.cudnn.benchmark = bench
 
 
+class AllReduceBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics cover the global batch of a process group, on any device.
+
+    torch's ``SyncBatchNorm`` runs only on GPUs; this one all-reduces the per-channel sums with the differentiable
+    ``torch.distributed.nn.functional.all_reduce`` (two passes: the mean, then the squared deviations, as a single
+    process computes them), so gradients flow through the statistics as in one process over the whole batch. Outside
+    training, or without a process group of two or more, it is a plain ``BatchNorm2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and torch_dist.is_initialized() and torch_dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        c = x.shape[1]
+        local_n = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
+        first = all_reduce(torch.cat((x.sum((0, 2, 3)), local_n)))
+        n = first[c].detach()
+        mean = first[:c] / n
+        centred = x - mean.view(1, c, 1, 1)
+        var = all_reduce((centred * centred).sum((0, 2, 3))) / n
+        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
+            with torch.no_grad():
+                self.num_batches_tracked += 1  # type: ignore[operator]
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)  # type: ignore[arg-type]
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach() * (n / max(float(n) - 1, 1.0)), alpha=m)
+        y = centred * torch.rsqrt(var + self.eps).view(1, c, 1, 1)
+        if self.affine:
+            y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
+        return y
+
+
+def convert_sync_bn(model: nn.Module, device: str) -> nn.Module:
+    """Every ``BatchNorm2d`` of ``model`` synchronised over the process group (weights and statistics kept)."""
+    if device.startswith("cuda"):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+    def swap(mod: nn.Module) -> nn.Module:
+        if type(mod) is nn.BatchNorm2d:
+            new = AllReduceBatchNorm2d(mod.num_features, mod.eps, mod.momentum, mod.affine, mod.track_running_stats)
+            new.load_state_dict(mod.state_dict())
+            new.train(mod.training)
+            return new.to(next(iter(mod.state_dict().values())).device) if mod.state_dict() else new
+        for name, child in mod.named_children():
+            setattr(mod, name, swap(child))
+        return mod
+
+    return swap(model)
+
+
 def _index_batches(indices: list[int], batch: int, drop_last: bool) -> list[list[int]]:
     n = len(indices)
     if drop_last and n >= batch:
@@ -233,10 +305,19 @@ def evaluate(
     device: str,
     dist: DistContext | None = None,
     num_workers: int = 0,
+    limit: int | None = None,
+    channels_last: bool = False,
+    predictions: list[torch.Tensor] | None = None,
 ) -> tuple[float, float | None, float]:
-    """Top-1, top-5 (``None`` under 10 classes) and mean loss of ``model`` on ``split``, summed over ranks."""
+    """Top-1, top-5 (``None`` under 10 classes) and mean loss of ``model`` on ``split``, summed over ranks.
+
+    ``limit``: the first this many images only. ``predictions``: a list that receives one ``int64`` tensor, the
+    predicted class of every image evaluated, in split order (gathered from every rank).
+    """
     rank, world = (dist.rank, dist.world_size) if dist else (0, 1)
-    idx = list(range(rank, len(split), world))
+    n_eval = len(split) if limit is None else min(limit, len(split))
+    idx = list(range(rank, n_eval, world))
+    preds: list[torch.Tensor] = []
     k = 5 if num_classes >= 10 else 1
     sums = torch.zeros(4, dtype=torch.float64)  # correct1, correct5, loss sum, count
     was_training = model.training
@@ -245,15 +326,30 @@ def evaluate(
     with torch.no_grad():
         for xb, yb in split.batches(_index_batches(idx, batch, False), num_workers, pin):
             x = transform(xb.to(device, non_blocking=True))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             y = yb.to(device, non_blocking=True)
             out = model(x)
             top = out.topk(k, 1).indices
+            if predictions is not None:
+                preds.append(top[:, 0].cpu())
             hit = top == y[:, None]
             sums += torch.tensor([
                 float(hit[:, 0].sum()), float(hit.any(1).sum()),
                 float(F.cross_entropy(out.float(), y, reduction="sum")), float(y.numel()),
             ], dtype=torch.float64)  # fmt: skip
     model.train(was_training)
+    if predictions is not None:
+        mine = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+        if dist is not None and dist.active:
+            parts: list[torch.Tensor | None] = [None] * world
+            torch_dist.all_gather_object(parts, mine)
+            full = torch.empty(n_eval, dtype=torch.long)
+            for r, part in enumerate(parts):
+                assert part is not None
+                full[r::world] = part
+            mine = full
+        predictions.append(mine)
     c1, c5, loss, n = _all_sum(sums.tolist(), dist, device)
     n = max(n, 1.0)
     return c1 / n, (c5 / n if k == 5 else None), loss / n
@@ -334,9 +430,14 @@ def train_and_evaluate(
     warmup = min(total, round(cfg.warmup_epochs * steps))
 
     model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.sync_bn and dist.active:
+        model = convert_sync_bn(model, device)
     optimizer = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
     start_epoch, prior_seconds, prior_images = 0, 0.0, 0
     final_loss: float | None = None
+    curve: list[float] = []
     if checkpoint is not None:
         ck = load_checkpoint(checkpoint, checkpoint_key)
         if ck is not None:
@@ -346,6 +447,7 @@ def train_and_evaluate(
             prior_seconds = float(ck["train_seconds"])  # type: ignore[arg-type]
             prior_images = int(ck["images"])  # type: ignore[call-overload]
             final_loss = ck.get("final_loss")  # type: ignore[assignment]
+            curve = [float(v) for v in ck.get("curve", [])]  # type: ignore[attr-defined]
     net: nn.Module = model
     if dist.active:
         ids = [torch.device(device).index] if device.startswith("cuda") else None
@@ -363,7 +465,7 @@ def train_and_evaluate(
         for epoch in range(start_epoch, cfg.epochs):
             es = _epoch_seed(cfg.seed, epoch)
             torch.manual_seed(es)  # dropout and anything else drawing from the global generators
-            aug_gen = torch.Generator().manual_seed(es + 1)
+            aug_gen = augmentation_generator(cfg.seed, epoch, rank)
             sampler.set_epoch(epoch)
             batches = _index_batches(list(sampler), per_rank, True)
             window = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count since last check
@@ -375,6 +477,8 @@ def train_and_evaluate(
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 x = data.train_transform(xb.to(device, non_blocking=True), aug_gen)
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 y = yb.to(device, non_blocking=True)
                 out = net(x)
                 loss = criterion(out, y)
@@ -394,6 +498,7 @@ def train_and_evaluate(
                         return AccuracyResult(
                             status="failed", top1=None, top5=None, test_loss=None, final_loss=w[0],
                             train_seconds=train_seconds, throughput_ips=ips, epochs_done=epochs_done,
+                            curve_top1=tuple(curve),
                             error=f"training loss became {bad} in epoch {epoch + 1}, steps {window_start}-{i}; "
                                   "lower --lr or check the data",
                         )  # fmt: skip
@@ -409,12 +514,24 @@ def train_and_evaluate(
             images += int(epoch_sums[2])
             final_loss = float(epoch_sums[0] / max(1.0, float(epoch_sums[2])))
             epochs_done = epoch + 1
+            if cfg.curve_samples > 0:
+                # Rank 0's BatchNorm statistics everywhere for the curve too; the training state is left as it was.
+                saved = [b.clone() for b in model.buffers()] if dist.active else []
+                if dist.active:
+                    for buf in model.buffers():
+                        torch_dist.broadcast(buf, 0)
+                curve.append(evaluate(
+                    model, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device,
+                    dist, cfg.num_workers, limit=cfg.curve_samples, channels_last=cfg.channels_last,
+                )[0])  # fmt: skip
+                for buf, old in zip(model.buffers(), saved):
+                    buf.copy_(old)
             if checkpoint is not None:
                 if dist.is_main:
                     _save_checkpoint(checkpoint, {
                         "key": checkpoint_key, "epoch": epoch + 1, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "train_seconds": train_seconds, "images": images,
-                        "final_loss": final_loss,
+                        "final_loss": final_loss, "curve": curve,
                     })  # fmt: skip
                 if dist.active:
                     torch_dist.barrier()
@@ -423,11 +540,13 @@ def train_and_evaluate(
             # Each rank updated its own BatchNorm statistics in the last step; evaluate with rank 0's everywhere.
             for buf in model.buffers():
                 torch_dist.broadcast(buf, 0)
+        predictions: list[torch.Tensor] = []
         top1, top5, test_loss = evaluate(
             model, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
-            cfg.num_workers,
+            cfg.num_workers, channels_last=cfg.channels_last, predictions=predictions,
         )  # fmt: skip
     return AccuracyResult(
         status="ok", top1=top1, top5=top5, test_loss=test_loss, final_loss=final_loss, train_seconds=train_seconds,
         throughput_ips=images / train_seconds if train_seconds > 0 else 0.0, epochs_done=epochs_done,
+        curve_top1=tuple(curve), predictions=predictions[0],
     )  # fmt: skip

@@ -14,24 +14,45 @@ import typer
 
 from ..errors import UsageError, rows_failed
 from . import render
-from .options import CsvOpt, PluginsOpt, QuietOpt, load_plugins, split_names
+from .options import load_plugins, split_names
 
 # What each option falls back to: the spec's default, then the presets' values where they differ. The help shows
 # them; tests/test_ablate.py checks them against AblationSpec and PRESETS (importing those here would load torch
 # for every `attnbench --help`).
 DEFAULTS_SHOWN = {
-    "modules": "none,se,cbam,ca; quick none,se,ca", "backbone": "mbv2", "width": "0.5; quick 0.35, paper 1.0",
-    "data": "synthetic", "input": "32, imagefolder 224; quick 24, paper 224", "epochs": "15; quick 3, paper 200",
-    "seeds": "3; quick 1, paper 1", "batch": "64; paper 256", "lr": "0.05", "wd": "0.0005; paper 4e-05",
+    "modules": "none,se,cbam,ca; quick none,se,ca, ca-table1 none,se,ca_x,ca_y,ca", "backbone": "mbv2",
+    "width": "0.5; quick 0.35, paper 1.0, ca-table1 0.35",
+    "data": "synthetic; ca-table1 synthetic:labels=all,grid=4",
+    "input": "32, imagefolder 224; quick 24, paper 224, ca-table1 48; a --data size= sets it",
+    "epochs": "15; quick 3, paper 200, ca-table1 12", "seeds": "3; quick 1, paper 1, ca-table1 3",
+    "batch": "64; paper 256", "lr": "0.05", "wd": "0.0005; paper 4e-05",
     "warmup_epochs": "1.0; quick 0.5, paper 0.0", "label_smoothing": "0.0", "threads": "torch's",
-    "train_samples": "4000; quick 2000", "test_samples": "1000", "val_fraction": "0.2", "workers": "0",
-    "preset": "none: the defaults",
+    "train_samples": "4000; quick 2000", "test_samples": "1000; ca-table1 20000", "val_fraction": "0.2",
+    "workers": "0", "preset": "none: the defaults", "reduction": "each module's own; ca-table1 se=24,ca_x=24,ca_y=24,ca=32",
+    "augment": "by data: none synthetic, crop CIFAR, imagenet image folders",
+    "small_input": "auto: --input ≤ 64; ca-table1 off",
+    "contrasts": "each module-none, plus ca-se; ca-table1 ca-se,ca-ca_x,ca-ca_y,ca_x-ca_y,se-none,ca-none",
+    "curve_samples": "2000",
 }  # fmt: skip
 
 
 def _opt(*decls: str, help: str, key: str) -> Any:
     return typer.Option(*decls, help=help, show_default=DEFAULTS_SHOWN[key])
 
+
+CsvOpt = Annotated[
+    Path | None,
+    typer.Option("--csv", help="Append one row per run to this CSV (header checked, never overwritten); the runs' "
+                 "test predictions go to <stem>-predictions/ beside it.", show_default="none: rows not kept"),
+]  # fmt: skip
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet/--progress", "-q", help="No progress output on stderr.", show_default="--progress")
+]
+PluginsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--plugins", help="Python file or folder registering extra modules (executed as code).",
+                 show_default="none"),
+]  # fmt: skip
 
 ModulesOpt = Annotated[
     str | None,
@@ -41,9 +62,11 @@ ModulesOpt = Annotated[
 BackboneOpt = Annotated[str | None, _opt("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.", key="backbone")]
 WidthOpt = Annotated[float | None, _opt("--width", help="Channel width multiplier.", key="width")]
 DataOpt = Annotated[
-    str | None,
-    _opt("--data", help="synthetic, synthetic-shape, cifar10:PATH, cifar100:PATH or imagefolder:PATH.", key="data"),
-]
+    list[str] | None,
+    _opt("--data", help="synthetic, synthetic-shape, synthetic:labels=shape|shape-row|shape-col|shape-row-col|all,"
+         "grid=4,size=96,shapes=4,distractors=3,seed=0, cifar10:PATH, cifar100:PATH or imagefolder:PATH; repeat "
+         "for several tasks.", key="data"),
+]  # fmt: skip
 InputOpt = Annotated[
     int | None, _opt("--input", help="Image size in px; ≤ 64 uses small-input backbones.", key="input")
 ]
@@ -68,10 +91,64 @@ SmoothingOpt = Annotated[
 ]
 PresetOpt = Annotated[
     str | None,
-    _opt("--preset", help="quick (CI size, synthetic) or paper (the CA paper's ImageNet recipe).", key="preset"),
+    _opt("--preset", help="quick (CI size, synthetic), paper (the CA paper's ImageNet recipe) or ca-table1 (the CA "
+         "paper's Table 1 ablation, parameter-matched, on the synthetic task family).", key="preset"),
+]  # fmt: skip
+ReductionOpt = Annotated[
+    str | None,
+    _opt("--reduction", help="Reduction ratio per module, e.g. se=24,ca_x=24.", key="reduction"),
+]
+AugmentOpt = Annotated[
+    str | None, _opt("--augment", help="Training augmentation: none, flip, crop or imagenet.", key="augment")
+]
+SmallInputOpt = Annotated[
+    bool | None,
+    _opt("--small-input/--full-stride", help="Backbone stride 8 (small_input) or the full stride 32.",
+         key="small_input"),
+]  # fmt: skip
+ContrastsOpt = Annotated[
+    str | None,
+    _opt("--contrasts", help="Module differences to test, a-b comma-separated, e.g. ca-se,ca-ca_x,ca_x-ca_y.",
+         key="contrasts"),
+]  # fmt: skip
+CurveOpt = Annotated[
+    int | None,
+    _opt("--curve-samples", help="Test images evaluated after every epoch for the learning curve (0: none).",
+         key="curve_samples"),
+]  # fmt: skip
+LauncherOpt = Annotated[
+    str,
+    typer.Option("--launcher", help="local (here), torchrun (DDP inside each run; start with torchrun) or slurm "
+                 "(one submitit job per run)."),
+]  # fmt: skip
+SyncBnOpt = Annotated[
+    bool, typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm statistics over the global batch.")
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option("--submitit-cluster", help="slurm launcher: submitit's cluster; local runs the jobs here.",
+                 show_default="auto (Slurm)"),
+]  # fmt: skip
+PartitionOpt = Annotated[
+    str | None,
+    typer.Option("--slurm-partition", help="slurm launcher: the partition.", show_default="the cluster's default"),
+]
+SlurmMinutesOpt = Annotated[int, typer.Option("--slurm-minutes", help="slurm launcher: time limit of each job.")]
+JobFolderOpt = Annotated[
+    Path | None,
+    typer.Option("--job-folder", help="slurm launcher: submitit's job files and logs.",
+                 show_default="<csv stem>-jobs beside --csv"),
+]  # fmt: skip
+ReportOnlyOpt = Annotated[
+    bool,
+    typer.Option("--report-only/--train", help="Train nothing: summarise the runs of this plan --csv already holds."),
+]
+AblateFormatOpt = Annotated[
+    str, typer.Option("--format", help="Summary on stdout: table (rich) or json (raw numbers, pp for contrasts).")
 ]
 ResumeOpt = Annotated[
-    bool, typer.Option("--resume", help="Skip runs the --csv file already holds (same config and seed).")
+    bool,
+    typer.Option("--resume/--no-resume", help="Skip runs the --csv file already holds (same config and seed)."),
 ]
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="cpu, cuda or cuda:N (cuda under torchrun). Never falls back.")
@@ -79,8 +156,9 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[int | None, _opt("--threads", help="CPU intra-op threads (recorded).", key="threads")]
 CheckpointOpt = Annotated[
     Path | None,
-    typer.Option("--checkpoint-dir", help="Save each run after every epoch; continue from it when present."),
-]
+    typer.Option("--checkpoint-dir", help="Save each run after every epoch; continue from it when present.",
+                 show_default="none: no checkpoints"),
+]  # fmt: skip
 TrainSamplesOpt = Annotated[
     int | None, _opt("--train-samples", help="Synthetic tasks: training images.", key="train_samples")
 ]
@@ -118,6 +196,41 @@ def _ints(text: str, option: str, want: str) -> tuple[int, ...]:
     return values
 
 
+def parse_reductions(text: str | None) -> tuple[tuple[str, int], ...] | None:
+    """``"se=24,ca_x=24"`` → ``(("se", 24), ("ca_x", 24))``; ``None`` → ``None``."""
+    if text is None:
+        return None
+    out: dict[str, int] = {}
+    for part in split_names(text):
+        name, eq, value = (x.strip() for x in part.partition("="))
+        try:
+            if not eq or not name:
+                raise ValueError
+            out[name] = int(value)
+        except ValueError:
+            raise UsageError(
+                f"--reduction '{text}': '{part}' must be MODULE=R, e.g. --reduction se=24,ca_x=24."
+            ) from None
+    if not out:
+        raise UsageError("--reduction is empty; give MODULE=R pairs, e.g. --reduction se=24,ca_x=24.")
+    return tuple(out.items())
+
+
+def parse_contrasts(text: str | None) -> tuple[tuple[str, str], ...] | None:
+    """``"ca-se,ca_x-ca_y"`` → ``(("ca", "se"), ("ca_x", "ca_y"))``; ``None`` → ``None``."""
+    if text is None:
+        return None
+    out = []
+    for part in split_names(text):
+        a, dash, b = (x.strip() for x in part.partition("-"))
+        if not dash or not a or not b or "-" in b:
+            raise UsageError(f"--contrasts '{text}': '{part}' must be A-B with two module names, e.g. ca-se.")
+        out.append((a, b))
+    if not out:
+        raise UsageError("--contrasts is empty; give A-B pairs, e.g. --contrasts ca-se,ca-ca_x.")
+    return tuple(dict.fromkeys(out))
+
+
 def _dist_from_env() -> tuple[int, int, int]:
     """Rank, world size and local rank that torchrun exports (0, 1, 0 outside torchrun)."""
     env = os.environ
@@ -150,6 +263,19 @@ def ablate_cmd(
     test_samples: TestSamplesOpt = None,
     val_fraction: ValFractionOpt = None,
     workers: WorkersOpt = None,
+    reduction: ReductionOpt = None,
+    augment: AugmentOpt = None,
+    small_input: SmallInputOpt = None,
+    contrasts: ContrastsOpt = None,
+    curve_samples: CurveOpt = None,
+    launcher: LauncherOpt = "local",
+    sync_bn: SyncBnOpt = False,
+    submitit_cluster: ClusterOpt = None,
+    slurm_partition: PartitionOpt = None,
+    slurm_minutes: SlurmMinutesOpt = 60,
+    job_folder: JobFolderOpt = None,
+    format: AblateFormatOpt = "table",
+    report_only: ReportOnlyOpt = False,
 ) -> None:
     """Train the backbone with each module and without, under one recipe and seeds; report top-1 beside the cost."""
     from ..ablation.run import run_ablation
@@ -157,14 +283,26 @@ def ablate_cmd(
     from ..ablation.train import init_distributed
 
     load_plugins(plugins)
+    if format not in ("table", "json"):
+        raise UsageError(f"--format '{format}' is not one of table, json.")
+    rank, world, local_rank = _dist_from_env()
+    if launcher == "torchrun" and world <= 1:
+        raise UsageError("--launcher torchrun: start it with torchrun, e.g. torchrun --nproc-per-node 2 "
+                         "-m attnbench ablate ... --launcher torchrun.")  # fmt: skip
+    if launcher != "torchrun" and world > 1:
+        raise UsageError(f"started by torchrun with {world} processes; pass --launcher torchrun.")
     spec = build_ablation_spec(
-        preset, modules=split_names(modules_) if modules_ else None, backbone=backbone, width=width, data=data,
+        preset, modules=split_names(modules_) if modules_ else None, backbone=backbone, width=width,
+        data=tuple(data) if data else None,
         input_size=input, epochs=epochs, seeds=parse_seeds(seeds, seed_list), batch=batch, lr=lr, weight_decay=wd,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, csv=csv, resume=resume, device=device,
         threads=threads, checkpoint_dir=checkpoint_dir, train_samples=train_samples, test_samples=test_samples,
-        val_fraction=val_fraction, num_workers=workers,
+        val_fraction=val_fraction, num_workers=workers, reductions=parse_reductions(reduction), augment=augment,
+        small_input_mode=small_input, contrasts=parse_contrasts(contrasts), curve_samples=curve_samples,
+        launcher=launcher, sync_bn=sync_bn, submitit_cluster=submitit_cluster, slurm_partition=slurm_partition,
+        slurm_minutes=slurm_minutes, job_folder=job_folder, report_only=report_only,
     )  # fmt: skip
-    dist, run_device = init_distributed(spec.device, *_dist_from_env())
+    dist, run_device = init_distributed(spec.device, rank, world, local_rank)
     try:
         with render.ablation_progress(quiet or not dist.is_main) as progress:
             result = run_ablation(spec, progress=progress, dist=dist, device=run_device)
@@ -175,8 +313,14 @@ def ablate_cmd(
             torch_dist.destroy_process_group()
     if not dist.is_main:
         return
-    render.show_ablation(result, spec)
-    if csv is not None and resume and result.skipped == len(result.records):
+    if format == "json":
+        render.write_ablation_json(result, spec)
+    else:
+        render.show_ablation(result, spec)
+    if report_only:
+        render.info(f"{result.skipped} runs read from {csv}"
+                    + (f"; {result.missing} runs of this plan are not there (not trained)" if result.missing else ""))  # fmt: skip
+    elif csv is not None and resume and result.skipped == len(result.records):
         render.info(f"nothing to train: all {result.skipped} runs are already in {csv}")
     elif csv is not None:
         render.info(f"{len(result.records) - result.skipped} rows appended to {csv}"

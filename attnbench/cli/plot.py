@@ -40,6 +40,10 @@ def plot_cmd(
     where: Annotated[
         list[str] | None, typer.Option("--where", help="Keep rows with COLUMN=VALUE (repeatable).")
     ] = None,
+    curves: Annotated[
+        bool,
+        typer.Option("--curves", help="Ablation rows: draw the learning curves (test top-1 per epoch) instead."),
+    ] = False,
 ) -> None:
     """Plot two columns of a results CSV, one labelled point per model, with the Pareto front marked."""
     from ..io.plot import plot_csv
@@ -50,5 +54,10 @@ def plot_cmd(
         if not sep or not column:
             raise UsageError(f"--where '{item}' must look like COLUMN=VALUE, e.g. --where backbone=mbv2.")
         filters[column.strip()] = value.strip()
-    path = plot_csv(csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None)
+    if curves:
+        from ..io.plot import plot_curves
+
+        path = plot_curves(csv_path, out=out, where=filters or None)
+    else:
+        path = plot_csv(csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None)
     render.info(f"wrote {path}")

@@ -655,13 +655,35 @@ def _pct(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{100 * v:.{digits}f}"
 
 
-def summary_table(result: AblationResult, spec: AblationSpec) -> Table:
-    """The summary as a rich table: cost, top-1 mean ± std over seeds, Δ and Welch p against the baseline."""
+def _p(p: float | None) -> str:
+    return "–" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
+def _signed(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v + 0.0:+.{digits}f}"
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "–" if low is None or high is None else f"[{low:+.2f}, {high:+.2f}]"
+
+
+def task_label(task: str) -> str:
+    """A synthetic family task by its label map (the table titles give the full form); others as given."""
+    from ..ablation.data import parse_data
+
+    ref = parse_data(task)
+    return ref.labels if ref.synthetic and ref.options else task
+
+
+def summary_table(result: AblationResult, spec: AblationSpec, task: str | None = None) -> Table:
+    """One task's summary as a rich table: cost, top-1 mean ± std over seeds, Δ and Welch p against the baseline."""
     from rich.table import Table
 
+    task = task if task is not None else result.data_name
+    classes = dict(result.tasks).get(task, result.num_classes)
     seeds = ",".join(str(s) for s in spec.seeds)
     title = (
-        f"{spec.backbone} {width_label(spec.width)} on {result.data_name} ({result.num_classes} classes), {spec.input_size} px, "
+        f"{spec.backbone} {width_label(spec.width)} on {task} ({classes} classes), {spec.input_size} px, "
         f"{spec.epochs} epochs, seeds {seeds}"
     )
     table = Table(title=title, title_justify="left")
@@ -669,16 +691,16 @@ def summary_table(result: AblationResult, spec: AblationSpec) -> Table:
                       ("top-1 % (mean ± std)", "right"), ("top-1 % per seed", "left"), ("Δ top-1 (pp)", "right"),
                       ("p (Welch)", "right")):  # fmt: skip
         table.add_column(col, justify=just)  # type: ignore[arg-type]
-    has_top5 = any(s.top5_mean is not None for s in result.summary)
+    rows = [s for s in result.summary if s.task == task or (not s.task and len(result.tasks) <= 1)]
+    has_top5 = any(s.top5_mean is not None for s in rows)
     if has_top5:
         table.add_column("top-5 %", justify="right")
-    for s in result.summary:
+    for s in rows:
         mean = _pct(s.top1_mean) + ("" if s.top1_std is None else f" ± {100 * s.top1_std:.2f}")
         delta = "–" if s.d_top1 is None else f"{100 * s.d_top1:+.2f}"
-        p = "–" if s.p_value is None else (f"{s.p_value:.3f}" if s.p_value >= 0.001 else f"{s.p_value:.1e}")
         row = [
             s.module, millions(s.params), millions(s.macs, 2), f"{s.ok}/{s.runs}", mean,
-            " ".join(_pct(v, 1) for v in s.top1) or "–", delta, p,
+            " ".join(_pct(v, 1) for v in s.top1) or "–", delta, _p(s.p_value),
         ]  # fmt: skip
         if has_top5:
             row.append(_pct(s.top5_mean))
@@ -686,12 +708,90 @@ def summary_table(result: AblationResult, spec: AblationSpec) -> Table:
     return table
 
 
+def contrasts_table(result: AblationResult) -> Table | None:
+    """Every contrast a − b: Δ with Welch's 95 % interval, p, Holm p, MDE, and the paired per-example tests."""
+    from rich.table import Table
+
+    if result.analysis is None or not result.analysis.contrasts:
+        return None
+    cs = result.analysis.contrasts
+    table = Table(title="Contrasts a − b (top-1, percentage points)", title_justify="left")
+    cols = ["task", "a − b", "n", "Δ (pp)", "95 % CI (pp)", "p", "p Holm", "MDE 80 % (pp)", "p paired ex.",
+            "McNemar b/c", "p McNemar"]  # fmt: skip
+    boot = any(c.boot_low_pp is not None for c in cs)
+    if boot:
+        cols.insert(5, "bootstrap CI (pp)")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("task", "a − b") else "right")
+    for c in cs:
+        row = [
+            task_label(c.task), f"{c.a} − {c.b}", f"{c.n_a}/{c.n_b}", _signed(c.delta_pp), _ci(c.ci_low_pp, c.ci_high_pp),
+            _p(c.p), _p(c.p_holm), "–" if c.mde_pp is None else f"{c.mde_pp:.2f}", _p(c.p_paired),
+            "–" if c.mcnemar_b is None else f"{c.mcnemar_b}/{c.mcnemar_c}", _p(c.p_mcnemar),
+        ]  # fmt: skip
+        if boot:
+            row.insert(5, _ci(c.boot_low_pp, c.boot_high_pp))
+        table.add_row(*row)
+    return table
+
+
+def did_table(result: AblationResult) -> Table | None:
+    """Differences in differences: (a − b | task) − (a − b | control)."""
+    from rich.table import Table
+
+    if result.analysis is None or not result.analysis.did:
+        return None
+    table = Table(title="Difference in differences (a − b | task) − (a − b | control), pp", title_justify="left")
+    for col in ("task", "control", "a − b", "DiD (pp)", "95 % CI (pp)", "p", "p Holm", "MDE 80 % (pp)"):
+        table.add_column(col, justify="left" if col in ("task", "control", "a − b") else "right")
+    for d in result.analysis.did:
+        table.add_row(task_label(d.task), task_label(d.control), f"{d.a} − {d.b}", _signed(d.did_pp), _ci(d.ci_low_pp, d.ci_high_pp),
+                      _p(d.p), _p(d.p_holm), "–" if d.mde_pp is None else f"{d.mde_pp:.2f}")  # fmt: skip
+    return table
+
+
 def show_ablation(result: AblationResult, spec: AblationSpec, console: Console | None = None) -> None:
-    """Print the summary table (stdout by default) and a one-line note on how to read it."""
+    """Print every task's summary table, the contrasts and differences in differences, notes and warnings."""
     console = console or stdout
-    console.print(summary_table(result, spec))
+    tasks = [t for t, _ in result.tasks] or [result.data_name]
+    for task in tasks:
+        console.print(summary_table(result, spec, task))
     console.print(
         "Δ: mean top-1 minus the baseline's, in percentage points. p: Welch's two-sided t-test against the baseline "
         "over seeds (– with fewer than 2 successful seeds on either side).",
         style="dim", soft_wrap=True,
     )  # fmt: skip
+    for table in (contrasts_table(result), did_table(result)):
+        if table is not None:
+            console.print(table)
+    if result.analysis is not None and result.analysis.contrasts:
+        console.print(
+            "CI: Welch 95 % interval over seeds. p Holm: Holm-adjusted over all contrasts (differences in differences: "
+            "over those). MDE: the true difference a Welch test at 5 % finds with 80 % power, from the observed seed "
+            "spread and n. Paired tests pool the seeds both sides ran, over test examples (test-set noise only).",
+            style="dim", soft_wrap=True,
+        )  # fmt: skip
+    for line in result.analysis.warnings if result.analysis is not None else ():
+        console.print(f"warning: {escape(line)}", soft_wrap=True, markup=True)
+
+
+def ablation_json(result: AblationResult, spec: AblationSpec) -> dict[str, Any]:
+    """The summary as data: raw numbers, fractions for the module rows, percentage points for contrasts."""
+    import dataclasses
+
+    analysis = result.analysis
+    return {
+        "backbone": spec.backbone, "width": spec.width, "input_size": spec.input_size, "epochs": spec.epochs,
+        "seeds": list(spec.seeds), "tasks": [{"data": t, "num_classes": c} for t, c in result.tasks],
+        "modules": [dataclasses.asdict(s) for s in result.summary],
+        "contrasts": [dataclasses.asdict(c) for c in analysis.contrasts] if analysis else [],
+        "did": [dataclasses.asdict(d) for d in analysis.did] if analysis else [],
+        "warnings": list(analysis.warnings) if analysis else [],
+    }  # fmt: skip
+
+
+def write_ablation_json(result: AblationResult, spec: AblationSpec) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(ablation_json(result, spec), indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()

@@ -625,3 +625,62 @@ def _save_atomic(fig: Any, out: Path) -> None:
 
     with atomic_path(out, option="--out") as tmp:
         fig.savefig(tmp, format="png", dpi=_DPI)
+
+
+def plot_curves(csv_path: Path, out: Path | None = None, *, where: Mapping[str, Any] | None = None) -> Path:
+    """Write a PNG of the ablation rows' learning curves: test top-1 (on the first ``curve_samples`` test images)
+    after every epoch, one line per run, one colour per module, one panel per task (``data``).
+
+    Raises:
+        ResultsFileError: ``csv_path`` is missing, unreadable or has no rows, or ``out`` cannot be written (exit 2).
+        UsageError: the rows hold no ``curve_top1`` (not an ablation CSV, or runs without curves) (exit 2).
+    """
+    from .csvfile import check_path
+
+    csv_path = Path(csv_path)
+    _check_results_path(csv_path)
+    out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-curves.png")
+    check_path(out, option="--out")
+    frame = read_results(csv_path)
+    if where:
+        frame = _apply_where(frame, where, csv_path)
+    if "curve_top1" not in frame.columns or "module" not in frame.columns:
+        raise UsageError(f"{csv_path.name} has no curve_top1 column; plot --curves reads `attnbench ablate` rows.")
+    runs = []
+    for _, row in frame.iterrows():
+        text = row["curve_top1"]
+        if isinstance(text, str) and text.strip():
+            runs.append((str(row.get("data", "")), str(row["module"]), [100 * float(v) for v in text.split()]))
+    if not runs:
+        raise UsageError(f"no row of {csv_path.name} has a learning curve; run ablate with --curve-samples > 0.")
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    tasks = list(dict.fromkeys(t for t, _, _ in runs))
+    modules = list(dict.fromkeys(m for _, m, _ in runs))
+    colours = {m: colormaps["tab10"](i % 10) for i, m in enumerate(modules)}
+    cols = min(2, len(tasks))
+    rows = math.ceil(len(tasks) / cols)
+    fig = Figure(figsize=(6.4 * cols, 4.2 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        seen: set[str] = set()
+        for t, m, curve in runs:
+            if t != task:
+                continue
+            ax.plot(range(1, len(curve) + 1), curve, color=colours[m], alpha=0.8, lw=1.2,
+                    label=m if m not in seen else None)  # fmt: skip
+            seen.add(m)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(tasks) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{csv_path.name}: learning curves ({len(runs)} runs)", fontsize=10)
+    fig.tight_layout()
+    _save_atomic(fig, out)
+    return out
