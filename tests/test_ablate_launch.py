@@ -59,7 +59,8 @@ def test_a_failing_job_is_a_failed_row(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(ablate_run, "_job", _boom)
     result = run_ablation(spec)
     assert [r.status for r in result.records] == ["failed", "failed"]
-    assert all("boom in the job" in r.error for r in read_records(out))
+    errors = [r.error for r in read_records(out)]
+    assert all("boom in the job" in e for e in errors), errors
 
 
 def _boom(*args: object) -> None:

@@ -27,8 +27,8 @@ import pytest
 from attnbench.cost.records import COLUMNS, OPTIONAL_INT_COLUMNS
 from attnbench.cost.sweep import row_key
 
-GRID = ["--modules", "se,ca", "--backbones", "mbv2", "--widths", "0.35,0.5,0.75", "--inputs", "32,40"]
-EXPECTED_ROWS = 3 * 2 * 3  # widths × inputs × (none, se, ca)
+GRID = ["--modules", "se,ca", "--backbones", "mbv2", "--widths", "0.35,0.5,0.75,1.0", "--inputs", "32,40"]
+EXPECTED_ROWS = 4 * 2 * 3  # widths × inputs × (none, se, ca)
 NUMERIC = {"params", "macs", "elementwise_ops", "width", "input_size", "batch", "threads", *OPTIONAL_INT_COLUMNS}
 
 
@@ -61,7 +61,7 @@ def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     """Kill a sweep at a random moment, check the file, resume; return (rows kept at the kill, rows lost)."""
     out = tmp_path / f"sweep-{seed}.csv"
     proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(random.Random(seed).uniform(1.0, 5.5))  # the whole grid takes about 6 s here, longer under load
+    time.sleep(random.Random(seed).uniform(1.0, 5.5))  # the whole grid takes about 8 s on a quiet machine
     assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
