@@ -77,7 +77,7 @@ def run_jobs(
                 try:
                     record, preds, labels = job_.result()
                 except Exception as exc:  # a job's failure is that run's failure, not the sweep's
-                    reason = " ".join(str(exc).split())[-300:] or type(exc).__name__
+                    reason = job_failure(exc)
                     record = dataclasses.replace(template, status="failed", error=f"job {job_.job_id}: {reason}")
                     preds = labels = None
                 finish(index, record, preds, labels)
@@ -90,3 +90,14 @@ def run_jobs(
                 job_.cancel(check=False)
             except Exception:
                 pass
+
+
+def job_failure(exc: BaseException) -> str:
+    """One line for a failed job: the job's own exception line (submitit wraps it in a banner, a traceback and the
+    log paths), else the wrapper's text; at most 300 characters."""
+    import re
+
+    lines = [line.strip() for line in str(exc).splitlines()]
+    raised = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*", line)]
+    text = raised[-1] if raised else " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
