@@ -9,7 +9,7 @@ For each matched row: params, MACs and element-wise ops of A and B and B − A; 
 B / A; the latency share ``d_latency_pct`` of A and B, its change B − A in percentage points, and whether the 95 %
 intervals of the two shares overlap (``None`` when either file has no interval). Rows only in A or only in B are
 listed as such, with the other side empty. A file written before a key column existed is read with that column's
-old meaning (``sweep.KEY_DEFAULTS``: no ``mode`` column means inference).
+old meaning (``records.legacy_defaults``: no ``runtime`` means the build's, no ``mode`` means inference).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsFileError, UsageError
-from .sweep import KEY, KEY_DEFAULTS, row_key
+from .records import ADDED_COLUMNS, legacy_defaults
+from .sweep import KEY, row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
 """Exact counts: compared as B − A."""
@@ -70,18 +71,19 @@ def read_results(path: Path, option: str) -> Results:
     if not path.exists():
         raise ResultsFileError(f"{label} does not exist; {fix}")
     table = read_table(path, option=option)
-    missing = [c for c in REQUIRED if c not in table.header and c not in KEY_DEFAULTS]
+    missing = [c for c in REQUIRED if c not in table.header and c not in ADDED_COLUMNS]
     if missing:
         raise ResultsFileError(f"{label} is not a results CSV (no column '{missing[0]}'); {fix}")
     rows: dict[tuple[str, ...], dict[str, Any]] = {}
     failed = 0
     for line, raw in table.rows:
+        raw = legacy_defaults(raw)
         if raw.get("status", "ok") != "ok":
             failed += 1
             continue
         typed: dict[str, Any] = {}
         for column in (*KEY, *COUNTS, *LATENCY):
-            text = raw.get(column, KEY_DEFAULTS.get(column, ""))
+            text = raw.get(column, "")
             try:
                 typed[column] = parse_cell(text, KINDS.get(column, str))
             except ValueError as exc:

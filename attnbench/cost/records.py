@@ -98,15 +98,13 @@ LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COL
 
 
 def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
-    """A row read from a file written before the added columns, with them filled in: its build's runtime, no
-    quantization, inference, and empty cells for what was not measured then."""
-    if "runtime" in row:
-        return row
+    """A row read from a file written before some of ``ADDED_COLUMNS``, with those filled in: its build's runtime,
+    no quantization, inference, and empty cells for what was not measured then. Columns the row has are kept."""
     build = row.get("build", "") or "eager"
     runtime = "eager" if build == "channels_last" else build.partition("+")[0]
     filled = {c: "" for c in ADDED_COLUMNS}
     filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""), quantize="none", mode="inference")
-    return {**row, **filled}
+    return {**filled, **row}
 
 
 OPTIONAL_INT_COLUMNS: tuple[str, ...] = tuple(

@@ -30,8 +30,6 @@ from .spec import BASELINE, ProfileSpec
 KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "batch", "device", "dtype", "threads",
        "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
-KEY_DEFAULTS: dict[str, str] = {"mode": "inference"}
-"""What a row written before a key column existed measured (files read for comparison, never appended to)."""
 
 Done = dict[tuple[str, ...], set[int | None]]
 """Configuration key → what its ok rows measured: ``None`` for counts only, else the latency sample count."""
