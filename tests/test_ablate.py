@@ -88,13 +88,14 @@ def test_help_defaults_are_the_spec_and_preset_values() -> None:
     option = {"width": "width", "epochs": "epochs", "batch": "batch", "lr": "lr", "wd": "weight_decay",
               "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing", "backbone": "backbone",
               "train_samples": "train_samples", "test_samples": "test_samples", "val_fraction": "val_fraction",
-              "workers": "num_workers", "modules": "modules"}  # fmt: skip
+              "workers": "num_workers", "modules": "modules", "data": "data",
+              "curve_samples": "curve_samples"}  # fmt: skip
     for key, field in option.items():
 
         def show(v: Any) -> str:
             return ",".join(v) if isinstance(v, tuple) else str(v)
 
-        others = [f"{name} {show(p[field])}" for name, p in PRESETS.items() if field in p and p[field] != base[field]]
+        others = [f"{name} {show(p[field])}" for name, p in PRESETS.items() if field in p and show(p[field]) != show(base[field])]
         assert DEFAULTS_SHOWN[key] == "; ".join([show(base[field]), *[", ".join(others)][: bool(others)]]), key
     assert DEFAULTS_SHOWN["seeds"] == f"{len(base['seeds'])}; " + ", ".join(
         f"{n} {len(p['seeds'])}" for n, p in PRESETS.items()

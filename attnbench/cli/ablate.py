@@ -22,9 +22,9 @@ from .options import load_plugins, split_names
 DEFAULTS_SHOWN = {
     "modules": "none,se,cbam,ca; quick none,se,ca, ca-table1 none,se,ca_x,ca_y,ca", "backbone": "mbv2",
     "width": "0.5; quick 0.35, paper 1.0, ca-table1 0.35",
-    "data": "synthetic; ca-table1 synthetic:labels=all,grid=4",
+    "data": "synthetic; ca-table1 synthetic:labels=all,grid=4,shapes=6,distractors=8",
     "input": "32, imagefolder 224; quick 24, paper 224, ca-table1 48; a --data size= sets it",
-    "epochs": "15; quick 3, paper 200, ca-table1 12", "seeds": "3; quick 1, paper 1, ca-table1 3",
+    "epochs": "15; quick 3, paper 200, ca-table1 20", "seeds": "3; quick 1, paper 1, ca-table1 3",
     "batch": "64; paper 256", "lr": "0.05", "wd": "0.0005; paper 4e-05",
     "warmup_epochs": "1.0; quick 0.5, paper 0.0", "label_smoothing": "0.0", "threads": "torch's",
     "train_samples": "4000; quick 2000", "test_samples": "1000; ca-table1 20000", "val_fraction": "0.2",
@@ -32,7 +32,7 @@ DEFAULTS_SHOWN = {
     "augment": "by data: none synthetic, crop CIFAR, imagenet image folders",
     "small_input": "auto: --input ≤ 64; ca-table1 off",
     "contrasts": "each module-none, plus ca-se; ca-table1 ca-se,ca-ca_x,ca-ca_y,ca_x-ca_y,se-none,ca-none",
-    "curve_samples": "2000",
+    "curve_samples": "2000; ca-table1 1000",
 }  # fmt: skip
 
 
