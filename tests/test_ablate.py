@@ -95,7 +95,11 @@ def test_help_defaults_are_the_spec_and_preset_values() -> None:
         def show(v: Any) -> str:
             return ",".join(v) if isinstance(v, tuple) else str(v)
 
-        others = [f"{name} {show(p[field])}" for name, p in PRESETS.items() if field in p and show(p[field]) != show(base[field])]
+        others = [
+            f"{name} {show(p[field])}"
+            for name, p in PRESETS.items()
+            if field in p and show(p[field]) != show(base[field])
+        ]
         assert DEFAULTS_SHOWN[key] == "; ".join([show(base[field]), *[", ".join(others)][: bool(others)]]), key
     assert DEFAULTS_SHOWN["seeds"] == f"{len(base['seeds'])}; " + ", ".join(
         f"{n} {len(p['seeds'])}" for n, p in PRESETS.items()
