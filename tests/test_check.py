@@ -165,8 +165,9 @@ def test_quiet_check_prints_only_what_failed_and_the_summary(base: Path, orig: d
 
 
 def test_changed_only_shows_the_rows_that_are_not_ok(base: Path, orig: dict) -> None:
-    double = float(orig["ca"]["latency_ratio"]) * 2
-    edit(base, "ca", drop=("se",), latency_ratio=str(double))
+    # Ten times the measured ratio: improved however loaded the machine is (twice was within a noisy interval).
+    tenfold = float(orig["ca"]["latency_ratio"]) * 10
+    edit(base, "ca", drop=("se",), latency_ratio=str(tenfold))
     code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "10%", "--changed-only")
     assert code == 0, out + err
     assert {k: r["status"] for k, r in table_rows(out).items()} == {(CA, "latency"): "improved"}

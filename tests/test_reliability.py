@@ -60,8 +60,17 @@ def complete_rows(path: Path) -> list[dict[str, str]]:
 def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     """Kill a sweep at a random moment, check the file, resume; return (rows kept at the kill, rows lost)."""
     out = tmp_path / f"sweep-{seed}.csv"
+    rng = random.Random(seed)
+    # The kill moment is set by progress, not by the clock, so a fast or a loaded machine kills as often inside the
+    # grid: once `rows` rows are on disk, after a random part of the next row's time (about 0.3 s a row).
+    rows, delay = rng.randrange(1, EXPECTED_ROWS - 4), rng.uniform(0.0, 0.3)
     proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(random.Random(seed).uniform(1.0, 5.5))  # the whole grid takes about 8 s on a quiet machine
+    deadline = time.monotonic() + 300
+    while (out.read_bytes().count(b"\n") - 1 if out.exists() else 0) < rows:
+        assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"
+        assert time.monotonic() < deadline, "the sweep wrote no rows for 300 s"
+        time.sleep(0.01)
+    time.sleep(delay)
     assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)

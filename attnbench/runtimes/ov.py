@@ -1,7 +1,9 @@
 """OpenVINO: the exported ONNX graph (``onnx_export``) compiled for OpenVINO's CPU plugin.
 
 Threads are set explicitly (``INFERENCE_NUM_THREADS``), with the LATENCY hint (one stream) and a check that the
-compiled model took the thread count. For ``--quantize int8`` OpenVINO runs the QDQ int8 ONNX file made by ONNX
+compiled model took the thread count. The inference precision is pinned to f32
+(``INFERENCE_PRECISION_HINT``): on CPUs with AVX512_BF16 or AMX the plugin would otherwise run float32 graphs in
+bfloat16, a different computation from the one the row names. For ``--quantize int8`` OpenVINO runs the QDQ int8 ONNX file made by ONNX
 Runtime's quantizer (``onnx_export.quantized``), so it needs the ``onnx`` extra too; NNCF is not used.
 """
 
@@ -37,7 +39,8 @@ class OpenVino:
 
         exported = built(model, x, request)
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": request.threads, "PERFORMANCE_HINT": "LATENCY"}
+        config = {"INFERENCE_NUM_THREADS": request.threads, "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
         try:
             compiled = core.compile_model(core.read_model(str(exported.path)), "CPU", config)
         except Exception as exc:  # OpenVINO raises its own types for a graph it cannot compile
