@@ -68,7 +68,7 @@ def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     deadline = time.monotonic() + 300
     while (out.read_bytes().count(b"\n") - 1 if out.exists() else 0) < rows:
         assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"
-        assert time.monotonic() < deadline, "the sweep wrote no rows for 300 s"
+        assert time.monotonic() < deadline, f"the sweep had not written {rows} rows after 300 s"
         time.sleep(0.01)
     time.sleep(delay)
     assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"

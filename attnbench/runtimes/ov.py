@@ -1,10 +1,10 @@
 """OpenVINO: the exported ONNX graph (``onnx_export``) compiled for OpenVINO's CPU plugin.
 
 Threads are set explicitly (``INFERENCE_NUM_THREADS``), with the LATENCY hint (one stream) and a check that the
-compiled model took the thread count. The inference precision is pinned to f32
-(``INFERENCE_PRECISION_HINT``): on CPUs with AVX512_BF16 or AMX the plugin would otherwise run float32 graphs in
-bfloat16, a different computation from the one the row names. For ``--quantize int8`` OpenVINO runs the QDQ int8 ONNX file made by ONNX
-Runtime's quantizer (``onnx_export.quantized``), so it needs the ``onnx`` extra too; NNCF is not used.
+compiled model took the thread count. The inference precision is pinned to f32 (``INFERENCE_PRECISION_HINT``): on
+CPUs with AVX512_BF16 or AMX the plugin would otherwise run float32 graphs in bfloat16, a different computation from
+the one the row names. For ``--quantize int8`` OpenVINO runs the QDQ int8 ONNX file made by ONNX Runtime's quantizer
+(``onnx_export.quantized``), so it needs the ``onnx`` extra too; NNCF is not used.
 """
 
 from __future__ import annotations
