@@ -15,7 +15,7 @@ import torch
 from attnbench.api import build_spec
 from attnbench.cost import runner
 from attnbench.cost.records import COLUMNS
-from attnbench.cost.timing import CallTimer, sample_until_precise, time_latency
+from attnbench.cost.timing import MIN_INTERVAL_ROUNDS, CallTimer, sample_until_precise, time_latency
 from attnbench.stats import RatioEstimate, median_ci, median_ci_ranks, min_pairs, paired_ratio
 
 # ------------------------------------------------------------------------------------------ the interval, fixed
@@ -160,6 +160,31 @@ def test_minimum_rounds_are_always_taken() -> None:
     source = FakeSource(clock, {"none": noisy(10, 0.3, 1), "ca": noisy(13, 0.3, 2)}, cost_s=5)
     out = sample_until_precise(source, ["none", "ca"], PAIRS, min_samples=12, precision=0.02, max_time=0, clock=clock)
     assert out.rounds == 12 and not out.met and out.elapsed_s > 100
+
+
+def test_a_time_budget_cuts_the_minimum_rounds_down_to_an_interval() -> None:
+    # 10 s a round (batch-32 forwards): 60 s of budget ends 30 minimum rounds at the sixth, not the thirtieth
+    clock = FakeClock()
+    source = FakeSource(clock, {"none": noisy(10, 0.3, 1), "ca": noisy(13, 0.3, 2)}, cost_s=5)
+    out = sample_until_precise(source, ["none", "ca"], PAIRS, min_samples=30, precision=0.001, max_time=60, clock=clock)
+    assert out.rounds == 6 and not out.met and out.estimates["ca"].low is not None
+    # and never below the rounds an interval needs, however short the budget
+    out = sample_until_precise(source, ["none", "ca"], PAIRS, min_samples=30, precision=0.001, max_time=1, clock=clock)
+    assert out.rounds == MIN_INTERVAL_ROUNDS
+
+
+def test_warm_up_stops_after_its_time_once_two_calls_are_done() -> None:
+    clock = FakeClock()
+    calls = []
+
+    def slow() -> None:
+        calls.append(1)
+        clock.now += 1.5
+
+    timer = CallTimer(slow, clock)
+    assert timer.warm_up(10) == 1 and len(calls) == 2  # 3 s > WARMUP_MAX_S after the second call
+    calls.clear()
+    assert CallTimer(slow, clock).warm_up(1) == 1 and len(calls) == 1  # one asked, one made
 
 
 def test_a_failing_model_is_dropped_and_the_others_go_on() -> None:

@@ -66,12 +66,17 @@ PositionOpt = Annotated[
 RepeatsOpt = Annotated[
     int,
     typer.Option(
-        "--repeats", help="Timed samples per model, at least (more are taken until --precision is met).",
+        "--repeats", help="Timed samples per model, at least (more until --precision is met; fewer, down to 6, only when --max-time runs out first).",
         rich_help_panel=MEASURE_PANEL,
     ),
 ]  # fmt: skip
 WarmupOpt = Annotated[
-    int, typer.Option("--warmup", help="Untimed calls before sampling.", rich_help_panel=MEASURE_PANEL)
+    int,
+    typer.Option(
+        "--warmup",
+        help="Untimed calls before sampling (stopping after 2 s once two are done).",
+        rich_help_panel=MEASURE_PANEL,
+    ),
 ]
 PrecisionOpt = Annotated[
     str,

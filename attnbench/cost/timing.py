@@ -29,6 +29,12 @@ MIN_SAMPLE_S = 0.002
 MAX_SAMPLES = 100_000
 """Rounds never go beyond this many samples per model, whatever the time budget."""
 
+MIN_INTERVAL_ROUNDS = 6
+"""The fewest rounds whose paired ratios have a 95 % interval: a time budget cuts the minimum rounds down to this."""
+
+WARMUP_MAX_S = 2.0
+"""Warm-up stops after this long once two calls are done (one slow forward, e.g. at batch 32, is warm-up enough)."""
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -82,13 +88,18 @@ class CallTimer:
         self.calls_per_sample = 1
 
     def warm_up(self, calls: int, calls_per_sample: int | None = None) -> int:
-        """``calls`` timed but unrecorded calls (at least one); each sample then averages enough calls to last
-        ``MIN_SAMPLE_S`` by the fastest of them, or ``calls_per_sample`` when given. Returns that count."""
+        """``calls`` timed but unrecorded calls (at least one; fewer when two or more have taken ``WARMUP_MAX_S``);
+        each sample then averages enough calls to last ``MIN_SAMPLE_S`` by the fastest of them, or
+        ``calls_per_sample`` when given. Returns that count."""
         fastest = math.inf
-        for _ in range(max(1, calls)):
+        start = self._clock()
+        for i in range(max(1, calls)):
             t0 = self._clock()
             self._fn()
-            fastest = min(fastest, self._clock() - t0)
+            t1 = self._clock()
+            fastest = min(fastest, t1 - t0)
+            if i >= 1 and t1 - start >= WARMUP_MAX_S:
+                break
         if calls_per_sample is None:
             calls_per_sample = max(1, math.ceil(MIN_SAMPLE_S / max(fastest, 1e-9)))
         self.calls_per_sample = calls_per_sample
@@ -180,9 +191,11 @@ def sample_until_precise(
 
     A round takes one sample of every model, in alternating order (forward, then backward), so sample k of every
     model comes from round k and drift hits the pair alike. ``pairs`` maps a key to the key its latency is divided
-    by (its baseline). After ``min_samples`` rounds (always taken) the loop stops as soon as every pair's
-    ``confidence`` interval of the median ratio has a half-width ≤ ``precision`` (a fraction of the ratio), or when
-    ``max_time`` seconds of ``clock`` have passed since the first warm-up call.
+    by (its baseline). After ``min_samples`` rounds the loop stops as soon as every pair's ``confidence`` interval
+    of the median ratio has a half-width ≤ ``precision`` (a fraction of the ratio), or when ``max_time`` seconds of
+    ``clock`` have passed since the first warm-up call. A ``max_time`` > 0 that runs out earlier ends the loop
+    before ``min_samples`` too, but never before ``MIN_INTERVAL_ROUNDS``; ``max_time`` 0 takes exactly
+    ``min_samples`` rounds.
 
     A model whose ``start`` or ``sample`` raises one of ``errors`` goes to ``failed`` with its exception and leaves
     the rounds; pairs that lose a member are no longer waited for.
@@ -219,11 +232,12 @@ def sample_until_precise(
                 del out.samples_ms[key]
         alive = [k for k in alive if k in out.samples_ms]
         out.rounds += 1
-        if out.rounds < min_samples:
+        out_of_time = clock() - t0 >= max_time
+        cut_short = max_time > 0 and out.rounds >= MIN_INTERVAL_ROUNDS and out_of_time
+        if out.rounds < min_samples and not cut_short:
             if progress:
                 progress(out.rounds, worst)
             continue
-        out_of_time = clock() - t0 >= max_time
         if out.rounds >= next_check or out_of_time:
             worst = max((e.half_width for e in estimates().values()), default=0.0)
             next_check = out.rounds + max(1, out.rounds // 20)  # checks ~every 5 %: their cost stays small
