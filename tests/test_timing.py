@@ -15,7 +15,7 @@ import torch
 from attnbench.api import build_spec
 from attnbench.cost import runner
 from attnbench.cost.records import COLUMNS
-from attnbench.cost.timing import MIN_INTERVAL_ROUNDS, CallTimer, sample_until_precise, time_latency
+from attnbench.cost.timing import CallTimer, sample_until_precise, time_latency
 from attnbench.stats import RatioEstimate, median_ci, median_ci_ranks, min_pairs, paired_ratio
 
 # ------------------------------------------------------------------------------------------ the interval, fixed
@@ -170,7 +170,7 @@ def test_a_time_budget_cuts_the_minimum_rounds_down_to_an_interval() -> None:
     assert out.rounds == 6 and not out.met and out.estimates["ca"].low is not None
     # and never below the rounds an interval needs, however short the budget
     out = sample_until_precise(source, ["none", "ca"], PAIRS, min_samples=30, precision=0.001, max_time=1, clock=clock)
-    assert out.rounds == MIN_INTERVAL_ROUNDS
+    assert out.rounds == min_pairs() == 6
 
 
 def test_warm_up_stops_after_its_time_once_two_calls_are_done() -> None:

@@ -66,7 +66,8 @@ PositionOpt = Annotated[
 RepeatsOpt = Annotated[
     int,
     typer.Option(
-        "--repeats", help="Timed samples per model, at least (more until --precision is met; fewer, down to 6, only when --max-time runs out first).",
+        "--repeats", help="Timed samples per model, at least (more until --precision is met; fewer, down to 6, "
+        "only when --max-time runs out first).",
         rich_help_panel=MEASURE_PANEL,
     ),
 ]  # fmt: skip

@@ -21,16 +21,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
-from ..stats import CONFIDENCE, RatioEstimate, Summary, paired_ratio, summarize
+from ..stats import CONFIDENCE, RatioEstimate, Summary, min_pairs, paired_ratio, summarize
 
 MIN_SAMPLE_S = 0.002
 """Each timing sample runs the model enough times to last at least this long, so timer overhead stays < 1 %."""
 
 MAX_SAMPLES = 100_000
 """Rounds never go beyond this many samples per model, whatever the time budget."""
-
-MIN_INTERVAL_ROUNDS = 6
-"""The fewest rounds whose paired ratios have a 95 % interval: a time budget cuts the minimum rounds down to this."""
 
 WARMUP_MAX_S = 2.0
 """Warm-up stops after this long once two calls are done (one slow forward, e.g. at batch 32, is warm-up enough)."""
@@ -194,7 +191,8 @@ def sample_until_precise(
     by (its baseline). After ``min_samples`` rounds the loop stops as soon as every pair's ``confidence`` interval
     of the median ratio has a half-width ≤ ``precision`` (a fraction of the ratio), or when ``max_time`` seconds of
     ``clock`` have passed since the first warm-up call. A ``max_time`` > 0 that runs out earlier ends the loop
-    before ``min_samples`` too, but never before ``MIN_INTERVAL_ROUNDS``; ``max_time`` 0 takes exactly
+    before ``min_samples`` too, but never before ``stats.min_pairs(confidence)`` rounds (6 at 95 %), the fewest
+    with an interval; ``max_time`` 0 takes exactly
     ``min_samples`` rounds.
 
     A model whose ``start`` or ``sample`` raises one of ``errors`` goes to ``failed`` with its exception and leaves
@@ -223,6 +221,7 @@ def sample_until_precise(
         }
 
     next_check, worst = min_samples, None
+    fewest = min_pairs(confidence)  # a time budget cuts min_samples down to this
     while alive and out.rounds < MAX_SAMPLES:
         for key in alive if out.rounds % 2 == 0 else alive[::-1]:
             try:
@@ -233,7 +232,7 @@ def sample_until_precise(
         alive = [k for k in alive if k in out.samples_ms]
         out.rounds += 1
         out_of_time = clock() - t0 >= max_time
-        cut_short = max_time > 0 and out.rounds >= MIN_INTERVAL_ROUNDS and out_of_time
+        cut_short = max_time > 0 and out.rounds >= fewest and out_of_time
         if out.rounds < min_samples and not cut_short:
             if progress:
                 progress(out.rounds, worst)

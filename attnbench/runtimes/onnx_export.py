@@ -221,7 +221,7 @@ def quantized(model: nn.Module, x: torch.Tensor, request: Request) -> Exported:
             # Shape inference only: the graph's node names stay, so the attention nodes are still known. ONNX's own
             # shape inference, not ONNX Runtime's symbolic one: the export's shapes are static, and the symbolic
             # pass loses the shape of opset-20 ReduceMax/ReduceMean (axes as an input) and stops at the Concat after
-            # them (CBAM's spatial gate). SE's and CA's quantized graphs come out byte-identical either way.
+            # them (CBAM's spatial gate). SE's and CA's quantized modules come out byte-identical either way.
             quant_pre_process(str(base.path), str(pre), skip_optimization=True, skip_symbolic_shape=True)
             quantize_static(
                 str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
