@@ -157,7 +157,7 @@ def run_profile(
     else:
         from .cost.sweep import upgrade
 
-        upgrade(csv)  # a file written before the runtime columns gets them, its rows kept
+        upgrade(csv)  # a file written before some of the columns gets them, its rows kept
         with CsvAppender(csv, COLUMNS) as out:
             result = _profile(spec, progress, on_records=lambda records: out.extend([as_dict(r) for r in records]))
     return to_frame(result.records), result.warnings

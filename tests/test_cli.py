@@ -190,7 +190,7 @@ def test_format_csv_header_and_rows(ca_runs: dict) -> None:
         )  # fmt: skip
         assert float(r["width"]) == 1.0
         # --no-latency: every latency column is empty
-        for col in ("latency_ms_median", "latency_ms_iqr", "latency_n", "throughput_ips", "d_latency_pct"):
+        for col in ("latency_ms_median", "latency_ms_iqr", "latency_n", "throughput_ips", "d_latency_pct", "allocator"):
             assert r[col] == "", col
         assert r["torch_version"] == torch.__version__
     assert (base["position"], base["reduction"], int(base["attn_count"]), int(base["attn_params"])) == ("", "", 0, 0)

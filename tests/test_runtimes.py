@@ -190,18 +190,23 @@ def test_list_runtimes_shows_each_runtime_and_whether_it_is_installed() -> None:
             assert rt.version() in out
 
 
-def test_csv_written_before_the_runtime_columns_is_upgraded_and_resumed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("missing", [("runtime", "mode", "allocator"), ("allocator",)], ids=["runtime", "allocator"])
+def test_csv_written_before_some_columns_is_upgraded_and_resumed(tmp_path: Path, missing: tuple[str, ...]) -> None:
     from attnbench.cost import sweep
-    from attnbench.cost.records import COLUMNS, LEGACY_COLUMNS
+    from attnbench.cost.records import COLUMNS, RUNTIME_COLUMNS
     from attnbench.cost.spec import ProfileSpec
 
+    gone = set(missing) | (set(RUNTIME_COLUMNS) if "runtime" in missing else set())
+    older = [c for c in COLUMNS if c not in gone]
     old = tmp_path / "old.csv"
-    row = {c: "" for c in LEGACY_COLUMNS}
+    row = {c: "" for c in older}
     row.update(backbone="mbv2", module="none", width="1.0", input_size="224", batch="1", device="cpu",
                dtype="float32", threads="1", build="eager", status="ok", torch_version="2.13.0",
                latency_ms_median="10.0", latency_n="30", params="3504872")  # fmt: skip
+    written = dict(runtime="eager", runtime_version="2.13.0", quantize="none", mode="inference")
+    row.update({k: v for k, v in written.items() if k in row})
     with old.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(LEGACY_COLUMNS), lineterminator="\n")
+        w = csv.DictWriter(f, fieldnames=older, lineterminator="\n")
         w.writeheader()
         w.writerow(row)
     with pytest.warns(UserWarning, match="had the columns of an older attnbench"):
@@ -211,7 +216,7 @@ def test_csv_written_before_the_runtime_columns_is_upgraded_and_resumed(tmp_path
     assert list(got[0]) == list(COLUMNS)
     assert got[0]["runtime"] == "eager" and got[0]["quantize"] == "none" and got[0]["runtime_version"] == "2.13.0"
     assert got[0]["mode"] == "inference"
-    assert got[0]["params"] == "3504872"
+    assert got[0]["params"] == "3504872" and got[0]["allocator"] == ""
     done = sweep.existing(old)
     assert sweep.is_done(done, ProfileSpec(modules=()), "none", "eager")
     assert not sweep.is_done(done, ProfileSpec(modules=(), quantize="int8"), "none", "eager")

@@ -346,6 +346,7 @@ def test_real_tiny_models_reach_a_loose_target() -> None:
     for name in ("ca", "se"):
         r = rows[name]
         assert r.status == "ok" and r.latency_n >= 10
+        assert r.allocator  # what the timing ran under, e.g. "glibc 2.36, heap kept"
         assert r.d_latency_pct_ci_low <= r.d_latency_pct <= r.d_latency_pct_ci_high
         n = len(result.samples_ms[(name, "eager")])
         assert n == r.latency_n == len(result.samples_ms[("none", "eager")])

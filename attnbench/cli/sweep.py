@@ -79,7 +79,7 @@ def sweep_cmd(
     if csv is not None:
         from ..io.csvfile import check_target
 
-        sweep.upgrade(csv)  # a file written before the runtime columns gets them, its rows kept
+        sweep.upgrade(csv)  # a file written before some of the columns gets them, its rows kept
         check_target(csv, COLUMNS)  # before the progress bar: a refused file is the only line
     records, warnings = [], []
     with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:

@@ -81,6 +81,9 @@ class ProfileRecord:
     cuda_version: str
     device_name: str
     cpu_name: str
+    allocator: str
+    """The C allocator the latency was timed under (``glibc 2.36, heap kept``: see ``cost.heap``); empty when
+    nothing was timed."""
     host: str
     git_sha: str
     timestamp_utc: str
@@ -92,7 +95,7 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
-ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode")
+ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator")
 """Columns added since the first results format; files written before them (``LEGACY_COLUMNS``) still load."""
 LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
 

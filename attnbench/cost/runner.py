@@ -19,6 +19,7 @@ from ..runtimes import RUNTIMES, OpTally, Request, prepare, runtime_of
 from ..stats import RatioEstimate, min_pairs
 from .build import build_model, inspect_model, make_input
 from .count import count_params
+from .heap import allocator_name, kept_heap
 from .records import ProfileRecord
 from .spec import BASELINE, ProfileSpec
 from .timing import Latency, SampleSource, Sampling, TimerSource, clock_for, sample_until_precise, torch_threads
@@ -238,7 +239,7 @@ def _time_all(
                 progress(f"timing round {rounds}{state} (target ±{100 * spec.precision:g} pp)")
 
         grad = torch.enable_grad() if spec.mode == "train" else torch.inference_mode()
-        with torch_threads(spec.threads), grad:
+        with torch_threads(spec.threads), grad, kept_heap():
             sampling = sample_until_precise(
                 source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
                 clock=clock, errors=FAILURES, progress=report,
@@ -310,7 +311,7 @@ def _record(
         attn_float_op_types=";".join(f"{k}:{v}" for k, v in ops.float_types.items()) if ops else "",
         status="failed" if error else "ok", error=error,
         torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
-        cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
+        cpu_name=env.cpu_name, allocator=allocator_name() if lat else "", host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import torch
 
 from ..stats import CONFIDENCE, RatioEstimate, Summary, min_pairs, paired_ratio, summarize
+from .heap import kept_heap
 
 MIN_SAMPLE_S = 0.002
 """Each timing sample runs the model enough times to last at least this long, so timer overhead stays < 1 %."""
@@ -123,7 +124,7 @@ def time_latency(
         device: the device ``fn`` runs on (CUDA is synchronised around each block).
     """
     timer = CallTimer(fn, clock_for(device))
-    with torch_threads(threads), torch.inference_mode():
+    with torch_threads(threads), torch.inference_mode(), kept_heap():
         n = timer.warm_up(warmup, calls_per_sample)
         samples = [timer.sample() for _ in range(repeats)]
     return Latency.from_samples(samples, n)
