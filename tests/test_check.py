@@ -8,6 +8,7 @@ copy. Runs call ``cli.main`` in-process; counts-only checks (``--only params,mac
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -425,6 +426,22 @@ def test_github_annotation_names_file_and_line(base: Path, orig: dict) -> None:
         f"::error file={base},line=4,title=attnbench check::{CA} params: {true - 1:,} → {true:,} (regression)"
     ]
     assert summary(out) == f"check {base}: 1 failing (8 ok, 1 regression)"
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_github_annotations_go_to_stderr_when_stdout_is_json_or_csv(base: Path, orig: dict, fmt: str) -> None:
+    true = int(orig["ca"]["params"])
+    edit(base, "ca", params=str(true - 1))
+    code, out, err = run_cli("check", base, *COUNTS, "--github", "--format", fmt)
+    assert code == 1
+    assert not [line for line in out.splitlines() if line.startswith("::")]
+    if fmt == "json":
+        assert json.loads(out)["summary"] == {"ok": 8, "regression": 1}
+    else:
+        assert len(list(csv.DictReader(io.StringIO(out)))) == 9
+    assert [line for line in err.splitlines() if line.startswith("::")] == [
+        f"::error file={base},line=4,title=attnbench check::{CA} params: {true - 1:,} → {true:,} (regression)"
+    ]
 
 
 def test_github_without_findings_prints_no_annotation(base: Path) -> None:

@@ -353,7 +353,7 @@ def show_check(
     result: Any, path: Any, fmt: str, github: bool, accepted: bool = False, shown: str = "all"
 ) -> None:  # fmt: skip
     """The diff table (or JSON, or CSV of the findings) of ``attnbench check`` and its one-line summary (on stderr
-    with CSV); annotations with ``--github``.
+    with CSV); annotations with ``--github`` (on stderr with JSON or CSV, so that stdout stays one document).
 
     ``shown`` limits the table's rows: ``all``, ``changed`` (not ok) or ``failed`` (no table when none failed).
     JSON always holds every finding.
@@ -400,14 +400,15 @@ def show_check(
                               _fmt_metric(f.metric, f.new), _change(f), f.status, f.note, style=style.get(f.status))  # fmt: skip
             stdout.print(table)
         stdout.print(line, markup=False)
-    if github:
+    if github:  # the Actions runner reads workflow commands on either stream: stdout keeps JSON/CSV parseable
+        sys.stdout.flush()
+        out = sys.stderr if fmt in ("json", "csv") else sys.stdout
         level = {"regression": "error", "changed": "error", "improved": "notice", "skipped": "warning"}
         for f in result.findings:
             if f.status in level:
                 msg = f"{f.row.label} {f.metric}: {_fmt_metric(f.metric, f.old)} → {_fmt_metric(f.metric, f.new)} ({f.status}) {f.note}"
-                sys.stdout.write(
-                    f"::{level[f.status]} file={path},line={f.row.line},title=attnbench check::{msg.strip()}\n"
-                )
+                out.write(f"::{level[f.status]} file={path},line={f.row.line},title=attnbench check::{msg.strip()}\n")
+        out.flush()
     sys.stdout.flush()
 
 

@@ -5,13 +5,15 @@ and it gives the top of its heap back to the kernel once more than 128 KiB of it
 most activations of a mobile network are above that size, so each forward maps, faults in and unmaps them again:
 on a 1-thread CPU run that was half of MobileNetV2's forward time, and it diluted a module's Δlatency (CA:
 +8 % with the defaults, +29 % with the heap kept). How much of it a forward pays also depends on what the process
-allocated before (glibc moves its thresholds), so two runs of one model could differ by 3×.
+allocated before (glibc moves its thresholds), so two runs of one model could differ by 2×.
 
 ``kept_heap`` turns both off for the duration (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, max)``):
-the first forward grows the heap and later ones reuse it, as ONNX Runtime's and OpenVINO's own arenas do. Blocks
-below 32 MiB (every activation at batch 1) were never mapped, so small inputs time the same either way. The
-settings are put back afterwards, and the free top of the heap is returned; one thing mallopt cannot undo is
-glibc's dynamic mmap threshold, which stays off (fixed where it stood) for the rest of the process.
+the first forward grows the heap and later ones reuse it, as ONNX Runtime's and OpenVINO's own arenas do. At
+batch 1 the activations (1–5 MiB) soon fall under glibc's rising mmap threshold, but the trimmed heap top is
+still faulted in again on each forward: there the kept heap measured MobileNetV2 at 33 ms instead of 36 ms and
+CA's share at +41 % instead of +34 % (1 thread, same session). The settings are put back afterwards, and
+the free top of the heap is returned; one thing mallopt cannot undo is glibc's dynamic mmap threshold, which
+stays off (fixed where it stood) for the rest of the process.
 ``allocator_name`` says what the timing ran under, for every result row.
 """
 
