@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import platform
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +37,9 @@ PRELOADED = ("jemalloc", "tcmalloc", "mimalloc")
 """Allocators that replace glibc's malloc when loaded (LD_PRELOAD); glibc's settings do not apply to them."""
 
 
+@functools.cache
 def _preloaded() -> str:
-    """The name of a replacement allocator mapped into this process, or ''."""
+    """The name of a replacement allocator mapped into this process, or '' (fixed when the process starts)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
@@ -45,6 +47,7 @@ def _preloaded() -> str:
     return next((name for name in PRELOADED if f"lib{name}" in maps), "")
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """glibc's C library when this process runs on it, else ``None``."""
     libc, _ = platform.libc_ver()
@@ -58,14 +61,13 @@ def _glibc() -> ctypes.CDLL | None:
     return lib
 
 
-def allocator_name(kept: bool = True) -> str:
+def allocator_name() -> str:
     """What a timing with ``kept_heap`` runs under: ``glibc 2.36, heap kept``, ``jemalloc``, or the platform's."""
     other = _preloaded()
     if other:
         return other
-    libc, version = platform.libc_ver()
-    if libc == "glibc" and _glibc() is not None:
-        return f"glibc {version}, {KEPT}" if kept else f"glibc {version}"
+    if _glibc() is not None:
+        return f"glibc {platform.libc_ver()[1]}, {KEPT}"
     return f"{platform.system().lower() or 'unknown'} default"
 
 

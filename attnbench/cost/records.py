@@ -96,8 +96,8 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns added with the runtimes."""
 ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator")
-"""Columns added since the first results format; files written before them (``LEGACY_COLUMNS``) still load."""
-LEGACY_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ADDED_COLUMNS)
+"""Columns added since the first results format; files written without some of them still load
+(``sweep.is_older_header``, ``legacy_defaults``)."""
 
 
 def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
