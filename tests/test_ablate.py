@@ -87,7 +87,7 @@ def test_help_defaults_are_the_spec_and_preset_values() -> None:
     base = {f.name: f.default for f in dataclasses.fields(AblationSpec)} | DEFAULTS
     option = {"width": "width", "epochs": "epochs", "batch": "batch", "lr": "lr", "wd": "weight_decay",
               "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing", "backbone": "backbone",
-              "train_samples": "train_samples", "test_samples": "test_samples", "val_fraction": "val_fraction",
+              "train_samples": "train_samples", "test_samples": "test_samples", "val_fraction": "val_fraction", "holdout_fraction": "holdout_fraction",
               "workers": "num_workers", "modules": "modules", "data": "data",
               "curve_samples": "curve_samples"}  # fmt: skip
     for key, field in option.items():
@@ -226,13 +226,13 @@ def test_resume_skips_runs_already_in_the_csv(tmp_path: Path, monkeypatch: pytes
 
 
 def test_resume_retries_failed_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ablate._build
+    real = ablate.build_model
     monkeypatch.setattr(
-        ablate, "_build", lambda spec, name, n, seed: _NaNNet(n) if name == "se" else real(spec, name, n, seed)
+        ablate, "build_model", lambda spec, name, n, seed: _NaNNet(n) if name == "se" else real(spec, name, n, seed)
     )
     out = tmp_path / "ablate.csv"
     run_ablation(build_ablation_spec(**TINY, csv=out))
-    monkeypatch.setattr(ablate, "_build", real)
+    monkeypatch.setattr(ablate, "build_model", real)
     again = run_ablation(build_ablation_spec(**TINY, csv=out, resume=True))
     assert again.skipped == 1 and [(r.module, r.status) for r in again.records] == [("none", "ok"), ("se", "ok")]
     # the failed run stays in the file as history, followed by its retry
@@ -275,12 +275,12 @@ class _NaNNet(nn.Module):
 
 
 def test_nan_loss_marks_the_run_failed_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ablate._build
+    real = ablate.build_model
 
     def build(spec: Any, name: str, num_classes: int, seed: int) -> nn.Module:
         return _NaNNet(num_classes) if name == "se" and seed == 0 else real(spec, name, num_classes, seed)
 
-    monkeypatch.setattr(ablate, "_build", build)
+    monkeypatch.setattr(ablate, "build_model", build)
     out = tmp_path / "ablate.csv"
     result = run_ablation(build_ablation_spec(**{**TINY, "modules": ("se", "ca")}, csv=out))
     _, body = rows(out)
@@ -434,9 +434,9 @@ def test_two_process_ddp_run_on_cpu(tmp_path: Path) -> None:
 
 
 def test_command_exits_1_naming_the_failed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ablate._build
+    real = ablate.build_model
     monkeypatch.setattr(
-        ablate, "_build", lambda spec, name, n, seed: _NaNNet(n) if name == "se" else real(spec, name, n, seed)
+        ablate, "build_model", lambda spec, name, n, seed: _NaNNet(n) if name == "se" else real(spec, name, n, seed)
     )
     out = tmp_path / "a.csv"
     code, stdout, stderr = run_main("ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--quiet")

@@ -222,10 +222,10 @@ def test_imagefolder_train_val_layout(tmp_path: Path) -> None:
 
 def test_imagefolder_split_fraction_is_fixed_and_stratified(tmp_path: Path) -> None:
     _tree(tmp_path, 5)
-    train, val, names = load_imagefolder(tmp_path, 16, val_fraction=0.4)
+    train, val, names = load_imagefolder(tmp_path, 16, holdout_fraction=0.4)
     assert names == ("cat", "dog", "emu") and len(train) == 9 and len(val) == 6
     assert sorted(val.labels.tolist()) == [0, 0, 1, 1, 2, 2]
-    again_train, again_val, _ = load_imagefolder(tmp_path, 16, val_fraction=0.4)
+    again_train, again_val, _ = load_imagefolder(tmp_path, 16, holdout_fraction=0.4)
     assert torch.equal(train.images, again_train.images) and torch.equal(val.images, again_val.images)
 
 

@@ -37,6 +37,7 @@ the random-resized-crop samples from the stored centre square, not from the full
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -267,6 +268,36 @@ class LazyImageSplit(torch.utils.data.Dataset):  # type: ignore[type-arg]
 Split = TensorSplit | LazyImageSplit
 
 
+def _subset(split: Split, index: list[int]) -> Split:
+    if isinstance(split, TensorSplit):
+        i = torch.as_tensor(index, dtype=torch.long)
+        return TensorSplit(split.images[i], split.labels[i])
+    return LazyImageSplit([split.files[i] for i in index], split.labels[index].tolist(), split.size)
+
+
+def split_off(split: Split, fraction: float) -> tuple[Split, Split]:
+    """``(rest, held_out)``: ``fraction`` of every class of ``split`` held out (at least one image of a class with
+    two or more, never all of them), in the split's order.
+
+    The choice depends on the labels alone (each class shuffled by a generator seeded with its label), so every
+    run, module and seed of a sweep holds out the same images.
+    """
+    labels = split.labels.tolist()
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    held: list[int] = []
+    for label, members in by_class.items():
+        if len(members) < 2:
+            continue
+        order = torch.randperm(len(members), generator=torch.Generator().manual_seed(label)).tolist()
+        n = min(len(members) - 1, max(1, round(len(members) * fraction)))
+        held += [members[j] for j in order[:n]]
+    chosen = set(held)
+    rest = [i for i in range(len(labels)) if i not in chosen]
+    return _subset(split, rest), _subset(split, sorted(held))
+
+
 @dataclass(frozen=True)
 class BatchTransform:
     """Turn a ``uint8`` batch into a normalised ``float32`` batch of ``out_size`` px, augmenting if asked.
@@ -358,7 +389,11 @@ def _random_resized_crop_flip(
 
 @dataclass(frozen=True)
 class ImageData:
-    """A loaded classification task: both splits, their transforms, and what they are."""
+    """A loaded classification task: both splits, their transforms, and what they are.
+
+    ``test`` is the split every accuracy is measured on: the task's test split, or with a validation share
+    (``load_data(val_fraction=...)``) the part of the training split held out, as ``eval_split`` says.
+    """
 
     name: str
     num_classes: int
@@ -367,6 +402,7 @@ class ImageData:
     train_transform: BatchTransform
     test_transform: BatchTransform
     class_names: tuple[str, ...] = field(default=(), repr=False)
+    eval_split: str = "test"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -703,7 +739,7 @@ def _list_classes(root: Path, what: str) -> dict[str, list[Path]]:
 
 
 def _split_by_fraction(
-    classes: dict[str, list[Path]], val_fraction: float, root: Path
+    classes: dict[str, list[Path]], holdout_fraction: float, root: Path
 ) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
     train: list[tuple[Path, int]] = []
     val: list[tuple[Path, int]] = []
@@ -712,7 +748,7 @@ def _split_by_fraction(
             raise DataError(f"class folder '{root / name}' has {len(files)} image; a train/val split needs at least 2.")
         g = torch.Generator().manual_seed(label)
         order = torch.randperm(len(files), generator=g).tolist()
-        n_val = min(len(files) - 1, max(1, round(len(files) * val_fraction)))
+        n_val = min(len(files) - 1, max(1, round(len(files) * holdout_fraction)))
         val += [(files[i], label) for i in sorted(order[:n_val])]
         train += [(files[i], label) for i in sorted(order[n_val:])]
     return train, val
@@ -728,15 +764,15 @@ def _materialise(items: list[tuple[Path, int]], size: int, cache: bool, threads:
 
 
 def load_imagefolder(
-    root: Path, input_size: int, val_fraction: float = 0.2, cache: bool | None = None, threads: int = 4
+    root: Path, input_size: int, holdout_fraction: float = 0.2, cache: bool | None = None, threads: int = 4
 ) -> tuple[Split, Split, tuple[str, ...]]:
     """Read an image-folder tree: (train, val, class names). Images are stored at ``round(input / 0.875)`` px.
 
     Args:
         root: a folder with ``train/`` and ``val/`` (or ``test/``) class folders, or class folders directly.
         input_size: the model's input size.
-        val_fraction: held-out share per class when ``root`` has no ``train/`` + ``val/``; the split is fixed (it
-            does not depend on the training seed).
+        holdout_fraction: share per class held out as the test split when ``root`` has no ``train/`` + ``val/``;
+            the split is fixed (it does not depend on the training seed).
         cache: decode everything up front into memory (``None``: when it fits ``CACHE_LIMIT_BYTES``).
         threads: decoding threads for the in-memory path.
     """
@@ -762,7 +798,7 @@ def load_imagefolder(
         )
     else:
         classes = _list_classes(root, "folder")
-        train_items, val_items = _split_by_fraction(classes, val_fraction, root)
+        train_items, val_items = _split_by_fraction(classes, holdout_fraction, root)
         names = tuple(classes)
     if len(names) < 2:
         raise DataError(f"--data imagefolder:{root} has {len(names)} class; classification needs at least 2.")
@@ -818,10 +854,11 @@ def load_data(
     ref: DataRef,
     input_size: int,
     synthetic: SyntheticOptions | None = None,
-    val_fraction: float = 0.2,
+    holdout_fraction: float = 0.2,
     cache: bool | None = None,
     threads: int | None = None,
     augment: str | None = None,
+    val_fraction: float = 0.0,
 ) -> ImageData:
     """Load the task ``ref`` names, with transforms producing ``input_size`` px batches.
 
@@ -830,12 +867,25 @@ def load_data(
         input_size: model input height and width.
         synthetic: options of the synthetic tasks (its ``size`` is replaced by ``input_size``; the family form's
             keys replace the others).
-        val_fraction: held-out share for image folders without ``train/``/``val/``.
+        holdout_fraction: share held out as the test split of image folders without ``train/``/``val/``.
         cache: image folders only: hold decoded images in memory (``None``: automatic).
         threads: image folders only: decoding threads for the in-memory path.
         augment: training augmentation (``AUGMENTS``); ``None`` uses ``default_augment(ref)``.
+        val_fraction: share of every class of the training split held out as a validation split (``split_off``);
+            the model trains on the rest and is evaluated on it instead of the test split (``eval_split`` ``val``),
+            so the test split stays unseen while a recipe is tuned. 0: train on all of it, evaluate on the test split.
     """
-    augment = augment or default_augment(ref)
+    data = _load(ref, input_size, synthetic, holdout_fraction, cache, threads, augment or default_augment(ref))
+    if val_fraction <= 0:
+        return data
+    train, val = split_off(data.train, val_fraction)
+    return dataclasses.replace(data, train=train, test=val, eval_split="val")
+
+
+def _load(
+    ref: DataRef, input_size: int, synthetic: SyntheticOptions | None, holdout_fraction: float, cache: bool | None,
+    threads: int | None, augment: str,
+) -> ImageData:  # fmt: skip
     check_augment(ref, augment)
     if ref.synthetic:
         opts = synthetic_options_for(ref, input_size, synthetic)
@@ -852,7 +902,7 @@ def load_data(
             str(ref), classes, train, test,
             _transform(ref.kind, augment, input_size, mean, std), BatchTransform("none", input_size, mean, std),
         )  # fmt: skip
-    tr, va, names = load_imagefolder(ref.path, input_size, val_fraction, cache, threads or os.cpu_count() or 1)
+    tr, va, names = load_imagefolder(ref.path, input_size, holdout_fraction, cache, threads or os.cpu_count() or 1)
     mean, std = IMAGENET_MEAN_STD
     return ImageData(
         str(ref), len(names), tr, va,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsFileError
+from .convergence import judge
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class AblationRecord:
     num_classes: int
     train_samples: int
     test_samples: int
+    val_fraction: float
+    """Share of the training split held out as a validation split (0: none)."""
+    eval_split: str
+    """Which split every accuracy of the row comes from: ``test``, or ``val`` (the held-out part of the training
+    split) when ``val_fraction`` > 0."""
     epochs: int
     batch: int
     lr: float
@@ -30,6 +37,8 @@ class AblationRecord:
     momentum: float
     warmup_epochs: float
     label_smoothing: float
+    amp: str
+    """Mixed precision of the forward passes: none, bf16 or fp16 (autocast; fp16 with a gradient scaler)."""
     reduction: int | None
     """The module's reduction ratio r when given (``--reduction``, ``--preset ca-table1``); empty: its own default."""
     augment: str
@@ -37,10 +46,16 @@ class AblationRecord:
     sync_bn: bool
     """BatchNorm statistics synchronised over distributed processes."""
     seed: int
+    init: str
+    """``shared``: the backbone's weights come from the seed alone, so every module of a seed starts from the same
+    backbone and the attention modules draw from a stream of their own; ``global`` (rows written before): the whole
+    model was drawn from one stream, so the backbone's weights differed between modules of a seed."""
     preset: str
     device: str
     threads: int
     world_size: int
+    compile: bool
+    """Trained through ``torch.compile``."""
     params: int | None
     attn_params: int | None
     macs: int | None
@@ -50,6 +65,13 @@ class AblationRecord:
     top5: float | None
     test_loss: float | None
     final_loss: float | None
+    """Mean training loss of the last epoch."""
+    converged: bool | None
+    """The run's convergence verdict (``convergence.judge``); empty for a failed run."""
+    final_loss_ratio: float | None
+    """``final_loss / ln(num_classes)``: 1 is a uniform guess."""
+    curve_slope_pp_per_epoch: float | None
+    """Slope of the test curve over its last epochs, percentage points of top-1 per epoch."""
     train_seconds: float
     throughput_ips: float
     epochs_done: int
@@ -74,17 +96,46 @@ class AblationRecord:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AblationRecord))
-KEY_COLUMNS: tuple[str, ...] = (
+
+RESULT_KEY: tuple[str, ...] = (
     "backbone", "module", "width", "input_size", "small_input", "data", "num_classes", "train_samples", "test_samples",
-    "epochs", "batch", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing", "reduction", "augment",
-    "sync_bn", "seed", "device", "threads", "world_size",
+    "val_fraction", "eval_split", "epochs", "batch", "lr", "weight_decay", "momentum", "warmup_epochs",
+    "label_smoothing", "amp", "reduction", "augment", "sync_bn", "seed",
 )  # fmt: skip
-"""The columns that identify a run for ``--resume``: its configuration, seed, and where it ran. Device, threads and
-world size are part of it because they change what a row reports: throughput and training time always, top-1 through
-floating-point order (threads, device) and per-process BatchNorm batches (world size). Only rows with
-``status=ok`` count as done (``launcher`` is not part of it, so ``--resume`` works across launchers): a failed run is history, retried on resume, the retry appended after it."""
+"""The columns that define what a run measures: its configuration, recipe and seed. ``--report-only`` matches the
+runs of its plan on these (and prefers a row with ``init`` ``shared`` where a file has both)."""
+
+RUN_KEY: tuple[str, ...] = (*RESULT_KEY, "init", "device", "threads", "world_size", "compile")
+"""The columns that identify a run for ``--resume``: ``RESULT_KEY`` plus how and where it ran. The initialisation
+scheme changes which weights a seed draws; device, threads, world size and compilation change what a row reports:
+throughput and training time always, top-1 through floating-point order (threads, device, compiled kernels) and
+per-process BatchNorm batches (world size). Only rows
+with ``status=ok`` count as done (``launcher`` is not part of it, so ``--resume`` works across launchers): a failed
+run is history, retried on resume, the retry appended after it."""
+
+ADDED_COLUMNS: tuple[str, ...] = (
+    "val_fraction", "eval_split", "amp", "init", "compile", "converged", "final_loss_ratio", "curve_slope_pp_per_epoch",
+)  # fmt: skip
+"""Columns that files written by an older attnbench lack; such a file is read with ``legacy_defaults`` and, before
+anything is appended to it, rewritten with today's header (``io.csvfile.upgrade_header``)."""
+
+
+def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
+    """A row of an older file with today's columns: evaluated on the test split, no validation share, no mixed
+    precision or compilation, and the whole model drawn from one random stream (``init`` ``global``); the
+    convergence columns are left empty for ``read_records`` to compute from the row's loss and curve."""
+    filled = {c: "" for c in ADDED_COLUMNS}
+    filled.update(val_fraction="0.0", eval_split="test", amp="none", init="global", compile="False")
+    return {**filled, **row}
+
 
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(AblationRecord)}
+
+_FRACTIONS = ("top1", "top5", "val_fraction")
+_COUNTS = ("width", "input_size", "num_classes", "train_samples", "test_samples", "epochs", "batch", "seed", "threads",
+           "world_size", "params", "attn_params", "macs", "elementwise_ops", "epochs_done", "curve_samples",
+           "train_seconds", "throughput_ips", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing",
+           "reduction", "test_loss")  # fmt: skip
 
 
 def _parse(name: str, text: str) -> Any:
@@ -97,25 +148,80 @@ def _parse(name: str, text: str) -> Any:
     if base == "float":
         return float(text)
     if base == "bool":
-        return text.strip().lower() in ("true", "1", "yes")
+        low = text.strip().lower()
+        if low not in ("true", "1", "yes", "false", "0", "no"):
+            raise ValueError(f"'{text}' is not true or false")
+        return low in ("true", "1", "yes")
     return text
 
 
-def read_records(path: Path) -> list[AblationRecord]:
-    """The records of an ablation CSV (``[]`` when the file is missing or empty).
+def _check(name: str, value: Any, ok: bool) -> None:
+    """Range checks of one parsed value (``ok``: the run succeeded, so its accuracies must be there)."""
+    if value is None:
+        if ok and name in ("top1", "final_loss"):
+            raise ValueError("is empty in a row with status ok")
+        return
+    if isinstance(value, float) and not math.isfinite(value) and name != "final_loss":
+        raise ValueError(f"{value} is not a finite number")
+    if name in _FRACTIONS and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value} is outside 0..1 (a fraction of the test images)")
+    if name in _COUNTS and value < 0:
+        raise ValueError(f"{value} is negative")
+    if name == "final_loss" and ok and not math.isfinite(value):
+        raise ValueError(f"{value} is not finite in a row with status ok")
+    if name == "status" and value not in ("ok", "failed"):
+        raise ValueError(f"'{value}' is not ok or failed")
+
+
+def _record(row: dict[str, str]) -> AblationRecord:
+    ok = row.get("status") == "ok"
+    values: dict[str, Any] = {}
+    for c in COLUMNS:
+        try:
+            values[c] = _parse(c, row.get(c) or "")
+            _check(c, values[c], ok)
+        except ValueError as exc:
+            raise _BadCell(c, str(exc)) from None
+    try:
+        curve = [float(v) for v in values["curve_top1"].split()]
+    except ValueError:
+        raise _BadCell("curve_top1", "is not a list of numbers") from None
+    if any(not 0.0 <= v <= 1.0 for v in curve):
+        raise _BadCell("curve_top1", "has a value outside 0..1")
+    if values["converged"] is None and values["status"] == "ok":
+        verdict = judge(values["final_loss"], curve, values["num_classes"])
+        values.update(converged=verdict.converged, final_loss_ratio=verdict.final_loss_ratio,
+                      curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch)  # fmt: skip
+    return AblationRecord(**values)
+
+
+class _BadCell(Exception):
+    def __init__(self, column: str, why: str) -> None:
+        super().__init__(column, why)
+        self.column, self.why = column, why
+
+
+def read_records(path: Path, option: str = "--csv") -> list[AblationRecord]:
+    """The records of an ablation CSV (``[]`` when the file is missing or empty); older files read too.
 
     Read as appending sees the file (``csvfile.read_table``): a row with another field count than the header (a torn
-    last line) is not a record; a complete row whose values do not parse is refused with its line.
+    last line) is not a record. Every value is parsed and range-checked (accuracies and curves within 0..1, counts
+    not negative, numbers finite, an ok row with its top-1 and loss); the first bad one is refused as
+    ``FILE:LINE`` with its column.
     """
-    from ..io.csvfile import read_table
+    from ..io.csvfile import is_older_header, read_table
 
+    table = read_table(path, None, option)
+    if table.header and table.header != list(COLUMNS) and not is_older_header(table.header, COLUMNS, ADDED_COLUMNS):
+        read_table(path, COLUMNS, option)  # raises the header mismatch, naming the first differing column
     out = []
-    for lineno, row in read_table(path, COLUMNS).rows:
+    for lineno, row in table.rows:
         try:
-            out.append(AblationRecord(**{c: _parse(c, row.get(c) or "") for c in COLUMNS}))
-        except (ValueError, TypeError) as exc:
-            raise ResultsFileError(f"--csv '{path}' line {lineno} is not a valid ablation row ({exc}); "
-                                   "fix or remove that line.") from None  # fmt: skip
+            out.append(_record(legacy_defaults(row)))
+        except _BadCell as bad:
+            raise ResultsFileError(
+                f"{path}:{lineno}: column {bad.column} {bad.why}; fix or remove that line."
+            ) from None
     return out
 
 
@@ -125,7 +231,13 @@ def is_done(record: AblationRecord) -> bool:
 
 
 def run_key(record: AblationRecord) -> tuple[Any, ...]:
-    return tuple(getattr(record, c) for c in KEY_COLUMNS)
+    """What makes two rows the same run for ``--resume`` (``RUN_KEY``)."""
+    return tuple(getattr(record, c) for c in RUN_KEY)
+
+
+def result_key(record: AblationRecord) -> tuple[Any, ...]:
+    """What makes two rows the same experiment for ``--report-only`` (``RESULT_KEY``)."""
+    return tuple(getattr(record, c) for c in RESULT_KEY)
 
 
 def curve_of(record: AblationRecord) -> list[float]:

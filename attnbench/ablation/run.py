@@ -25,9 +25,10 @@ import torch
 
 from .. import modules
 from ..errors import InsertionError
+from .convergence import judge
 from .data import ImageData, load_data, parse_data
-from .records import COLUMNS, AblationRecord, is_done, read_records, run_key
-from .spec import AblationSpec
+from .records import ADDED_COLUMNS, COLUMNS, AblationRecord, is_done, legacy_defaults, read_records, result_key, run_key
+from .spec import BASELINE, AblationSpec
 from .summary import Analysis, ModuleSummary, analyse, summarize_ablation
 from .train import AccuracyResult, DistContext, TrainProgress, load_checkpoint, train_and_evaluate
 
@@ -72,15 +73,42 @@ class _Cost:
     elementwise_ops: int
 
 
-def _build(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
+def module_seed(seed: int, name: str) -> int:
+    """The seed of module ``name``'s own random stream in run ``seed`` (stable across processes and versions)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "big") % 2**63
+
+
+def _create(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch.nn.Module:
     r = spec.reduction(name)
-    try:
-        return modules.create_model(spec.backbone, name, width=spec.width, num_classes=num_classes,
-                                    small_input=spec.small_input,
-                                    attn_kwargs={"reduction": r} if r is not None else None)  # fmt: skip
-    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-        raise InsertionError(f"module '{name}' cannot be built into '{spec.backbone}': {exc}") from exc
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            return modules.create_model(spec.backbone, name, width=spec.width, num_classes=num_classes,
+                                        small_input=spec.small_input,
+                                        attn_kwargs={"reduction": r} if r is not None else None)  # fmt: skip
+        except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
+            raise InsertionError(f"module '{name}' cannot be built into '{spec.backbone}': {exc}") from exc
+
+
+def build_model(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch.nn.Module:
+    """The network of run ``seed`` with module ``name``, initialised with common random numbers.
+
+    The backbone (every tensor the baseline ``none`` has) is drawn from ``seed`` alone, so it is bit-identical for
+    every module of a seed; the attention modules' tensors come from a build seeded by ``module_seed(seed, name)``.
+    The data order, augmentation and dropout streams are the seed's too (``train.py``), so two modules of one seed
+    differ only by the module: the paired analysis over seeds relies on it.
+    """
+    base = _create(spec, BASELINE, num_classes, seed)
+    if name == BASELINE:
+        return base
+    model = _create(spec, name, num_classes, module_seed(seed, name))
+    shared, own = base.state_dict(), model.state_dict()
+    odd = [k for k, v in shared.items() if k not in own or own[k].shape != v.shape]
+    if odd:
+        raise InsertionError(f"module '{name}' changes the backbone of '{spec.backbone}' (tensor '{odd[0]}'), so its "
+                             "runs cannot share the baseline's initialisation.")  # fmt: skip
+    model.load_state_dict({**own, **shared})
+    return model
 
 
 _COSTS: dict[tuple[Any, ...], _Cost] = {}
@@ -93,7 +121,7 @@ def _cost(spec: AblationSpec, name: str, num_classes: int) -> _Cost:
     key = (spec.backbone, spec.width, spec.input_size, spec.small_input, name, spec.reduction(name), num_classes)
     if key in _COSTS:
         return _COSTS[key]
-    model = _build(spec, name, num_classes, 0).eval()
+    model = _create(spec, name, num_classes, 0).eval()
     attn = modules.find_attention(model)
     params = count_params(model, [m for _, m in attn])
     flops = count_ops(model, torch.zeros(1, 3, spec.input_size, spec.input_size), [n for n, _ in attn])
@@ -164,8 +192,8 @@ def _broadcast(obj: Any, dist: DistContext) -> Any:
 
 def _load(spec: AblationSpec, task: str) -> ImageData:
     ref = parse_data(task)
-    return load_data(ref, spec.input_size, spec.synthetic, spec.val_fraction, threads=spec.threads,
-                     augment=spec.augment_for(ref))  # fmt: skip
+    return load_data(ref, spec.input_size, spec.synthetic, spec.holdout_fraction, threads=spec.threads,
+                     augment=spec.augment_for(ref), val_fraction=spec.val_fraction)  # fmt: skip
 
 
 def execute_run(
@@ -186,7 +214,7 @@ def execute_run(
     """
     data = data or _load(spec, task)
     cost = _cost(spec, name, data.num_classes)
-    model = _build(spec, name, data.num_classes, seed)
+    model = build_model(spec, name, data.num_classes, seed)
     ck_path, ck_key = _checkpoint_path(spec, run_key(template))
     result = train_and_evaluate(
         model, data, spec.train_config(seed, device), progress=progress, dist=dist, checkpoint=ck_path,
@@ -219,11 +247,16 @@ def run_ablation(
         device: this process's device when it differs from ``spec.device`` (``cuda:LOCAL_RANK`` under torchrun).
     """
     from ..env import collect_env
-    from ..io.csvfile import append_rows, check_target
+    from ..errors import ResultsFileError
+    from ..io.csvfile import append_rows, check_source, check_target, upgrade_header
 
     dist = dist or DistContext()
     device = device or spec.device
-    if spec.csv is not None and dist.is_main:
+    if spec.report_only and spec.csv is not None and dist.is_main:
+        check_source(spec.csv, "--csv")
+    elif spec.csv is not None and dist.is_main:
+        upgrade_header(spec.csv, COLUMNS, ADDED_COLUMNS, legacy_defaults, option="--csv",
+                       filled="evaluated on test, no validation share, amp none, init global, not compiled")  # fmt: skip
         check_target(spec.csv, COLUMNS)
     old_threads = torch.get_num_threads()
     if spec.threads is not None:
@@ -232,17 +265,24 @@ def run_ablation(
         datas = {task: _load(spec, task) for task in spec.data}
         env = collect_env(device)
         previous: dict[tuple[Any, ...], AblationRecord] = {}
+        key_of = result_key if spec.report_only else run_key
         if (spec.resume or spec.report_only) and spec.csv is not None and dist.is_main:
-            previous = {run_key(r): r for r in read_records(spec.csv) if is_done(r)}
+            rows = [r for r in read_records(spec.csv) if is_done(r)]
+            if spec.report_only and not rows:
+                raise ResultsFileError(f"--csv '{spec.csv}' holds no finished run; train first (drop --report-only).")
+            # Later rows win; a row initialised with common random numbers wins over an older one of the same run.
+            for r in sorted(rows, key=lambda r: r.init == "shared"):
+                previous[key_of(r)] = r
         previous = _broadcast(previous, dist)
         plan = [(seed, task, name) for seed in spec.seeds for task in spec.data for name in spec.modules]
         templates = [_template(spec, datas[task], name, seed, env, dist) for seed, task, name in plan]
-        _check_checkpoints(spec, [run_key(t) for t in templates if run_key(t) not in previous])
+        if not spec.report_only:
+            _check_checkpoints(spec, [run_key(t) for t in templates if key_of(t) not in previous])
         records: list[AblationRecord | None] = [None] * len(plan)
         skipped = 0
         pending: list[int] = []
         for index, ((seed, task, name), template) in enumerate(zip(plan, templates)):
-            key = run_key(template)
+            key = key_of(template)
             if key in previous:
                 skipped += 1
                 records[index] = previous[key]
@@ -307,13 +347,14 @@ def _template(spec: AblationSpec, data: ImageData, name: str, seed: int, env: An
     return AblationRecord(
         backbone=spec.backbone, module=name, width=spec.width, input_size=spec.input_size,
         small_input=spec.small_input, data=data.name, num_classes=data.num_classes, train_samples=len(data.train),
-        test_samples=len(data.test), epochs=spec.epochs, batch=spec.batch, lr=spec.lr,
+        test_samples=len(data.test), val_fraction=spec.val_fraction, eval_split=data.eval_split, epochs=spec.epochs, batch=spec.batch, lr=spec.lr,
         weight_decay=spec.weight_decay, momentum=spec.momentum, warmup_epochs=spec.warmup_epochs,
-        label_smoothing=spec.label_smoothing, reduction=spec.reduction(name),
+        label_smoothing=spec.label_smoothing, amp=spec.amp, reduction=spec.reduction(name),
         augment=spec.augment_for(parse_data(data.name)), sync_bn=spec.sync_bn and dist.active, seed=seed,
-        preset=spec.preset, device=spec.device, threads=torch.get_num_threads(), world_size=dist.world_size,
-        params=None, attn_params=None, macs=None, elementwise_ops=None, top1=None, top5=None, test_loss=None,
-        final_loss=None, train_seconds=0.0, throughput_ips=0.0, epochs_done=0, curve_top1="",
+        init="shared", preset=spec.preset, device=spec.device, threads=torch.get_num_threads(),
+        world_size=dist.world_size, compile=spec.compile, params=None, attn_params=None, macs=None,
+        elementwise_ops=None, top1=None, top5=None, test_loss=None, final_loss=None, converged=None,
+        final_loss_ratio=None, curve_slope_pp_per_epoch=None, train_seconds=0.0, throughput_ips=0.0, epochs_done=0, curve_top1="",
         curve_samples=min(spec.curve_samples, len(data.test)), predictions="", launcher=spec.launcher, status="",
         error="", torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
         cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
@@ -323,10 +364,13 @@ def _template(spec: AblationSpec, data: ImageData, name: str, seed: int, env: An
 def _finish(template: AblationRecord, cost: _Cost, result: AccuracyResult) -> AblationRecord:
     from datetime import datetime, timezone
 
+    verdict = judge(result.final_loss, result.curve_top1, template.num_classes) if result.status == "ok" else None
     return dataclasses.replace(
         template, params=cost.params, attn_params=cost.attn_params, macs=cost.macs,
         elementwise_ops=cost.elementwise_ops, top1=result.top1, top5=result.top5, test_loss=result.test_loss,
-        final_loss=result.final_loss, train_seconds=result.train_seconds, throughput_ips=result.throughput_ips,
+        final_loss=result.final_loss, converged=verdict.converged if verdict else None,
+        final_loss_ratio=verdict.final_loss_ratio if verdict else None,
+        curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch if verdict else None, train_seconds=result.train_seconds, throughput_ips=result.throughput_ips,
         epochs_done=result.epochs_done, curve_top1=" ".join(repr(v) for v in result.curve_top1),
         status=result.status, error=result.error,
         timestamp_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -13,6 +13,9 @@ from ..errors import UsageError
 from .data import DataRef, SyntheticOptions, check_augment, default_augment, expand_data, parse_data
 from .train import TrainConfig
 
+AMP = ("none", "bf16", "fp16")
+"""``--amp``: no autocast, bfloat16 autocast (CPU and CUDA), float16 autocast with a gradient scaler (CUDA)."""
+
 LAUNCHERS = ("local", "torchrun", "slurm")
 """``--launcher``: one process here; DDP inside each run under torchrun; one submitit job per run."""
 
@@ -47,7 +50,13 @@ class AblationSpec:
         preset: the preset the defaults came from (recorded in the CSV), or ``""``.
         train_samples: synthetic tasks only: training images.
         test_samples: synthetic tasks only: test images.
-        val_fraction: image folders without ``train/``/``val/``: held-out share per class.
+        holdout_fraction: image folders without ``train/``/``val/``: share per class held out as the test split.
+        val_fraction: share of every class of the training split held out as a validation split; the runs train on
+            the rest and report accuracies on it (``eval_split`` ``val``), so the test split stays unseen while a
+            recipe is tuned. 0: no validation split; accuracies come from the test split.
+        amp: mixed precision for training and evaluation: ``none``, ``bf16`` or ``fp16`` (autocast; fp16 with a
+            gradient scaler, CUDA only).
+        compile: train and evaluate through ``torch.compile``.
         device: ``cpu`` or ``cuda[:N]``.
         threads: CPU intra-op threads (``None``: torch's default); recorded.
         num_workers: ``DataLoader`` workers for image folders too large to hold in memory.
@@ -62,6 +71,9 @@ class AblationSpec:
         launcher: ``local``, ``torchrun`` or ``slurm`` (``LAUNCHERS``).
         contrasts: ``(a, b)`` module pairs to test as ``a − b``; ``None``: every module against the baseline, plus
             ``ca − se`` when both are present.
+        primary: the pre-registered contrasts, reported first with Holm's correction over them alone; the other
+            contrasts are exploratory (their own Holm family). Each must be among ``contrasts`` (it is added when
+            ``contrasts`` is not given).
         curve_samples: test images evaluated after every epoch for the learning curve (0: none).
         submitit_cluster: ``slurm`` launcher: submitit's cluster (``None``: auto, i.e. Slurm; ``local``: jobs run as
             processes of this machine, through the same pickling and job path).
@@ -90,7 +102,10 @@ class AblationSpec:
     preset: str = ""
     train_samples: int = 4000
     test_samples: int = 1000
-    val_fraction: float = 0.2
+    holdout_fraction: float = 0.2
+    val_fraction: float = 0.0
+    amp: str = "none"
+    compile: bool = False
     device: str = "cpu"
     threads: int | None = None
     num_workers: int = 0
@@ -103,6 +118,7 @@ class AblationSpec:
     sync_bn: bool = False
     launcher: str = "local"
     contrasts: tuple[tuple[str, str], ...] | None = None
+    primary: tuple[tuple[str, str], ...] = ()
     curve_samples: int = CURVE_SAMPLES
     submitit_cluster: str | None = None
     slurm_partition: str | None = None
@@ -130,13 +146,15 @@ class AblationSpec:
         return self.augment or default_augment(ref)
 
     def contrast_pairs(self) -> tuple[tuple[str, str], ...]:
-        """The contrasts to report: those given, or each module against the baseline plus ``ca − se``."""
+        """The contrasts to report, primary ones first: those given, or each module against the baseline plus
+        ``ca − se``."""
         if self.contrasts is not None:
-            return self.contrasts
-        pairs = [(m, BASELINE) for m in self.modules[1:]]
-        if "ca" in self.modules and "se" in self.modules:
-            pairs.append(("ca", "se"))
-        return tuple(pairs)
+            pairs = list(self.contrasts)
+        else:
+            pairs = [(m, BASELINE) for m in self.modules[1:]]
+            if "ca" in self.modules and "se" in self.modules:
+                pairs.append(("ca", "se"))
+        return tuple(dict.fromkeys([*self.primary, *pairs]))
 
     @property
     def synthetic(self) -> SyntheticOptions:
@@ -147,7 +165,7 @@ class AblationSpec:
             epochs=self.epochs, batch=self.batch, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
             warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing, seed=seed,
             device=device or self.device, num_workers=self.num_workers, sync_bn=self.sync_bn,
-            curve_samples=self.curve_samples,
+            curve_samples=self.curve_samples, amp=self.amp, compile=self.compile,
         )  # fmt: skip
 
     def validate(self) -> AblationSpec:
@@ -183,8 +201,9 @@ class AblationSpec:
         for a, b in self.contrast_pairs():
             missing = [m for m in (a, b) if m not in self.modules]
             if missing or a == b:
-                raise UsageError(f"--contrasts {a}-{b}: each side must be a different module of --modules "
-                                 f"({', '.join(self.modules)}); e.g. --contrasts ca-se,ca-ca_x.")  # fmt: skip
+                flag = "--primary" if (a, b) in self.primary else "--contrasts"
+                raise UsageError(f"{flag} {a}-{b}: each side must be a different module of --modules "
+                                 f"({', '.join(self.modules)}); e.g. {flag} ca-se,ca-ca_x.")  # fmt: skip
         if self.launcher not in LAUNCHERS:
             raise UsageError(f"--launcher '{self.launcher}' is unknown; choose from: {', '.join(LAUNCHERS)}.")
         if self.launcher == "slurm" and self.csv is None:
@@ -217,8 +236,15 @@ class AblationSpec:
             )
         if not 0 <= self.label_smoothing < 1:
             raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}.")
-        if not 0 < self.val_fraction < 1:
-            raise UsageError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}.")
+        if not 0 < self.holdout_fraction < 1:
+            raise UsageError(f"--holdout-fraction must be between 0 and 1 (exclusive), got {self.holdout_fraction}.")
+        if not 0 <= self.val_fraction < 1:
+            raise UsageError(f"--val-fraction must be in [0, 1) (0: no validation split), got {self.val_fraction}.")
+        if self.amp not in AMP:
+            raise UsageError(f"--amp '{self.amp}' is unknown; choose from: {', '.join(AMP)}.")
+        if self.amp == "fp16" and not self.device.startswith("cuda"):
+            raise UsageError("--amp fp16 needs --device cuda (float16 autocast with a gradient scaler); on the CPU use "
+                             "--amp bf16.")  # fmt: skip
         from .data import synthetic_options_for
 
         for r in refs:
@@ -263,6 +289,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.0, "train_samples": 4000, "test_samples": 20000, "curve_samples": 1000,
         "reductions": (("se", 24), ("ca_x", 24), ("ca_y", 24), ("ca", 32)),
         "contrasts": (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y"), ("ca_x", "ca_y"), ("se", "none"), ("ca", "none")),
+        "primary": (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y")),
     },
 }  # fmt: skip
 """Named recipes; explicit options override their values."""
@@ -303,6 +330,9 @@ def build_ablation_spec(preset: str | None = None, **given: Any) -> AblationSpec
     if given.get("contrasts") is None and fields.get("contrasts") is not None:
         fields["contrasts"] = tuple((a, b) for a, b in fields["contrasts"]
                                     if a in fields["modules"] and b in fields["modules"]) or None  # fmt: skip
+    if given.get("primary") is None and fields.get("primary"):
+        fields["primary"] = tuple((a, b) for a, b in fields["primary"]
+                                  if a in fields["modules"] and b in fields["modules"])  # fmt: skip
     seeds = fields.get("seeds", (0,))
     if isinstance(seeds, int):
         if not 1 <= seeds <= 1000:

@@ -75,6 +75,9 @@ class TrainConfig:
         sync_bn: under DDP, BatchNorm statistics over the global batch (``SyncBatchNorm`` on CUDA, an all-reduce of
             the per-channel sums on CPU); off: each process normalises with its own share of the batch.
         curve_samples: after every epoch, evaluate on the first this many test images (0: no curve).
+        amp: ``none``, ``bf16`` (bfloat16 autocast, CPU or CUDA) or ``fp16`` (float16 autocast with a gradient
+            scaler, CUDA); the loss, the optimizer and the weights stay float32.
+        compile: run training and evaluation forwards through ``torch.compile`` (the first steps compile).
     """
 
     epochs: int
@@ -92,6 +95,16 @@ class TrainConfig:
     channels_last: bool = True
     sync_bn: bool = False
     curve_samples: int = 0
+    amp: str = "none"
+    compile: bool = False
+
+
+def autocast(amp: str, device: str) -> contextlib.AbstractContextManager[object]:
+    """The autocast context of ``amp`` on ``device`` (a no-op for ``none``)."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -308,11 +321,13 @@ def evaluate(
     limit: int | None = None,
     channels_last: bool = False,
     predictions: list[torch.Tensor] | None = None,
+    amp: str = "none",
 ) -> tuple[float, float | None, float]:
     """Top-1, top-5 (``None`` under 10 classes) and mean loss of ``model`` on ``split``, summed over ranks.
 
     ``limit``: the first this many images only. ``predictions``: a list that receives one ``int64`` tensor, the
-    predicted class of every image evaluated, in split order (gathered from every rank).
+    predicted class of every image evaluated, in split order (gathered from every rank). ``amp``: the forward's
+    autocast (``autocast``).
     """
     rank, world = (dist.rank, dist.world_size) if dist else (0, 1)
     n_eval = len(split) if limit is None else min(limit, len(split))
@@ -329,14 +344,16 @@ def evaluate(
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = yb.to(device, non_blocking=True)
-            out = model(x)
+            with autocast(amp, device):
+                out = model(x)
+            out = out.float()
             top = out.topk(k, 1).indices
             if predictions is not None:
                 preds.append(top[:, 0].cpu())
             hit = top == y[:, None]
             sums += torch.tensor([
                 float(hit[:, 0].sum()), float(hit.any(1).sum()),
-                float(F.cross_entropy(out.float(), y, reduction="sum")), float(y.numel()),
+                float(F.cross_entropy(out, y, reduction="sum")), float(y.numel()),
             ], dtype=torch.float64)  # fmt: skip
     model.train(was_training)
     if predictions is not None:
@@ -452,6 +469,11 @@ def train_and_evaluate(
     if dist.active:
         ids = [torch.device(device).index] if device.startswith("cuda") else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    evaluated: nn.Module = model
+    if cfg.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+        evaluated = net if not dist.active else torch.compile(model)  # type: ignore[assignment]
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     pin = device.startswith("cuda")
     train_seconds, images = prior_seconds, prior_images
@@ -480,11 +502,17 @@ def train_and_evaluate(
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = yb.to(device, non_blocking=True)
-                out = net(x)
-                loss = criterion(out, y)
+                with autocast(cfg.amp, device):
+                    out = net(x)
+                loss = criterion(out.float(), y)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
                 with torch.no_grad():
                     window[0] += loss.detach().double() * y.numel()
                     window[1] += (out.argmax(1) == y).sum()
@@ -521,8 +549,9 @@ def train_and_evaluate(
                     for buf in model.buffers():
                         torch_dist.broadcast(buf, 0)
                 curve.append(evaluate(
-                    model, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device,
-                    dist, cfg.num_workers, limit=cfg.curve_samples, channels_last=cfg.channels_last,
+                    evaluated, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank,
+                    device, dist, cfg.num_workers, limit=cfg.curve_samples, channels_last=cfg.channels_last,
+                    amp=cfg.amp,
                 )[0])  # fmt: skip
                 for buf, old in zip(model.buffers(), saved):
                     buf.copy_(old)
@@ -542,8 +571,8 @@ def train_and_evaluate(
                 torch_dist.broadcast(buf, 0)
         predictions: list[torch.Tensor] = []
         top1, top5, test_loss = evaluate(
-            model, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
-            cfg.num_workers, channels_last=cfg.channels_last, predictions=predictions,
+            evaluated, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
+            cfg.num_workers, channels_last=cfg.channels_last, predictions=predictions, amp=cfg.amp,
         )  # fmt: skip
     return AccuracyResult(
         status="ok", top1=top1, top5=top5, test_loss=test_loss, final_loss=final_loss, train_seconds=train_seconds,

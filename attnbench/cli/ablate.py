@@ -27,7 +27,8 @@ DEFAULTS_SHOWN = {
     "epochs": "15; quick 3, paper 200, ca-table1 20", "seeds": "3; quick 1, paper 1, ca-table1 3",
     "batch": "64; paper 256", "lr": "0.05", "wd": "0.0005; paper 4e-05",
     "warmup_epochs": "1.0; quick 0.5, paper 0.0", "label_smoothing": "0.0", "threads": "torch's",
-    "train_samples": "4000; quick 2000", "test_samples": "1000; ca-table1 20000", "val_fraction": "0.2",
+    "train_samples": "4000; quick 2000", "test_samples": "1000; ca-table1 20000", "holdout_fraction": "0.2",
+    "val_fraction": "0.0", "primary": "none; ca-table1 ca-se,ca-ca_x,ca-ca_y",
     "workers": "0", "preset": "none: the defaults", "reduction": "each module's own; ca-table1 se=24,ca_x=24,ca_y=24,ca=32",
     "augment": "by data: none synthetic, crop CIFAR, imagenet image folders",
     "small_input": "auto: --input ≤ 64; ca-table1 off",
@@ -163,10 +164,28 @@ TrainSamplesOpt = Annotated[
     int | None, _opt("--train-samples", help="Synthetic tasks: training images.", key="train_samples")
 ]
 TestSamplesOpt = Annotated[int | None, _opt("--test-samples", help="Synthetic tasks: test images.", key="test_samples")]
+HoldoutOpt = Annotated[
+    float | None,
+    _opt("--holdout-fraction", help="imagefolder without train/ and val/: share per class held out as the test split.",
+         key="holdout_fraction"),
+]  # fmt: skip
 ValFractionOpt = Annotated[
     float | None,
-    _opt("--val-fraction", help="imagefolder without train/ and val/: held-out share per class.", key="val_fraction"),
-]
+    _opt("--val-fraction", help="Hold out this share of every class of the training split as a validation split, "
+         "train on the rest and report every accuracy on it (the test split stays unseen while tuning).",
+         key="val_fraction"),
+]  # fmt: skip
+PrimaryOpt = Annotated[
+    str | None,
+    _opt("--primary", help="Pre-registered contrasts a-b, reported first with Holm over them alone; the others are "
+         "exploratory.", key="primary"),
+]  # fmt: skip
+AmpOpt = Annotated[
+    str,
+    typer.Option("--amp", help="Mixed precision: none, bf16 (autocast, CPU or CUDA) or fp16 (autocast + gradient "
+                 "scaler, CUDA)."),
+]  # fmt: skip
+CompileOpt = Annotated[bool, typer.Option("--compile/--no-compile", help="Train and evaluate through torch.compile.")]
 WorkersOpt = Annotated[int | None, _opt("--workers", help="DataLoader workers for large image folders.", key="workers")]
 
 
@@ -216,7 +235,7 @@ def parse_reductions(text: str | None) -> tuple[tuple[str, int], ...] | None:
     return tuple(out.items())
 
 
-def parse_contrasts(text: str | None) -> tuple[tuple[str, str], ...] | None:
+def parse_contrasts(text: str | None, option: str = "--contrasts") -> tuple[tuple[str, str], ...] | None:
     """``"ca-se,ca_x-ca_y"`` → ``(("ca", "se"), ("ca_x", "ca_y"))``; ``None`` → ``None``."""
     if text is None:
         return None
@@ -224,10 +243,10 @@ def parse_contrasts(text: str | None) -> tuple[tuple[str, str], ...] | None:
     for part in split_names(text):
         a, dash, b = (x.strip() for x in part.partition("-"))
         if not dash or not a or not b or "-" in b:
-            raise UsageError(f"--contrasts '{text}': '{part}' must be A-B with two module names, e.g. ca-se.")
+            raise UsageError(f"{option} '{text}': '{part}' must be A-B with two module names, e.g. ca-se.")
         out.append((a, b))
     if not out:
-        raise UsageError("--contrasts is empty; give A-B pairs, e.g. --contrasts ca-se,ca-ca_x.")
+        raise UsageError(f"{option} is empty; give A-B pairs, e.g. {option} ca-se,ca-ca_x.")
     return tuple(dict.fromkeys(out))
 
 
@@ -261,13 +280,17 @@ def ablate_cmd(
     checkpoint_dir: CheckpointOpt = None,
     train_samples: TrainSamplesOpt = None,
     test_samples: TestSamplesOpt = None,
+    holdout_fraction: HoldoutOpt = None,
     val_fraction: ValFractionOpt = None,
     workers: WorkersOpt = None,
     reduction: ReductionOpt = None,
     augment: AugmentOpt = None,
     small_input: SmallInputOpt = None,
     contrasts: ContrastsOpt = None,
+    primary: PrimaryOpt = None,
     curve_samples: CurveOpt = None,
+    amp: AmpOpt = "none",
+    compile: CompileOpt = False,
     launcher: LauncherOpt = "local",
     sync_bn: SyncBnOpt = False,
     submitit_cluster: ClusterOpt = None,
@@ -297,8 +320,10 @@ def ablate_cmd(
         input_size=input, epochs=epochs, seeds=parse_seeds(seeds, seed_list), batch=batch, lr=lr, weight_decay=wd,
         warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, csv=csv, resume=resume, device=device,
         threads=threads, checkpoint_dir=checkpoint_dir, train_samples=train_samples, test_samples=test_samples,
-        val_fraction=val_fraction, num_workers=workers, reductions=parse_reductions(reduction), augment=augment,
-        small_input_mode=small_input, contrasts=parse_contrasts(contrasts), curve_samples=curve_samples,
+        holdout_fraction=holdout_fraction, val_fraction=val_fraction, num_workers=workers,
+        reductions=parse_reductions(reduction), augment=augment, small_input_mode=small_input,
+        contrasts=parse_contrasts(contrasts), primary=parse_contrasts(primary, "--primary"), curve_samples=curve_samples,
+        amp=amp, compile=compile,
         launcher=launcher, sync_bn=sync_bn, submitit_cluster=submitit_cluster, slurm_partition=slurm_partition,
         slurm_minutes=slurm_minutes, job_folder=job_folder, report_only=report_only,
     )  # fmt: skip

@@ -97,7 +97,7 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
 """Columns added with the runtimes."""
 ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator")
 """Columns added since the first results format; files written without some of them still load
-(``sweep.is_older_header``, ``legacy_defaults``)."""
+(``io.csvfile.upgrade_header``, ``legacy_defaults``)."""
 
 
 def legacy_defaults(row: dict[str, str]) -> dict[str, str]:

@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import FileRepairNotice, ResultsFileError
-from ..io.csvfile import append_rows, atomic_write, check_target, csv_text, read_rows, read_table
+from ..errors import ResultsFileError
+from ..io.csvfile import append_rows, check_target, read_rows, upgrade_header
 from .records import ADDED_COLUMNS, COLUMNS, ProfileRecord, as_dict, legacy_defaults
 from .runner import effective_position, effective_reduction, profile
 from .spec import BASELINE, ProfileSpec
@@ -75,42 +75,12 @@ def plan(
             for b, w, i in itertools.product(*axes)]  # fmt: skip
 
 
-def is_older_header(header: list[str]) -> bool:
-    """Whether ``header`` is today's ``COLUMNS`` less some of ``ADDED_COLUMNS`` (an older attnbench's file)."""
-    return header != list(COLUMNS) and header == [c for c in COLUMNS if c in header or c not in ADDED_COLUMNS]
-
-
 def upgrade(path: Path, option: str = "--csv") -> bool:
-    """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator) with today's
-    header, so rows can be appended.
-
-    Its rows are kept as they were, with the new columns filled by ``records.legacy_defaults`` (their build's
-    runtime, no quantization, inference, the rest empty); the file is replaced atomically and a notice says so.
-    Any other file is left alone (``check_target`` judges it). Returns whether the file was rewritten.
-    """
-    import warnings
-
-    if not path.is_file():
-        return False
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            first = f.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError):
-        return False
-    header = first.split(",")
-    if not is_older_header(header):
-        return False
-    table = read_table(path, header, option)
-    rows = [legacy_defaults(r) for _, r in table.rows]
-    atomic_write(path, csv_text(COLUMNS, rows), option=option)
-    warnings.warn(
-        FileRepairNotice(
-            f"{option} '{path}' had the columns of an older attnbench; rewritten with today's columns "
-            f"({len(rows)} rows kept; new ones filled: runtime from their build, quantize none, mode inference)."
-        ),
-        stacklevel=2,
-    )
-    return True
+    """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator, ...) with today's
+    header, so rows can be appended; its rows kept, the new columns filled by ``records.legacy_defaults`` (their
+    build's runtime, no quantization, inference, the rest empty). Returns whether the file was rewritten."""
+    return upgrade_header(path, COLUMNS, ADDED_COLUMNS, legacy_defaults, option=option,
+                          filled="runtime from their build, quantize none, mode inference")  # fmt: skip
 
 
 def existing(path: Path) -> Done:

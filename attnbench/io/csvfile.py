@@ -173,6 +173,34 @@ def check_folder(path: PathLike, option: str) -> Path:
     return p
 
 
+def check_source(path: PathLike, option: str = "--csv") -> Path:
+    """Fail unless ``path`` is a regular, readable, non-empty file (a file that is only read, never written).
+
+    A folder, a FIFO or a device (which would block or never end) and an empty file are each one line naming the
+    path and what to give instead.
+
+    Raises:
+        ResultsFileError: what is wrong with the path.
+    """
+    p = Path(os.fspath(path))
+    label = _label(path, option)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ResultsFileError(f"{label} does not exist; check the path.") from None
+    except OSError as exc:
+        raise ResultsFileError(f"{label} cannot be read ({_why(exc)}); check the path.") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ResultsFileError(f"{label} is a folder; give a CSV file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ResultsFileError(f"{label} is not a regular file (a pipe or a device); give a CSV file.")
+    if st.st_size == 0:
+        raise ResultsFileError(f"{label} is empty; give a CSV file with rows.")
+    if not os.access(p, os.R_OK):
+        raise ResultsFileError(f"{label} cannot be read (permission denied); check its permissions.")
+    return p
+
+
 def check_target(path: PathLike, columns: Sequence[str] | None = None, option: str = "--csv") -> None:
     """Fail before any measuring when rows with ``columns`` cannot be appended to ``path``.
 
@@ -964,3 +992,50 @@ def atomic_write(path: PathLike, data: bytes | str, *, option: str = "--out") ->
             _write_all(fd, payload)
         finally:
             os.close(fd)
+
+
+def is_older_header(header: Sequence[str], columns: Sequence[str], added: Sequence[str]) -> bool:
+    """Whether ``header`` is ``columns`` less some of ``added``, in the same order (an older attnbench's file)."""
+    want = list(columns)
+    return list(header) != want and list(header) == [c for c in want if c in header or c not in added]
+
+
+def upgrade_header(
+    path: PathLike,
+    columns: Sequence[str],
+    added: Sequence[str],
+    fill: Callable[[dict[str, str]], dict[str, str]],
+    *,
+    filled: str,
+    option: str = "--csv",
+) -> bool:
+    """Rewrite a CSV written before some of ``added`` existed with today's header ``columns``, so rows can be
+    appended to it.
+
+    A file qualifies when its header is ``columns`` less some of ``added`` (same order). Its rows are kept as they
+    were, each passed through ``fill`` (which supplies the new columns); the file is replaced atomically and a
+    ``FileRepairNotice`` says so, naming what ``filled`` describes. Any other file is left alone (``check_target``
+    judges it). Returns whether the file was rewritten.
+    """
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        return False
+    try:
+        with p.open(encoding="utf-8-sig", newline="") as f:
+            first = f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    header = first.split(",")
+    if not is_older_header(header, columns, added):
+        return False
+    table = read_table(p, header, option)
+    rows = [fill(r) for _, r in table.rows]
+    atomic_write(p, csv_text(columns, rows), option=option)
+    warnings.warn(
+        FileRepairNotice(
+            f"{option} '{path}' had the columns of an older attnbench; rewritten with today's columns "
+            f"({len(rows)} rows kept; new ones filled: {filled})."
+        ),
+        stacklevel=2,
+    )
+    return True
