@@ -22,6 +22,8 @@ class EnvInfo:
     host: str
     git_sha: str
     timestamp_utc: str
+    cpu_cache_kib: str = ""
+    """Data and unified cache sizes of CPU 0 in KiB per level (``cpu_cache_kib``)."""
 
 
 def available_cpus() -> int:
@@ -40,6 +42,27 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_cache_kib(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> str:
+    """CPU 0's data and unified caches as ``L1d:48;L2:1024;L3:32768`` (KiB), from Linux sysfs; ``""`` elsewhere.
+
+    Instruction caches are left out: they do not hold a model's weights or activations.
+    """
+    sizes: dict[str, int] = {}
+    try:
+        for index in sorted(root.glob("index*")):
+            kind = (index / "type").read_text().strip()
+            if kind == "Instruction":
+                continue
+            level = (index / "level").read_text().strip()
+            text = (index / "size").read_text().strip().upper()
+            unit = {"K": 1, "M": 1024, "G": 1024 * 1024}.get(text[-1:], None)
+            kib = int(text[:-1]) * unit if unit else int(text) // 1024
+            sizes[f"L{level}{'d' if kind == 'Data' else ''}"] = kib
+    except (OSError, ValueError):
+        return ""
+    return ";".join(f"{k}:{v}" for k, v in sorted(sizes.items()))
 
 
 def git_sha() -> str:
@@ -64,6 +87,7 @@ def collect_env(device: str) -> EnvInfo:
         device_name=torch.cuda.get_device_name(torch.device(device)) if on_cuda else cpu_name(),
         cpu_name=cpu_name(),
         host=os.environ.get("ATTNBENCH_HOST") or socket.gethostname(),
+        cpu_cache_kib=cpu_cache_kib(),
         git_sha=git_sha(),
         timestamp_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )

@@ -258,6 +258,18 @@ def mean_difference(
     return _interval(delta, se, df, len(a), len(b), confidence, power)
 
 
+def paired_difference(d: Sequence[float], confidence: float = CONFIDENCE, power: float = 0.8) -> MeanDifference:
+    """``mean(d)`` of within-pair differences with the paired t interval (df ``n − 1``), two-sided p and MDE at
+    ``power`` (``n_a == n_b == n``); ``low``/``high``/``p``/``mde`` are ``None`` under 2 pairs or with no spread."""
+    if not d:
+        raise ValueError("a paired difference needs at least one pair")
+    delta = statistics.fmean(d)
+    n = len(d)
+    if n < 2 or statistics.stdev(d) == 0:
+        return MeanDifference(delta, None, None, None, None, None, None, n, n)
+    return _interval(delta, statistics.stdev(d) / math.sqrt(n), n - 1, n, n, confidence, power)
+
+
 def difference_in_differences(
     a1: Sequence[float], b1: Sequence[float], a0: Sequence[float], b0: Sequence[float],
     confidence: float = CONFIDENCE, power: float = 0.8,

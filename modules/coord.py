@@ -86,8 +86,10 @@ class CoordAtt(nn.Module):
             return x * self.gate(self.conv_h(self._embed(x.mean(3, keepdim=True))))  # gate n,c,h,1
         if self.directions == "w":
             return x * self.gate(self.conv_w(self._embed(x.mean(2, keepdim=True))))  # gate n,c,1,w
-        # Both strips share conv1 and BN; BN must see the H and W positions together, as in the reference.
-        strips = torch.cat((x.mean(3), x.mean(2)), dim=2).unsqueeze(3)  # n,c,h+w,1
+        # Both strips share conv1 and BN; BN must see the H and W positions together, as in the reference. The
+        # means keep their dims and the W strip is transposed into place (no squeeze/unsqueeze): XNNPACK refuses the
+        # squeeze an int8 graph of the other form needs; the values are bit-identical.
+        strips = torch.cat((x.mean(3, keepdim=True), x.mean(2, keepdim=True).transpose(2, 3)), dim=2)  # n,c,h+w,1
         y_h, y_w = self._embed(strips).split((h, w), dim=2)
         g_h = self.gate(self.conv_h(y_h))  # n,c,h,1
         g_w = self.gate(self.conv_w(y_w)).transpose(2, 3)  # n,c,1,w

@@ -140,18 +140,23 @@ def test_ca_table1_command_prints_contrasts_and_json_has_them(tmp_path) -> None:
             "--quiet")  # fmt: skip
     code, stdout, stderr = run_main(*args)
     assert code == 0, stderr
-    assert "Contrasts a − b" in stdout and "p Holm" in stdout and "MDE 80 % (pp)" in stdout
-    assert "Difference in differences" in stdout and "95 % CI (pp)" in stdout
+    primary, exploratory = stdout.index("Primary contrasts (pre-registered)"), stdout.index("Exploratory contrasts")
+    assert primary < exploratory and "paired 95 % CI" in stdout and "Welch 95 % CI" in stdout and "p Holm" in stdout
+    # One epoch does not teach the control task: no difference against it, and the summary says why.
+    assert "Crossover and difference in differences" not in stdout
+    assert "no difference in differences against synthetic:labels=shape,grid=2" in stdout
     code, text, stderr = run_main(*args, "--resume", "--format", "json")
     assert code == 0, stderr
     doc = json.loads(text)
-    keys = {"a", "b", "delta_pp", "ci_low_pp", "ci_high_pp", "p", "p_holm", "mde_pp", "n_a", "n_b"}
+    keys = {"a", "b", "delta_pp", "ci_low_pp", "ci_high_pp", "p", "p_holm", "mde_pp", "n_a", "n_b", "paired_ci_low_pp",
+            "paired_ci_high_pp", "paired_p", "rho", "primary", "welch_p", "analysis"}  # fmt: skip
     assert doc["contrasts"] and all(keys <= set(c) for c in doc["contrasts"])
-    pairs = {(c["a"], c["b"]) for c in doc["contrasts"]}
-    assert pairs == {("ca", "se"), ("se", "none"), ("ca", "none")}
+    pairs = [(c["a"], c["b"], c["primary"]) for c in doc["contrasts"] if c["task"].endswith("shape-row-col,grid=2")]
+    assert pairs == [("ca", "se", True), ("se", "none", False), ("ca", "none", False)]
     c = doc["contrasts"][0]
-    assert c["n_a"] == c["n_b"] == 2 and c["examples"] == 48 and c["paired_seeds"] == 2
-    assert {d["task"] for d in doc["did"]} == {"synthetic:labels=shape-row-col,grid=2"}
+    assert c["n_a"] == c["n_b"] == 2 and c["examples"] == 48 and c["example_seeds"] == 2
+    assert c["analysis"] == "paired" and c["n_pairs"] == 2 and c["mde_pp"] == c["paired_mde_pp"]
+    assert doc["did"] == [] and doc["eval_split"] == ["test"] and "ln(classes)" in doc["convergence_rule"]
     assert len(doc["tasks"]) == 2 and {m["task"] for m in doc["modules"]} == {t["data"] for t in doc["tasks"]}
     rows = out.read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 3  # header + seeds × tasks × modules

@@ -183,3 +183,31 @@ def test_a_bad_value_is_refused_with_its_file_line_and_column(
     _old_file(path, [_row(), _row(seed="1", **{column: value})])
     with pytest.raises(ResultsFileError, match=rf"bad.csv:3: column {column} .*{why}"):
         read_records(path)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"amp": "fp8"}, "--amp 'fp8' is unknown; choose from: none, bf16, fp16"),
+        ({"amp": "fp16"}, "--amp fp16 needs --device cuda"),
+        ({"val_fraction": 1.0}, r"--val-fraction must be in \[0, 1\)"),
+        ({"val_fraction": -0.1}, r"--val-fraction must be in \[0, 1\)"),
+        ({"holdout_fraction": 0.0}, "--holdout-fraction must be between 0 and 1"),
+        ({"primary": (("ca", "cbam"),)}, "--primary ca-cbam: each side must be a different module of --modules"),
+    ],
+)
+def test_recipe_options_are_checked(given: dict[str, object], message: str) -> None:
+    from attnbench.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        build_ablation_spec(None, modules=("none", "se", "ca"), **given)
+
+
+def test_primary_contrasts_come_first_and_follow_the_modules_run() -> None:
+    spec = build_ablation_spec("ca-table1")
+    assert spec.primary == (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y"))
+    assert spec.contrast_pairs()[:3] == spec.primary
+    fewer = build_ablation_spec("ca-table1", modules=("se", "ca"))
+    assert fewer.primary == (("ca", "se"),)
+    own = build_ablation_spec(None, modules=("none", "se", "ca"), primary=(("se", "none"),))
+    assert own.contrast_pairs()[0] == ("se", "none") and ("ca", "se") in own.contrast_pairs()

@@ -121,7 +121,7 @@ CONTROL = "synthetic:labels=shape,grid=4,size=48"
 def _record(task: str, module: str, seed: int, top1: float, **kw: Any) -> AblationRecord:
     blank: dict[str, Any] = {c: None for c in COLUMNS}
     blank.update(data=task, module=module, seed=seed, top1=top1, status="ok", num_classes=64, curve_top1="",
-                 predictions="")  # fmt: skip
+                 predictions="", init="global", converged=True)  # fmt: skip
     blank.update(kw)
     return AblationRecord(**blank)
 
@@ -132,39 +132,110 @@ def test_control_task_is_the_same_generator_labelled_by_shape() -> None:
 
 
 def test_analysis_contrasts_did_holm_and_warnings() -> None:
+    """Rows drawn before common random numbers (``init`` global): Welch is the analysis used."""
     values = {
         (TASK, "ca"): [0.60, 0.63, 0.61], (TASK, "se"): [0.55, 0.54, 0.57], (TASK, "none"): [0.50, 0.52, 0.51],
         (CONTROL, "ca"): [0.90, 0.91, 0.905], (CONTROL, "se"): [0.895, 0.90, 0.91], (CONTROL, "none"): [0.9, 0.9, 0.91],
     }  # fmt: skip
-    curve = {0: "0.4 0.45 0.5", 1: "0.42 0.5 0.52", 2: "0.41 0.48 0.51"}  # +10 pp over the last 2 epochs
-    recs = [_record(t, m, s, v, curve_top1=curve[s] if m == "none" and t == TASK else "")
-            for (t, m), vs in values.items() for s, v in enumerate(vs)]  # fmt: skip
+    recs = [_record(t, m, s, v) for (t, m), vs in values.items() for s, v in enumerate(vs)]
     recs.append(_record(TASK, "ca_x", 0, 0.02))  # near chance (1/64 = 1.6 %)
     an = analyse(recs, [("ca", "se"), ("ca", "none"), ("se", "none")])
     by = {(c.task, c.a, c.b): c for c in an.contrasts}
     c = by[(TASK, "ca", "se")]
     ref = ss.ttest_ind(values[(TASK, "ca")], values[(TASK, "se")], equal_var=False)
+    assert c.analysis == "welch" and not c.primary
     assert c.delta_pp == pytest.approx(100 * (np.mean([0.60, 0.63, 0.61]) - np.mean([0.55, 0.54, 0.57])))
-    assert c.p == pytest.approx(ref.pvalue, rel=1e-9) and (c.n_a, c.n_b) == (3, 3)
-    assert c.ci_low_pp == pytest.approx(100 * ref.confidence_interval().low, rel=1e-9)
+    assert c.p == c.welch_p == pytest.approx(ref.pvalue, rel=1e-9) and (c.n_a, c.n_b) == (3, 3)
+    assert c.ci_low_pp == c.welch_ci_low_pp == pytest.approx(100 * ref.confidence_interval().low, rel=1e-9)
     ps = [x.p for x in an.contrasts]
-    assert [x.p_holm for x in an.contrasts] == pytest.approx(holm(ps))
+    assert [x.p_holm for x in an.contrasts] == pytest.approx(holm(ps))  # one (exploratory) family
     assert len(an.contrasts) == 6 and all(x.examples is None for x in an.contrasts)  # no predictions given
     did = {(d.a, d.b): d for d in an.did}
     ref_did = difference_in_differences(values[(TASK, "ca")], values[(TASK, "se")], values[(CONTROL, "ca")],
                                         values[(CONTROL, "se")])  # fmt: skip
     assert did[("ca", "se")].did_pp == pytest.approx(100 * ref_did.delta)
     assert did[("ca", "se")].p == pytest.approx(ref_did.p) and did[("ca", "se")].task == TASK
+    assert did[("ca", "se")].kind == "control" and did[("ca", "se")].analysis == "welch"
     text = "\n".join(an.warnings)
     assert "ca_x on " + TASK + ": 1 of 1 runs near chance" in text
-    assert "baseline none on " + TASK + " was still rising: +10.0 pp" in text
     small = by[(CONTROL, "ca", "se")]
     assert small.mde_pp is not None and small.mde_pp > abs(small.delta_pp)
     assert f"ca − se on {CONTROL}: |Δ| {abs(small.delta_pp):.2f} pp is below the MDE {small.mde_pp:.2f} pp" in text
     assert all("\n" not in w for w in an.warnings)
 
 
-def test_paired_tests_read_the_saved_predictions(tmp_path: Path) -> None:
+PAIRED = {
+    "ca": [0.912, 0.934, 0.921, 0.905, 0.941, 0.917, 0.928, 0.931],
+    "se": [0.901, 0.925, 0.917, 0.893, 0.930, 0.915, 0.911, 0.926],
+    "ca_x": [0.905, 0.929, 0.910, 0.899, 0.938, 0.903, 0.925, 0.921],
+}
+
+
+def test_paired_analysis_matches_scipy_and_primary_contrasts_form_their_own_family() -> None:
+    recs = [_record(TASK, m, s, v, init="shared") for m, vs in PAIRED.items() for s, v in enumerate(vs)]
+    an = analyse(recs, [("ca", "se"), ("ca", "ca_x"), ("se", "ca_x")], primary=[("ca", "se"), ("ca", "ca_x")])
+    assert [(c.a, c.b, c.primary) for c in an.contrasts] == [("ca", "se", True), ("ca", "ca_x", True),
+                                                            ("se", "ca_x", False)]  # fmt: skip
+    c = an.contrasts[0]
+    a, b = np.array(PAIRED["ca"]), np.array(PAIRED["se"])
+    ref = ss.ttest_rel(a, b)
+    assert c.analysis == "paired" and c.n_pairs == 8
+    assert c.paired_p == c.p == pytest.approx(ref.pvalue, rel=1e-9)
+    ci = ref.confidence_interval()
+    assert (c.paired_ci_low_pp, c.paired_ci_high_pp) == (pytest.approx(100 * ci.low), pytest.approx(100 * ci.high))
+    assert (c.ci_low_pp, c.ci_high_pp) == (c.paired_ci_low_pp, c.paired_ci_high_pp)
+    assert c.welch_p == pytest.approx(ss.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-9)
+    assert c.rho == pytest.approx(np.corrcoef(a, b)[0, 1])
+    # The MDE of the paired test: the effect a two-sided t test (df n − 1) at 5 % finds with 80 % power.
+    sd = np.std(a - b, ddof=1)
+    assert (
+        c.mde_pp == c.paired_mde_pp == pytest.approx(100 * (ss.t.ppf(0.975, 7) + ss.t.ppf(0.8, 7)) * sd / math.sqrt(8))
+    )
+    prim = [x.p for x in an.contrasts if x.primary]
+    assert [x.p_holm for x in an.contrasts if x.primary] == pytest.approx(holm(prim))
+    assert an.contrasts[2].p_holm == pytest.approx(an.contrasts[2].p)  # alone in its family
+    # One run drawn the old way makes the design unpaired: Welch is used, both kept.
+    mixed = [dataclasses.replace(r, init="global") if (r.module, r.seed) == ("se", 0) else r for r in recs]
+    m = analyse(mixed, [("ca", "se")]).contrasts[0]
+    assert m.analysis == "welch" and m.p == m.welch_p and m.paired_p == c.paired_p
+
+
+ROW = "synthetic:labels=shape-row,grid=4,size=48"
+COL = "synthetic:labels=shape-col,grid=4,size=48"
+
+
+def test_crossover_is_the_per_seed_difference_of_the_row_and_column_contrasts() -> None:
+    x_row, y_row = [0.93, 0.95, 0.94, 0.96], [0.90, 0.93, 0.90, 0.94]
+    x_col, y_col = [0.91, 0.92, 0.90, 0.93], [0.92, 0.94, 0.93, 0.95]
+    data = {(ROW, "ca_x"): x_row, (ROW, "ca_y"): y_row, (COL, "ca_x"): x_col, (COL, "ca_y"): y_col}
+    recs = [_record(t, m, s, v, init="shared") for (t, m), vs in data.items() for s, v in enumerate(vs)]
+    (d,) = analyse(recs, [("ca_x", "ca_y")]).did
+    per_seed = (np.array(x_row) - y_row) - (np.array(x_col) - y_col)
+    ref = ss.ttest_1samp(per_seed, 0.0)
+    assert (d.kind, d.task, d.control, d.analysis, d.n) == ("crossover", ROW, COL, "paired", 4)
+    assert d.did_pp == pytest.approx(100 * per_seed.mean())
+    assert d.p == pytest.approx(ref.pvalue, rel=1e-9)
+    assert d.ci_low_pp == pytest.approx(100 * ref.confidence_interval().low)
+
+
+def test_no_control_difference_when_the_control_did_not_converge_and_runs_are_named() -> None:
+    recs = [_record(TASK, m, s, 0.9 + 0.01 * s, init="shared", converged=True) for m in ("ca", "se") for s in range(3)]
+    recs += [_record(CONTROL, m, s, 0.5, init="shared", converged=m == "se") for m in ("ca", "se") for s in range(3)]
+    recs.append(_record(TASK, "ca", 3, 0.7, init="shared", converged=False, final_loss_ratio=0.2,
+                        curve_slope_pp_per_epoch=2.5))  # fmt: skip
+    an = analyse(recs, [("ca", "se")])
+    assert not [d for d in an.did if d.kind == "control"]
+    text = "\n".join(an.warnings)
+    assert (
+        f"ca − se: no difference in differences against {CONTROL}: 3 of 6 of its control runs did not converge" in text
+    )
+    assert f"ca on {TASK}: 1 of 4 runs did not converge (seeds 3; worst final loss 0.200 × ln classes" in text
+    assert "included in every mean and contrast" in text
+    c = next(x for x in an.contrasts if x.task == TASK)
+    assert (c.n_a, c.not_converged_a) == (4, 1)  # kept, not dropped
+
+
+def test_per_example_tests_read_the_saved_predictions(tmp_path: Path) -> None:
     import torch
 
     rng = np.random.default_rng(3)
@@ -183,12 +254,36 @@ def test_paired_tests_read_the_saved_predictions(tmp_path: Path) -> None:
     ca = np.stack([np.load(tmp_path / f"p/ca-{s}.npz")["pred"] == target.numpy() for s in range(2)])
     se = np.stack([np.load(tmp_path / f"p/se-{s}.npz")["pred"] == target.numpy() for s in range(2)])
     b, cc = int((ca & ~se).sum()), int((~ca & se).sum())
-    assert (c.examples, c.paired_seeds, c.mcnemar_b, c.mcnemar_c) == (400, 2, b, cc)
+    assert (c.examples, c.example_seeds, c.mcnemar_b, c.mcnemar_c) == (400, 2, b, cc)
     assert c.p_mcnemar == pytest.approx(ss.binomtest(min(b, cc), b + cc, 0.5).pvalue, rel=1e-9)
     d = (ca.astype(float) - se.astype(float)).mean(0)
-    assert c.p_paired == pytest.approx(ss.ttest_1samp(d, 0.0).pvalue, rel=1e-9)
+    assert c.p_examples == pytest.approx(ss.ttest_1samp(d, 0.0).pvalue, rel=1e-9)
     assert np.load(tmp_path / "p/ca-0.npz")["pred"].dtype == np.int16
-    # A missing file leaves the paired tests out, not the contrast.
-    gone = [dataclasses.replace(r, predictions="p/missing.npz") if r.module == "se" else r for r in recs]
-    (c2,) = analyse(gone, [("ca", "se")], tmp_path).contrasts
+    # Without saved predictions (an empty cell) the per-example tests are left out, not the contrast.
+    bare = [dataclasses.replace(r, predictions="") if r.module == "se" else r for r in recs]
+    (c2,) = analyse(bare, [("ca", "se")], tmp_path).contrasts
     assert c2.examples is None and c2.p == c.p
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "mismatched"])
+def test_a_named_predictions_file_that_cannot_be_read_is_an_error(tmp_path: Path, damage: str) -> None:
+    import torch
+
+    from attnbench.errors import ResultsFileError
+
+    target = torch.arange(20) % 4
+    recs = []
+    for module in ("ca", "se"):
+        save_predictions(tmp_path / f"{module}.npz", target, target)
+        recs.append(_record(TASK, module, 0, 1.0, predictions=f"{module}.npz"))
+    bad = tmp_path / "se.npz"
+    if damage == "missing":
+        bad.unlink()
+    elif damage == "garbage":
+        bad.write_bytes(b"not a zip file at all")
+    elif damage == "truncated":
+        bad.write_bytes(bad.read_bytes()[:40])
+    else:
+        np.savez(bad, pred=np.zeros(3, np.int16), target=np.zeros(4, np.int16))
+    with pytest.raises(ResultsFileError, match=r"predictions file '.*se.npz' \(module se, seed 0\) cannot be read"):
+        analyse(recs, [("ca", "se")], tmp_path)

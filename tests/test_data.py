@@ -269,3 +269,55 @@ def test_random_resized_crop_of_a_constant_image_is_constant() -> None:
     t = BatchTransform("rrc_flip", 12, (0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255))
     out = t(x, torch.Generator().manual_seed(0))
     assert out.shape == (4, 3, 12, 12) and torch.allclose(out, torch.full_like(out, 100.0), atol=1e-3)
+
+
+# --- image folders decoded once, and data loader workers kept between epochs ------------------------------------------
+
+
+def test_disk_cache_decodes_once_maps_the_file_and_matches_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                     ) -> None:  # fmt: skip
+    from attnbench.ablation import data as data_mod
+
+    _tree(tmp_path / "imgs" / "train", 3)
+    _tree(tmp_path / "imgs" / "val", 2)
+    cache = tmp_path / "cache"
+    plain_train, plain_val, _ = load_imagefolder(tmp_path / "imgs", 16)
+    calls: list[Path] = []
+    real = data_mod._decode
+    monkeypatch.setattr(data_mod, "_decode", lambda p, s: calls.append(p) or real(p, s))
+    train, val, names = load_imagefolder(tmp_path / "imgs", 16, cache_dir=cache)
+    assert len(calls) == 15 and names == ("cat", "dog", "emu")
+    assert torch.equal(train.images, plain_train.images) and torch.equal(val.images, plain_val.images)
+    assert torch.equal(train.labels, plain_train.labels)
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and all(f.endswith(".u8") for f in files)  # no temporary file left
+    again, _, _ = load_imagefolder(tmp_path / "imgs", 16, cache_dir=cache)
+    assert len(calls) == 15 and torch.equal(again.images, train.images)  # reused: nothing decoded
+    # The folder changes (an image replaced): a new file, the old one removed, the new pixels read.
+    _png(tmp_path / "imgs" / "train" / "cat" / "0.png", (0, 0, 255), (40, 30))
+    changed, _, _ = load_imagefolder(tmp_path / "imgs", 16, cache_dir=cache)
+    assert len(calls) == 24 and changed.images[0, 2].float().mean() > 240  # the training split again, not the test
+    assert len(list(cache.iterdir())) == 2 and sorted(p.name for p in cache.iterdir()) != files
+
+
+def test_disk_cache_folder_that_cannot_be_made_is_one_error(tmp_path: Path) -> None:
+    from attnbench.errors import FileWriteError
+
+    _tree(tmp_path / "imgs", 2)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileWriteError, match="image cache folder .* cannot be created.*--no-data-cache"):
+        load_imagefolder(tmp_path / "imgs", 16, cache_dir=tmp_path / "file" / "sub")
+
+
+class _PidSplit(LazyImageSplit):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import os
+
+        return torch.zeros(1), torch.tensor(os.getpid())
+
+
+def test_lazy_split_keeps_its_workers_between_epochs(tmp_path: Path) -> None:
+    split = _PidSplit([tmp_path / f"{i}" for i in range(8)], list(range(8)), 16)
+    epochs = [{int(p) for _, yb in split.batches([[0, 1, 2, 3], [4, 5, 6, 7]], num_workers=2) for p in yb}
+              for _ in range(3)]  # fmt: skip
+    assert len(epochs[0]) == 2 and epochs[0] == epochs[1] == epochs[2]  # the same two worker processes

@@ -86,6 +86,8 @@ class FakeSource:
         self.clock, self.draw, self.cost_s, self.fail_at = clock, draw, cost_s, fail_at or {}
         self.taken: dict[str, int] = dict.fromkeys(draw, 0)
         self.order: list[str] = []
+        self.events: list[tuple[str, str]] = []
+        """Every call in order: ("warm", key) for an untimed call, ("time", key) for a timed sample."""
 
     def start(self, key: str) -> int:
         self.clock.now += 10 * self.cost_s
@@ -100,7 +102,13 @@ class FakeSource:
         value = self.draw[key](self.taken[key])
         self.taken[key] += 1
         self.order.append(key)
+        self.events.append(("time", key))
         return value
+
+    def warm(self, key: str, calls: int) -> None:
+        for _ in range(calls):
+            self.clock.now += self.cost_s
+            self.events.append(("warm", key))
 
 
 def _name(key: object) -> str:
@@ -352,3 +360,72 @@ def test_real_tiny_models_reach_a_loose_target() -> None:
         assert n == r.latency_n == len(result.samples_ms[("none", "eager")])
     # either the target was met (no warning) or the budget ran out (one actionable line per missed row)
     assert all("--precision target" in w for w in result.warnings)
+
+
+# ----------------------------------------------------------------------------------------- warm samples
+
+
+def test_each_timed_sample_follows_untimed_calls_of_the_same_model() -> None:
+    clock = FakeClock()
+    source = FakeSource(clock, {"none": noisy(10, 0.01, 1), "ca": noisy(13, 0.01, 2), "se": noisy(11, 0.01, 3)})
+    out = sample_until_precise(source, ["none", "ca", "se"], PAIRS, min_samples=6, precision=0.5, max_time=0,
+                               clock=clock, warm_calls=2)  # fmt: skip
+    assert out.rounds == 6
+    forward = [e for k in ("none", "ca", "se") for e in (("warm", k), ("warm", k), ("time", k))]
+    backward = [e for k in ("se", "ca", "none") for e in (("warm", k), ("warm", k), ("time", k))]
+    assert source.events == (forward + backward) * 3
+    assert sum(1 for kind, _ in source.events if kind == "time") == 18  # untimed calls are not samples
+
+
+def test_warm_calls_0_times_cold_samples_and_warm_calls_count_against_the_budget() -> None:
+    clock = FakeClock()
+    source = FakeSource(clock, {"none": noisy(10, 0.01, 1), "ca": noisy(13, 0.01, 2)})
+    sample_until_precise(source, ["none", "ca"], PAIRS, min_samples=6, precision=0.5, max_time=0, clock=clock,
+                         warm_calls=0)  # fmt: skip
+    assert [kind for kind, _ in source.events] == ["time"] * 12
+    rounds = {}
+    for calls in (0, 1):
+        clk = FakeClock()
+        src = FakeSource(clk, {"none": noisy(10, 0.3, 1), "ca": noisy(13, 0.3, 2)}, cost_s=1.0)
+        out = sample_until_precise(src, ["none", "ca"], PAIRS, min_samples=6, precision=1e-9, max_time=200,
+                                   clock=clk, warm_calls=calls)  # fmt: skip
+        assert out.elapsed_s >= 200
+        rounds[calls] = out.rounds
+    # 20 s of warm-up, then 2 s a round cold and 4 s warm: the untimed calls spend the same budget.
+    assert (rounds[0], rounds[1]) == (90, 45)
+
+
+class CacheModel:
+    """A source whose model pays ``refill_ms`` on a call that follows another model's call (its caches were
+    evicted), like a fast model on a CPU: the cold penalty dilutes the slower model's share."""
+
+    def __init__(self, ms: dict[str, float], refill_ms: float) -> None:
+        self.ms, self.refill_ms, self.last = ms, refill_ms, ""
+
+    def _call(self, key: str) -> float:
+        t = self.ms[key] + (self.refill_ms if self.last != key else 0.0)
+        self.last = key
+        return t
+
+    def start(self, key: str) -> int:
+        self._call(key)
+        return 1
+
+    def warm(self, key: str, calls: int) -> None:
+        for _ in range(calls):
+            self._call(key)
+
+    def sample(self, key: str) -> float:
+        return self._call(key)
+
+
+def test_warm_samples_measure_the_share_a_repeated_call_sees() -> None:
+    pairs = {"none": "none", "ca": "none"}
+    cold = sample_until_precise(CacheModel({"none": 6.0, "ca": 9.0}, 1.0), ["none", "ca"], pairs, min_samples=6,
+                                precision=0.5, max_time=0, warm_calls=0)  # fmt: skip
+    warm = sample_until_precise(CacheModel({"none": 6.0, "ca": 9.0}, 1.0), ["none", "ca"], pairs, min_samples=6,
+                                precision=0.5, max_time=0)  # fmt: skip
+    # Cold: a model pays the refill unless it ran last, i.e. at every other round's turn (the order alternates):
+    # half the rounds read 10/7, half 9/7, so CA's +50 % reads +35.7 %.
+    assert cold.estimates["ca"].median == pytest.approx((10 / 7 + 9 / 7) / 2)
+    assert warm.estimates["ca"].median == pytest.approx(1.5)

@@ -137,3 +137,56 @@ def test_checkpoint_is_written_atomically_with_the_mode_of_a_new_file(tmp_path: 
         os.umask(mask)
     assert ck.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary file left behind
+
+
+class _Probe(nn.Module):
+    """A tiny net that records the dtype its linear layer computed in."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, classes)
+        self.seen: set[torch.dtype] = set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+        self.seen.add(out.dtype)
+        return out
+
+
+def test_bf16_autocast_trains_in_bfloat16_and_keeps_float32_weights() -> None:
+    import dataclasses
+
+    model = _Probe(DATA.num_classes)
+    result = train_and_evaluate(model, DATA, dataclasses.replace(CFG, amp="bf16", channels_last=False))
+    assert result.status == "ok" and math.isfinite(result.final_loss or math.nan)
+    assert model.seen == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    plain = _Probe(DATA.num_classes)
+    train_and_evaluate(plain, DATA, dataclasses.replace(CFG, channels_last=False))
+    assert plain.seen == {torch.float32}
+
+
+def test_compiled_training_matches_eager_within_float_tolerance() -> None:
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG, epochs=1, channels_last=False)
+    torch.manual_seed(0)
+    eager_model = _Probe(DATA.num_classes)
+    torch.manual_seed(0)
+    compiled_model = _Probe(DATA.num_classes)
+    eager = train_and_evaluate(eager_model, DATA, cfg)
+    compiled = train_and_evaluate(compiled_model, DATA, dataclasses.replace(cfg, compile=True))
+    assert compiled.status == "ok"
+    assert compiled.final_loss == pytest.approx(eager.final_loss, rel=1e-4)
+    for p, q in zip(eager_model.parameters(), compiled_model.parameters()):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_fp16_autocast_with_a_gradient_scaler_on_cuda() -> None:
+    import dataclasses
+
+    model = _Probe(DATA.num_classes)
+    result = train_and_evaluate(model, DATA, dataclasses.replace(CFG, amp="fp16", device="cuda", channels_last=False))
+    assert result.status == "ok" and model.seen == {torch.float16}

@@ -243,13 +243,31 @@ class TensorSplit:
             yield self.images[i], self.labels[i]
 
 
+class _EpochBatches:
+    """A batch sampler whose batches are replaced every epoch, so one ``DataLoader`` (and its workers) serves all."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 class LazyImageSplit(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    """An image-folder split decoded on demand (one file per item), for sets too large to hold in memory."""
+    """An image-folder split decoded on demand (one file per item), for sets too large to hold in memory.
+
+    Its ``DataLoader`` is made once per worker count and keeps its worker processes between epochs
+    (``persistent_workers``): starting them again every epoch costs seconds per epoch on large sets.
+    """
 
     def __init__(self, files: Sequence[Path], labels: Sequence[int], size: int) -> None:
         self.files = list(files)
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
         self.size = size
+        self._loaders: dict[tuple[int, bool], tuple[Any, _EpochBatches]] = {}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -259,10 +277,20 @@ class LazyImageSplit(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
     def batches(self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
-        loader = torch.utils.data.DataLoader(
-            self, batch_sampler=[list(b) for b in index_batches], num_workers=num_workers, pin_memory=pin_memory
-        )
+        key = (num_workers, pin_memory)
+        if key not in self._loaders:
+            sampler = _EpochBatches()
+            loader = torch.utils.data.DataLoader(
+                self, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory,
+                persistent_workers=num_workers > 0,
+            )  # fmt: skip
+            self._loaders[key] = (loader, sampler)
+        loader, sampler = self._loaders[key]
+        sampler.batches = [list(b) for b in index_batches]
         yield from loader
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_loaders": {}}  # workers get the data, not the loaders
 
 
 Split = TensorSplit | LazyImageSplit
@@ -754,8 +782,16 @@ def _split_by_fraction(
     return train, val
 
 
-def _materialise(items: list[tuple[Path, int]], size: int, cache: bool, threads: int) -> Split:
+def _materialise(
+    items: list[tuple[Path, int]], size: int, cache: bool, threads: int, disk: tuple[Path, Path, str] | None = None
+) -> Split:
     files, labels = [p for p, _ in items], [lab for _, lab in items]
+    if disk is not None:
+        from .imagecache import load_or_build
+
+        folder, root, split = disk
+        images, _ = load_or_build(folder, root, items, size, split, _decode, threads)
+        return TensorSplit(images, torch.as_tensor(labels, dtype=torch.long))
     if not cache:
         return LazyImageSplit(files, labels, size)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -764,8 +800,9 @@ def _materialise(items: list[tuple[Path, int]], size: int, cache: bool, threads:
 
 
 def load_imagefolder(
-    root: Path, input_size: int, holdout_fraction: float = 0.2, cache: bool | None = None, threads: int = 4
-) -> tuple[Split, Split, tuple[str, ...]]:
+    root: Path, input_size: int, holdout_fraction: float = 0.2, cache: bool | None = None, threads: int = 4,
+    cache_dir: Path | None = None,
+) -> tuple[Split, Split, tuple[str, ...]]:  # fmt: skip
     """Read an image-folder tree: (train, val, class names). Images are stored at ``round(input / 0.875)`` px.
 
     Args:
@@ -775,6 +812,8 @@ def load_imagefolder(
             the split is fixed (it does not depend on the training seed).
         cache: decode everything up front into memory (``None``: when it fits ``CACHE_LIMIT_BYTES``).
         threads: decoding threads for the in-memory path.
+        cache_dir: decode each image once into a memory-mapped file in this folder (``imagecache``), reused by
+            every later run; ``None``: decode in every run (into memory, or per batch past ``CACHE_LIMIT_BYTES``).
     """
     if not root.is_dir():
         raise DataError(f"--data imagefolder:{root}: folder not found; expected {IMAGEFOLDER_LAYOUT}.")
@@ -804,7 +843,12 @@ def load_imagefolder(
         raise DataError(f"--data imagefolder:{root} has {len(names)} class; classification needs at least 2.")
     if cache is None:
         cache = (len(train_items) + len(val_items)) * 3 * size * size <= CACHE_LIMIT_BYTES
-    return _materialise(train_items, size, cache, threads), _materialise(val_items, size, cache, threads), names
+    on_disk = cache_dir is not None
+    return (
+        _materialise(train_items, size, cache, threads, (cache_dir, root, "train") if on_disk else None),
+        _materialise(val_items, size, cache, threads, (cache_dir, root, "test") if on_disk else None),
+        names,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -859,6 +903,7 @@ def load_data(
     threads: int | None = None,
     augment: str | None = None,
     val_fraction: float = 0.0,
+    cache_dir: Path | None = None,
 ) -> ImageData:
     """Load the task ``ref`` names, with transforms producing ``input_size`` px batches.
 
@@ -874,8 +919,10 @@ def load_data(
         val_fraction: share of every class of the training split held out as a validation split (``split_off``);
             the model trains on the rest and is evaluated on it instead of the test split (``eval_split`` ``val``),
             so the test split stays unseen while a recipe is tuned. 0: train on all of it, evaluate on the test split.
+        cache_dir: image folders only: the folder of decoded-image caches (``imagecache``); ``None``: none.
     """
-    data = _load(ref, input_size, synthetic, holdout_fraction, cache, threads, augment or default_augment(ref))
+    data = _load(ref, input_size, synthetic, holdout_fraction, cache, threads, augment or default_augment(ref),
+                 cache_dir)  # fmt: skip
     if val_fraction <= 0:
         return data
     train, val = split_off(data.train, val_fraction)
@@ -884,7 +931,7 @@ def load_data(
 
 def _load(
     ref: DataRef, input_size: int, synthetic: SyntheticOptions | None, holdout_fraction: float, cache: bool | None,
-    threads: int | None, augment: str,
+    threads: int | None, augment: str, cache_dir: Path | None,
 ) -> ImageData:  # fmt: skip
     check_augment(ref, augment)
     if ref.synthetic:
@@ -902,7 +949,8 @@ def _load(
             str(ref), classes, train, test,
             _transform(ref.kind, augment, input_size, mean, std), BatchTransform("none", input_size, mean, std),
         )  # fmt: skip
-    tr, va, names = load_imagefolder(ref.path, input_size, holdout_fraction, cache, threads or os.cpu_count() or 1)
+    tr, va, names = load_imagefolder(ref.path, input_size, holdout_fraction, cache, threads or os.cpu_count() or 1,
+                                     cache_dir)  # fmt: skip
     mean, std = IMAGENET_MEAN_STD
     return ImageData(
         str(ref), len(names), tr, va,

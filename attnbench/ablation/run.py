@@ -193,7 +193,8 @@ def _broadcast(obj: Any, dist: DistContext) -> Any:
 def _load(spec: AblationSpec, task: str) -> ImageData:
     ref = parse_data(task)
     return load_data(ref, spec.input_size, spec.synthetic, spec.holdout_fraction, threads=spec.threads,
-                     augment=spec.augment_for(ref), val_fraction=spec.val_fraction)  # fmt: skip
+                     augment=spec.augment_for(ref), val_fraction=spec.val_fraction,
+                     cache_dir=spec.data_cache)  # fmt: skip
 
 
 def execute_run(
@@ -338,7 +339,7 @@ def run_ablation(
     first = datas[spec.data[0]]
     return AblationResult(
         done, tuple(summarize_ablation(done)), skipped, first.name, first.num_classes,
-        analysis=analyse(done, spec.contrast_pairs(), root, predictions={}),
+        analysis=analyse(done, spec.contrast_pairs(), root, predictions={}, primary=spec.primary),
         tasks=tuple((d.name, d.num_classes) for d in datas.values()), missing=missing,
     )  # fmt: skip
 

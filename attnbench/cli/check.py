@@ -127,6 +127,7 @@ def check_cmd(
     specs = baseline.specs_for(
         old, latency="latency" in metrics or accept, repeats=measure.repeats, warmup=measure.warmup,
         precision=parse_precision(measure.precision), max_time=measure.max_time, path=path,
+        warm_calls=measure.warm_calls,
     )  # fmt: skip
     with render.progress_bar(len(specs), "check", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)

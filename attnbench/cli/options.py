@@ -88,6 +88,14 @@ PrecisionOpt = Annotated[
         rich_help_panel=MEASURE_PANEL,
     ),
 ]
+WarmCallsOpt = Annotated[
+    int,
+    typer.Option(
+        "--warm-calls", help="Untimed calls of a model right before each of its timed samples, so each sample finds "
+        "the caches as a repeated call does (0: cold samples, each right after another model ran).",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]  # fmt: skip
 MaxTimeOpt = Annotated[
     float,
     typer.Option(
@@ -174,6 +182,7 @@ class Measurement:
     warmup: int = 10
     precision: str = "2%"
     max_time: float = 60.0
+    warm_calls: int = 1
     runtime: str = "eager"
     quantize: str = "none"
     mode: str = "inference"
@@ -189,11 +198,11 @@ class Measurement:
 MEASUREMENT: dict[str, Any] = {
     "device": DeviceOpt, "dtype": DtypeOpt, "batch": BatchOpt, "threads": ThreadsOpt, "reduction": ReductionOpt,
     "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt, "warmup": WarmupOpt,
-    "precision": PrecisionOpt, "max_time": MaxTimeOpt, "runtime": RuntimeOpt, "quantize": QuantizeOpt,
-    "mode": ModeOpt,
+    "precision": PrecisionOpt, "max_time": MaxTimeOpt, "warm_calls": WarmCallsOpt, "runtime": RuntimeOpt,
+    "quantize": QuantizeOpt, "mode": ModeOpt,
 }  # fmt: skip
 """Each measurement option's alias; its default is ``Measurement``'s."""
-TIMING = ("repeats", "warmup", "precision", "max_time")
+TIMING = ("repeats", "warmup", "precision", "max_time", "warm_calls")
 """The options of the timing loop alone (``check`` takes the rest from the baseline file)."""
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -689,6 +689,7 @@ def summary_table(result: AblationResult, spec: AblationSpec, task: str | None =
     )
     table = Table(title=title, title_justify="left")
     for col, just in (("module", "left"), ("params (M)", "right"), ("MACs (M)", "right"), ("runs", "right"),
+                      ("conv.", "right"),
                       ("top-1 % (mean ± std)", "right"), ("top-1 % per seed", "left"), ("Δ top-1 (pp)", "right"),
                       ("p (Welch)", "right")):  # fmt: skip
         table.add_column(col, justify=just)  # type: ignore[arg-type]
@@ -700,7 +701,7 @@ def summary_table(result: AblationResult, spec: AblationSpec, task: str | None =
         mean = _pct(s.top1_mean) + ("" if s.top1_std is None else f" ± {100 * s.top1_std:.2f}")
         delta = "–" if s.d_top1 is None else f"{100 * s.d_top1:+.2f}"
         row = [
-            s.module, millions(s.params), millions(s.macs, 2), f"{s.ok}/{s.runs}", mean,
+            s.module, millions(s.params), millions(s.macs, 2), f"{s.ok}/{s.runs}", f"{s.converged}/{s.ok}", mean,
             " ".join(_pct(v, 1) for v in s.top1) or "–", delta, _p(s.p_value),
         ]  # fmt: skip
         if has_top5:
@@ -709,71 +710,112 @@ def summary_table(result: AblationResult, spec: AblationSpec, task: str | None =
     return table
 
 
-def contrasts_table(result: AblationResult) -> Table | None:
-    """Every contrast a − b: Δ with Welch's 95 % interval, p, Holm p, MDE, and the paired per-example tests."""
+def _mde(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
+def contrasts_table(result: AblationResult, primary: bool) -> Table | None:
+    """The primary (or the exploratory) contrasts a − b: Δ with the paired and the Welch 95 % intervals, the p and
+    MDE of the analysis used, Holm p within the family, and the seeds' correlation."""
     from rich.table import Table
 
-    if result.analysis is None or not result.analysis.contrasts:
+    if result.analysis is None:
         return None
-    cs = result.analysis.contrasts
-    table = Table(title="Contrasts a − b (top-1, percentage points)", title_justify="left")
-    cols = ["task", "a − b", "n", "Δ (pp)", "95 % CI (pp)", "p", "p Holm", "MDE 80 % (pp)", "p paired ex.",
-            "McNemar b/c", "p McNemar"]  # fmt: skip
+    cs = [c for c in result.analysis.contrasts if c.primary is primary]
+    if not cs:
+        return None
+    name = "Primary contrasts (pre-registered)" if primary else "Exploratory contrasts"
+    table = Table(title=f"{name} a − b, top-1 in percentage points", title_justify="left")
+    cols = ["task", "a − b", "n", "Δ (pp)", "paired 95 % CI", "Welch 95 % CI", "test", "p", "p Holm", "MDE (pp)", "ρ"]
     boot = any(c.boot_low_pp is not None for c in cs)
     if boot:
-        cols.insert(5, "bootstrap CI (pp)")
+        cols.insert(6, "bootstrap CI")
     for col in cols:
-        table.add_column(col, justify="left" if col in ("task", "a − b") else "right")
+        table.add_column(col, justify="left" if col in ("task", "a − b", "test") else "right")
     for c in cs:
+        n = f"{c.n_pairs}" if c.n_a == c.n_b == c.n_pairs else f"{c.n_a}/{c.n_b} ({c.n_pairs} paired)"
         row = [
-            task_label(c.task), f"{c.a} − {c.b}", f"{c.n_a}/{c.n_b}", _signed(c.delta_pp), _ci(c.ci_low_pp, c.ci_high_pp),
-            _p(c.p), _p(c.p_holm), "–" if c.mde_pp is None else f"{c.mde_pp:.2f}", _p(c.p_paired),
-            "–" if c.mcnemar_b is None else f"{c.mcnemar_b}/{c.mcnemar_c}", _p(c.p_mcnemar),
+            task_label(c.task), f"{c.a} − {c.b}", n, _signed(c.delta_pp), _ci(c.paired_ci_low_pp, c.paired_ci_high_pp),
+            _ci(c.welch_ci_low_pp, c.welch_ci_high_pp), c.analysis, _p(c.p), _p(c.p_holm), _mde(c.mde_pp),
+            "–" if c.rho is None else f"{c.rho:+.2f}",
         ]  # fmt: skip
         if boot:
-            row.insert(5, _ci(c.boot_low_pp, c.boot_high_pp))
+            row.insert(6, _ci(c.boot_low_pp, c.boot_high_pp))
         table.add_row(*row)
     return table
 
 
+def examples_table(result: AblationResult) -> Table | None:
+    """The per-example tests of every contrast whose runs saved their predictions."""
+    from rich.table import Table
+
+    cs = [c for c in (result.analysis.contrasts if result.analysis else ()) if c.examples is not None]
+    if not cs:
+        return None
+    table = Table(title="Per-example tests (test-set noise for these trained models)", title_justify="left")
+    for col in ("task", "a − b", "seeds", "examples", "p (t over examples)", "McNemar b/c", "p McNemar"):
+        table.add_column(col, justify="left" if col in ("task", "a − b") else "right")
+    for c in cs:
+        table.add_row(task_label(c.task), f"{c.a} − {c.b}", str(c.example_seeds), str(c.examples), _p(c.p_examples),
+                      f"{c.mcnemar_b}/{c.mcnemar_c}", _p(c.p_mcnemar))  # fmt: skip
+    return table
+
+
 def did_table(result: AblationResult) -> Table | None:
-    """Differences in differences: (a − b | task) − (a − b | control)."""
+    """Crossovers (a − b | row) − (a − b | column) and differences in differences against the shape-only control."""
     from rich.table import Table
 
     if result.analysis is None or not result.analysis.did:
         return None
-    table = Table(title="Difference in differences (a − b | task) − (a − b | control), pp", title_justify="left")
-    for col in ("task", "control", "a − b", "DiD (pp)", "95 % CI (pp)", "p", "p Holm", "MDE 80 % (pp)"):
-        table.add_column(col, justify="left" if col in ("task", "control", "a − b") else "right")
+    table = Table(title="Crossover and difference in differences (a − b | task) − (a − b | other), pp",
+                  title_justify="left")  # fmt: skip
+    for col in ("kind", "task", "other", "a − b", "n", "DiD (pp)", "95 % CI (pp)", "test", "p", "p Holm", "MDE (pp)"):
+        table.add_column(col, justify="left" if col in ("kind", "task", "other", "a − b", "test") else "right")
     for d in result.analysis.did:
-        table.add_row(task_label(d.task), task_label(d.control), f"{d.a} − {d.b}", _signed(d.did_pp), _ci(d.ci_low_pp, d.ci_high_pp),
-                      _p(d.p), _p(d.p_holm), "–" if d.mde_pp is None else f"{d.mde_pp:.2f}")  # fmt: skip
+        table.add_row(d.kind, task_label(d.task), task_label(d.control), f"{d.a} − {d.b}", str(d.n),
+                      _signed(d.did_pp), _ci(d.ci_low_pp, d.ci_high_pp), d.analysis, _p(d.p), _p(d.p_holm),
+                      _mde(d.mde_pp))  # fmt: skip
     return table
 
 
 def show_ablation(result: AblationResult, spec: AblationSpec, console: Console | None = None) -> None:
-    """Print every task's summary table, the contrasts and differences in differences, notes and warnings."""
+    """Print every task's summary table, the primary then exploratory contrasts, the per-example tests, the
+    crossovers and differences in differences, notes and warnings."""
     console = console or stdout
     tasks = [t for t, _ in result.tasks] or [result.data_name]
     for task in tasks:
         console.print(summary_table(result, spec, task))
     console.print(
-        "Δ: mean top-1 minus the baseline's, in percentage points. p: Welch's two-sided t-test against the baseline "
-        "over seeds (– with fewer than 2 successful seeds on either side).",
+        f"Accuracies on the {_split_words(result)}. Δ: mean top-1 minus the baseline's, in percentage points. p: "
+        "Welch's two-sided t-test against the baseline over seeds (– with fewer than 2 successful seeds on either "
+        "side). conv.: runs that converged.",
         style="dim", soft_wrap=True,
     )  # fmt: skip
-    for table in (contrasts_table(result), did_table(result)):
+    tables = (contrasts_table(result, True), contrasts_table(result, False), examples_table(result), did_table(result))
+    for table in tables:
         if table is not None:
             console.print(table)
     if result.analysis is not None and result.analysis.contrasts:
         console.print(
-            "CI: Welch 95 % interval over seeds. p Holm: Holm-adjusted over all contrasts (differences in differences: "
-            "over those). MDE: the true difference a Welch test at 5 % finds with 80 % power, from the observed seed "
-            "spread and n. Paired tests pool the seeds both sides ran, over test examples (test-set noise only).",
+            "paired: t interval over the within-seed differences (df n − 1); used when every run shares its seed's "
+            "initialisation and data order, else Welch (independent means). p, MDE: of the test used; MDE is the "
+            "true difference that test at 5 % finds with 80 % power, from the observed spread and n. p Holm: within "
+            "the family (primary contrasts alone; exploratory alone; crossovers; control differences). ρ: "
+            "correlation of the two modules' top-1 over the paired seeds. Runs that did not converge are included "
+            f"everywhere. {escape(result.analysis.convergence)}.",
             style="dim", soft_wrap=True,
         )  # fmt: skip
     for line in result.analysis.warnings if result.analysis is not None else ():
         console.print(f"warning: {escape(line)}", soft_wrap=True, markup=True)
+
+
+def _split_words(result: AblationResult) -> str:
+    splits = {r.eval_split for r in result.records} or {"test"}
+    if splits == {"val"}:
+        return "validation split (held out of the training split; the test split was not used)"
+    if splits == {"test"}:
+        return "test split"
+    return "test split for rows marked test and the validation split for rows marked val"
 
 
 def ablation_json(result: AblationResult, spec: AblationSpec) -> dict[str, Any]:
@@ -785,6 +827,8 @@ def ablation_json(result: AblationResult, spec: AblationSpec) -> dict[str, Any]:
         "backbone": spec.backbone, "width": spec.width, "input_size": spec.input_size, "epochs": spec.epochs,
         "seeds": list(spec.seeds), "tasks": [{"data": t, "num_classes": c} for t, c in result.tasks],
         "modules": [dataclasses.asdict(s) for s in result.summary],
+        "eval_split": sorted({r.eval_split for r in result.records}),
+        "convergence_rule": analysis.convergence if analysis else "",
         "contrasts": [dataclasses.asdict(c) for c in analysis.contrasts] if analysis else [],
         "did": [dataclasses.asdict(d) for d in analysis.did] if analysis else [],
         "warnings": list(analysis.warnings) if analysis else [],

@@ -319,7 +319,7 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
 
 def specs_for(
     rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int, precision: float = 0.02,
-    max_time: float = 60.0, path: Path | None = None,
+    max_time: float = 60.0, path: Path | None = None, warm_calls: int = 1,
 ) -> list[ProfileSpec]:  # fmt: skip
     """One profile spec per configuration group; each measures its baseline and all of its modules together.
 
@@ -333,7 +333,13 @@ def specs_for(
         UsageError: ``repeats`` or ``warmup`` is bad.
     """
     ProfileSpec(
-        modules=(), repeats=repeats, warmup=warmup, latency=latency, precision=precision, max_time=max_time
+        modules=(),
+        repeats=repeats,
+        warmup=warmup,
+        latency=latency,
+        precision=precision,
+        max_time=max_time,
+        warm_calls=warm_calls,
     ).validate(require_module=False)
     groups: dict[tuple[Any, ...], list[str]] = {}
     lines: dict[tuple[Any, ...], int] = {}
@@ -366,6 +372,7 @@ def specs_for(
             warmup=warmup,
             precision=precision,
             max_time=max_time,
+            warm_calls=warm_calls,
         )
         try:
             # threads only matter where latency is timed

@@ -53,6 +53,9 @@ class ProfileRecord:
     latency_ms_min: float | None
     latency_n: int | None
     latency_calls_per_sample: int | None
+    warm_calls: int | None
+    """Untimed calls of the same model right before each timed sample (0: cold samples, each right after another
+    model's); empty when nothing was timed."""
     throughput_ips: float | None
     peak_mem_bytes: int | None
     d_params: int | None
@@ -81,6 +84,9 @@ class ProfileRecord:
     cuda_version: str
     device_name: str
     cpu_name: str
+    cpu_cache_kib: str
+    """The CPU's data and unified cache sizes in KiB per level, 'L1d:48;L2:1024;L3:32768' (Linux sysfs; empty
+    where the OS does not say)."""
     allocator: str
     """The C allocator the latency was timed under (``glibc 2.36, heap kept``: see ``cost.heap``); empty when
     nothing was timed."""
@@ -95,7 +101,7 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
-ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator")
+ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator", "warm_calls", "cpu_cache_kib")
 """Columns added since the first results format; files written without some of them still load
 (``io.csvfile.upgrade_header``, ``legacy_defaults``)."""
 
@@ -107,6 +113,8 @@ def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
     runtime = "eager" if build == "channels_last" else build.partition("+")[0]
     filled = {c: "" for c in ADDED_COLUMNS}
     filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""), quantize="none", mode="inference")
+    if row.get("latency_ms_median"):
+        filled["warm_calls"] = "0"  # timed before warm samples: each sample right after another model's
     return {**filled, **row}
 
 

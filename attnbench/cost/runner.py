@@ -242,7 +242,7 @@ def _time_all(
         with torch_threads(spec.threads), grad, kept_heap():
             sampling = sample_until_precise(
                 source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
-                clock=clock, errors=FAILURES, progress=report,
+                clock=clock, errors=FAILURES, progress=report, warm_calls=spec.warm_calls,
             )  # fmt: skip
     for key, exc in sampling.failed.items():
         failed[key] = f"timing failed: {failure_text(exc)}"
@@ -299,6 +299,7 @@ def _record(
         latency_ms_median=med, latency_ms_iqr=lat.summary.iqr if lat else None,
         latency_ms_mean=lat.summary.mean if lat else None, latency_ms_min=lat.summary.min if lat else None,
         latency_n=lat.summary.n if lat else None, latency_calls_per_sample=lat.calls_per_sample if lat else None,
+        warm_calls=spec.warm_calls if lat else None,
         throughput_ips=spec.batch / (med / 1e3) if med else None,
         peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" and spec.mode == "inference" else None,
         # measured on the eager model, in one inference forward
@@ -311,7 +312,7 @@ def _record(
         attn_float_op_types=";".join(f"{k}:{v}" for k, v in ops.float_types.items()) if ops else "",
         status="failed" if error else "ok", error=error,
         torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
-        cpu_name=env.cpu_name, allocator=allocator_name() if lat else "", host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
+        cpu_name=env.cpu_name, cpu_cache_kib=env.cpu_cache_kib, allocator=allocator_name() if lat else "", host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
     )  # fmt: skip
 
 

@@ -125,6 +125,8 @@ class ProfileSpec:
     """Target half-width of every Δlatency's 95 % interval, as a fraction of the ratio (0.02: ±2 pp)."""
     max_time: float = 60.0
     """Seconds of timing (warm-up included) after which no round is added; the ``repeats`` rounds always run."""
+    warm_calls: int = 1
+    """Untimed calls of a model right before each of its timed samples (``timing.WARM_CALLS``; 0: cold samples)."""
     reduction: int | None = None
     position: str | None = None
     num_classes: int = 1000
@@ -195,6 +197,8 @@ class ProfileSpec:
                 raise UsageError(f"{opt(key)} must be between 1 and {top}, got {value}.")
         if check_cores:
             check_threads(self.threads, n["threads"])
+        if not 0 <= self.warm_calls <= 1000:
+            raise UsageError(f"--warm-calls must be between 0 and 1000, got {self.warm_calls}.")
         if not 0 <= self.warmup <= 100000:
             raise UsageError(f"{opt('warmup')} must be between 0 and 100000, got {self.warmup}.")
         if self.latency and self.repeats < 5:

@@ -8,7 +8,8 @@ What counts as done when resuming: a row with ``status=ok`` and the same configu
 position, reduction, width, input size, batch, device, dtype, threads, build) that measured at least what this run
 measures. A count-only row does not satisfy a latency run; a timed row satisfies a count-only run (it holds the
 same counts), and a latency run when it took at least ``--repeats`` samples (timing samples until precise, so
-``latency_n`` is the number it needed, never fewer than ``--repeats``).
+``latency_n`` is the number it needed, never fewer than ``--repeats``) with the same ``--warm-calls`` (warm and
+cold samples measure different things; rows timed before warm samples were cold).
 ``--warmup`` is not recorded in the rows, so it cannot be keyed on. A ``failed`` row is history, never done: it is
 measured again and the new row is appended after it. Rows with the wrong field count (a torn line) are not done.
 """
@@ -31,8 +32,9 @@ KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "ba
        "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 
-Done = dict[tuple[str, ...], set[int | None]]
-"""Configuration key → what its ok rows measured: ``None`` for counts only, else the latency sample count."""
+Done = dict[tuple[str, ...], set[tuple[int, int] | None]]
+"""Configuration key → what its ok rows measured: ``None`` for counts only, else the latency sample count and the
+warm calls before each sample."""
 
 
 def row_key(row: dict[str, Any]) -> tuple[str, ...]:
@@ -53,12 +55,13 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def row_timing(row: dict[str, Any]) -> int | None:
-    """What a row timed: its latency sample count, or ``None`` for a count-only row."""
-    n, median = row.get("latency_n"), row.get("latency_ms_median")
+def row_timing(row: dict[str, Any]) -> tuple[int, int] | None:
+    """What a row timed: its latency sample count and warm calls per sample (0 for rows timed before warm samples),
+    or ``None`` for a count-only row."""
+    n, median, warm = row.get("latency_n"), row.get("latency_ms_median"), row.get("warm_calls")
     if n in (None, "") or median in (None, ""):
         return None
-    return int(float(n))
+    return int(float(n)), int(float(warm)) if warm not in (None, "") else 0
 
 
 def plan(
@@ -102,7 +105,7 @@ def is_done(done: Done, spec: ProfileSpec, name: str, build: str) -> bool:
     measured = done.get(row_key(_key_fields(spec, name, build)), set())
     if not spec.latency:
         return bool(measured)
-    return any(n is not None and n >= spec.repeats for n in measured)
+    return any(t is not None and t[0] >= spec.repeats and t[1] == spec.warm_calls for t in measured)
 
 
 def _record_done(done: Done, spec: ProfileSpec, record: ProfileRecord) -> bool:

@@ -3,8 +3,16 @@ ratios are precise (``sample_until_precise``). Nothing here prints.
 
 A sample is one block of ``calls_per_sample`` calls, timed as a whole (``timeit.Timer`` semantics: the garbage
 collector is off inside the block) and divided by the call count. The count is calibrated once, from the timed
-warm-up calls, so a block lasts at least ``MIN_SAMPLE_S``; no call is made that no sample needs. CUDA is
-synchronised before each clock reading, as ``torch.utils.benchmark.Timer`` does.
+warm-up calls, so a block lasts at least ``MIN_SAMPLE_S``. CUDA is synchronised before each clock reading, as
+``torch.utils.benchmark.Timer`` does.
+
+Warm samples: models are timed in interleaved rounds, so without care a model's sample starts right after another
+model ran, with the caches full of that model's weights and activations. Tools that time one model repeatedly
+(OpenVINO's ``benchmark_app``, a plain ONNX Runtime loop, ``torch.utils.benchmark``) never see that refill; for a
+fast model it is a large part of one call (MobileNetV2 at batch 1 on OpenVINO: 7.5 ms cold, 6.5 ms warm), and it
+dilutes the larger model's share. So by default each timed sample follows ``WARM_CALLS`` untimed call(s) of the same
+model (one call runs through all of its weights and activations, which puts the caches where a repeated call finds
+them); ``warm_calls=0`` keeps the cold samples.
 
 The loop takes the sample source and the clock as arguments, so it runs on fakes in the tests.
 """
@@ -29,6 +37,9 @@ MIN_SAMPLE_S = 0.002
 
 MAX_SAMPLES = 100_000
 """Rounds never go beyond this many samples per model, whatever the time budget."""
+
+WARM_CALLS = 1
+"""Untimed calls of a model right before each of its timed samples (0: cold samples)."""
 
 WARMUP_MAX_S = 2.0
 """Warm-up stops after this long once two calls are done (one slow forward, e.g. at batch 32, is warm-up enough)."""
@@ -107,6 +118,11 @@ class CallTimer:
         """One sample: milliseconds per call over a block of ``calls_per_sample`` calls."""
         return self._timer.timeit(self.calls_per_sample) / self.calls_per_sample * 1e3
 
+    def warm(self, calls: int) -> None:
+        """``calls`` untimed calls (to put the caches where a repeated call finds them)."""
+        for _ in range(calls):
+            self._fn()
+
 
 def time_latency(
     fn: Callable[[], Any], *, threads: int, warmup: int, repeats: int, calls_per_sample: int | None = None,
@@ -141,6 +157,10 @@ class SampleSource(Protocol[K]):
         """One latency sample of the model, in ms per call."""
         ...
 
+    def warm(self, key: K, calls: int) -> None:
+        """``calls`` untimed calls of the model."""
+        ...
+
 
 class TimerSource(Generic[K]):
     """The real sample source: one ``CallTimer`` per key, each warmed up with ``warmup`` calls."""
@@ -154,6 +174,9 @@ class TimerSource(Generic[K]):
 
     def sample(self, key: K) -> float:
         return self.timers[key].sample()
+
+    def warm(self, key: K, calls: int) -> None:
+        self.timers[key].warm(calls)
 
 
 @dataclass
@@ -184,11 +207,13 @@ def sample_until_precise(
     errors: tuple[type[BaseException], ...] = (RuntimeError,),
     confidence: float = CONFIDENCE,
     progress: Callable[[int, float | None], None] | None = None,
+    warm_calls: int = WARM_CALLS,
 ) -> Sampling[K]:
     """Sample every model of ``keys`` in interleaved rounds until each paired ratio is precise or time runs out.
 
     A round takes one sample of every model, in alternating order (forward, then backward), so sample k of every
-    model comes from round k and drift hits the pair alike. ``pairs`` maps a key to the key its latency is divided
+    model comes from round k and drift hits the pair alike. Right before each sample the same model makes
+    ``warm_calls`` untimed calls (warm samples; 0: cold, the sample follows another model's). ``pairs`` maps a key to the key its latency is divided
     by (its baseline). After ``min_samples`` rounds the loop stops as soon as every pair's ``confidence`` interval
     of the median ratio has a half-width ≤ ``precision`` (a fraction of the ratio), or when ``max_time`` seconds of
     ``clock`` have passed since the first warm-up call. A ``max_time`` > 0 that runs out earlier ends the loop
@@ -226,6 +251,8 @@ def sample_until_precise(
     while alive and out.rounds < MAX_SAMPLES:
         for key in alive if out.rounds % 2 == 0 else alive[::-1]:
             try:
+                if warm_calls:
+                    source.warm(key, warm_calls)
                 out.samples_ms[key].append(source.sample(key))
             except errors as exc:
                 out.failed[key] = exc
