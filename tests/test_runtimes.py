@@ -138,6 +138,26 @@ def test_executorch_lowers_checks_and_times_a_tiny_model(quantize: str, tmp_path
     assert lat.summary.median > 0 and lat.summary.n == 5
 
 
+def test_executorch_int8_loads_coordinate_attention(tmp_path: Path, tiny: None) -> None:
+    """XNNPACK refused the squeeze an int8 graph of CA's pooled strips needed ("Failed to create squeeze node",
+    xnn_status_invalid_parameter); CA's strips now keep their dims and the program loads and agrees with eager."""
+    pytest.importorskip("executorch")
+    import torch
+
+    from attnbench.cost.runner import _check
+    from attnbench.cost.spec import ProfileSpec
+    from attnbench.runtimes import Request, prepare
+
+    model, x = _tinynet("ca"), torch.randn(1, 3, 32, 32)
+    calib = tuple(torch.randn(1, 3, 32, 32) for _ in range(8))
+    prepared = prepare(model, x, "executorch", Request(threads=1, quantize="int8", calibration=calib, key="ca",
+                                                         workdir=tmp_path))  # fmt: skip
+    spec = ProfileSpec(modules=(), backbone="mbv2", input_size=32, quantize="int8")
+    check = _check(spec, model, prepared, x, "executorch", list(calib))
+    assert check.top1_agreement is not None and check.top1_agreement >= 0.5
+    assert prepared.run(x).shape == (1, 10)
+
+
 def test_onnxruntime_session_takes_the_thread_count(tmp_path: Path, tiny: None) -> None:
     pytest.importorskip("onnxruntime")
     import torch
