@@ -168,15 +168,19 @@ def test_check_format_csv_lists_the_findings(written: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "target", "line"),
     [
+        (("sweep", *GRID, "--csv", "{tmp}/s.csv"), "attnbench.cost.sweep.run",
+         "Interrupted: rows already written are kept; rerun with --resume to finish a sweep."),
         (("sweep", *GRID), "attnbench.cost.sweep.run",
+         "Interrupted: nothing was written (no --csv); pass --csv PATH to keep each finished run."),
+        (("ablate", "--modules", "se", "--csv", "{tmp}/a.csv"), "attnbench.ablation.run.run_ablation",
          "Interrupted: rows already written are kept; rerun with --resume to finish a sweep."),
         (("ablate", "--modules", "se"), "attnbench.ablation.run.run_ablation",
-         "Interrupted: rows already written are kept; rerun with --resume to finish a sweep."),
+         "Interrupted: nothing was written (no --csv); pass --csv PATH to keep each finished run."),
         (("profile", "--module", "se", "--input", "32"), "attnbench.api.run_profile",
          "Interrupted: rows already written are kept."),
         (("check", "{tmp}/b.csv"), "attnbench.cost.baseline.read_baseline", "Interrupted."),
     ],
-    ids=["sweep", "ablate", "profile", "check"],
+    ids=["sweep", "sweep-no-csv", "ablate", "ablate-no-csv", "profile", "check"],
 )  # fmt: skip
 def test_interrupted_names_resume_only_where_the_command_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], target: str, line: str

@@ -602,6 +602,31 @@ def synthetic_labels(
     raise ValueError(f"unknown label map '{labels}'")
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a run's row says of its task: its name, classes, split sizes and the split it is evaluated on."""
+
+    name: str
+    num_classes: int
+    train_samples: int
+    test_samples: int
+    eval_split: str = "test"
+
+    @staticmethod
+    def of(data: ImageData) -> TaskInfo:
+        return TaskInfo(data.name, data.num_classes, len(data.train), len(data.test), data.eval_split)
+
+
+def describe_data(ref: DataRef, input_size: int, synthetic: SyntheticOptions | None, val_fraction: float
+                  ) -> TaskInfo | None:  # fmt: skip
+    """A synthetic task's ``TaskInfo`` without rendering it (``None`` for tasks that must be read to be known, and
+    for a validation share, whose per-class rounding depends on the labels)."""
+    if not ref.synthetic or val_fraction > 0:
+        return None
+    opts = synthetic_options_for(ref, input_size, synthetic)
+    return TaskInfo(str(ref), num_label_classes(opts, ref.labels), opts.train_samples, opts.test_samples)
+
+
 def num_label_classes(opts: SyntheticOptions, labels: str) -> int:
     per = {"shape": 1, "shape-row": opts.grid, "shape-col": opts.grid, "shape-row-col": opts.grid**2}[labels]
     return len(opts.shapes) * per

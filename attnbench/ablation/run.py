@@ -26,7 +26,7 @@ import torch
 from .. import modules
 from ..errors import InsertionError
 from .convergence import judge
-from .data import ImageData, load_data, parse_data
+from .data import ImageData, TaskInfo, describe_data, load_data, parse_data
 from .records import ADDED_COLUMNS, COLUMNS, AblationRecord, is_done, legacy_defaults, read_records, result_key, run_key
 from .spec import BASELINE, AblationSpec
 from .summary import Analysis, ModuleSummary, analyse, summarize_ablation
@@ -263,7 +263,9 @@ def run_ablation(
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
     try:
-        datas = {task: _load(spec, task) for task in spec.data}
+        # A report reads rows only: a synthetic task's classes and sizes are known without rendering it.
+        datas = {} if spec.report_only else {task: _load(spec, task) for task in spec.data}
+        infos = {task: (TaskInfo.of(datas[task]) if task in datas else _describe(spec, task)) for task in spec.data}
         env = collect_env(device)
         previous: dict[tuple[Any, ...], AblationRecord] = {}
         key_of = result_key if spec.report_only else run_key
@@ -276,7 +278,7 @@ def run_ablation(
                 previous[key_of(r)] = r
         previous = _broadcast(previous, dist)
         plan = [(seed, task, name) for seed in spec.seeds for task in spec.data for name in spec.modules]
-        templates = [_template(spec, datas[task], name, seed, env, dist) for seed, task, name in plan]
+        templates = [_template(spec, infos[task], name, seed, env, dist) for seed, task, name in plan]
         if not spec.report_only:
             _check_checkpoints(spec, [run_key(t) for t in templates if key_of(t) not in previous])
         records: list[AblationRecord | None] = [None] * len(plan)
@@ -336,29 +338,35 @@ def run_ablation(
         torch.set_num_threads(old_threads)
     done = tuple(r for r in records if r is not None)
     root = spec.csv.parent if spec.csv is not None else None
-    first = datas[spec.data[0]]
+    first = infos[spec.data[0]]
     return AblationResult(
         done, tuple(summarize_ablation(done)), skipped, first.name, first.num_classes,
         analysis=analyse(done, spec.contrast_pairs(), root, predictions={}, primary=spec.primary),
-        tasks=tuple((d.name, d.num_classes) for d in datas.values()), missing=missing,
+        tasks=tuple((d.name, d.num_classes) for d in infos.values()), missing=missing,
     )  # fmt: skip
 
 
-def _template(spec: AblationSpec, data: ImageData, name: str, seed: int, env: Any, dist: DistContext) -> AblationRecord:
+def _describe(spec: AblationSpec, task: str) -> TaskInfo:
+    ref = parse_data(task)
+    return describe_data(ref, spec.input_size, spec.synthetic, spec.val_fraction) or TaskInfo.of(_load(spec, task))
+
+
+def _template(spec: AblationSpec, data: TaskInfo, name: str, seed: int, env: Any, dist: DistContext) -> AblationRecord:
     return AblationRecord(
         backbone=spec.backbone, module=name, width=spec.width, input_size=spec.input_size,
-        small_input=spec.small_input, data=data.name, num_classes=data.num_classes, train_samples=len(data.train),
-        test_samples=len(data.test), val_fraction=spec.val_fraction, eval_split=data.eval_split, epochs=spec.epochs, batch=spec.batch, lr=spec.lr,
-        weight_decay=spec.weight_decay, momentum=spec.momentum, warmup_epochs=spec.warmup_epochs,
-        label_smoothing=spec.label_smoothing, amp=spec.amp, reduction=spec.reduction(name),
-        augment=spec.augment_for(parse_data(data.name)), sync_bn=spec.sync_bn and dist.active, seed=seed,
-        init="shared", preset=spec.preset, device=spec.device, threads=torch.get_num_threads(),
-        world_size=dist.world_size, compile=spec.compile, params=None, attn_params=None, macs=None,
-        elementwise_ops=None, top1=None, top5=None, test_loss=None, final_loss=None, converged=None,
-        final_loss_ratio=None, curve_slope_pp_per_epoch=None, train_seconds=0.0, throughput_ips=0.0, epochs_done=0, curve_top1="",
-        curve_samples=min(spec.curve_samples, len(data.test)), predictions="", launcher=spec.launcher, status="",
-        error="", torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
-        cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
+        small_input=spec.small_input, data=data.name, num_classes=data.num_classes, train_samples=data.train_samples,
+        test_samples=data.test_samples, val_fraction=spec.val_fraction, eval_split=data.eval_split,
+        epochs=spec.epochs, batch=spec.batch, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum,
+        warmup_epochs=spec.warmup_epochs, label_smoothing=spec.label_smoothing, amp=spec.amp,
+        reduction=spec.reduction(name), augment=spec.augment_for(parse_data(data.name)),
+        sync_bn=spec.sync_bn and dist.active, seed=seed, init="shared", preset=spec.preset, device=spec.device,
+        threads=torch.get_num_threads(), world_size=dist.world_size, compile=spec.compile, params=None,
+        attn_params=None, macs=None, elementwise_ops=None, top1=None, top5=None, test_loss=None, final_loss=None,
+        converged=None, final_loss_ratio=None, curve_slope_pp_per_epoch=None, train_seconds=0.0, throughput_ips=0.0,
+        epochs_done=0, curve_top1="", curve_samples=min(spec.curve_samples, data.test_samples), predictions="",
+        launcher=spec.launcher, status="", error="", torch_version=env.torch_version, cuda_version=env.cuda_version,
+        device_name=env.device_name, cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha,
+        timestamp_utc=env.timestamp_utc,
     )  # fmt: skip
 
 

@@ -349,7 +349,7 @@ def ablate_cmd(
     )  # fmt: skip
     dist, run_device = init_distributed(spec.device, rank, world, local_rank)
     try:
-        with render.ablation_progress(quiet or not dist.is_main) as progress:
+        with render.ablation_progress(quiet or report_only or not dist.is_main) as progress:
             result = run_ablation(spec, progress=progress, dist=dist, device=run_device)
     finally:
         if dist.active:

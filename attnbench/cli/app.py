@@ -117,10 +117,18 @@ def _command(argv: list[str] | None) -> str:
     return next((str(a) for a in args if not str(a).startswith("-")), "")
 
 
-def _interrupted(command: str = "") -> int:
+def _keeps_rows(argv: list[str] | None) -> bool:
+    """Whether the command line gave a file that finished rows are appended to (``--csv``)."""
+    args = sys.argv[1:] if argv is None else argv
+    return any(a == "--csv" or str(a).startswith("--csv=") for a in args)
+
+
+def _interrupted(command: str = "", argv: list[str] | None = None) -> int:
     """One line for Ctrl-C or SIGTERM, and the exit code the shell convention gives it (128 + signal)."""
     what = "Terminated (SIGTERM)" if _terminated else "Interrupted"
-    if command in RESUMABLE:
+    if command in RESUMABLE and not _keeps_rows(argv):
+        render.interrupted(what, "nothing was written (no --csv); pass --csv PATH to keep each finished run.")
+    elif command in RESUMABLE:
         render.interrupted(what)
     else:
         render.interrupted(what, "rows already written are kept." if command in APPENDING else None)
@@ -166,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         render.error(str(exc), hint="Set ATTNBENCH_DEBUG=1 for the traceback.")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(_interrupted(_command(argv)))
+        sys.exit(_interrupted(_command(argv), argv))
     except Exception as exc:
         # Typer's parse errors (unknown option, bad number) carry format_message and exit_code.
         if debug or not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
@@ -183,5 +191,5 @@ def main(argv: list[str] | None = None) -> None:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if code == 130:  # click turned the KeyboardInterrupt (or our SIGTERM) into its exit code
-        sys.exit(_interrupted(_command(argv)))
+        sys.exit(_interrupted(_command(argv), argv))
     sys.exit(code or 0)
