@@ -16,7 +16,7 @@ from ._registry import ATTENTION, BACKBONES, DuplicateNameError, Entry, Registry
 
 # Importing the files registers their entries; the order here is the order `attnbench list` shows.
 # isort: off
-from . import se, cbam, bam, coord  # noqa: F401  (registration side effect)
+from . import se, cbam, bam, coord, eca, simam, gc, triplet  # noqa: F401  (registration side effect)
 from . import backbones  # noqa: F401
 # isort: on
 
@@ -27,6 +27,7 @@ __all__ = [
     "Entry",
     "Registry",
     "UnknownNameError",
+    "accepts_keyword",
     "attention_defaults",
     "attention_layer",
     "create_attention",
@@ -108,3 +109,25 @@ def attention_defaults(name: str) -> dict[str, Any]:
         return fixed
     found = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
     return {**found, **fixed}
+
+
+def accepts_keyword(name: str, keyword: str) -> bool:
+    """Whether attention module ``name``'s constructor takes ``keyword`` (by name, or through ``**kwargs``).
+
+    ``accepts_keyword("eca", "reduction")`` is False: ECA, SimAM and triplet attention have no reduction ratio, so a
+    caller can refuse ``reduction`` for them instead of building a module that ignores it.
+    """
+    import inspect
+
+    fn = ATTENTION.get(name).fn
+    fixed: set[str] = set()
+    while isinstance(fn, functools.partial):
+        fixed |= set(fn.keywords)
+        fn = fn.func
+    if keyword in fixed:
+        return False  # a variant that fixes the keyword takes no other value for it
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True  # a constructor without a signature: let the call decide
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in params)

@@ -13,7 +13,9 @@ Two numbers per model, both raw counts:
   - windowed pools (``max_pool2d``, ``avg_pool2d``): kernel area per output element;
   - activations and gates (ReLU, ReLU6, h_swish, SiLU, sigmoid, ...): one per output element;
   - broadcast multiplies and adds, residual adds: one per output element; ``addcmul`` (``a + b·c``) two;
-  - eval-mode BatchNorm: one per element (it is a per-channel affine).
+  - eval-mode BatchNorm: one per element (it is a per-channel affine);
+  - LayerNorm: mean and variance (two reductions), normalising, and the affine when it has one: four per element,
+    three without (fvcore's own handle estimates five).
   Pure data movement (``cat``, ``view``, ``split``, ``permute``, ``dropout`` in eval) costs nothing.
 
 Ops the table does not know are returned in ``FlopCount.unsupported`` (op name → occurrences) and shown to the
@@ -75,6 +77,12 @@ def _windowed(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(_int_list(inputs[1])) * _numel(outputs[0])
 
 
+def _layer_norm(inputs: list[Any], outputs: list[Any]) -> int:
+    """``aten::layer_norm(input, normalized_shape, weight, bias, eps, cudnn_enable)``."""
+    affine = get_shape(inputs[2]) is not None or get_shape(inputs[3]) is not None
+    return (4 if affine else 3) * _numel(inputs[0])
+
+
 def _with_inplace(names: Iterable[str], handle: Handle) -> dict[str, Handle]:
     return {f"aten::{n}{suffix}": handle for n in names for suffix in ("", "_")}
 
@@ -93,6 +101,7 @@ HANDLES: dict[str, Handle] = {
     **_with_inplace(_PER_INPUT, _per_input),
     **_with_inplace(_WINDOWED, _windowed),
     "aten::batch_norm": _per_output(1),
+    "aten::layer_norm": _layer_norm,
 }
 """The single op-handle table: aten op name → count function (fvcore handle signature)."""
 

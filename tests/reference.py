@@ -2,7 +2,8 @@
 
 These references are written from the papers' equations (and, where the paper leaves a detail open, from the
 authors' official code: houqb/CoordAttention ``coordatt.py`` and ``mbv2_ca.py``, Jongchan/attention-module
-``MODELS/cbam.py`` and ``MODELS/bam.py``, hujie-frank/SENet), NOT from the library's ``modules/*.py``. They are
+``MODELS/cbam.py`` and ``MODELS/bam.py``, hujie-frank/SENet, BangguWu/ECANet, ZjjConan/SimAM, xvjiarui/GCNet,
+landskape-ai/triplet-attention), NOT from the library's ``modules/*.py``. They are
 deliberately slow and literal: adaptive pooling, ``torch.cat``, ``permute``, one MLP pass per pooled vector, batch
 normalisation spelled out as its formula, activations spelled out as theirs, and no in-place arithmetic on anything
 autograd records. Only the *weights* come from the library module (by state-dict key); every hyper-parameter
@@ -17,11 +18,11 @@ Every reference takes ``(params, x)``:
   state dict, in which case ``training=`` must be given;
 - ``x``: the N×C×H×W input (any memory format).
 
-Batch normalisation (Ioffe & Szegedy; used inside CBAM's spatial gate, BAM's two branches and CA's shared
-transform) normalises each channel over the batch and every spatial position of that channel. In training mode
-it uses the biased batch variance and updates ``running_mean``/``running_var`` (the latter with the unbiased
-variance) with the layer's momentum, and counts ``num_batches_tracked``; in eval mode it uses the running
-statistics.
+Batch normalisation (Ioffe & Szegedy; used inside CBAM's spatial gate, BAM's two branches, CA's shared
+transform and triplet attention's three gates) normalises each channel over the batch and every spatial position of
+that channel. In training mode it uses the biased batch variance and updates ``running_mean``/``running_var`` (the
+latter with the unbiased variance) with the layer's momentum, and counts ``num_batches_tracked``; in eval mode it
+uses the running statistics.
 """
 
 from __future__ import annotations
@@ -307,6 +308,127 @@ def ref_ca(
     return identity * a_w * a_h
 
 
+# ----------------------------------------------------------------------------------------------- ECA
+def ref_eca(
+    params: nn.Module | State, x: Tensor, *, training: bool | None = None, gamma: float = 2, b: float = 1
+) -> Tensor:
+    """ECA (Wang et al., arXiv 1910.03151, Eq. 12 and Fig. 3; code: BangguWu/ECANet eca_module.py).
+
+    y_c  = 1/(H·W) Σ_ij x_c(i, j)                         global average pooling
+    ω_c  = σ(Σ_{j=1..k} w_j · y_{c + j - (k+1)/2})        1-D conv across channels, shared weights, no bias,
+                                                         zeros beyond both ends (padding (k - 1)/2)
+    out_c = ω_c · x_c
+    k = ψ(C) = |log2(C)/γ + b/γ|_odd, γ = 2, b = 1, as the paper's Fig. 3 computes it: t = int(|(log2 C + b)/γ|),
+    k = t if t is odd else t + 1. Weights: conv (1×1×k).
+    """
+    s, _ = _state(params, training)
+    n, c = x.shape[:2]
+    t = int(abs((math.log(c, 2) + b) / gamma))
+    k = t if t % 2 else t + 1
+    w = _expect(s, "conv.weight", (1, 1, k), "ECA's 1-D conv over channels (k from the adaptive rule)").flatten()
+    if "conv.bias" in s:
+        raise AssertionError("ECA's 1-D conv has no bias (official code: bias=False)")
+    y = nn.AdaptiveAvgPool2d(1)(x).reshape(n, c)
+    pad = torch.zeros(n, (k - 1) // 2, dtype=x.dtype)
+    yp = torch.cat([pad, y, pad], dim=1)  # N, C + k - 1
+    logits = sum(w[j] * yp[:, j : j + c] for j in range(k))
+    return x * torch.sigmoid(logits).reshape(n, c, 1, 1)
+
+
+# ----------------------------------------------------------------------------------------------- SimAM
+def ref_simam(params: nn.Module | State, x: Tensor, *, training: bool | None = None, e_lambda: float = 1e-4) -> Tensor:
+    """SimAM (Yang et al., ICML 2021, Eq. 5 and the refinement after it; code: ZjjConan/SimAM simam_module.py).
+
+    per channel, over its M = H·W neurons:
+    μ   = 1/M Σ x_i
+    σ²  = 1/(M - 1) Σ (x_i - μ)²                             (the official code's divisor, ``n = w·h - 1``)
+    e*_t = 4(σ² + λ) / ((t - μ)² + 2σ² + 2λ)                  minimal energy of neuron t, λ = 1e-4
+    out = x ⊙ sigmoid(1 / E)                                  E groups every e*_t; no parameters
+
+    Library rule mirrored on purpose: a 1×1 map (M - 1 = 0, where the official code returns 0/0 = NaN) uses the
+    divisor 1, so σ² = 0, t - μ = 0 and 1/e* = 1/2, as on any constant map (modules/simam.py).
+    """
+    s, _ = _state(params, training)
+    if len(s):
+        raise AssertionError(f"SimAM is parameter-free; the module has state {sorted(s)}")
+    m = x.shape[2] * x.shape[3]
+    mu = x.sum(dim=(2, 3), keepdim=True) / m
+    var = ((x - mu) ** 2).sum(dim=(2, 3), keepdim=True) / max(m - 1, 1)
+    energy = 4.0 * (var + e_lambda) / ((x - mu) ** 2 + 2.0 * var + 2.0 * e_lambda)
+    return x * torch.sigmoid(1.0 / energy)
+
+
+# ----------------------------------------------------------------------------------------------- GC
+def layer_norm(state: State, prefix: str, v: Tensor, *, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation (Ba et al.) of each sample of ``v`` (N×D×1×1) over its D values: biased variance, then
+    the element-wise affine (``nn.LayerNorm([D, 1, 1])``, PyTorch's eps)."""
+    d = v.shape[1]
+    w = _expect(state, prefix + ".weight", (d, 1, 1), "LayerNorm affine weight")
+    b = _expect(state, prefix + ".bias", (d, 1, 1), "LayerNorm affine bias")
+    mean = v.mean(dim=(1, 2, 3), keepdim=True)
+    var = ((v - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+    return (v - mean) / torch.sqrt(var + eps) * w.reshape(1, d, 1, 1) + b.reshape(1, d, 1, 1)
+
+
+def ref_gc(
+    params: nn.Module | State,
+    x: Tensor,
+    *,
+    training: bool | None = None,
+    reduction: int = 16,
+    min_channels: int = 1,
+    act: Act = relu,
+) -> Tensor:
+    """Global context block (Cao et al., arXiv 1904.11492, Eq. 3 and Fig. 4d; code: xvjiarui/GCNet context_block.py).
+
+    α_j  = exp(W_k x_j) / Σ_m exp(W_k x_m)            context modelling: one logit per position j (1×1 conv C→1
+                                                     with bias), softmax over all H·W positions
+    c    = Σ_j α_j x_j                                attention pooling, N×C
+    δ    = W_v2 ReLU(LN(W_v1 c))                      transform: 1×1 C→C/r (bias), LayerNorm over the C/r values of
+                                                     each sample (affine), ReLU, 1×1 C/r→C (bias); r = 16
+    z_i  = x_i + δ                                    fusion by broadcast addition, at every position i
+    Weights: conv_mask, channel_add_conv.0 / .1 (LayerNorm) / .3.
+    """
+    s, _ = _state(params, training)
+    n, c, h, w = x.shape
+    planes = max(min_channels, c // reduction)
+    wk = _expect(s, "conv_mask.weight", (1, c), "context logit 1x1 conv C->1")
+    bk = _expect(s, "conv_mask.bias", (1,), "context logit bias")
+    logits = (x * wk.reshape(1, c, 1, 1)).sum(dim=1) + bk  # N,H,W
+    logits = logits - logits.amax(dim=(1, 2), keepdim=True)  # the same softmax, without overflow
+    alpha = torch.exp(logits) / torch.exp(logits).sum(dim=(1, 2), keepdim=True)
+    context = (x * alpha.unsqueeze(1)).sum(dim=(2, 3)).reshape(n, c, 1, 1)
+    t = layer_norm(s, "channel_add_conv.1", _fc(s, "channel_add_conv.0", context, c, planes))
+    delta = _fc(s, "channel_add_conv.3", act(t), planes, c)
+    return x + delta
+
+
+# ----------------------------------------------------------------------------------------------- Triplet
+def ref_triplet(params: nn.Module | State, x: Tensor, *, training: bool | None = None, kernel_size: int = 7) -> Tensor:
+    """Triplet attention (Misra et al., arXiv 2010.03045; code: landskape-ai/triplet-attention triplet_attention.py).
+
+    Each branch rotates the input so that the axis it pools along comes first (after N), then
+    Z-pool(χ) = [max_0 χ; mean_0 χ]                 (in that order, as the code), N×2×A×B
+    g = σ(BN(f7×7(Z-pool(χ))))                       conv 2→1 without bias, padding 3; BN momentum 0.01 (the code)
+    y = rotate_back(χ ⊙ g)
+    branches: cw rotates (N, H, C, W) (pools along H), hc rotates (N, W, H, C) (pools along W), hw keeps (N, C, H, W)
+    (pools along C).  out = 1/3 (y_hw + y_cw + y_hc).  Weights: {cw,hc,hw}.conv, {cw,hc,hw}.bn.
+    """
+    s, training = _state(params, training)
+    k = kernel_size
+    ys = []
+    for branch, perm in (("cw", (0, 2, 1, 3)), ("hc", (0, 3, 2, 1)), ("hw", (0, 1, 2, 3))):
+        chi = x.permute(*perm)  # each of these permutations is its own inverse
+        z = torch.cat([torch.max(chi, dim=1, keepdim=True)[0], torch.mean(chi, dim=1, keepdim=True)], dim=1)
+        wt = _expect(s, f"{branch}.conv.weight", (1, 2, k, k), "triplet branch 7x7 conv (no bias)")
+        if f"{branch}.conv.bias" in s:
+            raise AssertionError("triplet attention's convs have no bias (official code: bias=False)")
+        logits = F.conv2d(z, wt, None, padding=k // 2)
+        g = torch.sigmoid(batch_norm(s, f"{branch}.bn", logits, training, eps=1e-5, momentum=0.01))
+        ys.append((chi * g).permute(*perm))
+    return (ys[2] + ys[0] + ys[1]) / 3.0
+
+
 # Registry key -> reference formulation with the paper's configuration for that key. The configuration lives HERE
 # (not read from the library module) so a registration that silently changes a variant's meaning fails.
 REFERENCES: dict[str, Callable[..., Tensor]] = {
@@ -321,6 +443,10 @@ REFERENCES: dict[str, Callable[..., Tensor]] = {
     "ca_y": functools.partial(ref_ca, directions="w"),
     "ca_relu6": functools.partial(ref_ca, act=relu6),
     "ca_silu": functools.partial(ref_ca, act=silu),
+    "eca": ref_eca,
+    "simam": ref_simam,
+    "gc": ref_gc,
+    "triplet": ref_triplet,
 }
 
 
@@ -335,10 +461,15 @@ __all__ = [
     "REFERENCES",
     "batch_norm",
     "h_swish",
+    "layer_norm",
     "ref_bam",
     "ref_ca",
     "ref_cbam",
+    "ref_eca",
+    "ref_gc",
     "ref_se",
+    "ref_simam",
+    "ref_triplet",
     "reference_forward",
     "relu",
     "relu6",

@@ -124,6 +124,8 @@ def test_reduction_contrast_and_launcher_options_are_checked() -> None:
         parse_contrasts("ca")
     with pytest.raises(UsageError, match="'ca' is not among the modules"):
         build_ablation_spec(modules=("se",), reductions=(("ca", 8),))
+    with pytest.raises(UsageError, match="--reduction eca=8: 'eca' has no reduction ratio; drop it"):
+        build_ablation_spec(modules=("se", "eca"), reductions=(("eca", 8),))
     with pytest.raises(UsageError, match="--contrasts ca-se"):
         build_ablation_spec(modules=("se",), contrasts=(("ca", "se"),))
     with pytest.raises(UsageError, match="--launcher 'pbs' is unknown"):

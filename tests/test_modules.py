@@ -11,6 +11,14 @@ from attnbench.cost.count import count_params
 from attnbench.cost.opcount import count_ops as count_flops
 
 NAMES = [n for n in M.ATTENTION.names() if n != "none"]
+# Modules whose design has no reduction ratio (no bottleneck): ``reduction=`` is refused for them, never ignored.
+WITHOUT_REDUCTION = {
+    "eca": "a 1-D conv of k weights over the channels",
+    "simam": "parameter-free",
+    "triplet": "three 7x7 convs on pooled two-channel maps",
+}
+# Modules without a gate non-linearity: GC adds its context to every position.
+WITHOUT_GATE = {"gc"}
 SHAPES = [(2, 32, 7, 5), (1, 24, 1, 1), (1, 16, 9, 9), (3, 8, 2, 11)]
 
 
@@ -21,8 +29,33 @@ def test_constructor_contract(name: str) -> None:
     with pytest.raises(TypeError):
         M.ATTENTION.get(name).fn(32, 16)  # everything after channels is keyword-only
     defaults = M.attention_defaults(name)
-    assert "reduction" in defaults and "act_layer" in defaults and "gate_layer" in defaults
+    assert ("gate_layer" in defaults) == (name not in WITHOUT_GATE)
+    if name in WITHOUT_REDUCTION:
+        assert "reduction" not in defaults
+        with pytest.raises(TypeError, match="reduction"):
+            M.create_attention(name, 32, reduction=4)
+        return
+    assert "reduction" in defaults and "act_layer" in defaults
     M.create_attention(name, 32, reduction=4)  # the reduction ratio is a parameter
+
+
+def test_reduction_is_refused_for_modules_without_one() -> None:
+    """``--reduction`` is one value for every module of a run: a run holding a module without a ratio is refused in
+    one line, before anything is built, rather than building that module without it (or failing its row)."""
+    from clihelp import error_line, run_cli
+
+    assert [n for n in NAMES if not M.accepts_keyword(n, "reduction")] == sorted(WITHOUT_REDUCTION, key=NAMES.index)
+    code, _, err = run_cli("profile", "--module", "se,eca,gc,triplet", "--reduction", "8", "--no-latency")
+    assert code == 2
+    assert (
+        error_line(err)
+        == "Error: --reduction 8: eca, triplet have no reduction ratio; measure them without --reduction."
+    )
+    code, _, err = run_cli("profile", "--module", "simam", "-r", "4", "--no-latency")
+    assert (code, error_line(err)) == (
+        2,
+        "Error: --reduction 4: simam has no reduction ratio; measure it without --reduction.",
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -57,11 +90,25 @@ def test_none_is_identity() -> None:
 # BAM r=16 → hidden 4. params fc1 260 + BN 8 + fc2 320 + reduce 260 + BN 8 + 2·(dil 148 + BN 8) + project 5 = 1173.
 #     MACs: fc1 256 + fc2 256 + reduce 64·4·64 = 16384 + 2 dil 2·4·4·9·64 = 18432 + project 256 = 35584.
 #     elem: mean 4096, BN 4 + relu 4, 3×(BN 256 + relu 256), Mc+Ms 4096, sigmoid 4096, F + F·att 2·4096 = 22024.
+# ECA C=64 → k = int((6 + 1) / 2) = 3 (odd). params 3. MACs: the 1-D conv, k per channel, 192.
+#     elem: mean 4096, sigmoid 64, mul 4096 = 8256.
+# SimAM no params, no MACs. elem: mean, sub, square, sum, divide, +1/2, sigmoid, mul = 8·4096; per channel the
+#     variance's /n, +λ and ·4 = 3·64 → 32960.
+# GC  r=16 → planes 4. params conv_mask 65 + conv 260 + LayerNorm 8 + conv 320 = 653.
+#     MACs: conv_mask 4096 + attention pooling (C·HW) 4096 + 256 + 256 = 8704.
+#     elem: softmax over 64 logits 64, LayerNorm 4·4, relu 4, residual add 4096 = 4180.
+# Triplet: params 3·(98 conv + 2 BN) = 300. MACs: 98 per output of three maps, C×W 512 + H×C 512 + H×W 64 → 106624.
+#     elem: max and mean along H, W and C 6·4096; BN, sigmoid, ·1/3 on 1088 gate values each; two adds and the
+#     final mul 3·4096 → 24576 + 3264 + 12288 = 40128.
 HAND = {
     "se": (580, 512, 8260),
     "ca": (1688, 16384, 17664),
     "cbam": (680, 7296, 24840),
     "bam": (1173, 35584, 22024),
+    "eca": (3, 192, 8256),
+    "simam": (0, 0, 32960),
+    "gc": (653, 8704, 4180),
+    "triplet": (300, 106624, 40128),
 }
 
 
@@ -102,3 +149,35 @@ def test_bam_variants_differ_only_in_combination() -> None:
     x = torch.randn(2, 32, 6, 5)
     assert not torch.allclose(a(x), b(x))
     assert (a.combine, b.combine) == ("sum", "mul")
+
+
+@pytest.mark.parametrize(
+    "channels, k", [(1, 1), (8, 3), (64, 3), (96, 3), (128, 5), (144, 5), (512, 5), (960, 5), (2048, 7)]
+)
+def test_eca_adaptive_kernel_size(channels: int, k: int) -> None:
+    """The paper's rule t = int(|(log2 C + 1) / 2|), k = t if odd else t + 1 (C = 128: t = 4 → 5)."""
+    assert M.create_attention("eca", channels).conv.kernel_size == (k,)
+
+
+def test_eca_kernel_size_override_and_even_sizes_refused() -> None:
+    assert M.create_attention("eca", 64, kernel_size=7).conv.kernel_size == (7,)
+    with pytest.raises(ValueError, match="odd"):
+        M.create_attention("eca", 64, kernel_size=4)
+
+
+def test_gc_and_triplet_state_dict_keys() -> None:
+    gc = set(M.create_attention("gc", 64).state_dict())  # the reference's ContextBlock keys
+    assert gc == {"conv_mask.weight", "conv_mask.bias"} | {
+        f"channel_add_conv.{i}.{p}" for i in (0, 1, 3) for p in ("weight", "bias")
+    }
+    assert M.create_attention("gc", 64).channel_add_conv[0].out_channels == 4  # 64 // 16
+    assert M.create_attention("gc", 8).channel_add_conv[0].out_channels == 1  # max(1, 0): never an empty bottleneck
+    triplet = {k.split(".")[0] for k in M.create_attention("triplet", 64).state_dict()}
+    assert triplet == {"cw", "hc", "hw"}
+
+
+def test_simam_is_parameter_free_and_finite_on_a_1x1_map() -> None:
+    m = M.create_attention("simam", 16)
+    assert list(m.parameters()) == [] and list(m.buffers()) == []
+    x = torch.randn(2, 16, 1, 1)
+    assert torch.allclose(m(x), x * torch.sigmoid(torch.tensor(0.5)))  # every deviation is 0 there

@@ -122,6 +122,25 @@ def test_pools_batchnorm_and_addcmul() -> None:
         assert (c.macs, c.elementwise_ops, c.unsupported) == (0, expected, {}), c.by_operator
 
 
+def test_ops_of_eca_simam_gc_and_triplet_by_hand() -> None:
+    """The ops the four comparator modules add to the table's use, each counted alone on a 1×2×6×6 input (72)."""
+    x = torch.randn(1, 2, 6, 6)
+    ln, ln_bare = nn.LayerNorm([2, 6, 6]).eval(), nn.LayerNorm([2, 6, 6], elementwise_affine=False).eval()
+    cases = [
+        (ln, 0, 4 * 72),  # mean, variance, normalise, affine
+        (ln_bare, 0, 3 * 72),
+        (lambda t: F.layer_norm(t, (6,), bias=torch.zeros(6)), 0, 4 * 72),  # a bias alone is an affine too
+        (lambda t: F.conv1d(t.mean((2, 3)).unsqueeze(1), torch.ones(1, 1, 3), padding=1), 2 * 3, 72),  # ECA: k per C
+        (lambda t: torch.max(t, 1)[0], 0, 72),  # max over channels (values and indices): one per input element
+        (lambda t: t.softmax(-1).flatten(2).softmax(2), 0, 2 * 72),
+        (lambda t: (t - t.mean((2, 3), keepdim=True)).pow(2), 0, 3 * 72),  # SimAM's deviation: mean, sub, square
+        (lambda t: torch.matmul(t.flatten(2), torch.ones(1, 36, 1)), 72, 0),  # GC's attention pooling: C·HW MACs
+    ]
+    for fn, macs, elementwise in cases:
+        c = count_ops(fn if isinstance(fn, nn.Module) else _Lambda(fn), x)
+        assert (c.macs, c.elementwise_ops, c.unsupported) == (macs, elementwise, {}), c.by_operator
+
+
 def test_matrix_products_count_once_with_broadcast_batches() -> None:
     a, b, v, bias = torch.randn(2, 3, 4, 5), torch.randn(5, 6), torch.randn(6), torch.zeros(1, 4, 1)
     cases = [
@@ -232,8 +251,8 @@ _ALL = [(bb, name, None) for bb in BACKBONES for name in M.ATTENTION.names()] + 
     ("mbv2", "ca", "after_expand"),
     ("mnext", "cbam", "block_end"),
 ]
-_EVERY_RUN = {"none", "se", "cbam", "bam", "ca"}
-"""In the default run: every module in mbv2 and the four families in every backbone; the variants in the other
+_EVERY_RUN = {"none", "se", "cbam", "bam", "ca", "eca", "simam", "gc", "triplet"}
+"""In the default run: every module in mbv2 and every module family in every backbone; the variants in the other
 backbones run with ``-m slow`` (they repeat the same ops)."""
 CONFIGS = [
     c if c[0] == "mbv2" or c[1] in _EVERY_RUN or c[2] else pytest.param(*c, marks=pytest.mark.slow) for c in _ALL
@@ -304,7 +323,9 @@ def test_peak_memory_of_a_toy_by_hand() -> None:
 
 def test_decomposed_level_gives_the_same_counts() -> None:
     """With autograd on, the mode sees convolution, addmm, native_batch_norm, mean, ...: the table covers them too."""
-    for backbone, name in (("mbv2", "ca"), ("mnext", "cbam"), ("r18", "bam"), ("r50", "se")):
+    pairs = (("mbv2", "ca"), ("mnext", "cbam"), ("r18", "bam"), ("r50", "se"))
+    pairs += (("mbv2", "gc"), ("mnext", "triplet"), ("r18", "eca"), ("r50", "simam"))
+    for backbone, name in pairs:
         model, x, _ = _small(backbone, name, None)
         counter = _Pass(track_memory=False)  # the pass without inference mode, so CompositeImplicit ops decompose
         with torch.no_grad(), counter:
@@ -342,7 +363,7 @@ def test_cost_csv_rows_equal_fvcore_and_measure() -> None:
                 or got.peak_mem_bytes != peak_memory(model, x)
             ):
                 wrong.append(key)
-    assert len(checked) == len(rows) == 34
+    assert len(checked) == len(rows) == 50
     assert wrong == []
 
 

@@ -23,7 +23,7 @@ from attnbench.modules import (
 KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 BUILTIN_ATTENTION = {"none", "se", "cbam", "cbam_c", "cbam_s", "bam", "bam_mul", "ca", "ca_x", "ca_y", "ca_relu6",
-                     "ca_silu"}  # fmt: skip
+                     "ca_silu", "eca", "simam", "gc", "triplet"}  # fmt: skip
 BUILTIN_BACKBONES = {"mbv2", "mnext", "r18", "r50"}
 
 
@@ -199,7 +199,10 @@ def test_entry_metadata(registry: Registry, name: str) -> None:
     if name == "none":
         assert entry.meta.get("baseline") is True
         return
-    assert re.fullmatch(r"\d{4}\.\d{4,5}", str(entry.meta.get("arxiv", ""))), f"{name}: bad arxiv id"
+    if entry.meta.get("arxiv", "") == "":  # a paper without an arXiv version (SimAM: ICML only) names its page
+        assert str(entry.meta.get("url", "")).startswith("https://"), f"{name}: no arxiv id and no url"
+    else:
+        assert re.fullmatch(r"\d{4}\.\d{4,5}", str(entry.meta["arxiv"])), f"{name}: bad arxiv id"
     if registry is ATTENTION:
         assert entry.meta.get("hook") in ("block", "stage")
 

@@ -106,6 +106,57 @@ def test_onnx_runtimes_int8_report_agreement_and_what_stays_float(tiny: None) ->
             assert int(r["attn_ops_int8"]) + int(r["attn_ops_float"]) > 0
 
 
+COMPARATORS = "eca,simam,gc,triplet"
+"""The comparator modules whose ops (1-D conv, LayerNorm, softmax, matmul, channel max, pow) are new to the exporters."""
+
+
+def test_comparator_modules_export_and_equal_eager_on_every_runtime(tiny: None) -> None:
+    """float32: ECA, SimAM, GC and triplet attention export, build and run on every installed runtime, and each row's
+    output equals eager's."""
+    builds = [
+        b for b in ("eager", *ONNX_RUNTIMES, "executorch") if b == "eager" or importlib.util.find_spec(PACKAGE[b])
+    ]
+    if len(builds) == 1:
+        pytest.skip("none of the 'onnx', 'openvino' and 'executorch' extras is installed")
+    code, out, err = run_cli("profile", "--module", COMPARATORS, "--runtime", ",".join(builds), *TINY)
+    assert code == 0, err
+    got = {(r["module"], r["build"]): r for r in rows(out)}
+    assert set(got) == {(m, b) for m in ("none", *COMPARATORS.split(",")) for b in builds}
+    for (module, build), r in got.items():
+        assert r["status"] == "ok", f"{module} on {build}: {r['error']}"
+        assert float(r["max_abs_diff"]) <= 1e-4 * float(r["output_abs_max"]), (module, build)
+        if module != "none" and build in ONNX_RUNTIMES:
+            assert int(r["attn_ops_float"]) > 0  # the attention's nodes were found in the graph
+
+
+def test_comparator_modules_quantize_to_int8_on_the_onnx_runtimes(tiny: None) -> None:
+    """int8 (QDQ) on ONNX Runtime and OpenVINO. Width 2: at width 1 the tiny net's GC bottleneck is one channel wide,
+    so its LayerNorm outputs its bias alone and the network's logits barely depend on the image (a degenerate case
+    for agreement, not for the runtime)."""
+    pytest.importorskip("onnxruntime")  # the quantizer; OpenVINO runs its QDQ file
+    args = ("profile", "--module", COMPARATORS, "--runtime", ",".join(ONNX_RUNTIMES), "--quantize", "int8")
+    code, out, err = run_cli(*args, *TINY, "--width", "2")
+    assert code == 0, err
+    got = {(r["module"], r["build"]): r for r in rows(out)}
+    assert len(got) == 5 * len(ONNX_RUNTIMES)
+    for (module, build), r in got.items():
+        assert r["status"] == "ok" and r["quantize"] == "int8" and "QDQ int8" in r["graph"], (module, build)
+        assert 0.5 <= float(r["top1_agreement"]) <= 1, (module, build, r["top1_agreement"])
+        if module != "none":
+            assert int(r["attn_ops_int8"]) + int(r["attn_ops_float"]) > 0
+
+
+@pytest.mark.slow
+def test_comparator_modules_quantize_to_int8_on_executorch(tiny: None) -> None:
+    pytest.importorskip("executorch")
+    args = ("profile", "--module", COMPARATORS, "--runtime", "executorch", "--quantize", "int8")
+    code, out, err = run_cli(*args, *TINY, "--width", "2")
+    assert code == 0, err
+    got = rows(out)
+    assert len(got) == 5 and all(r["status"] == "ok" and r["quantize"] == "int8" for r in got), got
+    assert all(0.5 <= float(r["top1_agreement"]) <= 1 for r in got)
+
+
 def _tinynet(attention: str):  # type: ignore[no-untyped-def]
     from attnbench.plugins import load_plugins
 

@@ -201,6 +201,8 @@ class AblationSpec:
                                  f"({', '.join(self.modules[1:])}); add it to --modules or drop it.")  # fmt: skip
             if not 1 <= r <= 4096:
                 raise UsageError(f"--reduction {name}={r}: r must be between 1 and 4096.")
+            if not modules.accepts_keyword(name, "reduction"):
+                raise UsageError(f"--reduction {name}={r}: '{name}' has no reduction ratio; drop it from --reduction.")
         for a, b in self.contrast_pairs():
             missing = [m for m in (a, b) if m not in self.modules]
             if missing or a == b:

@@ -12,7 +12,10 @@ through fvcore's JIT tracer (``tests/fvcore_reference.py``), and require the sam
   - windowed pools (``max_pool2d``, ``avg_pool2d``): kernel area per output element;
   - activations and gates (ReLU, ReLU6, h_swish, SiLU, sigmoid, ...): one per output element;
   - broadcast multiplies and adds, residual adds: one per output element; ``addcmul`` / ``addcdiv`` two;
-  - BatchNorm: one per element (in eval mode it is a per-channel affine).
+  - BatchNorm: one per element (in eval mode it is a per-channel affine);
+  - LayerNorm, whose statistics come from its own input: mean and variance are two reductions (one per input
+    element each), normalising is one per element, and the affine (weight and/or bias, one fused multiply-add) one
+    more: four per element with the affine, three without (fvcore's own handle guesses five).
   In-place forms (``mul_``, ``sigmoid_``, ``hardtanh_``, ...) cost what their out-of-place forms cost.
 - Pure data movement (views, ``cat``, ``stack``, ``clone``, copies, padding, indexing, factories, dropout) costs 0
   and is not reported. An op that touches elements and has no rule is counted in ``OpCount.unsupported``
@@ -132,6 +135,11 @@ def _matrix_vector(m_index: int) -> Count:
     return lambda args, kwargs, out: args[m_index].numel()
 
 
+def _layer_norm(args: Args, kwargs: dict[str, Any], out: Any) -> int:
+    affine = _arg(args, kwargs, 2, "weight") is not None or _arg(args, kwargs, 3, "bias") is not None
+    return (4 if affine else 3) * args[0].numel()
+
+
 def _inplace_too(*names: str) -> tuple[str, ...]:
     return tuple(n + suffix for n in names for suffix in ("", "_"))
 
@@ -166,12 +174,14 @@ _RULE_SPEC: tuple[tuple[str, Count, tuple[str, ...]], ...] = (
     (MAC, _products(1), ("addmm", "baddbmm", "addbmm")),
     (MAC, _matrix_vector(0), ("dot", "vdot", "mv")),
     (MAC, _matrix_vector(1), ("addmv",)),
-    # Activations, gates and broadcast arithmetic; reductions and global pools; windowed pools; BatchNorm.
+    # Activations, gates and broadcast arithmetic; reductions and global pools; windowed pools; BatchNorm; LayerNorm.
     (ELEMENTWISE, _per_output(1), _PER_OUTPUT_NAMES),
     (ELEMENTWISE, _per_output(2), _inplace_too("addcmul", "addcdiv")),
     (ELEMENTWISE, _per_input, _PER_INPUT_NAMES),
     (ELEMENTWISE, _windowed(2), ("max_pool2d", "max_pool2d_with_indices", "avg_pool2d")),
     (ELEMENTWISE, _per_input, _BATCH_NORM_NAMES),
+    # layer_norm is seen whole under inference mode, native_layer_norm (what it decomposes to) with autograd on.
+    (ELEMENTWISE, _layer_norm, ("layer_norm", "native_layer_norm")),
 )
 
 _FREE_NAMES = (

@@ -209,6 +209,14 @@ class ProfileSpec:
             raise UsageError(f"--max-time must be between 0 and 86400 seconds, got {self.max_time:g}.")
         if self.reduction is not None and not 1 <= self.reduction <= 4096:
             raise UsageError(f"{opt('reduction')} must be a positive integer, got {self.reduction}.")
+        if self.reduction is not None:
+            fixed = [m for m in self.modules if not modules.accepts_keyword(m, "reduction")]
+            if fixed:
+                raise UsageError(
+                    f"{opt('reduction')} {self.reduction}: {', '.join(fixed)} "
+                    f"{'has' if len(fixed) == 1 else 'have'} no reduction ratio; measure "
+                    f"{'it' if len(fixed) == 1 else 'them'} without {opt('reduction')}."
+                )
         positions = (*meta["positions"], "stage")
         if self.position is not None and self.position not in positions:
             raise UsageError(
