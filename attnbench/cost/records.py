@@ -19,6 +19,10 @@ class ProfileRecord:
     module: str
     position: str
     reduction: int | None
+    reduction_rule: str
+    """How ``reduction`` was chosen: ``default`` (the module's own), ``given`` (one r for all), ``matched`` (to the
+    host's own attention parameters) or ``native`` (the host's own module); empty for the baseline
+    (``cost.reduction``)."""
     width: float
     input_size: int
     batch: int
@@ -95,7 +99,7 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
-ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator")
+ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator", "reduction_rule")
 """Columns added since the first results format; files written without some of them still load
 (``sweep.is_older_header``, ``legacy_defaults``)."""
 
