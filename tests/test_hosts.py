@@ -169,6 +169,20 @@ def test_rule_column_for_each_way_of_choosing_r() -> None:
     assert reduction_for(matched, "bam").rule == "default"  # stage modules do not sit in the SE's slots
 
 
+def test_rows_written_before_the_rule_column_keep_their_configuration() -> None:
+    """A results file from before ``reduction_rule``: its r tells the rule (the module's own r: default; another:
+    given), so sweep --resume and compare match its rows with today's."""
+    from attnbench.cost.sweep import legacy_rule, row_key
+
+    base = {"backbone": "mbv2", "position": "after_dw", "width": "1.0", "input_size": "224", "batch": "1",
+            "device": "cpu", "dtype": "float32", "threads": "1", "build": "eager", "quantize": "none",
+            "mode": "inference"}  # fmt: skip
+    old = {**base, "module": "se", "reduction": "16", "reduction_rule": ""}
+    assert legacy_rule(old) == "default" and legacy_rule({**old, "reduction": "24"}) == "given"
+    assert legacy_rule({**base, "module": "none", "reduction": ""}) == ""
+    assert row_key(old) == row_key({**old, "reduction_rule": "default"}) != row_key({**old, "reduction_rule": "given"})
+
+
 def test_match_params_is_refused_where_it_cannot_apply() -> None:
     with pytest.raises(UsageError, match="give one of them"):
         ProfileSpec(modules=("ca",), backbone="effnet_b0", reduction=8, match_params=True).validate()

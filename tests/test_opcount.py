@@ -344,7 +344,7 @@ def test_cost_csv_rows_equal_fvcore_and_measure() -> None:
                 or got.peak_mem_bytes != peak_memory(model, x)
             ):
                 wrong.append(key)
-    assert len(checked) == len(rows) == 34
+    assert len(checked) == len(rows) == 46
     assert wrong == []
 
 
