@@ -68,7 +68,7 @@ def se_params(c: int, hidden: int) -> int:
     return (c * hidden + hidden) + (hidden * c + c)
 
 
-def profile_rows(backbone: str, modules: list[str], **fields: object) -> dict[str, dict]:
+def profile_rows(backbone: object, modules: list[str], **fields: object) -> dict[str, dict]:
     frame = attnbench.profile(modules, backbone=backbone, latency=False, memory=False, **fields)
     return {r["module"]: r for r in frame.to_dict("records")}
 
@@ -308,6 +308,9 @@ def test_register_backbone_with_a_pattern() -> None:
     name = attnbench.register_backbone(lambda: se_net.Net(num_classes=10), "python:se_net_10", "blocks.*.gate")
     rows = profile_rows(name, ["none", "ca"], num_classes=10)
     assert rows["ca"]["attn_count"] == 3 and rows["none"]["params"] == n_params(se_net.Net(10, gate=None))
+    by_function = profile_rows(se_net.make, ["ca"])  # a function given as the backbone is registered by its name
+    assert set(by_function["ca"]["backbone"].split(":")) == {"python", "plugins.se_net.make"}
+    assert by_function["ca"]["params"] == profile_rows(f"{PLUGIN}:make", ["ca"])["ca"]["params"]
 
 
 def test_plugin_model_errors_are_one_line() -> None:
