@@ -10,7 +10,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("create_attention", "create_model", "list_attention", "list_backbones", "profile")
+_API = (
+    "create_attention",
+    "create_model",
+    "find_se_like",
+    "list_attention",
+    "list_backbones",
+    "profile",
+    "register_backbone",
+    "swap_attention",
+)
 __all__ = ["__version__", *_API]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +11,7 @@ from torch import nn
 from . import modules
 from .cost.spec import BASELINE, ProfileSpec, check_name
 from .errors import UsageError
+from .hosts import resolve
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +39,7 @@ def create_model(
         weights: the Coordinate Attention authors' released MobileNetV2+CA checkpoint (``mbv2_ca.pth``), loaded
             with ``torch.load(weights_only=True)`` and mapped onto this model's keys.
     """
+    resolve(backbone)
     check_name(modules.BACKBONES, backbone)
     if attention is not None:
         check_name(modules.ATTENTION, attention)
@@ -47,6 +49,46 @@ def create_model(
 
         load_ca_checkpoint(model, weights)
     return model
+
+
+def register_backbone(
+    factory: Callable[..., nn.Module], name: str | None = None, pattern: str | Sequence[str] | None = None
+) -> str:
+    """Register a function that returns a network as a backbone, and return its name for ``profile``/``sweep``.
+
+    The network's SE-like modules are its attention slots (``find_se_like`` with ``pattern``): ``se`` keeps them
+    when they are squeeze-and-excitation, ``none`` removes them, any other module replaces them.
+
+    Args:
+        factory: returns a ``torch.nn.Module``; gets ``num_classes`` when it takes that keyword.
+        name: ``SOURCE:NAME``; ``python:<module>.<qualname>`` of the factory by default.
+        pattern: qualified names or ``fnmatch`` patterns of the slots, instead of the known SE-like classes.
+    """
+    from .hosts import register_factory
+
+    return register_factory(factory, name, pattern)
+
+
+def find_se_like(model: nn.Module, pattern: str | Sequence[str] | None = None) -> list[tuple[str, nn.Module]]:
+    """The SE-like modules of any network, ``(qualified name, module)``: those named by ``pattern`` (fnmatch), else
+    the ones the model declares (``attn_slots``), else those of the known classes of torchvision, timm and
+    attnbench. See ``attnbench.modules.swap``."""
+    from .modules.swap import find_se_like as _find
+
+    return _find(model, pattern)
+
+
+def swap_attention(model: nn.Module, name: str, **kwargs: Any) -> Any:
+    """Replace the SE-like modules of ``model`` in place with registered module ``name`` (``"none"`` removes them);
+    returns a ``SwapResult`` (slots, channels, r and its rule, params before and after). Keywords: ``pattern``,
+    ``reduction``, ``match_params``, ``example`` and the module's own; see ``attnbench.modules.swap``."""
+    from .modules.swap import swap_attention as _swap
+
+    check_name(modules.ATTENTION, name)
+    try:
+        return _swap(model, name, **kwargs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _plain(value: Any) -> Any:
@@ -81,7 +123,8 @@ def list_backbones() -> list[dict[str, Any]]:
 
     Keys: ``name``, ``paper``, ``arxiv``, ``stage_slot`` (strings, ``""`` when unknown), ``positions`` (the in-block
     slots, a list, default first), ``width_min`` and ``width_max`` (the width multipliers it accepts, floats;
-    ``None`` when the backbone does not say).
+    ``None`` when the backbone does not say), ``own_attention`` (the attention modules the network itself carries,
+    which ``se`` keeps; ``""`` for none).
     """
     out = []
     for e in modules.BACKBONES:
@@ -94,6 +137,7 @@ def list_backbones() -> list[dict[str, Any]]:
             "stage_slot": str(e.meta.get("stage_slot", "")),
             "width_min": None if lo is None else float(lo),
             "width_max": None if hi is None else float(hi),
+            "own_attention": str(e.meta.get("own_attention", "")),
         })  # fmt: skip
     return out
 
@@ -131,6 +175,8 @@ def build_spec(
         **fields: the other ``ProfileSpec`` fields.
     """
     module_names = list(module_names)
+    if isinstance(fields.get("backbone"), str):
+        resolve(fields["backbone"])  # a reference (PATH.py:FACTORY, timm:NAME) is registered on first use
     wanted = tuple(n for n in dict.fromkeys(module_names) if n != BASELINE)
     if require_module and not wanted and BASELINE in module_names:
         option = (names or {}).get("module", "--module") or "--module"
@@ -163,12 +209,20 @@ def run_profile(
     return to_frame(result.records), result.warnings
 
 
-def profile(module: str | Iterable[str] = "ca", backbone: str = "mbv2", **fields: Any) -> pd.DataFrame:
+def profile(
+    module: str | Iterable[str] = "ca", backbone: str | Callable[..., nn.Module] = "mbv2", **fields: Any
+) -> pd.DataFrame:
     """Profile ``module`` (a name or names) in ``backbone`` beside the baseline; one row per model.
 
-    Keyword arguments are ``ProfileSpec`` fields (``width``, ``input_size``, ``batch``, ``device``, ``threads``,
-    ``repeats``, ``latency``, ...) plus ``csv`` (a path to append to).
+    Args:
+        module: registered attention module(s).
+        backbone: a registered backbone, a reference (``PATH.py:FACTORY``, ``timm:NAME``, ``torchvision:NAME``), or
+            a function that returns a network (registered with :func:`register_backbone`).
+        **fields: ``ProfileSpec`` fields (``width``, ``input_size``, ``batch``, ``device``, ``threads``,
+            ``repeats``, ``latency``, ``match_params``, ...) plus ``csv`` (a path to append to).
     """
+    if callable(backbone):
+        backbone = register_backbone(backbone)
     names = [module] if isinstance(module, str) else list(module)
     csv = fields.pop("csv", None)
     frame, _ = run_profile(build_spec(names, backbone=backbone, **fields), csv=Path(csv) if csv else None)

@@ -138,6 +138,10 @@ class RuntimeUnavailableError(UsageError):
     """A ``--runtime`` whose packages are not installed (the message names the extra), or that cannot run here."""
 
 
+class BackboneUnavailableError(UsageError):
+    """A ``timm:`` or ``torchvision:`` backbone whose package does not import here; the message gives the reason."""
+
+
 class ExportError(AttnbenchError):
     """A model that a runtime's exporter or quantizer cannot take; that model's row fails, the others go on."""
 

@@ -17,6 +17,7 @@ import importlib.util
 import sys
 import traceback
 from pathlib import Path
+from types import ModuleType
 
 from .errors import PluginError
 
@@ -51,18 +52,34 @@ def load_plugins(paths: list[Path]) -> list[str]:
     """Import every plugin file once; return the module names imported."""
     names = []
     for path in plugin_files(paths):
-        name = "attnbench_plugin_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-        if name in sys.modules:
-            continue
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"cannot load plugin '{path}'; it must be a Python source file.")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end attnbench with its code
-            detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
-            raise PluginError(f"plugin {_where(exc, path)} failed to import ({detail}); fix the file.") from exc
-        sys.modules[name] = module
-        names.append(name)
+        name = _module_name(path)
+        if name not in sys.modules:
+            load_file(path)
+            names.append(name)
     return names
+
+
+def _module_name(path: Path) -> str:
+    return "attnbench_plugin_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+
+
+def load_file(path: Path) -> ModuleType:
+    """The module of one plugin file (``path`` resolved), imported on first use.
+
+    Raises:
+        PluginError: the file cannot be loaded, or its code raised while importing (the message gives file:line).
+    """
+    name = _module_name(path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"cannot load plugin '{path}'; it must be a Python source file.")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end attnbench with its code
+        detail = exc.msg if isinstance(exc, SyntaxError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+        raise PluginError(f"plugin {_where(exc, path)} failed to import ({detail}); fix the file.") from exc
+    sys.modules[name] = module
+    return module

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -10,11 +11,34 @@ from torch import nn
 AttnLayer = Callable[[int], nn.Module] | None
 """A constructor that takes the channel count and returns an attention module; ``None`` means no attention."""
 
+
+@dataclass(frozen=True)
+class NativeAttention:
+    """Given in place of an ``attn_layer``: each slot keeps the host network's own attention module.
+
+    MobileNetV3 and EfficientNet carry an SE in their blocks; ``create_model(host, "se")`` passes this marker, and
+    the host builds its own SE (its width rule, activation and gate) where a registered module would go otherwise.
+
+    Args:
+        reduction: r in the host's own width rule; ``None`` keeps the host's own r.
+    """
+
+    reduction: int | None = None
+
+
+SlotLayer = AttnLayer | NativeAttention
+"""What a host with its own attention takes as ``attn_layer``: a registered module's constructor, ``None`` (no
+module) or :class:`NativeAttention` (its own)."""
+
 ATTN_ATTR = "attn"
 """Attribute name under which every block stores its attention module (``nn.Identity`` when there is none)."""
 
 STAGE_ATTN_ATTR = "stage_attn"
 """Attribute name of the ``nn.ModuleDict`` holding stage-boundary attention modules."""
+
+ATTN_SLOTS_ATTR = "attn_slots"
+"""Attribute of a model that names its attention slots itself (qualified module names): a network attnbench did not
+build, whose SE-like modules were found and swapped (``modules.swap``)."""
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -46,8 +70,24 @@ def make_attn(attn_layer: AttnLayer, channels: int) -> nn.Module:
     return attn_layer(channels) if attn_layer is not None else nn.Identity()
 
 
+def make_slot_attn(attn_layer: SlotLayer, channels: int, native: Callable[[int | None], nn.Module]) -> nn.Module:
+    """The module of a slot that holds the host's own attention: ``native(r)`` for :class:`NativeAttention`, else
+    as :func:`make_attn` (a registered module replaces the host's own; ``None`` removes it)."""
+    if isinstance(attn_layer, NativeAttention):
+        return native(attn_layer.reduction)
+    return make_attn(attn_layer, channels)
+
+
 def find_attention(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The attention modules a backbone inserted, as ``(qualified name, module)``, outermost only."""
+    """The attention modules a backbone inserted, as ``(qualified name, module)``, outermost only.
+
+    A model that names its slots (``ATTN_SLOTS_ATTR``) gives those; otherwise the modules stored as ``attn`` in a
+    block or under ``stage_attn``. Slots holding ``nn.Identity`` (no module) are left out.
+    """
+    declared = getattr(model, ATTN_SLOTS_ATTR, None)
+    if declared is not None:
+        slots = [(name, model.get_submodule(name)) for name in declared]
+        return [(name, mod) for name, mod in slots if not isinstance(mod, nn.Identity)]
     found: list[tuple[str, nn.Module]] = []
     for name, mod in model.named_modules():
         parts = name.split(".")

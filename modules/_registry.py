@@ -74,6 +74,16 @@ class Registry:
 
         return deco(fn) if fn is not None else deco
 
+    def register_reference(self, name: str, fn: Callable[..., Any], **meta: Any) -> Entry:
+        """Register ``fn`` under a *reference* rather than a key: a name that says where the entry comes from
+        (``timm:efficientnet_b0``, ``models/net.py:build``), resolved when a user names it. The reference is kept
+        as the user wrote it, so result rows name their source; registering it again returns the first entry."""
+        if not isinstance(name, str) or ":" not in name or name != name.strip() or "," in name:
+            raise ValueError(f"{self.kind} reference '{name}' must read 'SOURCE:NAME', without commas or spaces.")
+        if name not in self._entries:
+            self._entries[name] = Entry(name, fn, dict(meta))
+        return self._entries[name]
+
     def unregister(self, name: str) -> None:
         """Remove ``name`` (used by tests and by plugin reloads)."""
         self.get(name)

@@ -8,6 +8,9 @@ r = 16 as in every model of the paper. Deviations:
 - The hidden width is ``max(min_channels, C // r)`` (default ``min_channels=1``), so tiny C never gives 0 channels.
   The Coordinate Attention authors' SE for MobileNetV2 is this module with ``reduction=24`` and ``act_layer=ReLU6``.
 - The pooling is ``x.mean((2, 3), keepdim=True)`` rather than ``AdaptiveAvgPool2d`` (the same numbers and count).
+- ``rd_channels`` gives the bottleneck width itself, overriding r: the SE that MobileNetV3 and EfficientNet carry in
+  their blocks (``backbones/mobilenetv3.py``, ``backbones/efficientnet.py``) is this module with the width, activation
+  and gate of those networks.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class SqueezeExcite(nn.Module):
         min_channels: lower bound on the bottleneck width.
         act_layer: activation between the two 1×1 convs.
         gate_layer: the gate non-linearity.
+        rd_channels: the bottleneck width; when given, ``reduction`` and ``min_channels`` are not used.
     """
 
     def __init__(
@@ -40,9 +44,10 @@ class SqueezeExcite(nn.Module):
         min_channels: int = 1,
         act_layer: Callable[[], nn.Module] = nn.ReLU,
         gate_layer: Callable[[], nn.Module] = nn.Sigmoid,
+        rd_channels: int | None = None,
     ) -> None:
         super().__init__()
-        hidden = hidden_channels(channels, reduction, min_channels)
+        hidden = hidden_channels(channels, reduction, min_channels) if rd_channels is None else rd_channels
         self.fc1 = nn.Conv2d(channels, hidden, 1, bias=True)
         self.act = act_layer()
         self.fc2 = nn.Conv2d(hidden, channels, 1, bias=True)

@@ -9,20 +9,34 @@ from torch import nn
 import attnbench.modules as M
 from attnbench.modules._helpers import find_attention
 
-BACKBONE_KEYS = ("mbv2", "mnext", "r18", "r50")
+BACKBONE_KEYS = ("mbv2", "mnext", "r18", "r50", "mbv3_large", "mbv3_small", "effnet_b0")
 
 # Width 1.0, 1000 classes. mbv2/r18/r50 equal torchvision's counts; mnext is the official mnext.py structure
 # (an independent count gives the same 3.535M / 311.3M MACs; attnbench/papers/README.md, "MobileNeXt structure").
-BASELINE_PARAMS = {"mbv2": 3_504_872, "mnext": 3_535_416, "r18": 11_689_512, "r50": 25_557_032}
+# The hosts with their own SE hold it at their slots, so their baseline ('none') is the reference network without its
+# SE: torchvision 0.29.1 / timm 1.0.31's totals (5,483,032; 2,542,856; 5,288,548) minus the parameters of their
+# SqueezeExcitation modules (1,512,280; 461,640; 636,540), both counted in a separate environment where they import.
+BASELINE_PARAMS = {
+    "mbv2": 3_504_872,
+    "mnext": 3_535_416,
+    "r18": 11_689_512,
+    "r50": 25_557_032,
+    "mbv3_large": 5_483_032 - 1_512_280,
+    "mbv3_small": 2_542_856 - 461_640,
+    "effnet_b0": 5_288_548 - 636_540,
+}
 
-# One in-block module per block that has the slot.
-BLOCK_ATTN_COUNT = {"mbv2": 16, "mnext": 20, "r18": 8, "r50": 16}
+# One in-block module per block that has the slot (the hosts with their own SE: the blocks that carry it).
+BLOCK_ATTN_COUNT = {"mbv2": 16, "mnext": 20, "r18": 8, "r50": 16, "mbv3_large": 8, "mbv3_small": 9, "effnet_b0": 16}
 
 STAGE_ATTN_CHANNELS = {
     "mbv2": {"stage2": 24, "stage3": 32, "stage5": 96},
     "mnext": {"stage2": 144, "stage3": 192, "stage5": 384},
     "r18": {"layer1": 64, "layer2": 128, "layer3": 256},
     "r50": {"layer1": 256, "layer2": 512, "layer3": 1024},
+    "mbv3_large": {"stage2": 24, "stage3": 40, "stage5": 112},
+    "mbv3_small": {"stage1": 16, "stage2": 24, "stage4": 48},
+    "effnet_b0": {"stage2": 24, "stage3": 40, "stage5": 112},
 }
 
 # Channels each in-block module sees at width 1.0, in forward order.
@@ -38,6 +52,10 @@ ATTN_CHANNELS = {
     ("mnext", "block_end"): MNEXT_OUT,
     ("r18", "before_add"): [64, 64, 128, 128, 256, 256, 512, 512],
     ("r50", "before_add"): [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3,
+    # The input channels of the reference's SqueezeExcitation modules, in order (torchvision 0.29.1).
+    ("mbv3_large", "after_dw"): [72, 120, 120, 480, 672, 672, 960, 960],
+    ("mbv3_small", "after_dw"): [16, 96, 240, 240, 120, 144, 288, 576, 576],
+    ("effnet_b0", "after_dw"): [32, 96, 144, 144, 240, 240, 480, 480, 480, 672, 672, 672, 1152, 1152, 1152, 1152],
 }
 
 

@@ -121,8 +121,9 @@ def test_measurement_options_are_the_same_everywhere() -> None:
     from attnbench.cli.options import MEASUREMENT, TIMING, Measurement
 
     cmds = _commands()
-    wanted = {"profile": set(MEASUREMENT), "sweep": set(MEASUREMENT), "baseline write": set(MEASUREMENT) - {"mode"},
-              "table": set(MEASUREMENT) - {"reduction", "mode"}, "check": set(TIMING)}  # fmt: skip
+    wanted = {"profile": set(MEASUREMENT), "sweep": set(MEASUREMENT),
+              "baseline write": set(MEASUREMENT) - {"mode", "match_params"},
+              "table": set(MEASUREMENT) - {"reduction", "match_params", "mode"}, "check": set(TIMING)}  # fmt: skip
     defaults = Measurement()
     for path, names in wanted.items():
         opts = _options(cmds[path])
@@ -408,7 +409,7 @@ BAD_INPUT = [
     pytest.param(
         ("--backbone", "mbv3"),
         2,
-        "unknown backbone 'mbv3'. Did you mean 'mbv2'? Choose from: mbv2, mnext, r18, r50.",
+        "unknown backbone 'mbv3'. Did you mean 'mbv2'? Choose from: mbv2, mnext, r18, r50, mbv3_large,",
         True,
         id="backbone",
     ),

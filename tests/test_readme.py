@@ -59,3 +59,14 @@ def test_plugin_snippet_matches_the_shipped_example() -> None:
     shipped = (Path(__file__).resolve().parents[1] / "examples" / "my_modules" / "my_att.py").read_text()
     register = re.search(r"@ATTENTION\.register\(.*\)", README).group(0)
     assert register in shipped
+
+
+def test_the_swap_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python example of "Networks with their own SE, and any model" runs as printed, from the repository root."""
+    section = README[README.index("### Networks with their own SE") :]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert len(scope["slots"]) == 16 and scope["swap"].reduction_rule == "matched"
+    assert scope["swap"].params_before == 5_288_548 and list(scope["df"]["module"]) == ["none", "se", "ca"]

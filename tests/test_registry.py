@@ -24,7 +24,7 @@ KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 BUILTIN_ATTENTION = {"none", "se", "cbam", "cbam_c", "cbam_s", "bam", "bam_mul", "ca", "ca_x", "ca_y", "ca_relu6",
                      "ca_silu", "eca", "simam", "gc", "triplet"}  # fmt: skip
-BUILTIN_BACKBONES = {"mbv2", "mnext", "r18", "r50"}
+BUILTIN_BACKBONES = {"mbv2", "mnext", "r18", "r50", "mbv3_large", "mbv3_small", "effnet_b0"}
 
 
 def f1(channels: int) -> nn.Module:
@@ -228,7 +228,9 @@ def test_list_functions_return_plain_keys_and_values() -> None:
     backbones = {b["name"]: b for b in attnbench.list_backbones()}
     assert set(backbones) >= BUILTIN_BACKBONES
     mbv2 = backbones["mbv2"]
-    assert list(mbv2) == ["name", "paper", "arxiv", "positions", "stage_slot", "width_min", "width_max"]
+    keys = ["name", "paper", "arxiv", "positions", "stage_slot", "width_min", "width_max", "own_attention"]
+    assert list(mbv2) == keys
+    assert mbv2["own_attention"] == "" and backbones["effnet_b0"]["own_attention"].startswith("SE in all 16 blocks")
     assert mbv2["positions"][0] == "after_dw" and isinstance(mbv2["positions"], list)
     assert (mbv2["width_min"], mbv2["width_max"]) == BACKBONES.get("mbv2").meta["width_range"]
     attention = {a["name"]: a for a in attnbench.list_attention()}

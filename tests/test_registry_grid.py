@@ -8,7 +8,7 @@ import torch
 import attnbench.modules as M
 
 # Attention instances per backbone: in every attended block (default slot), or at the 3 stage boundaries.
-BLOCK_SLOTS = {"mbv2": 16, "mnext": 20, "r18": 8, "r50": 16}
+BLOCK_SLOTS = {"mbv2": 16, "mnext": 20, "r18": 8, "r50": 16, "mbv3_large": 8, "mbv3_small": 9, "effnet_b0": 16}
 STAGE_SLOTS = 3
 
 

@@ -29,7 +29,9 @@ def data_lines() -> list[dict[str, str]]:
 
 def test_table_data_is_well_formed() -> None:
     check_tables()
-    assert set(TABLES) == {"ca-table1", "ca-table2", "ca-table3", "ca-table4", "cbam-resnet", "bam-resnet"}
+    assert set(TABLES) == {
+        "ca-table1", "ca-table2", "ca-table3", "ca-table4", "ca-table5", "cbam-resnet", "bam-resnet",
+    }  # fmt: skip
 
 
 def test_every_published_value_in_the_data_file_is_well_formed() -> None:
@@ -185,6 +187,19 @@ def test_confirmed_params_reproduce_at_224() -> None:
     assert rows["+ CA"]["params"] == 3_950_648 and rows["+ SE"]["params"] == 3_888_208
     assert rows["+ CA"]["macs_differs"] is True  # 306.7M vs the printed 310M: flagged, with a footnote
     assert rows["+ CA"]["note"]
+
+
+def test_ca_table5_puts_the_recalled_values_beside_efficientnet_b0() -> None:
+    """CA Table 5: EfficientNet-b0 with its own SE, and with every SE replaced by CA at r = 32. The SE network's count
+    is torchvision's and timm's efficientnet_b0 (tests/test_hosts.py says how it was obtained)."""
+    rows = {r["row"]: r for r in measure_table(get_table("ca-table5"), input_size=224)}
+    se, ca = rows["EfficientNet-b0 (w/ SE)"], rows["EfficientNet-b0 (w/ CA)"]
+    assert (se["params"], se["reduction"], se["reduction_rule"]) == (5_288_548, 4, "native")
+    assert (ca["params"], ca["reduction"], ca["reduction_rule"]) == (5_381_804, 32, "default")
+    assert se["source"] == ca["source"] == "recalled"  # no readable copy of the table: shown, never a target
+    assert (se["published_params"], ca["published_params"]) == (pytest.approx(5.3e6), pytest.approx(5.4e6))
+    assert se["params_differs"] is ca["params_differs"] is False  # 5.289M and 5.382M print as 5.3M and 5.4M
+    assert se["macs_differs"] is ca["macs_differs"] is True  # 385.8M vs 390M, 394.0M vs 400M
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

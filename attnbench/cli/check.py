@@ -33,7 +33,7 @@ FromOpt = Annotated[Path | None, typer.Option("--from", help="Build the baseline
 CHECK_FORMATS = ("table", "csv", "json")
 
 
-@measurement_options(omit=("mode",))  # a baseline holds inference costs
+@measurement_options(omit=("mode", "match_params"))  # a baseline holds inference costs, its r as a number
 def baseline_write_cmd(
     path: BaselinePathArg,
     modules_: ModulesOpt = "se,cbam,bam,ca",

@@ -56,6 +56,15 @@ ReductionOpt = Annotated[
         rich_help_panel=MEASURE_PANEL,
     ),
 ]  # fmt: skip
+MatchParamsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--match-params",
+        help="Choose each module's r so that its parameters come closest to the backbone's own attention modules "
+        "(MobileNetV3's and EfficientNet's SE); recorded in the reduction_rule column.",
+        rich_help_panel=MEASURE_PANEL,
+    ),
+]
 PositionOpt = Annotated[
     str | None,
     typer.Option(
@@ -163,6 +172,10 @@ WidthsOpt = Annotated[str, typer.Option("--widths", help="Width multipliers, com
 InputsOpt = Annotated[str, typer.Option("--inputs", help="Input sizes, comma-separated.")]
 
 
+FIELD_FLAGS: dict[str, str | None] = {"match_params": "--match-params"}
+"""How messages name the spec fields whose option the harness does not name itself (``cost.spec.OPTIONS``); every
+command that builds a spec passes them (``build_spec(names=...)``)."""
+
 FORMATS = ("table", "csv", "json", "md", "latex")
 """What ``--format`` takes on commands that print result rows."""
 
@@ -176,6 +189,7 @@ class Measurement:
     batch: int = 1
     threads: int = 1
     reduction: int | None = None
+    match_params: bool = False
     position: str | None = None
     small_input: bool = False
     repeats: int = 30
@@ -197,9 +211,9 @@ class Measurement:
 
 MEASUREMENT: dict[str, Any] = {
     "device": DeviceOpt, "dtype": DtypeOpt, "batch": BatchOpt, "threads": ThreadsOpt, "reduction": ReductionOpt,
-    "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt, "warmup": WarmupOpt,
-    "precision": PrecisionOpt, "max_time": MaxTimeOpt, "warm_calls": WarmCallsOpt, "runtime": RuntimeOpt,
-    "quantize": QuantizeOpt, "mode": ModeOpt,
+    "match_params": MatchParamsOpt, "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt,
+    "warmup": WarmupOpt, "precision": PrecisionOpt, "max_time": MaxTimeOpt, "warm_calls": WarmCallsOpt,
+    "runtime": RuntimeOpt, "quantize": QuantizeOpt, "mode": ModeOpt,
 }  # fmt: skip
 """Each measurement option's alias; its default is ``Measurement``'s."""
 TIMING = ("repeats", "warmup", "precision", "max_time", "warm_calls")

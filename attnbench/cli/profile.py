@@ -10,6 +10,7 @@ import typer
 from ..errors import rows_failed
 from . import render
 from .options import (
+    FIELD_FLAGS,
     BackboneOpt,
     ChannelsLastOpt,
     CompileOpt,
@@ -85,7 +86,8 @@ def profile_cmd(
     builds = tuple(dict.fromkeys((*fields.pop("builds"), *((extra,) if extra else ()))))
     spec = build_spec(
         split_names(module), backbone=backbone, width=width, input_size=input, num_classes=num_classes,
-        latency=latency, builds=builds, weights=str(weights) if weights is not None else None, **fields,
+        latency=latency, builds=builds, weights=str(weights) if weights is not None else None, names=FIELD_FLAGS,
+        **fields,
     )  # fmt: skip
     with render.status("profiling", quiet=quiet or format != "table") as progress:
         frame, warnings = run_profile(spec, csv=csv, progress=progress)

@@ -95,7 +95,7 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         extra = [*([_sci(r["max_abs_diff"])] if checked else []), *([_share(r["top1_agreement"])] if agreed else [])]
         cells.append([
             r["module"], *[f"{r[c]:g}" if c == "width" else str(r[c]) for c in varying], r["position"] or "–",
-            "–" if _missing(r["reduction"]) else str(int(r["reduction"])), str(r["attn_count"]),
+            reduction_text(r["reduction"], r.get("reduction_rule", "")), str(r["attn_count"]),
             _with_delta(r["params"], r["d_params"], base, 3), _with_delta(r["macs"], r["d_macs"], base, 1),
             _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
             latency(r["latency_ms_median"], r["latency_ms_iqr"]),
@@ -104,6 +104,14 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             *extra,
         ])  # fmt: skip
     return columns, cells
+
+
+def reduction_text(reduction: Any, rule: Any) -> str:
+    """``32`` (the module's own r), ``24 given``, ``11 matched``, ``4 native``; ``–`` without an r."""
+    if _missing(reduction):
+        return "–" if _missing(rule) or rule in ("", "default") else str(rule)
+    marked = "" if _missing(rule) or rule in ("", "default") else f" {rule}"
+    return f"{int(reduction)}{marked}"
 
 
 def _sci(value: Any) -> str:
@@ -115,6 +123,8 @@ def _share(value: Any) -> str:
 
 
 PROFILE_LEGEND = (
+    "r = reduction ratio: the module's own unless marked given (--reduction), matched (--match-params: attention "
+    "params closest to the backbone's own modules) or native (the backbone's own module); "
     "n = attention modules inserted; elem-ops = element-wise ops (pooling, gates, activations, broadcast products, "
     "BN); Δ against the 'none' row of the same configuration. latency ms: median ± IQR of the samples. "
     "Δlat: median of the per-round latency ratios to 'none', −1, with its 95 % confidence interval [low, high] in %."
@@ -251,7 +261,7 @@ def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], 
     backbone_rows = [
         {"name": b["name"], "paper": b["paper"], "arxiv": b["arxiv"],
          "in-block slots (default first)": ", ".join(b["positions"]), "stage slot": b["stage_slot"],
-         "widths": _widths_text(b["width_min"], b["width_max"])}
+         "widths": _widths_text(b["width_min"], b["width_max"]), "own attention (kept by se)": b["own_attention"]}
         for b in backbones
     ]  # fmt: skip
     for title, rows in (("Attention modules", attention_rows), ("Backbones", backbone_rows)):
@@ -499,7 +509,8 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
             return f"{value / 1e6:.{digits}f}" + ("" if _missing(pct_) else f" ({pct(pct_)})") + mark
 
         cells.append([
-            r["row"] + (f" ({r['runtime']})" if several else ""), f"{r['width']:g}", "–" if _missing(r["reduction"]) else str(int(r["reduction"])),
+            r["row"] + (f" ({r['runtime']})" if several else ""), f"{r['width']:g}",
+            reduction_text(r["reduction"], r.get("reduction_rule", "")),
             printed(r["published_params_text"]), ours(r["params"], r["d_params_pct"], r["params_differs"], 3),
             printed(r["published_madds_text"]), ours(r["macs"], r["d_macs_pct"], r["macs_differs"], 1),
             millions(r["elementwise_ops"], 1),

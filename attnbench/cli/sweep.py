@@ -9,6 +9,7 @@ import typer
 from ..errors import UsageError, rows_failed
 from . import render
 from .options import (
+    FIELD_FLAGS,
     BackbonesOpt,
     CsvOpt,
     ExportCsvOpt,
@@ -33,7 +34,7 @@ from .options import (
 
 GRID_NAMES: dict[str, str | None] = {
     "module": "--modules", "backbone": "--backbones", "width": "--widths", "input_size": "--inputs",
-    "num_classes": None, "weights": None,
+    "num_classes": None, "weights": None, **FIELD_FLAGS,
 }  # fmt: skip
 """How messages name the fields of a grid command (sweep, baseline write): its own options; None for the options it
 lacks, which no message may suggest."""

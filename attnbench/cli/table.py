@@ -25,7 +25,8 @@ TABLE_NAMES: dict[str, str | None] = {"reduction": None, "num_classes": None, "w
 """Options of ``profile`` that ``table`` lacks: no message may suggest them."""
 
 
-@measurement_options(omit=("reduction", "mode"))  # every paper row fixes its reduction; tables time inference
+# every paper row fixes its reduction; tables time inference
+@measurement_options(omit=("reduction", "match_params", "mode"))
 def table_cmd(
     name: Annotated[str | None, typer.Argument(help="Table to regenerate; see --list.", show_default=False)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,
@@ -54,7 +55,7 @@ def table_cmd(
     spec = tables.get_table(name)
     exports = Exports(export_csv, export_json, export_md)
     exports.check()
-    fields = {k: v for k, v in measure.spec_fields().items() if k != "reduction"}
+    fields = {k: v for k, v in measure.spec_fields().items() if k not in ("reduction", "match_params")}
     groups = len(tables.measure_groups(spec))
     with render.progress_bar(groups, f"table {name}", quiet=quiet or format != "table") as progress:
         rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, names=TABLE_NAMES,

@@ -10,6 +10,7 @@ from torch import nn
 from .. import modules
 from ..errors import InsertionError
 from .opcount import OpCount, count_ops
+from .reduction import kwargs_for
 from .spec import DTYPES, ProfileSpec
 
 
@@ -25,7 +26,7 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
             num_classes=spec.num_classes,
             position=spec.position,
             small_input=spec.small_input,
-            attn_kwargs=spec.module_kwargs(),
+            attn_kwargs=kwargs_for(spec, name),
         )
     except torch.cuda.OutOfMemoryError:
         raise  # a resource failure of this configuration, not an insertion problem: the runner records it

@@ -1,7 +1,7 @@
 """Two result files side by side (``attnbench compare A.csv B.csv``): rows matched on their configuration.
 
 A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
---resume`` uses (``sweep.KEY``: backbone, module, position, reduction, width, input size, batch, device, dtype,
+--resume`` uses (``sweep.KEY``: backbone, module, position, reduction and its rule, width, input size, batch, device, dtype,
 threads, build, mode), normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows count;
 when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
 

@@ -19,6 +19,10 @@ class ProfileRecord:
     module: str
     position: str
     reduction: int | None
+    reduction_rule: str
+    """How ``reduction`` was chosen: ``default`` (the module's own), ``given`` (one r for all), ``matched`` (to the
+    host's own attention parameters) or ``native`` (the host's own module); empty for the baseline
+    (``cost.reduction``)."""
     width: float
     input_size: int
     batch: int
@@ -101,7 +105,14 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
-ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator", "warm_calls", "cpu_cache_kib")
+ADDED_COLUMNS: tuple[str, ...] = (
+    *RUNTIME_COLUMNS,
+    "mode",
+    "allocator",
+    "reduction_rule",
+    "warm_calls",
+    "cpu_cache_kib",
+)
 """Columns added since the first results format; files written without some of them still load
 (``io.csvfile.upgrade_header``, ``legacy_defaults``)."""
 

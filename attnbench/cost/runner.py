@@ -21,6 +21,7 @@ from .build import build_model, inspect_model, make_input
 from .count import count_params
 from .heap import allocator_name, kept_heap
 from .records import ProfileRecord
+from .reduction import reduction_for
 from .spec import BASELINE, ProfileSpec
 from .timing import Latency, SampleSource, Sampling, TimerSource, clock_for, sample_until_precise, torch_threads
 
@@ -58,15 +59,6 @@ def effective_position(spec: ProfileSpec, name: str) -> str:
     if modules.ATTENTION.get(name).meta.get("hook") == "stage":
         return "stage"
     return str(modules.BACKBONES.get(spec.backbone).meta["positions"][0])
-
-
-def effective_reduction(spec: ProfileSpec, name: str) -> int | None:
-    """The reduction ratio the module was built with; ``None`` for entries that take none (the baseline)."""
-    defaults = modules.attention_defaults(name)
-    if "reduction" not in defaults:
-        return None
-    value = spec.reduction if spec.reduction is not None else defaults["reduction"]
-    return int(value) if isinstance(value, int) else None
 
 
 def _measure_cost(spec: ProfileSpec, name: str, x: torch.Tensor) -> tuple[Any, _Cost]:
@@ -277,6 +269,7 @@ def _record(
 ) -> ProfileRecord:  # fmt: skip
     med = lat.summary.median if lat else None
     runtime = runtime_of(build)
+    reduction = reduction_for(spec, name)
     ops = check.ops if check else None
 
     def delta(field: str) -> int | None:
@@ -287,7 +280,7 @@ def _record(
 
     return ProfileRecord(
         backbone=spec.backbone, module=name, position=effective_position(spec, name),
-        reduction=effective_reduction(spec, name), width=spec.width, input_size=spec.input_size, batch=spec.batch,
+        reduction=reduction.value, reduction_rule=reduction.rule, width=spec.width, input_size=spec.input_size, batch=spec.batch,
         device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build, mode=spec.mode, runtime=runtime,
         runtime_version=RUNTIMES[runtime].version() if runtime in RUNTIMES else "", quantize=spec.quantize,
         graph=check.graph if check else "",

@@ -80,6 +80,9 @@ def check_model(
     lo, hi = meta["width_range"]
     if not (math.isfinite(width) and lo <= width <= hi):
         raise UsageError(f"{n['width'] or 'width'} {width} is outside {lo}-{hi} for backbone '{backbone}'.")
+    if small_input and meta.get("min_input_small") is None:
+        flag = n["small_input"] or "small_input"
+        raise UsageError(f"backbone '{backbone}' has no small-input variant; drop {flag}.")
     min_input = meta["min_input_small" if small_input else "min_input"]
     if not min_input <= input_size <= 4096:
         flag = n["small_input"] if hint_small else None
@@ -128,6 +131,8 @@ class ProfileSpec:
     warm_calls: int = 1
     """Untimed calls of a model right before each of its timed samples (``timing.WARM_CALLS``; 0: cold samples)."""
     reduction: int | None = None
+    match_params: bool = False
+    """Each module's r matched to the host's own attention parameters (``cost.reduction``); not with ``reduction``."""
     position: str | None = None
     num_classes: int = 1000
     small_input: bool = False
@@ -216,6 +221,16 @@ class ProfileSpec:
                     f"{opt('reduction')} {self.reduction}: {', '.join(fixed)} "
                     f"{'has' if len(fixed) == 1 else 'have'} no reduction ratio; measure "
                     f"{'it' if len(fixed) == 1 else 'them'} without {opt('reduction')}."
+                )
+        if self.match_params:
+            match = n.get("match_params") or "match_params"
+            if self.reduction is not None:
+                raise UsageError(f"{opt('reduction')} and {match} both set r; give one of them.")
+            if not meta.get("own_attention"):
+                hosts = ", ".join(b.name for b in modules.BACKBONES if b.meta.get("own_attention"))
+                raise UsageError(
+                    f"{match} matches each module to the parameters of the backbone's own attention modules, and "
+                    f"'{self.backbone}' has none; use it with a backbone that has ({hosts}, or a model from a factory)."
                 )
         positions = (*meta["positions"], "stage")
         if self.position is not None and self.position not in positions:

@@ -5,7 +5,8 @@ CSV at once (complete lines, flushed and fsynced), so an interruption keeps ever
 rows already in the file and measures only what is missing, with no duplicates.
 
 What counts as done when resuming: a row with ``status=ok`` and the same configuration (``KEY``: backbone, module,
-position, reduction, width, input size, batch, device, dtype, threads, build) that measured at least what this run
+position, reduction and the rule that chose it, width, input size, batch, device, dtype, threads, build) that
+measured at least what this run
 measures. A count-only row does not satisfy a latency run; a timed row satisfies a count-only run (it holds the
 same counts), and a latency run when it took at least ``--repeats`` samples (timing samples until precise, so
 ``latency_n`` is the number it needed, never fewer than ``--repeats``) with the same ``--warm-calls`` (warm and
@@ -22,14 +23,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import modules
 from ..errors import ResultsFileError
 from ..io.csvfile import append_rows, check_target, read_rows, upgrade_header
 from .records import ADDED_COLUMNS, COLUMNS, ProfileRecord, as_dict, legacy_defaults
-from .runner import effective_position, effective_reduction, profile
+from .reduction import reduction_for
+from .runner import effective_position, profile
 from .spec import BASELINE, ProfileSpec
 
-KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "batch", "device", "dtype", "threads",
-       "build", "quantize", "mode")  # fmt: skip
+KEY = ("backbone", "module", "position", "reduction", "reduction_rule", "width", "input_size", "batch", "device",
+       "dtype", "threads", "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 
 Done = dict[tuple[str, ...], set[tuple[int, int] | None]]
@@ -44,6 +47,8 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
         v = row[k]
         if k == "quantize" and (v is None or v == ""):
             out.append("none")  # a row written before the quantize column
+        elif k == "reduction_rule" and (v is None or v == ""):
+            out.append(legacy_rule(row))  # a row written before the reduction_rule column (or the baseline)
         elif v is None or v == "":
             out.append("")
         elif k == "width":
@@ -53,6 +58,21 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
         else:
             out.append(str(v))
     return tuple(out)
+
+
+def legacy_rule(row: dict[str, Any]) -> str:
+    """The ``reduction_rule`` of a row written before that column: ``given`` when its r differs from the module's
+    own default (it was set with ``--reduction``), else ``default``; empty for the baseline."""
+    module, r = row.get("module", ""), row.get("reduction")
+    if module == BASELINE:
+        return ""
+    try:
+        own = modules.attention_defaults(module).get("reduction")
+    except modules.UnknownNameError:  # a plugin module that is not loaded: its default is unknown
+        own = None
+    if r is None or r == "" or (isinstance(own, int) and int(float(r)) == own):
+        return "default"
+    return "given"
 
 
 def row_timing(row: dict[str, Any]) -> tuple[int, int] | None:
@@ -90,7 +110,7 @@ def existing(path: Path) -> Done:
     """What the ok rows already in a results CSV measured, by configuration (empty when the file does not exist)."""
     check_target(path, COLUMNS)
     done: Done = {}
-    required = [k for k in KEY if k not in ("position", "reduction")]  # empty for the baseline
+    required = [k for k in KEY if k not in ("position", "reduction", "reduction_rule")]  # empty for the baseline
     try:
         for r in read_rows(path, COLUMNS).rows:
             if r.get("status") == "ok" and all(r.get(k) for k in required):
@@ -144,7 +164,8 @@ def run(
 
 
 def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
+    reduction = reduction_for(spec, name)
     return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
-            "reduction": effective_reduction(spec, name), "width": spec.width, "input_size": spec.input_size,
-            "batch": spec.batch, "device": spec.device, "dtype": spec.dtype, "threads": spec.threads, "build": build,
-            "quantize": spec.quantize, "mode": spec.mode}  # fmt: skip
+            "reduction": reduction.value, "reduction_rule": reduction.rule, "width": spec.width,
+            "input_size": spec.input_size, "batch": spec.batch, "device": spec.device, "dtype": spec.dtype,
+            "threads": spec.threads, "build": build, "quantize": spec.quantize, "mode": spec.mode}  # fmt: skip

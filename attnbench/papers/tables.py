@@ -244,6 +244,14 @@ _table(
 )
 
 _table(
+    "ca-table5",
+    "CA paper, Table 5: EfficientNet-b0 with its SE replaced by CA (ImageNet)",
+    f"{_CA}, Table 5",
+    Row("EfficientNet-b0 (w/ SE)", "effnet_b0", "se"),
+    Row("EfficientNet-b0 (w/ CA)", "effnet_b0", "ca"),
+)
+
+_table(
     "cbam-resnet",
     "CBAM paper, Table 4: ResNet-18 / ResNet-50 with SE and CBAM (ImageNet; top-1 = 100 − error)",
     "Woo et al., CBAM, ECCV 2018 (arXiv:1807.06521), Table 4",
@@ -275,7 +283,7 @@ def get_table(name: str) -> TableSpec:
 
 
 TABLE_COLUMNS = (
-    "table", "row", "backbone", "module", "width", "reduction", "input_size", "runtime", "quantize", "published_params", "published_madds",
+    "table", "row", "backbone", "module", "width", "reduction", "reduction_rule", "input_size", "runtime", "quantize", "published_params", "published_madds",
     "published_top1", "published_params_text", "published_madds_text", "source", "params", "macs", "elementwise_ops", "d_params_pct", "d_macs_pct", "params_differs",
     "macs_differs", "latency_ms_median", "latency_ms_iqr", "d_latency_pct", "note",
 )  # fmt: skip
@@ -339,7 +347,7 @@ def measure_table(
         pp, pm = (Published(row.params) if row.params else None), (Published(row.madds) if row.madds else None)
         out.append({
             "table": spec.name, "row": row.label, "backbone": row.backbone, "module": row.module, "width": row.width,
-            "reduction": rec.reduction, "input_size": input_size, "runtime": rec.build, "quantize": rec.quantize,
+            "reduction": rec.reduction, "reduction_rule": rec.reduction_rule, "input_size": input_size, "runtime": rec.build, "quantize": rec.quantize,
             "published_params": pp.value if pp else None, "published_madds": pm.value if pm else None,
             "published_top1": float(row.top1) if row.top1 else None, "published_params_text": row.params or "",
             "published_madds_text": row.madds or "", "source": row.source,

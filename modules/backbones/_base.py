@@ -1,9 +1,10 @@
-"""What the three backbones share: stage-boundary attention, ``forward_features`` and the registry builders.
+"""What the backbones share: stage-boundary attention, ``forward_features`` and the registry builders.
 
 Each backbone file holds only its own architecture. Its model class derives from :class:`Backbone`, which runs the
 named stages in order, applies the stage attention after the stages it was put behind, and then the pooled
 classifier. Its registry builder comes from :func:`builder`, the keyword-only interface that ``create_model`` calls.
-The two MobileNets read their stage tables through :func:`stage_settings` (the ``small_input`` stride rule).
+The MobileNets and EfficientNet read their stage tables through :func:`stage_settings` (the ``small_input`` stride
+rule).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from .._helpers import AttnLayer
+from .._helpers import AttnLayer, SlotLayer
 
 _Model = TypeVar("_Model", bound=nn.Module)
 
@@ -58,18 +59,17 @@ class Backbone(nn.Module):
         return self._head(self.forward_features(x))
 
 
-def stage_settings(
-    settings: Iterable[tuple[int, int, int, int]], small_input: bool
-) -> Iterator[tuple[int, int, int, int, int]]:
-    """``(i, t, c, n, s)`` for the rows of a MobileNet (t, c, n, s) table, ``i`` counting stages from 1.
+def stage_settings(settings: Iterable[tuple[Any, ...]], small_input: bool) -> Iterator[tuple[Any, ...]]:
+    """``(i, *row)`` for the rows of a stage table whose last field is the stride (MobileNet's (t, c, n, s)), ``i``
+    counting stages from 1.
 
     With ``small_input`` the first stride-2 stage runs at stride 1 (with the stem at stride 1: total stride 8).
     """
     keep_resolution = small_input
-    for i, (t, c, n, s) in enumerate(settings, start=1):
+    for i, (*fields, s) in enumerate(settings, start=1):
         if s == 2 and keep_resolution:
             s, keep_resolution = 1, False
-        yield i, t, c, n, s
+        yield i, *fields, s
 
 
 def builder(
@@ -90,7 +90,7 @@ def builder(
         width: float = 1.0,
         num_classes: int = 1000,
         small_input: bool = False,
-        attn_layer: AttnLayer = None,
+        attn_layer: SlotLayer = None,
         attn_position: str = default_position,
         stage_attn_layer: AttnLayer = None,
     ) -> _Model:
