@@ -411,7 +411,7 @@ def read_table(
     columns: Sequence[str] | None = None,
     option: str = "--csv",
     *,
-    fix: str = "check the path.",
+    fix: str | None = None,
     error: type[AttnbenchError] = ResultsFileError,
     missing_ok: bool = True,
     missing_fix: str | None = None,
@@ -427,7 +427,8 @@ def read_table(
         path: the CSV; symbolic links are followed.
         columns: the header the file must have; ``None`` accepts any.
         option: how the user gave the path, for the message.
-        fix: how a message about the path itself (missing, not a regular file, unreadable) ends.
+        fix: how a message about the file ends (missing, not a regular file, unreadable, not CSV text); by default
+            the words of a file rows are appended to.
         error: the error class raised (every one is bad input, exit code 2).
         missing_ok: a missing file is an empty table; with ``False`` it is refused.
         missing_fix: how the message for a missing file ends, when not as ``fix``.
@@ -440,7 +441,10 @@ def read_table(
             another header than ``columns``.
     """
     p = Path(os.fspath(path))
-    data = read_regular(path, _label(path, option), fix, error=error, missing_ok=missing_ok, missing_fix=missing_fix)
+    label = _label(path, option)
+    data = read_regular(
+        path, label, fix or "check the path.", error=error, missing_ok=missing_ok, missing_fix=missing_fix
+    )
     if data is None:
         return Table([], [], [])
     try:

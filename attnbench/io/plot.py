@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ResultsFileError, SkippedRowsNotice, UsageError
+from ..errors import Notice, ResultsFileError, SkippedRowsNotice, UsageError
 from .reading import Rule
 
 if TYPE_CHECKING:
@@ -562,9 +562,13 @@ def plot_csv(
         import warnings
 
         warnings.warn(
-            f"{csv_path}: {len(points)} models, more than {LABEL_LIMIT}: labelled only "
-            + (f"the {len(labelled)} on the Pareto front." if labelled else "none (the Pareto front alone has more)."),
-            SkippedRowsNotice,
+            f"{csv_path}: {len(points)} models, more than {LABEL_LIMIT}: "
+            + (
+                f"labelled only the {len(labelled)} on the Pareto front."
+                if labelled
+                else f"no labels (the Pareto front alone has {len(front)})."
+            ),
+            Notice,
             stacklevel=2,
         )
     title = _title(csv_path, xlabel, ylabel, shared, where, len(frame), len(points), skipped, len(labelled))
