@@ -205,7 +205,11 @@ def run_profile(
 
         upgrade(csv)  # a file written before some of the columns gets them, its rows kept
         with CsvAppender(csv, COLUMNS) as out:
-            result = _profile(spec, progress, on_records=lambda records: out.extend([as_dict(r) for r in records]))
+            try:
+                result = _profile(spec, progress, on_records=lambda rows: out.extend([as_dict(r) for r in rows]))
+            except KeyboardInterrupt as exc:
+                exc.written = out.written  # type: ignore[attr-defined]  # for the interruption line
+                raise
     return to_frame(result.records), result.warnings
 
 

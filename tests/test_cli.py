@@ -378,8 +378,8 @@ def test_latency_run_fills_every_latency_and_env_column() -> None:
     # 5 paired samples (--max-time 0: no more) give no 95 % interval: the row says so on stderr, never in the JSON
     assert ca["d_latency_pct_ci_low"] is None and ca["d_latency_pct_ci_high"] is None
     assert err.splitlines() == [
-        "Warning: ca (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); raise --repeats or "
-        "--max-time."
+        "Warning: ca (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); raise --repeats "
+        "(--max-time 0 takes exactly --repeats rounds)."
     ], err
 
 
@@ -442,7 +442,7 @@ BAD_INPUT = [
     pytest.param(("--device", "tpu"), 2, "unknown device 'tpu'; use 'cpu', 'cuda' or 'cuda:N'.", True, id="tpu"),
     pytest.param(("--device", "cuda:abc"), 2, "unknown device 'cuda:abc'", True, id="cuda-abc"),
     pytest.param(("--modul", "ca"), 2, "No such option: --modul", False, id="unknown-option"),
-    pytest.param(("--reduction", "0"), 2, "--reduction must be a positive integer, got 0.", True, id="reduction-0"),
+    pytest.param(("--reduction", "0"), 2, "--reduction must be between 1 and 4096, got 0.", True, id="reduction-0"),
     pytest.param(("--module", "none"), 2, "'none' is the baseline and always measured", True, id="module-none"),
     pytest.param(("--module", " , "), 2, "no attention module given", True, id="module-empty"),
 ]

@@ -388,16 +388,33 @@ def test_two_appenders_on_one_file_never_glue_and_see_each_others_torn_rows(tmp_
     assert (tmp_path / "r.csv.torn").read_bytes() == b"3,torn\n" and len(notices) == 1
 
 
-def test_a_file_removed_during_the_run_is_written_again_from_its_header(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda p: p.rename(p.with_name("moved.csv")), "it was removed or replaced while this command ran"),
+        (lambda p: p.unlink(), "it was removed or replaced while this command ran"),
+        (lambda p: (p.unlink(), p.mkdir()), "it was removed or replaced while this command ran"),
+        (lambda p: p.write_bytes(b"\x00garbage\n"), "it is not a readable CSV (its first line holds NUL bytes)"),
+        (lambda p: p.write_bytes(b"other,columns\n"), "it has other columns than this command writes"),
+    ],
+    ids=["renamed", "removed", "folder", "garbage", "other-header"],
+)
+def test_a_file_changed_during_the_run_takes_no_more_rows(tmp_path: Path, change: Any, says: str) -> None:
+    """Rows are never written on into whatever now stands at the path: they travel with the error (to .unsaved)."""
     path = tmp_path / "r.csv"
-    notices: list[str] = []
-    with CsvAppender(path, COLS, notice=notices.append) as out:
+    with CsvAppender(path, COLS) as out:
         out.append([1, "a", 1])
-        path.rename(tmp_path / "moved.csv")
-        out.append([2, "b", 2])
-    assert path.read_bytes() == HEADER + b"2,b,2\n"
-    assert (tmp_path / "moved.csv").read_bytes() == HEADER + b"1,a,1\n"
-    assert len(notices) == 1 and "removed or replaced" in notices[0]
+        change(path)
+        with pytest.raises(CsvWriteError) as info:
+            out.extend([[2, "b", 2], [3, "c", 3]])
+        with pytest.raises(CsvWriteError):  # and none later either
+            out.append([4, "d", 4])
+    err = info.value
+    assert says in str(err) and "2 row(s) not written" in str(err) and err.exit_code == 1
+    assert [r["id"] for r in err.rows] == [2, 3]
+    if (tmp_path / "moved.csv").exists():
+        assert (tmp_path / "moved.csv").read_bytes() == HEADER + b"1,a,1\n"  # the rows written before stay there
+    assert not path.is_file() or b"2,b,2" not in path.read_bytes()
 
 
 def test_the_error_keeps_its_rows_through_pickling() -> None:

@@ -111,6 +111,113 @@ def test_fuzz_table_check_plot_arguments(command: str, value: str, capsys: pytes
     check_one_line(code, err)
 
 
+# -- generated file contents for every reader ------------------------------------------------------------------
+
+_VALID: dict[str, bytes] = {}
+
+
+def _valid(kind: str) -> bytes:
+    """A valid file of each kind the readers take, made once per process: results (a sweep's CSV), a baseline,
+    and ablation-style rows with a learning curve."""
+    if not _VALID:
+        folder = tempfile.mkdtemp(prefix="attnbench-fuzz-valid-")
+        results, base = os.path.join(folder, "r.csv"), os.path.join(folder, "b.csv")
+        grid = ["--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency"]
+        for args in (["sweep", *grid, "--quiet", "--csv", results], ["baseline", "write", base, "--from", results]):
+            with pytest.raises(SystemExit) as done:
+                cli.main(args)
+            assert done.value.code in (0, None)
+        with open(results, "rb") as f:
+            _VALID["results"] = f.read()
+        with open(base, "rb") as f:
+            _VALID["baseline"] = f.read()
+        _VALID["curves"] = b"module,data,top1,curve_top1\nnone,synthetic,0.5,0.25 0.5\nse,synthetic,0.6,0.3 0.6\n"
+    return _VALID[kind]
+
+
+cell_text = st.one_of(
+    fuzz_text,
+    st.sampled_from(["-5", "-1e-9", "0", "1e400", "nan", "-inf", "3.5", "", "\x00", '"', "a\nb", "1,2", "\ufeff"]),
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, kind: str) -> bytes:
+    """A valid file of ``kind`` with one to three edits: a cell replaced, a header name repeated, bytes inserted,
+    the file cut, a byte order mark or CRLF line ends added."""
+    data = _valid(kind)
+    for _ in range(draw(st.integers(1, 3))):
+        edit = draw(st.sampled_from(["cell", "header", "bytes", "cut", "bom", "crlf", "row"]))
+        lines = data.split(b"\n")
+        if edit == "cell" and len(lines) > 2:
+            i = draw(st.integers(0, len(lines) - 2))
+            fields = lines[i].split(b",")
+            j = draw(st.integers(0, len(fields) - 1))
+            fields[j] = draw(cell_text).encode("utf-8", "surrogatepass")
+            lines[i] = b",".join(fields)
+            data = b"\n".join(lines)
+        elif edit == "header":
+            names = lines[0].split(b",")
+            names[draw(st.integers(0, len(names) - 1))] = draw(st.sampled_from(names))
+            data = b"\n".join([b",".join(names), *lines[1:]])
+        elif edit == "bytes":
+            at = draw(st.integers(0, len(data)))
+            data = data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+        elif edit == "cut":
+            data = data[: draw(st.integers(0, len(data)))]
+        elif edit == "bom":
+            data = b"\xef\xbb\xbf" + data
+        elif edit == "crlf":
+            data = data.replace(b"\n", b"\r\n")
+        else:
+            data += draw(cell_text).encode("utf-8", "surrogatepass") + b"\n"
+    return data
+
+
+READERS = {
+    "compare": ("results", ["compare", "{f}", "{f}", "--format", "csv"], True),
+    "check": ("baseline", ["check", "{f}", "--only", "params", "--quiet"], True),
+    "plot": ("results", ["plot", "{f}", "--x", "macs", "--y", "params", "--out", "{f}.png"], True),
+    "plot-curves": ("curves", ["plot", "{f}", "--curves", "--out", "{f}.png"], True),
+    "baseline-from": ("results", ["baseline", "write", "{f}.base.csv", "--from", "{f}"], True),
+    "sweep-resume": (
+        "results",
+        "sweep --modules se --backbones r18 --widths 0.35 --inputs 32 --no-latency --quiet --csv {f} --resume".split(),
+        False,
+    ),
+}
+"""reader: (the kind of file it reads, its command line, whether it only reads the file)"""
+
+FILES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FILES
+@given(reader=st.sampled_from(sorted(READERS)), data=st.data())
+def test_fuzz_file_contents(reader: str, data: st.DataObject, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever a file holds, every reader answers with its result or one line (exit 2 for a bad file), never a
+    traceback or a hang, and a reader that only reads leaves the file as it was."""
+    kind, args, read_only = READERS[reader]
+    _valid(kind)
+    capsys.readouterr()  # the valid files are made once, by commands whose output is not this case's
+    content = data.draw(mutated(kind))
+    fd, name = tempfile.mkstemp(suffix=".csv", dir=_FUZZ_DIR)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    code, err = run_main([a.format(f=name) for a in args], capsys)
+    FUZZ_COUNT["cases"] += 1
+    FUZZ_COUNT["tracebacks"] += "Traceback" in err
+    assert "Traceback" not in err and code in (0, 1, 2), (code, err)
+    lines = [line for line in err.splitlines() if line.strip() and line != "Set ATTNBENCH_DEBUG=1 for the traceback."]
+    errors = [line for line in lines if line.startswith("Error:")]
+    # a bad file is exit 2 and one Error line; exit 1 is a measured outcome (a count that changed, rows of the file
+    # marked failed), told by the command's own report with at most one Error line, after its summary
+    assert len(errors) == (code == 2) or (code == 1 and len(errors) <= 1), err
+    assert not errors or lines[-1] == errors[0], err
+    if read_only:
+        with open(name, "rb") as f:
+            assert f.read() == content
+
+
 def test_fuzz_summary(record_property: Any) -> None:
     """Runs last in this file: no fuzzed case this process ran ended in a traceback (under pytest-xdist, the cases of
     its own worker; each case also asserts it). The case count is a test property (in ``--junitxml`` reports), not a

@@ -75,9 +75,9 @@ def _edited(written: Path, tmp_path: Path, **changes: str) -> Path:
         ({"input_size": "8"}, "input_size 8 does not fit backbone 'r18'"),
         ({"position": "nowhere"}, "position 'nowhere' is not a slot of 'r18'"),
         ({"dtype": "float64"}, "dtype 'float64' is not supported"),
-        ({"batch": "0"}, "batch must be between 1 and 4096, got 0"),
+        ({"batch": "0"}, "column 'batch' holds '0', not a whole number ≥ 1"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
-        ({"reduction": "0"}, "reduction must be a positive integer, got 0"),
+        ({"reduction": "0"}, "column 'reduction' holds '0', not a whole number ≥ 1"),
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
 )  # fmt: skip
@@ -168,19 +168,20 @@ def test_check_format_csv_lists_the_findings(written: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "target", "line"),
     [
-        (("sweep", *GRID, "--csv", "{tmp}/s.csv"), "attnbench.cost.sweep.run",
-         "Interrupted: rows already written are kept; rerun with --resume to finish a sweep."),
         (("sweep", *GRID), "attnbench.cost.sweep.run",
-         "Interrupted: nothing was written (no --csv); pass --csv PATH to keep each finished run."),
+         "Interrupted: no configuration had finished; nothing was written (no --csv)."),
+        (("sweep", *GRID, "--csv", "{tmp}/r.csv"), "attnbench.cost.sweep.run",
+         "Interrupted: no configuration had finished, nothing was appended to {tmp}/r.csv; rerun with --resume to "
+         "finish."),
         (("ablate", "--modules", "se", "--csv", "{tmp}/a.csv"), "attnbench.ablation.run.run_ablation",
          "Interrupted: rows already written are kept; rerun with --resume to finish a sweep."),
         (("ablate", "--modules", "se"), "attnbench.ablation.run.run_ablation",
          "Interrupted: nothing was written (no --csv); pass --csv PATH to keep each finished run."),
         (("profile", "--module", "se", "--input", "32"), "attnbench.api.run_profile",
-         "Interrupted: rows already written are kept."),
+         "Interrupted: nothing had been measured yet; nothing was written (no --csv)."),
         (("check", "{tmp}/b.csv"), "attnbench.cost.baseline.read_baseline", "Interrupted."),
     ],
-    ids=["sweep", "sweep-no-csv", "ablate", "ablate-no-csv", "profile", "check"],
+    ids=["sweep", "sweep-csv", "ablate-csv", "ablate", "profile", "check"],
 )  # fmt: skip
 def test_interrupted_names_resume_only_where_the_command_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], target: str, line: str
@@ -191,7 +192,7 @@ def test_interrupted_names_resume_only_where_the_command_has_it(
     monkeypatch.setattr(target, interrupt)
     code, _, err = run_cli(*(a.format(tmp=tmp_path) for a in args))
     assert code == 130
-    assert err.splitlines() == [line]
+    assert err.splitlines() == [line.format(tmp=tmp_path)]
     assert cli.app is not None
 
 

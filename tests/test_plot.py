@@ -214,9 +214,9 @@ def test_missing_empty_and_unparsable_files(tmp_path: Path) -> None:
         plot_csv(header, "macs", "params")
     binary = tmp_path / "bin.csv"
     binary.write_bytes(b"\xff\xfe\x00\x01" * 50)
-    with pytest.raises(ResultsFileError, match="cannot parse"):
+    with pytest.raises(ResultsFileError, match="is not a readable CSV"):
         plot_csv(binary, "macs", "params")
-    with pytest.raises(ResultsFileError, match="not a file"):
+    with pytest.raises(ResultsFileError, match="is a folder"):
         plot_csv(tmp_path, "macs", "params")
 
 
@@ -329,5 +329,5 @@ def test_the_command_prints_the_notice_as_one_line(tmp_path: Path) -> None:
 
 
 def test_an_empty_path_is_not_a_file(tmp_path: Path) -> None:
-    with pytest.raises(ResultsFileError, match="is not a file"):
+    with pytest.raises(ResultsFileError, match="'.' is a folder"):  # Path("") is the current folder
         plot_csv(Path(""), "macs", "params")

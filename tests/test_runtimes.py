@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -289,8 +290,10 @@ def test_csv_written_before_some_columns_is_upgraded_and_resumed(tmp_path: Path,
     assert got[0]["mode"] == "inference"
     assert got[0]["params"] == "3504872" and got[0]["allocator"] == ""
     done = sweep.existing(old)
-    assert sweep.is_done(done, ProfileSpec(modules=()), "none", "eager")
-    assert not sweep.is_done(done, ProfileSpec(modules=(), quantize="int8"), "none", "eager")
+    cold = ProfileSpec(modules=(), warm_calls=0)  # a row without warm_calls was timed cold
+    assert sweep.is_done(done, cold, "none", "eager")
+    assert not sweep.is_done(done, ProfileSpec(modules=()), "none", "eager")  # warm samples: measured again
+    assert not sweep.is_done(done, replace(cold, quantize="int8"), "none", "eager")
     assert not sweep.upgrade(old)  # already current
 
 

@@ -329,9 +329,10 @@ def test_profile_warns_once_per_row_that_missed_the_target(fake_timing: Callable
 def test_profile_with_too_few_pairs_says_so(fake_timing: Callable[..., FakeClock]) -> None:
     fake_timing({"none": noisy(10, 0.01, 1), "ca": noisy(13, 0.01, 2), "se": noisy(11, 0.01, 3)})
     result = runner.profile(_spec(repeats=5, max_time=0))
+    more = "raise --repeats (--max-time 0 takes exactly --repeats rounds)"  # raising the budget 0 would not help
     assert result.warnings == (
-        "ca (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); raise --repeats or --max-time.",
-        "se (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); raise --repeats or --max-time.",
+        f"ca (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); {more}.",
+        f"se (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); {more}.",
     )
     ca = next(r for r in result.records if r.module == "ca")
     assert ca.d_latency_pct is not None and ca.d_latency_pct_ci_low is None and ca.d_latency_pct_ci_high is None

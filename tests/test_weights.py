@@ -331,7 +331,7 @@ def test_corrupt_files_raise_a_usage_error(ref_ckpt: tuple[RefMBV2CA, Path], tmp
 def test_missing_path_and_non_dict(tmp_path: Path) -> None:
     with pytest.raises(CheckpointFileError, match="does not exist"):
         load_ca_checkpoint(create_model("mbv2", "ca"), tmp_path / "nope.pth")
-    with pytest.raises(CheckpointFileError, match="not a file"):
+    with pytest.raises(CheckpointFileError, match="is a folder"):
         load_ca_checkpoint(create_model("mbv2", "ca"), tmp_path)
     path = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], path)

@@ -9,6 +9,8 @@ can act on); ``ATTNBENCH_DEBUG=1`` shows the traceback. Unknown exceptions keep 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import signal
 import sys
@@ -21,7 +23,8 @@ import typer.core
 
 from .. import __version__
 from ..errors import AttnbenchError, CsvWriteError, ExportWriteError, Notice
-from . import ablate, check, compare, plot, profile, render, sweep, table
+from ..io.reading import path_problem
+from . import ablate, check, compare, plot, profile, render, streams, sweep, table
 
 
 class _BareFlags:
@@ -105,6 +108,8 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+DEBUG_HINT = "Set ATTNBENCH_DEBUG=1 for the traceback."
+
 RESUMABLE = ("sweep", "ablate")
 """Commands with ``--resume``: only their interruption line suggests it."""
 APPENDING = ("profile",)
@@ -147,7 +152,32 @@ def _unsaved(exc: CsvWriteError) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app and map every user error to one line and an exit code."""
+    """Entry point: run the app and map every user error to one line and an exit code.
+
+    The command runs with stdout and stderr guarded (``streams.guarded``): output that a full device or a closed
+    pipe cannot take is dropped, the command finishes what it writes to files, and it ends with one line and exit 1.
+    """
+    with streams.guarded() as guards:
+        try:
+            _run(argv)
+            code: int = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except OSError as exc:
+            if os.environ.get("ATTNBENCH_DEBUG") == "1" or not streams.is_lost_output(exc):
+                raise
+            guards[0].lost = guards[0].lost or exc  # written past the guard (click's own stream wrapper)
+            code = 0
+    line = streams.lost_line(guards)
+    if line is not None:
+        with contextlib.suppress(OSError):
+            render.error(line)
+        code = code or 1
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> None:
+    """Run the app; every way out is ``sys.exit`` with the command's exit code."""
     debug = os.environ.get("ATTNBENCH_DEBUG") == "1"
     _terminated.clear()
     warnings.showwarning = _show_notices
@@ -171,11 +201,16 @@ def main(argv: list[str] | None = None) -> None:
     except AttnbenchError as exc:
         if debug:
             raise
-        render.error(str(exc), hint="Set ATTNBENCH_DEBUG=1 for the traceback.")
+        render.error(str(exc), hint=DEBUG_HINT)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(_interrupted(_command(argv), argv))
     except Exception as exc:
+        if not debug and isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG and exc.filename:
+            # a path given on the command line that no reader named first: still one line, bad input
+            why = path_problem(exc, exc.filename)
+            render.error(f"'{exc.filename}' cannot be used ({why}); choose a shorter path.", hint=DEBUG_HINT)
+            sys.exit(2)
         # Typer's parse errors (unknown option, bad number) carry format_message and exit_code.
         if debug or not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise

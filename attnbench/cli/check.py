@@ -56,7 +56,7 @@ def baseline_write_cmd(
     check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
     if from_csv is not None:
-        if from_csv.exists() and path.exists() and from_csv.samefile(path):
+        if _same_file(from_csv, path):
             raise UsageError(f"'{path}' is the --from file; write the baseline to another path (it would replace it).")
         measured = baseline.rows_from_profile_csv(from_csv)
     else:
@@ -78,6 +78,14 @@ def baseline_write_cmd(
     if measured.failed:
         # The failed configurations have no row: a baseline row always holds its counts, or check would reject it.
         raise rows_failed(list(measured.failed.values()), measured.total)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one existing file (a path the system refuses names none: its reader says why)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 @measurement_options(only=TIMING)

@@ -150,7 +150,7 @@ ModeOpt = Annotated[
     ),
 ]  # fmt: skip
 LatencyOpt = Annotated[bool, typer.Option("--latency/--no-latency", help="Time the models (counts are always made).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no precision warnings on stderr.")]
 ExportCsvOpt = Annotated[
     Path | None,
     typer.Option("--export-csv", help="Also write the rows as CSV to this file (replaced atomically).",

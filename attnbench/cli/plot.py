@@ -46,6 +46,7 @@ def plot_cmd(
     ] = False,
 ) -> None:
     """Plot two columns of a results CSV, one labelled point per model, with the Pareto front marked."""
+    from ..cost.records import VALUES
     from ..io.plot import plot_csv
 
     filters = {}
@@ -57,7 +58,9 @@ def plot_cmd(
     if curves:
         from ..io.plot import plot_curves
 
-        path = plot_curves(csv_path, out=out, where=filters or None)
+        path = plot_curves(csv_path, out=out, where=filters or None, rules=VALUES)
     else:
-        path = plot_csv(csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None)
+        path = plot_csv(
+            csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None, rules=VALUES
+        )
     render.info(f"wrote {path}")

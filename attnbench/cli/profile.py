@@ -89,14 +89,35 @@ def profile_cmd(
         latency=latency, builds=builds, weights=str(weights) if weights is not None else None, names=FIELD_FLAGS,
         **fields,
     )  # fmt: skip
-    with render.status("profiling", quiet=quiet or format != "table") as progress:
-        frame, warnings = run_profile(spec, csv=csv, progress=progress)
+    try:
+        with render.status("profiling", quiet=quiet or format != "table") as progress:
+            frame, warnings = run_profile(spec, csv=csv, progress=progress)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, format, csv)
+        raise
     render.show_rows(frame, format, title="attnbench profile")
-    for w in warnings:
-        render.warn(w)
+    if not quiet:
+        for w in warnings:
+            render.warn(w)
     if csv is not None:
         render.info(f"{len(frame)} rows appended to {csv}")
     exports.write(lambda fmt: render.rows_text(frame, fmt, title="attnbench profile"))
     failures = [(f"{r.module} ({r.build})", r.error) for r in frame.itertuples() if r.status == "failed"]
     if failures:
         raise rows_failed(failures, len(frame))
+
+
+def _interrupted(exc: KeyboardInterrupt, format: str, csv: Path | None) -> None:
+    """Ctrl-C or SIGTERM: print the counts already made (``runner.profile`` attaches them) and say what was written."""
+    from ..cost.records import to_frame
+
+    measured = getattr(exc, "measured", ())
+    written = getattr(exc, "written", 0)
+    if measured:
+        render.show_rows(to_frame(measured), format, title="attnbench profile (interrupted: counts only)")
+    shown = f"the counts of {len(measured)} row(s) are printed above, without latency" if measured else ""
+    if csv is None:
+        kept = "nothing was written (no --csv)"
+    else:
+        kept = f"{written} row(s) appended to {csv} are kept" if written else f"nothing was appended to {csv}"
+    render.on_interrupt(f"{shown}; {kept}." if shown else f"nothing had been measured yet; {kept}.")

@@ -162,6 +162,9 @@ def _fitted(
             table.add_row(*[row[i] for i in index])
         return table
 
+    # Titles and captions are text (file and device names may hold brackets), cells are markup the caller escaped.
+    title = escape(title) if title else title
+    caption = escape(caption) if caption else caption
     whole = build(columns, compact=False)
     whole.title, whole.caption = title, caption
     if console.measure(whole, options=console.options.update_width(10_000)).maximum <= width:
@@ -279,7 +282,7 @@ def show_runtimes(rows: list[dict[str, str]], console: Console = stdout) -> None
     for c in rows[0]:
         table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*row.values())
+        table.add_row(*[escape(str(v)) for v in row.values()])  # literal brackets: pip install -e '.[onnx]'
     console.print(table)
 
 
@@ -327,12 +330,23 @@ def interrupted(
     what: str = "Interrupted",
     then: str | None = "rows already written are kept; rerun with --resume to finish a sweep.",
 ) -> None:
-    """One line for Ctrl-C or SIGTERM; ``then`` says what became of the work (``None``: nothing to say)."""
-    stderr.print(f"{what}: {then}" if then else f"{what}.", soft_wrap=True)
+    """One line for Ctrl-C or SIGTERM; ``then`` says what became of the work (``None``: nothing to say). A note
+    left by the command (``on_interrupt``) replaces ``then``."""
+    then = _interrupt_notes.pop() if _interrupt_notes else then
+    _interrupt_notes.clear()
+    stderr.print(f"{what}: {then}" if then else f"{what}.", soft_wrap=True, markup=False)
+
+
+_interrupt_notes: list[str] = []
+
+
+def on_interrupt(note: str) -> None:
+    """Say what the interruption line will say became of the work: the command knows what it printed and wrote."""
+    _interrupt_notes.append(note)
 
 
 def info(message: str) -> None:
-    stderr.print(message, soft_wrap=True)
+    stderr.print(message, soft_wrap=True, markup=False)
 
 
 @contextlib.contextmanager
@@ -341,8 +355,8 @@ def status(message: str, quiet: bool = False) -> Iterator[Any]:
     if quiet or not stderr.is_terminal:
         yield lambda text: None
         return
-    with stderr.status(message) as st:
-        yield lambda text: st.update(text)
+    with stderr.status(escape(message)) as st:
+        yield lambda text: st.update(escape(text))
 
 
 def _fmt_metric(metric: str, v: Any) -> str:
@@ -401,13 +415,14 @@ def show_check(
         keep = {"all": lambda f: True, "changed": lambda f: f.status != "ok", "failed": lambda f: f.failed}[shown]
         rows = [f for f in result.findings if keep(f)]
         if rows:
-            table = Table(title=f"attnbench check {path}", title_justify="left")
+            table = Table(title=escape(f"attnbench check {path}"), title_justify="left")
             for c in ("line", "row", "metric", "old", "new", "change", "status", "note"):
                 table.add_column(c, justify="right" if c in ("line", "old", "new", "change") else "left")
             style = {"regression": "bold red", "changed": "bold red", "improved": "green", "skipped": "yellow"}
             for f in rows:
-                table.add_row(str(f.row.line), f.row.label, f.metric, _fmt_metric(f.metric, f.old),
-                              _fmt_metric(f.metric, f.new), _change(f), f.status, f.note, style=style.get(f.status))  # fmt: skip
+                old, new = _fmt_metric(f.metric, f.old), _fmt_metric(f.metric, f.new)
+                cells = (str(f.row.line), f.row.label, f.metric, old, new, _change(f), f.status, f.note)
+                table.add_row(*[escape(c) for c in cells], style=style.get(f.status))
             stdout.print(table)
         stdout.print(line, markup=False)
     if github:  # the Actions runner reads workflow commands on either stream: stdout keeps JSON/CSV parseable
@@ -467,7 +482,7 @@ def compare_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
 def show_compare(rows: list[dict[str, Any]], title: str, notes: list[str], console: Console = stdout) -> None:
     """The comparison of two result files: one row per configuration, A → B for every metric."""
     columns, cells = compare_cells(rows)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for c in columns:
         table.add_column(c, justify="left" if c in ("module", "backbone", "build", "in", "device") else "right")
     for row in cells:
@@ -549,7 +564,7 @@ def show_table_list(specs: list[Any], console: Console = stdout) -> None:
     for c in ("name", "rows", "title", "published numbers"):
         table.add_column(c)
     for s in specs:
-        table.add_row(s.name, str(len(s.rows)), s.title, s.source)
+        table.add_row(*[escape(str(c)) for c in (s.name, len(s.rows), s.title, s.source)])
     console.print(table)
 
 
@@ -582,7 +597,7 @@ def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
         task = bar.add_task(label, total=total)
 
         def update(text: str, advance: bool = False) -> None:
-            bar.update(task, description=f"{label}: {text}", advance=1 if advance else 0)
+            bar.update(task, description=escape(f"{label}: {text}"), advance=1 if advance else 0)
 
         yield update
 

@@ -83,10 +83,25 @@ def sweep_cmd(
         sweep.upgrade(csv)  # a file written before some of the columns gets them, its rows kept
         check_target(csv, COLUMNS)  # before the progress bar: a refused file is the only line
     records, warnings = [], []
-    with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
-        for rows, group_warnings in sweep.run(specs, csv, resume, progress):
-            records.extend(rows)
-            warnings.extend(w for w in group_warnings if w not in warnings)
+    try:
+        with render.progress_bar(len(specs), "sweep", quiet=quiet) as progress:
+            for rows, group_warnings in sweep.run(specs, csv, resume, progress):
+                records.extend(rows)
+                warnings.extend(w for w in group_warnings if w not in warnings)
+    except KeyboardInterrupt:
+        if csv is not None:
+            done = f"the {len(records)} row(s) of finished configurations are in {csv}"
+            nothing = f"no configuration had finished, nothing was appended to {csv}"
+            render.on_interrupt(f"{done if records else nothing}; rerun with --resume to finish.")
+        else:  # nothing was written anywhere: what finished is printed, as the run would have printed it
+            if records and format == "table":
+                render.show_profile(to_frame(records))
+            elif records:
+                rows_csv = export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records])
+                render.write_text(rows_csv if format == "csv" else render.rows_text(to_frame(records), format, ""))
+            done = f"the {len(records)} row(s) of finished configurations are printed above" if records else ""
+            render.on_interrupt(f"{done or 'no configuration had finished'}; nothing was written (no --csv).")
+        raise
     if resume and not records:
         planned = sum(len(s.names) * len(s.builds) for s in specs)
         written = "; no --export-* file written (they hold what this run measured)" if exports.targets() else ""
@@ -103,8 +118,9 @@ def sweep_cmd(
         render.show_profile(frame)
     else:
         render.write_text(text(format))
-    for w in warnings:
-        render.warn(w)
+    if not quiet:
+        for w in warnings:
+            render.warn(w)
     if csv is not None:
         render.info(f"{len(records)} rows appended to {csv}")
     exports.write(text)

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import modules
-from ..errors import AttnbenchError, BaselineFileError, DeviceUnavailableError, UsageError
+from ..errors import BaselineFileError, DeviceUnavailableError, UsageError
+from ..io.reading import BadValue, Rule, bad_value
 from ..stats import paired_ratio, quartiles
 from .runner import ProfileResult, profile
 from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
@@ -194,21 +195,24 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
     return Measured(out, failed)
 
 
-def _num(value: str, kind: type, column: str, line: int, path: Path, positive: bool = False) -> Any:
-    """A CSV cell as ``kind`` (empty → None); anything else than a finite number (a whole one for ``int``) is refused."""
-    if value == "":
-        return None
+VALUES: dict[str, Rule] = {
+    "width": Rule(float, low=0, above=True),
+    **dict.fromkeys(("input_size", "batch", "threads", "reduction"), Rule(int, low=1)),
+    **dict.fromkeys((*EXACT, "latency_n"), Rule(int, low=0)),
+    **dict.fromkeys(
+        ("latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_ratio_ci_low", "latency_ratio_ci_high"),
+        Rule(float, low=0, above=True),
+    ),
+}
+"""What each numeric column of a baseline may hold: counts ≥ 0, ratios above 0, sizes and threads ≥ 1."""
+
+
+def _num(value: str, column: str, line: int, path: Path, rules: dict[str, Rule] = VALUES) -> Any:
+    """A CSV cell checked against its column's rule (empty → None); one ``BaselineFileError`` line when it breaks it."""
     try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    bad = not math.isfinite(number) or (kind is int and not number.is_integer()) or (positive and number <= 0)
-    if bad:
-        want = "a positive number" if positive else "a whole number" if kind is int else "a finite number"
-        raise BaselineFileError(
-            f"{path}:{line}: column '{column}' holds '{value}', not {want}; fix or rewrite the file."
-        )
-    return int(number) if kind is int else number
+        return rules[column].parse(value)
+    except BadValue as exc:
+        raise BaselineFileError(bad_value(path, line, column, exc, "fix or rewrite the file.")) from None
 
 
 def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
@@ -216,37 +220,38 @@ def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
     config: dict[str, Any] = {k: row[k] for k in ("backbone", "module", "device", "dtype", "position")}
     config["runtime"] = row.get("runtime") or row.get("build", "").partition("+")[0] or "eager"
     config["quantize"] = row.get("quantize") or "none"
-    for k, kind in (("width", float), ("input_size", int), ("batch", int), ("threads", int), ("reduction", int)):
-        config[k] = _num(row[k], kind, k, line, path)
+    for k in ("width", "input_size", "batch", "threads", "reduction"):
+        config[k] = _num(row[k], k, line, path)
     return config
 
 
 def read_baseline(path: Path) -> list[BaselineRow]:
-    """Parse and validate a baseline CSV; every problem is one ``BaselineFileError`` line naming file and line."""
-    if path.is_dir():
-        raise BaselineFileError(f"baseline '{path}' is a folder; give the baseline CSV file.")
-    if not path.is_file():
-        raise BaselineFileError(f"baseline '{path}' does not exist; write one with 'attnbench baseline write {path}'.")
-    try:
-        with path.open(newline="") as f:
-            records = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BaselineFileError(f"baseline '{path}' cannot be read as CSV ({exc}); rewrite it.") from exc
-    if not records:
-        raise BaselineFileError(f"baseline '{path}' is empty; write one with 'attnbench baseline write {path}'.")
-    header = records[0]
+    """Parse and validate a baseline CSV; every problem is one ``BaselineFileError`` line naming file and line.
+
+    Read as every attnbench file is (``csvfile.read_table``): only a regular file is opened (a FIFO or a device is
+    refused, never read), a byte order mark and CRLF line ends are ignored, NUL bytes and a column named twice are
+    refused; every number is checked against its rule (``io.reading.Rule``: counts ≥ 0, ratios > 0).
+    """
+    from ..io.csvfile import read_table
+
+    fix = "give the baseline CSV 'attnbench baseline write' wrote, or rewrite it with that command."
+    write = f"write one with 'attnbench baseline write {path}'."
+    table = read_table(path, None, "baseline", fix=fix, error=BaselineFileError, missing_ok=False, missing_fix=write)
+    if not table.header:
+        raise BaselineFileError(f"baseline '{path}' is empty; {write}")
+    header = table.header
     missing = [c for c in (*REQUIRED, *EXACT) if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if missing or unknown:
         what = f"lacks columns {', '.join(missing)}" if missing else f"has unknown columns {', '.join(unknown)}"
         raise BaselineFileError(f"baseline '{path}' {what}; rewrite it with 'attnbench baseline write'.")
+    if table.bad:
+        line, fields = table.bad[0]
+        raise BaselineFileError(f"{path}:{line}: {fields} fields, the header has {len(header)}; fix or rewrite.")
     rows = []
-    for i, values in enumerate(records[1:], start=2):
-        if not any(values):
+    for i, d in table.rows:
+        if not any(d.values()):
             continue
-        if len(values) != len(header):
-            raise BaselineFileError(f"{path}:{i}: {len(values)} fields, the header has {len(header)}; fix or rewrite.")
-        d = dict(zip(header, values))
         for name, reg in (("module", modules.ATTENTION), ("backbone", modules.BACKBONES)):
             try:
                 check_name(reg, d[name])
@@ -255,23 +260,19 @@ def read_baseline(path: Path) -> list[BaselineRow]:
         config = _config_from(d, i, path)
         if None in (config["width"], config["input_size"], config["batch"], config["threads"]):
             raise BaselineFileError(f"{path}:{i}: width, input_size, batch and threads must be given.")
-        exact = {k: _num(d[k], int, k, i, path) for k in EXACT}
+        exact = {k: _num(d[k], k, i, path) for k in EXACT}
         if None in exact.values():
             raise BaselineFileError(f"{path}:{i}: params, macs and elementwise_ops must be given.")
         rows.append(
             BaselineRow(
                 config=config,
                 **exact,
-                latency_ratio=_num(d.get("latency_ratio", ""), float, "latency_ratio", i, path, positive=True),
-                latency_ratio_q1=_num(d.get("latency_ratio_q1", ""), float, "latency_ratio_q1", i, path, positive=True),
-                latency_ratio_q3=_num(d.get("latency_ratio_q3", ""), float, "latency_ratio_q3", i, path, positive=True),
-                latency_ratio_ci_low=_num(
-                    d.get("latency_ratio_ci_low", ""), float, "latency_ratio_ci_low", i, path, positive=True
-                ),
-                latency_ratio_ci_high=_num(
-                    d.get("latency_ratio_ci_high", ""), float, "latency_ratio_ci_high", i, path, positive=True
-                ),
-                latency_n=_num(d.get("latency_n", ""), int, "latency_n", i, path),
+                latency_ratio=_num(d.get("latency_ratio", ""), "latency_ratio", i, path),
+                latency_ratio_q1=_num(d.get("latency_ratio_q1", ""), "latency_ratio_q1", i, path),
+                latency_ratio_q3=_num(d.get("latency_ratio_q3", ""), "latency_ratio_q3", i, path),
+                latency_ratio_ci_low=_num(d.get("latency_ratio_ci_low", ""), "latency_ratio_ci_low", i, path),
+                latency_ratio_ci_high=_num(d.get("latency_ratio_ci_high", ""), "latency_ratio_ci_high", i, path),
+                latency_n=_num(d.get("latency_n", ""), "latency_n", i, path),
                 torch_version=d.get("torch_version", ""),
                 runtime_version=d.get("runtime_version", ""),
                 device_name=d.get("device_name", ""),
@@ -461,16 +462,12 @@ def rows_from_profile_csv(path: Path) -> Measured:
 
     Only ``status=ok`` rows become baseline rows; a configuration whose rows all failed is reported in ``failed``.
     A latency that is not a positive finite number is refused with its line."""
-    from ..io.csvfile import parse_cell, read_table
+    from ..io.csvfile import parse_cell
+    from .records import read_result_rows
 
-    if path.is_dir():
-        raise BaselineFileError(f"--from '{path}' is a folder; pass a CSV written by 'attnbench profile --csv'.")
-    if not path.is_file():
-        raise BaselineFileError(f"--from '{path}' does not exist; pass a CSV written by 'attnbench profile --csv'.")
-    try:
-        table = read_table(path, option="--from")
-    except AttnbenchError as exc:
-        raise BaselineFileError(str(exc)) from None
+    fix = "pass a CSV written by 'attnbench profile --csv'."
+    table = read_result_rows(path, "--from", fix, error=BaselineFileError)
+    table = table._replace(rows=[(line, {k: _text(v) for k, v in r.items()}) for line, r in table.rows])
     header = table.header
     if table.bad:
         line, fields = table.bad[0]
@@ -514,13 +511,13 @@ def rows_from_profile_csv(path: Path) -> Measured:
         rows.append(
             BaselineRow(
                 config=config,
-                **{k: _num(r[k], int, k, line, path) for k in EXACT},
+                **{k: _num(r[k], k, line, path) for k in EXACT},
                 latency_ratio=ratio,
                 latency_ratio_q1=ratio,
                 latency_ratio_q3=ratio,
                 latency_ratio_ci_low=low,
                 latency_ratio_ci_high=high,
-                latency_n=_num(r.get("latency_n", ""), int, "latency_n", line, path),
+                latency_n=_num(r.get("latency_n", ""), "latency_n", line, path),
                 torch_version=r.get("torch_version", ""),
                 runtime_version=r.get("runtime_version", ""),
                 device_name=r.get("device_name", ""),
@@ -532,6 +529,11 @@ def rows_from_profile_csv(path: Path) -> Measured:
     if not latest and not failed:
         raise BaselineFileError(f"--from '{path}' has no rows.")
     return Measured(list(latest.values()), failed)
+
+
+def _text(value: Any) -> str:
+    """A checked cell back as the text the parsers below take (``None`` → ``""``)."""
+    return "" if value is None else str(value)
 
 
 def _with_build(r: dict[str, str]) -> dict[str, str]:

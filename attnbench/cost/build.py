@@ -14,6 +14,12 @@ from .reduction import kwargs_for
 from .spec import DTYPES, ProfileSpec
 
 
+def _what(exc: BaseException) -> str:
+    """``Type: message``, or the type alone when the message is empty (``MemoryError``)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def build_model(spec: ProfileSpec, name: str) -> nn.Module:
     """Build ``spec.backbone`` with attention ``name``, seeded, in eval mode on ``spec.device``/``spec.dtype``."""
     torch.manual_seed(spec.seed)
@@ -30,8 +36,8 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
         )
     except torch.cuda.OutOfMemoryError:
         raise  # a resource failure of this configuration, not an insertion problem: the runner records it
-    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-        raise InsertionError(f"module '{name}' cannot be built into {where}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # the module's own constructor may raise anything (a plugin's AttributeError, ...)
+        raise InsertionError(f"module '{name}' cannot be built into {where}: {_what(exc)}") from exc
     if spec.weights is not None and modules.find_attention(model):  # the baseline has no CA layers to load
         from .weights import load_ca_checkpoint
 
@@ -64,8 +70,8 @@ def inspect_model(spec: ProfileSpec, name: str, model: nn.Module, x: torch.Tenso
         ops = count_ops(model, x, [n for n, _ in attn])
     except torch.cuda.OutOfMemoryError:
         raise
-    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
-        raise InsertionError(f"module '{name}' fails inside {where}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # the module's own forward may raise anything (a plugin's KeyError, IndexError, ...)
+        raise InsertionError(f"module '{name}' fails inside {where}: {_what(exc)}") from exc
     finally:
         for h in handles:
             h.remove()

@@ -20,17 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsFileError, UsageError
-from .records import ADDED_COLUMNS, legacy_defaults
+from .records import ADDED_COLUMNS, VALUES, legacy_defaults, read_result_rows
 from .sweep import KEY, row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
 """Exact counts: compared as B − A."""
 LATENCY = ("latency_ms_median", "d_latency_pct", "d_latency_pct_ci_low", "d_latency_pct_ci_high")
-KINDS: dict[str, type] = {
-    "width": float, "input_size": int, "batch": int, "threads": int, "reduction": int,
-    **dict.fromkeys(COUNTS, int), **dict.fromkeys(LATENCY, float),
-}  # fmt: skip
-"""How each column read is typed (others stay text)."""
 REQUIRED = (*KEY, *COUNTS)
 """Columns a results file must have; the latency columns may be missing (an older or count-only file)."""
 
@@ -56,38 +51,28 @@ class Results:
 
 
 def read_results(path: Path, option: str) -> Results:
-    """The typed ok rows of a profile or sweep CSV.
+    """The typed ok rows of a profile or sweep CSV, read and checked as every results reader does
+    (``records.read_result_rows``).
 
     Raises:
-        ResultsFileError: a missing file, a folder, a file that is not a results CSV (its header lacks the
-            configuration or count columns), a cell that is not a number (``file:line``), or no ok row at all.
+        ResultsFileError: a missing file, a folder or anything but a regular file (a FIFO is refused, never waited
+            on), a file that is not a results CSV (its header lacks the configuration or count columns), a cell that
+            breaks its column's rule (``file:line``), or no ok row at all.
     """
-    from ..io.csvfile import parse_cell, read_table
-
     label = f"{option} '{os.fspath(path)}'"
     fix = "pass a CSV written by 'attnbench profile --csv' or 'attnbench sweep --csv'."
-    if path.is_dir():
-        raise ResultsFileError(f"{label} is a folder; {fix}")
-    if not path.exists():
-        raise ResultsFileError(f"{label} does not exist; {fix}")
-    table = read_table(path, option=option)
+    table = read_result_rows(path, option, fix)
     missing = [c for c in REQUIRED if c not in table.header and c not in ADDED_COLUMNS]
     if missing:
         raise ResultsFileError(f"{label} is not a results CSV (no column '{missing[0]}'); {fix}")
     rows: dict[tuple[str, ...], dict[str, Any]] = {}
     failed = 0
-    for line, raw in table.rows:
+    for _, raw in table.rows:
         raw = legacy_defaults(raw)
         if raw.get("status", "ok") != "ok":
             failed += 1
             continue
-        typed: dict[str, Any] = {}
-        for column in (*KEY, *COUNTS, *LATENCY):
-            text = raw.get(column, "")
-            try:
-                typed[column] = parse_cell(text, KINDS.get(column, str))
-            except ValueError as exc:
-                raise ResultsFileError(f"{path}:{line}: column '{column}': {exc}; fix or remove that line.") from None
+        typed = {c: raw.get(c, None if c in VALUES else "") for c in (*KEY, *COUNTS, *LATENCY)}
         key = row_key(typed)
         rows.pop(key, None)  # the last ok row of a configuration stands for it, in the place it was last written
         rows[key] = typed

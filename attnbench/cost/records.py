@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..errors import AttnbenchError, ResultsFileError
+from ..io.reading import Rule
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,6 +64,17 @@ class ProfileRecord:
     warm_calls: int | None
     """Untimed calls of the same model right before each timed sample (0: cold samples, each right after another
     model's); empty when nothing was timed."""
+    latency_repeats: int | None
+    """The timing settings the row was measured under: the fewest rounds asked for (``--repeats``), ..."""
+    latency_precision_pp: float | None
+    """... the precision target, as the half-width of the Δlatency interval in percentage points ..."""
+    latency_max_time_s: float | None
+    """... and the time budget in seconds (0: exactly ``latency_repeats`` rounds). Empty where nothing was timed."""
+    latency_stop: str
+    """What ended the timing rounds: ``precision`` (every Δlatency interval met the target), ``max_time`` (the time
+    budget ran out first), ``repeats`` (a budget of 0: exactly the rounds asked for), ``max_samples`` (the cap on
+    rounds), or empty where nothing was timed. ``sweep --resume`` counts a timed row as done whatever ended it, when
+    its three settings are the run's."""
     throughput_ips: float | None
     peak_mem_bytes: int | None
     d_params: int | None
@@ -105,6 +120,9 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
+TIMING_COLUMNS: tuple[str, ...] = ("latency_repeats", "latency_precision_pp", "latency_max_time_s", "latency_stop")
+"""The timing settings a row was measured under, and what ended its rounds (``sweep --resume`` keys on them, and on
+``warm_calls``)."""
 ADDED_COLUMNS: tuple[str, ...] = (
     *RUNTIME_COLUMNS,
     "mode",
@@ -112,6 +130,7 @@ ADDED_COLUMNS: tuple[str, ...] = (
     "reduction_rule",
     "warm_calls",
     "cpu_cache_kib",
+    *TIMING_COLUMNS,
 )
 """Columns added since the first results format; files written without some of them still load
 (``io.csvfile.upgrade_header``, ``legacy_defaults``)."""
@@ -127,6 +146,30 @@ def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
     if row.get("latency_ms_median"):
         filled["warm_calls"] = "0"  # timed before warm samples: each sample right after another model's
     return {**filled, **row}
+
+
+_COUNTS = (
+    "params attn_params attn_count macs attn_macs elementwise_ops attn_elementwise_ops peak_mem_bytes attn_ops_int8 "
+    "attn_ops_float latency_n"
+).split()
+_POSITIVE = "latency_ms_median latency_ms_mean latency_ms_min throughput_ips".split()
+_SHARES = "d_latency_pct d_latency_pct_ci_low d_latency_pct_ci_high".split()
+VALUES: dict[str, Rule] = {
+    "width": Rule(float, low=0, above=True),
+    **dict.fromkeys(("input_size", "batch", "threads", "reduction", "latency_calls_per_sample"), Rule(int, low=1)),
+    **dict.fromkeys(_COUNTS, Rule(int, low=0)),
+    **dict.fromkeys(("d_params", "d_macs", "d_elementwise_ops"), Rule(int)),
+    **dict.fromkeys(_POSITIVE, Rule(float, low=0, above=True)),
+    **dict.fromkeys(("latency_ms_iqr", "max_abs_diff", "output_abs_max"), Rule(float, low=0)),
+    **dict.fromkeys(_SHARES, Rule(float, low=-100, above=True)),
+    "top1_agreement": Rule(float, low=0, high=1),
+    "latency_repeats": Rule(int, low=1),
+    "latency_precision_pp": Rule(float, low=0, high=100, above=True),
+    "latency_max_time_s": Rule(float, low=0),
+}
+"""What each numeric column of a results file may hold (``io.reading.Rule``): counts are whole numbers ≥ 0, times
+and throughput above 0, a latency share above −100 %, an agreement a fraction; every number finite. Every reader of
+results files checks them (``compare``, ``sweep --resume``, ``baseline write --from``, ``plot``)."""
 
 
 OPTIONAL_INT_COLUMNS: tuple[str, ...] = tuple(
@@ -145,3 +188,46 @@ def to_frame(records: Iterable[ProfileRecord]) -> pd.DataFrame:
 
     frame = pd.DataFrame([as_dict(r) for r in records], columns=list(COLUMNS))
     return frame.astype({c: "Int64" for c in OPTIONAL_INT_COLUMNS})
+
+
+class CheckedRows(NamedTuple):
+    """A results file as read back: its header, its rows with every ``VALUES`` column typed and checked, and the
+    rows with another field count than the header (``(line, fields)``: a torn last line)."""
+
+    header: list[str]
+    rows: list[tuple[int, dict[str, Any]]]
+    bad: list[tuple[int, int]]
+
+
+def read_result_rows(
+    path: str | Path,
+    option: str,
+    fix: str,
+    *,
+    error: type[AttnbenchError] = ResultsFileError,
+    missing_ok: bool = False,
+    columns: tuple[str, ...] | None = None,
+    missing_fix: str | None = None,
+) -> CheckedRows:
+    """Read a profile or sweep CSV as every results reader does: a regular file (``io.reading.read_regular``),
+    UTF-8 CSV text with a byte order mark and CRLF ignored and NUL bytes and repeated column names refused
+    (``io.csvfile.read_table``), and each cell of a ``VALUES`` column checked against its rule.
+
+    Args:
+        path: the file.
+        option: how the user gave it (``--csv``, ``A``, ``--from``), for the messages.
+        fix: how a message about the path ends.
+        error: the error class raised (exit code 2).
+        missing_ok: a missing file reads as no rows.
+        columns: the header the file must have (``None``: any).
+        missing_fix: how the message for a missing file ends, when not as ``fix``.
+
+    Raises:
+        error: the path is not a readable regular file, the text is not CSV, or a cell breaks its column's rule
+            (``FILE:LINE: column 'x': ...``).
+    """
+    from ..io.csvfile import read_table
+    from ..io.reading import check_values
+
+    table = read_table(path, columns, option, fix=fix, error=error, missing_ok=missing_ok, missing_fix=missing_fix)
+    return CheckedRows(table.header, check_values(table.rows, VALUES, path, error=error), table.bad)

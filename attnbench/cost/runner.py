@@ -14,7 +14,7 @@ import torch
 
 from .. import modules
 from ..env import EnvInfo, collect_env
-from ..errors import AttnbenchError, OutputMismatchError
+from ..errors import OutputMismatchError
 from ..runtimes import RUNTIMES, OpTally, Request, prepare, runtime_of
 from ..stats import RatioEstimate, min_pairs
 from .build import build_model, inspect_model, make_input
@@ -97,14 +97,18 @@ class _Check:
     ops: OpTally | None
 
 
-FAILURES = (AttnbenchError, RuntimeError)
-"""What marks one model's row failed instead of ending the run: user-module and insertion errors, and runtime
-failures of one configuration (CUDA out-of-memory is a RuntimeError). Anything else is a bug and propagates."""
+FAILURES = (Exception,)
+"""What marks one model's row failed instead of ending the run: any ``Exception`` while a model is built, counted,
+exported, checked or timed. That code runs the user's modules (a plugin's ``__init__`` or ``forward`` may raise
+anything: ``AttributeError``, ``KeyError``, ``MemoryError``), and the failure of one configuration (CUDA out of
+memory) must not cost the rows of the others. The row names the exception's type and message; ``KeyboardInterrupt``
+and ``SystemExit`` still end the run."""
 
 
 def failure_text(exc: BaseException) -> str:
-    """One line, at most 300 characters."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    """``Type: message`` on one line, at most 300 characters (the type alone when the message is empty)."""
+    text = " ".join(str(exc).split())
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
 
 
 def train_step(model: torch.nn.Module, forward: Callable[[], Any]) -> Callable[[], None]:
@@ -246,26 +250,29 @@ def _time_all(
 
 
 def precision_warning(spec: ProfileSpec, key: tuple[str, str], est: RatioEstimate, seconds: float) -> str:
-    """The one line for a row whose Δlatency interval stayed wider than ``spec.precision``, with the remedy."""
+    """The one line for a row whose Δlatency interval stayed wider than ``spec.precision``, with the remedy.
+
+    The remedy follows the options the run had: with a time budget of 0 (exactly ``repeats`` rounds) only more
+    rounds help, so it never says to raise the budget; ``--threads 1`` only when more threads were used.
+    """
     label = f"{key[0]} ({key[1]})"
+    exact = "raise --repeats (--max-time 0 takes exactly --repeats rounds)" if spec.max_time == 0 else ""
     if est.low is None:
         need = min_pairs(est.confidence)
-        return (
-            f"{label}: no {est.confidence:.0%} interval for Δlatency from {est.n} paired samples ({need} needed); "
-            "raise --repeats or --max-time."
-        )
+        more = exact or "raise --repeats or --max-time"
+        return f"{label}: no {est.confidence:.0%} interval for Δlatency from {est.n} paired samples ({need} needed); {more}."
     threads = ", run with --threads 1" if spec.threads > 1 else ""
     return (
         f"{label}: Δlatency {100 * (est.median - 1):+.1f}% is known to ±{100 * est.half_width:.1f} pp "
         f"({est.confidence:.0%} interval, {est.n} paired samples, {seconds:.0f} s of timing), wider than the "
-        f"--precision target of ±{100 * spec.precision:g} pp; raise --max-time{threads}, or measure on a quieter "
-        "machine."
+        f"--precision target of ±{100 * spec.precision:g} pp; {exact or 'raise --max-time'}{threads}, or measure on a "
+        "quieter machine."
     )
 
 
 def _record(
     spec: ProfileSpec, env: EnvInfo, name: str, build: str, cost: _Cost | None, lat: Latency | None,
-    base: _Cost | None, est: RatioEstimate | None, error: str, check: _Check | None = None,
+    base: _Cost | None, est: RatioEstimate | None, error: str, check: _Check | None = None, stop: str = "",
 ) -> ProfileRecord:  # fmt: skip
     med = lat.summary.median if lat else None
     runtime = runtime_of(build)
@@ -293,6 +300,8 @@ def _record(
         latency_ms_mean=lat.summary.mean if lat else None, latency_ms_min=lat.summary.min if lat else None,
         latency_n=lat.summary.n if lat else None, latency_calls_per_sample=lat.calls_per_sample if lat else None,
         warm_calls=spec.warm_calls if lat else None,
+        latency_repeats=spec.repeats if lat else None, latency_precision_pp=100 * spec.precision if lat else None,
+        latency_max_time_s=spec.max_time if lat else None, latency_stop=stop,
         throughput_ips=spec.batch / (med / 1e3) if med else None,
         peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" and spec.mode == "inference" else None,
         # measured on the eager model, in one inference forward
@@ -332,12 +341,14 @@ def profile(
     latencies: dict[tuple[str, str], Latency] = {}
     estimates: dict[tuple[str, str], RatioEstimate] = {}
     checks: dict[tuple[str, str], _Check] = {}
+    stop = ""
 
     def make(name: str, build: str) -> ProfileRecord:
         if (name, build) not in made:
+            lat = latencies.get((name, build))
             made[(name, build)] = _record(
-                spec, env, name, build, costs.get(name), latencies.get((name, build)), costs.get(BASELINE),
-                estimates.get((name, build)), failed.get((name, build), ""), checks.get((name, build)),
+                spec, env, name, build, costs.get(name), lat, costs.get(BASELINE), estimates.get((name, build)),
+                failed.get((name, build), ""), checks.get((name, build)), stop if lat else "",
             )  # fmt: skip
         return made[(name, build)]
 
@@ -347,24 +358,36 @@ def profile(
         if on_records is not None and records:
             on_records(records)
 
-    for name in spec.names:
-        if progress:
-            progress(f"building and counting {name}")
-        try:
-            models[name], costs[name] = _measure_cost(spec, name, x)
-        except FAILURES as exc:
-            failed.update({(name, b): failure_text(exc) for b in spec.builds})
-            if name == BASELINE:
-                break
-        if not spec.latency:  # nothing more will be measured for this model: its rows are final
-            emit([name])
-    if BASELINE not in costs:
-        reason = f"baseline failed: {failed[(BASELINE, spec.builds[0])]}"
-        failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
-        models.clear()
+    try:
+        for name in spec.names:
+            if progress:
+                progress(f"building and counting {name}")
+            try:
+                models[name], costs[name] = _measure_cost(spec, name, x)
+            except FAILURES as exc:
+                failed.update({(name, b): failure_text(exc) for b in spec.builds})
+                if name == BASELINE:
+                    break
+            if not spec.latency:  # nothing more will be measured for this model: its rows are final
+                emit([name])
+        if BASELINE not in costs:
+            reason = f"baseline failed: {failed[(BASELINE, spec.builds[0])]}"
+            failed = {(n, b): failed.get((n, b), reason) for n in spec.names for b in spec.builds}
+            models.clear()
+        if spec.latency and models:
+            latencies, sampling = _time_all(spec, models, x, progress, failed, checks=checks)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C or SIGTERM: the counts already made travel with the interrupt as ``exc.measured`` (rows without
+        # latency, ``latency_stop`` interrupted), so the caller can still show them; nothing is written here.
+        counted = [(n, b) for b in spec.builds for n in spec.names if n in costs]
+        base = costs.get(BASELINE)
+        exc.measured = tuple(  # type: ignore[attr-defined]
+            _record(spec, env, n, b, costs[n], None, base, None, "", stop="interrupted") for n, b in counted
+        )
+        raise
     warnings: list[str] = []
     if spec.latency and models:
-        latencies, sampling = _time_all(spec, models, x, progress, failed, checks=checks)
+        stop = sampling.stop
         estimates.update(sampling.estimates)
         warnings = [
             precision_warning(spec, key, est, sampling.elapsed_s)

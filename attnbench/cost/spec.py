@@ -213,7 +213,7 @@ class ProfileSpec:
         if not (math.isfinite(self.max_time) and 0 <= self.max_time <= 86400):
             raise UsageError(f"--max-time must be between 0 and 86400 seconds, got {self.max_time:g}.")
         if self.reduction is not None and not 1 <= self.reduction <= 4096:
-            raise UsageError(f"{opt('reduction')} must be a positive integer, got {self.reduction}.")
+            raise UsageError(f"{opt('reduction')} must be between 1 and 4096, got {self.reduction}.")
         if self.reduction is not None:
             fixed = [m for m in self.modules if not modules.accepts_keyword(m, "reduction")]
             if fixed:

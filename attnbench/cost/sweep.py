@@ -5,28 +5,30 @@ CSV at once (complete lines, flushed and fsynced), so an interruption keeps ever
 rows already in the file and measures only what is missing, with no duplicates.
 
 What counts as done when resuming: a row with ``status=ok`` and the same configuration (``KEY``: backbone, module,
-position, reduction and the rule that chose it, width, input size, batch, device, dtype, threads, build) that
-measured at least what this run
-measures. A count-only row does not satisfy a latency run; a timed row satisfies a count-only run (it holds the
-same counts), and a latency run when it took at least ``--repeats`` samples (timing samples until precise, so
-``latency_n`` is the number it needed, never fewer than ``--repeats``) with the same ``--warm-calls`` (warm and
-cold samples measure different things; rows timed before warm samples were cold).
-``--warmup`` is not recorded in the rows, so it cannot be keyed on. A ``failed`` row is history, never done: it is
-measured again and the new row is appended after it. Rows with the wrong field count (a torn line) are not done.
+position, reduction and the rule that chose it, width, input size, batch, device, dtype, threads, build, quantize,
+mode) that measured what this run measures. A count-only row does not satisfy a latency run; a timed row satisfies a
+count-only run (it holds the same counts), and a latency run when it was timed under the same settings:
+``--repeats``, ``--precision``, ``--max-time`` and ``--warm-calls`` (the row's ``latency_repeats``,
+``latency_precision_pp``, ``latency_max_time_s``, ``warm_calls``), whatever ended its rounds (``latency_stop``: the
+precision target or the time budget). A row written before the first three columns existed counts when it took at
+least ``--repeats`` samples, as it did then; one written before ``warm_calls`` was timed cold (0 warm calls), and warm
+and cold samples measure different things. ``--warmup`` is not recorded in the rows, so it cannot be keyed on. A
+``failed`` row is history, never done: it is measured again and the new row is appended after it. Rows with the
+wrong field count (a torn line) are not done.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import modules
-from ..errors import ResultsFileError
-from ..io.csvfile import append_rows, check_target, read_rows, upgrade_header
-from .records import ADDED_COLUMNS, COLUMNS, ProfileRecord, as_dict, legacy_defaults
+from ..io.csvfile import CsvAppender, check_target, upgrade_header
+from .records import ADDED_COLUMNS, COLUMNS, ProfileRecord, as_dict, legacy_defaults, read_result_rows
 from .reduction import reduction_for
 from .runner import effective_position, profile
 from .spec import BASELINE, ProfileSpec
@@ -35,9 +37,34 @@ KEY = ("backbone", "module", "position", "reduction", "reduction_rule", "width",
        "dtype", "threads", "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 
-Done = dict[tuple[str, ...], set[tuple[int, int] | None]]
-"""Configuration key → what its ok rows measured: ``None`` for counts only, else the latency sample count and the
-warm calls before each sample."""
+
+class Timing(NamedTuple):
+    """How a timed row was measured: its sample count and the settings of its timing rounds."""
+
+    n: int
+    repeats: int | None
+    """``None`` for a row written before the settings were recorded."""
+    precision_pp: float | None
+    max_time_s: float | None
+    warm_calls: int
+    """Untimed calls before each sample (0 for a row written before ``warm_calls``: it was timed cold)."""
+
+    def stands_for(self, spec: ProfileSpec) -> bool:
+        """Whether a row timed this way stands for ``spec``'s timing: the same settings, whatever ended the rounds
+        (an older row without settings: at least ``spec.repeats`` samples), and the same warm calls."""
+        if self.warm_calls != spec.warm_calls:
+            return False
+        if self.repeats is None or self.precision_pp is None or self.max_time_s is None:
+            return self.n >= spec.repeats
+        return (
+            self.repeats == spec.repeats
+            and math.isclose(self.precision_pp, 100 * spec.precision, rel_tol=1e-9)
+            and math.isclose(self.max_time_s, spec.max_time, rel_tol=1e-9, abs_tol=1e-12)
+        )
+
+
+Done = dict[tuple[str, ...], set[Timing | None]]
+"""Configuration key → what its ok rows measured: ``None`` for counts only, else how they were timed."""
 
 
 def row_key(row: dict[str, Any]) -> tuple[str, ...]:
@@ -75,13 +102,24 @@ def legacy_rule(row: dict[str, Any]) -> str:
     return "given"
 
 
-def row_timing(row: dict[str, Any]) -> tuple[int, int] | None:
-    """What a row timed: its latency sample count and warm calls per sample (0 for rows timed before warm samples),
-    or ``None`` for a count-only row."""
-    n, median, warm = row.get("latency_n"), row.get("latency_ms_median"), row.get("warm_calls")
+def row_timing(row: dict[str, Any]) -> Timing | None:
+    """How a row was timed, or ``None`` for a count-only row."""
+    n, median = row.get("latency_n"), row.get("latency_ms_median")
     if n in (None, "") or median in (None, ""):
         return None
-    return int(float(n)), int(float(warm)) if warm not in (None, "") else 0
+
+    def number(column: str) -> float | None:
+        v = row.get(column)
+        return None if v in (None, "") else float(v)
+
+    repeats = number("latency_repeats")
+    return Timing(
+        int(float(n)),
+        None if repeats is None else int(repeats),
+        number("latency_precision_pp"),
+        number("latency_max_time_s"),
+        int(number("warm_calls") or 0),
+    )
 
 
 def plan(
@@ -99,7 +137,7 @@ def plan(
 
 
 def upgrade(path: Path, option: str = "--csv") -> bool:
-    """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator, ...) with today's
+    """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator, the timing settings, ...) with today's
     header, so rows can be appended; its rows kept, the new columns filled by ``records.legacy_defaults`` (their
     build's runtime, no quantization, inference, the rest empty). Returns whether the file was rewritten."""
     return upgrade_header(path, COLUMNS, ADDED_COLUMNS, legacy_defaults, option=option,
@@ -107,16 +145,19 @@ def upgrade(path: Path, option: str = "--csv") -> bool:
 
 
 def existing(path: Path) -> Done:
-    """What the ok rows already in a results CSV measured, by configuration (empty when the file does not exist)."""
+    """What the ok rows already in a results CSV measured, by configuration (empty when the file does not exist).
+
+    Raises:
+        ResultsFileError: the file cannot take rows (``check_target``), or a cell breaks its column's rule
+            (``FILE:LINE: column 'x': ...``, from ``records.read_result_rows``).
+    """
     check_target(path, COLUMNS)
     done: Done = {}
     required = [k for k in KEY if k not in ("position", "reduction", "reduction_rule")]  # empty for the baseline
-    try:
-        for r in read_rows(path, COLUMNS).rows:
-            if r.get("status") == "ok" and all(r.get(k) for k in required):
-                done.setdefault(row_key(r), set()).add(row_timing(r))
-    except ValueError as exc:
-        raise ResultsFileError(f"--csv '{path}' has a malformed row ({exc}); fix it or choose a new file.") from exc
+    checked = read_result_rows(path, "--csv", "choose another path.", missing_ok=True, columns=COLUMNS)
+    for _, r in checked.rows:
+        if r.get("status") == "ok" and all(r.get(k) not in (None, "") for k in required):
+            done.setdefault(row_key(r), set()).add(row_timing(r))
     return done
 
 
@@ -125,7 +166,7 @@ def is_done(done: Done, spec: ProfileSpec, name: str, build: str) -> bool:
     measured = done.get(row_key(_key_fields(spec, name, build)), set())
     if not spec.latency:
         return bool(measured)
-    return any(t is not None and t[0] >= spec.repeats and t[1] == spec.warm_calls for t in measured)
+    return any(t is not None and t.stands_for(spec) for t in measured)
 
 
 def _record_done(done: Done, spec: ProfileSpec, record: ProfileRecord) -> bool:
@@ -140,27 +181,30 @@ def run(
     if csv_path is not None:
         upgrade(csv_path)
     done = existing(csv_path) if csv_path is not None and resume else {}
-    if csv_path is not None:
-        check_target(csv_path, COLUMNS)
-    for spec in specs:
-        wanted = [n for n in spec.names if not all(is_done(done, spec, n, b) for b in spec.builds)]
-        label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
-        if not wanted:
+    out = CsvAppender(csv_path, COLUMNS).open() if csv_path is not None else None  # checks the target first
+    try:
+        for spec in specs:
+            wanted = [n for n in spec.names if not all(is_done(done, spec, n, b) for b in spec.builds)]
+            label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
+            if not wanted:
+                if progress:
+                    progress(f"{label}: already in the CSV", True)
+                continue
             if progress:
-                progress(f"{label}: already in the CSV", True)
-            continue
-        if progress:
-            progress(f"{label}: {', '.join(wanted)}", False)
-        result = profile(replace(spec, modules=tuple(n for n in wanted if n != BASELINE)))
-        rows = [r for r in result.records if not _record_done(done, spec, r)]
-        if csv_path is not None:
-            append_rows(csv_path, COLUMNS, (as_dict(r) for r in rows))
-        for r in rows:  # measured now: a later spec of the same run that names it again does not measure it again
-            if r.status == "ok":
-                done.setdefault(row_key(as_dict(r)), set()).add(row_timing(as_dict(r)))
-        yield rows, result.warnings
-        if progress:
-            progress(f"{label}: done", True)
+                progress(f"{label}: {', '.join(wanted)}", False)
+            result = profile(replace(spec, modules=tuple(n for n in wanted if n != BASELINE)))
+            rows = [r for r in result.records if not _record_done(done, spec, r)]
+            if out is not None:  # one appender for the run: a file replaced or removed meanwhile takes no rows
+                out.extend(as_dict(r) for r in rows)
+            for r in rows:  # measured now: a later spec of the same run that names it again does not measure it again
+                if r.status == "ok":
+                    done.setdefault(row_key(as_dict(r)), set()).add(row_timing(as_dict(r)))
+            yield rows, result.warnings
+            if progress:
+                progress(f"{label}: done", True)
+    finally:
+        if out is not None:
+            out.close()
 
 
 def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:

@@ -193,6 +193,10 @@ class Sampling(Generic[K]):
     elapsed_s: float = 0.0
     met: bool = False
     """Every estimate's interval half-width is within the precision target."""
+    stop: str = ""
+    """What ended the rounds: ``precision`` (every interval met the target), ``max_time`` (the time budget ran out
+    first), ``repeats`` (a budget of 0: exactly ``min_samples`` rounds), ``max_samples`` (``MAX_SAMPLES`` rounds);
+    ``""`` when no model was left to sample."""
 
 
 def sample_until_precise(
@@ -270,8 +274,17 @@ def sample_until_precise(
             next_check = out.rounds + max(1, out.rounds // 20)  # checks ~every 5 %: their cost stays small
         if progress:
             progress(out.rounds, worst)
-        if out_of_time or (worst is not None and worst <= precision):
+        if out_of_time and max_time == 0:
+            out.stop = "repeats"
             break
+        if worst is not None and worst <= precision:
+            out.stop = "precision"
+            break
+        if out_of_time:
+            out.stop = "max_time"
+            break
+    else:
+        out.stop = "max_samples" if alive else ""
     out.elapsed_s = clock() - t0
     out.estimates = estimates()
     out.met = all(e.half_width <= precision for e in out.estimates.values())

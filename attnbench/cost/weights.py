@@ -257,12 +257,14 @@ def map_ca_checkpoint_keys(state: Mapping[str, Any], model: nn.Module) -> dict[s
 
 def _read(path: Path) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into a one-line ``CheckpointFileError``."""
-    if not path.exists():
-        raise CheckpointFileError(f"checkpoint file {path} does not exist; pass the path of mbv2_ca.pth.")
-    if not path.is_file():
-        raise CheckpointFileError(f"checkpoint path {path} is not a file; pass the path of mbv2_ca.pth.")
+    import io
+
+    from ..io.reading import read_regular
+
+    # Read as every input file is: a regular file only (a FIFO or a device is refused, never waited on).
+    data = read_regular(path, f"checkpoint file {path}", "pass the path of mbv2_ca.pth.", error=CheckpointFileError)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data or b""), map_location="cpu", weights_only=True)
     except OSError as e:
         raise CheckpointFileError(
             f"cannot read checkpoint {path}: {e.strerror or e}; check the path and its permissions."

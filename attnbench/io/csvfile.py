@@ -28,6 +28,10 @@ Decisions, the same for every command:
 * **A complete line that is not CSV text** (not UTF-8, NUL bytes, a stray quote) is never cut off: the file is
   refused with its line number, because rows may follow it. Complete rows with another field count than the header
   are left in place; readers count them as not done.
+* **A file removed or replaced while rows are appended** (by another program: deleted, renamed, a folder or other
+  content put in its place) takes no more rows from that appender: they travel with the
+  :class:`~attnbench.errors.CsvWriteError` to ``<file>.unsaved``, so results never split silently between two
+  files or land in whatever now stands at the path.
 * Only an **exact prefix of the header** is taken for a torn header (a crash while the header was written); any
   other first line that is not the header is refused as "other columns".
 
@@ -40,7 +44,6 @@ from __future__ import annotations
 import csv
 import errno
 import io
-import math
 import os
 import secrets
 import stat
@@ -52,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import AttnbenchError, CsvWriteError, FileRepairNotice, FileWriteError, ResultsFileError
+from .reading import Rule, path_problem, read_regular
 
 if TYPE_CHECKING:  # only for annotations: at run time Python 3.10 has no typing.Self
     from typing import Self
@@ -130,7 +134,7 @@ def _check_location(p: Path, label: str, folder_name: bool = False) -> Path:
         if not os.access(p, os.W_OK):
             raise ResultsFileError(f"{label} is not writable; make it writable or choose another path.")
     except OSError as exc:
-        raise ResultsFileError(f"{label} cannot be checked ({_why(exc)}); choose another path.") from None
+        raise ResultsFileError(f"{label} cannot be checked ({path_problem(exc, p)}); choose another path.") from None
     return p
 
 
@@ -169,7 +173,7 @@ def check_folder(path: PathLike, option: str) -> Path:
                 f"{label} cannot be created: folder '{parent}' is not writable; choose a path you can write to."
             )
     except OSError as exc:
-        raise ResultsFileError(f"{label} cannot be checked ({_why(exc)}); choose another path.") from None
+        raise ResultsFileError(f"{label} cannot be checked ({path_problem(exc, p)}); choose another path.") from None
     return p
 
 
@@ -217,13 +221,10 @@ def check_target(path: PathLike, columns: Sequence[str] | None = None, option: s
         ResultsFileError: one line naming the problem and the fix.
     """
     p = check_path(path, option)
-    if not p.exists():
-        return
     label = _label(path, option)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ResultsFileError(f"{label} cannot be read ({_why(exc)}); choose another path.") from None
+    data = read_regular(p, label, "choose another path.", missing_ok=True)
+    if data is None:
+        return
     plan = _plan(data, columns, p, option)
     if plan.torn:
         _check_torn_target(p, label)
@@ -354,16 +355,22 @@ def _header_mismatch(label: str, header: Sequence[str], columns: Sequence[str]) 
     )
 
 
-def _plan(data: bytes, columns: Sequence[str] | None, path: Path, option: str) -> _Plan:
-    """What appending to a file holding ``data`` does first; raises when it must not append at all."""
+def _plan(data: bytes, columns: Sequence[str] | None, path: Path, option: str, fix: str | None = None) -> _Plan:
+    """What appending to a file holding ``data`` does first; raises when it must not append at all.
+
+    ``fix`` ends the message for a file that is not CSV text when it is read, not appended to (``read_table``).
+    """
     scan = _scan(data)
     label = _label(path, option)
     if scan.problem:
         line, why = scan.problem
         if line == 1:
-            raise ResultsFileError(f"{label} is not a readable CSV (its first line {why}); choose a new file.")
+            raise ResultsFileError(
+                f"{label} is not a readable CSV (its first line {why}); {fix or 'choose a new file.'}"
+            )
         where = f"{option} {path}:{line}" if option else f"{path}:{line}"
-        raise ResultsFileError(f"{where}: this line {why}; fix or remove it, or choose a new file.")
+        then = "fix or remove that line." if fix else "fix or remove it, or choose a new file."
+        raise ResultsFileError(f"{where}: this line {why}; {then}")
     tail = data[scan.tail :]
     cols = None if columns is None else list(columns)
     header: list[str] | None = None
@@ -373,6 +380,9 @@ def _plan(data: bytes, columns: Sequence[str] | None, path: Path, option: str) -
         first = scan.records[0]
         header = first.fields
         if cols is not None and header != cols:
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:  # a broken header, not another tool's file: say what breaks it
+                raise ResultsFileError(f"{path}:1: the header names column '{dupes[0]}' twice; fix the header.")
             raise _header_mismatch(label, header, cols)
         terminator = "\r\n" if data[first.end - 2 : first.end] == b"\r\n" else "\n"
         if tail:
@@ -389,7 +399,7 @@ def _plan(data: bytes, columns: Sequence[str] | None, path: Path, option: str) -
             torn = tail
         elif scan.tail_fields is None:
             raise ResultsFileError(
-                f"{label} is not a readable CSV (its only line is not UTF-8 CSV text); choose a new file."
+                f"{label} is not a readable CSV (its only line is not UTF-8 CSV text); {fix or 'choose a new file.'}"
             )
         else:
             raise _header_mismatch(label, scan.tail_fields, cols or [])
@@ -427,37 +437,55 @@ class Rows(NamedTuple):
     """How many rows had another field count than the header (a torn last line included): they are not done."""
 
 
-def read_table(path: PathLike, columns: Sequence[str] | None = None, option: str = "--csv") -> Table:
+def read_table(
+    path: PathLike,
+    columns: Sequence[str] | None = None,
+    option: str = "--csv",
+    *,
+    fix: str | None = None,
+    error: type[AttnbenchError] = ResultsFileError,
+    missing_ok: bool = True,
+    missing_fix: str | None = None,
+) -> Table:
     """Read a CSV the way appending sees it, with the line number of every row.
 
-    A byte order mark and CRLF are ignored, a last row without its newline counts, a torn last line is reported in
-    ``bad``.
+    The path must be a regular file (``reading.read_regular``: a FIFO or a device is refused before it is read). A
+    byte order mark and CRLF are ignored, a last row without its newline counts, a torn last line is reported in
+    ``bad``; a complete line holding NUL bytes or bytes that are not UTF-8, and a header naming a column twice, are
+    refused.
 
     Args:
         path: the CSV; symbolic links are followed.
         columns: the header the file must have; ``None`` accepts any.
         option: how the user gave the path, for the message.
+        fix: how a message about the file ends (missing, not a regular file, unreadable, not CSV text); by default
+            the words of a file rows are appended to.
+        error: the error class raised (every one is bad input, exit code 2).
+        missing_ok: a missing file is an empty table; with ``False`` it is refused.
+        missing_fix: how the message for a missing file ends, when not as ``fix``.
 
     Returns:
-        The table; empty (``Table([], [], [])``) when the file is missing or empty.
+        The table; empty (``Table([], [], [])``) when the file is missing (``missing_ok``) or empty.
 
     Raises:
-        ResultsFileError: unreadable file, a line that is not CSV text (``file:line``), a header naming a column
-            twice, or another header than ``columns``.
+        error: unreadable file, a line that is not CSV text (``file:line``), a header naming a column twice, or
+            another header than ``columns``.
     """
     p = Path(os.fspath(path))
     label = _label(path, option)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
+    data = read_regular(
+        path, label, fix or "check the path.", error=error, missing_ok=missing_ok, missing_fix=missing_fix
+    )
+    if data is None:
         return Table([], [], [])
-    except OSError as exc:
-        raise ResultsFileError(f"{label} cannot be read ({_why(exc)}); check the path.") from None
-    plan = _plan(data, columns, p, option)
+    try:
+        plan = _plan(data, columns, p, option, fix)
+    except ResultsFileError as exc:
+        raise (exc if error is ResultsFileError else error(str(exc))) from None
     header = plan.header or []
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
-        raise ResultsFileError(f"{p}:1: the header names column '{dupes[0]}' twice; fix the header.")
+        raise error(f"{p}:1: the header names column '{dupes[0]}' twice; fix the header.")
     rows, bad = [], []
     for r in plan.rows:
         if len(r.fields) == len(header):
@@ -469,11 +497,8 @@ def read_table(path: PathLike, columns: Sequence[str] | None = None, option: str
     return Table(header, rows, bad)
 
 
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-
-
 def parse_cell(text: str, kind: type, *, positive: bool = False) -> Any:
-    """A cell of :func:`read_table` as a typed value, the same way for every reader.
+    """A cell of :func:`read_table` as a typed value, the same way for every reader (``reading.Rule``).
 
     Args:
         text: the cell; ``""`` is ``None`` for every kind but ``str``.
@@ -484,24 +509,7 @@ def parse_cell(text: str, kind: type, *, positive: bool = False) -> Any:
     Raises:
         ValueError: naming what was expected, for the reader to prefix with ``file:line: column 'x'``.
     """
-    if kind is str:
-        return text
-    if text == "":
-        return None
-    if kind is bool:
-        word = text.strip().lower()
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-        raise ValueError(f"'{text}' is not true or false")
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    whole = kind is int
-    if not math.isfinite(number) or (whole and not number.is_integer()) or (positive and number <= 0):
-        want = "a positive number" if positive else "a whole number" if whole else "a finite number"
-        raise ValueError(f"'{text}' is not {want}")
-    return int(number) if whole else number
+    return Rule(kind, low=0 if positive else None, above=positive).parse(text)
 
 
 def read_rows(path: PathLike, columns: Sequence[str] | None = None, option: str = "--csv") -> Rows:
@@ -628,6 +636,7 @@ class CsvAppender:
         self._needs_header = True
         self._terminator = "\n"
         self._open = False
+        self._lost = False  # the file this appender wrote to was removed or replaced: it takes no more rows
 
     def __enter__(self) -> Self:
         return self.open()
@@ -683,9 +692,12 @@ class CsvAppender:
                 self._write_row(values)
             except (OSError, AttnbenchError) as exc:
                 unwritten = [dict(zip(self.columns, values))] + [dict(zip(self.columns, self._values(r))) for r in it]
+                if isinstance(exc, OSError):
+                    why, then = _why(exc), "the file keeps only complete rows; free space or fix the cause, then rerun"
+                else:  # the file changed under this command: another program replaced, removed or rewrote it
+                    why, then = self._changed(exc), "fix the cause, then rerun"
                 raise CsvWriteError(
-                    f"could not append to {self._label} ({_why(exc)}); {len(unwritten)} row(s) not written, the file "
-                    "keeps only complete rows; free space or fix the cause, then rerun.",
+                    f"could not append to {self._label} ({why}); {len(unwritten)} row(s) not written; {then}.",
                     str(self.path),
                     self.columns,
                     unwritten,
@@ -810,11 +822,20 @@ class CsvAppender:
         own = os.fstat(self._fd)
         return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
+    def _changed(self, exc: BaseException) -> str:
+        """``it is a folder``: what a refusal of the file says about it, without its label and its fix."""
+        text = str(exc).removeprefix(self._label).strip()
+        return "it " + text.rsplit("; ", 1)[0].rstrip(".") if text else type(exc).__name__
+
     def _write_row(self, values: list[Any]) -> None:
         if self._fd is not None and not self._still_there():
+            # Rows written on into a new file at the path would split the results between two files (or land in
+            # whatever another program put there): the rows go to <file>.unsaved instead, through CsvWriteError.
             os.close(self._fd)
             self._fd = None
-            self.notice(f"{self._label} was removed or replaced during the run; writing on into the file now there.")
+            self._lost = True
+        if self._lost:
+            raise ResultsFileError(f"{self._label} was removed or replaced while this command ran; rerun.")
         if self._fd is None:
             check_path(self._raw, self.option)
             self._attach(create=True)

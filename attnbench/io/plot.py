@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ResultsFileError, SkippedRowsNotice, UsageError
+from ..errors import Notice, ResultsFileError, SkippedRowsNotice, UsageError
+from .reading import Rule
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,15 +75,20 @@ def pareto_front(
     sx = -1.0 if maximize_x else 1.0
     sy = -1.0 if maximize_y else 1.0
     pts = [(sx * x, sy * y) for x, y in points]
-    valid = [i for i, (x, y) in enumerate(pts) if not (math.isnan(x) or math.isnan(y))]
+    valid = sorted((i for i, (x, y) in enumerate(pts) if not (math.isnan(x) or math.isnan(y))), key=lambda i: pts[i])
+    # One sweep in x order (O(n log n)): a point is dominated by one of smaller x with y at most its own, or by one
+    # of the same x with smaller y.
     front = []
-    for i in valid:
-        xi, yi = pts[i]
-        dominated = any(
-            pts[j][0] <= xi and pts[j][1] <= yi and (pts[j][0] < xi or pts[j][1] < yi) for j in valid if j != i
-        )
-        if not dominated:
-            front.append(i)
+    best = math.inf  # the smallest y among points of smaller x
+    k = 0
+    while k < len(valid):
+        same = [valid[k]]
+        while k + len(same) < len(valid) and pts[valid[k + len(same)]][0] == pts[valid[k]][0]:
+            same.append(valid[k + len(same)])
+        lowest = pts[same[0]][1]  # sorted: the first of the group has its smallest y
+        front.extend(i for i in same if pts[i][1] < best and pts[i][1] == lowest)
+        best = min(best, lowest)
+        k += len(same)
     return sorted(front, key=lambda i: (points[i][0], points[i][1]))
 
 
@@ -264,34 +270,52 @@ def _unknown(name: str, choices: list[str], what: str, option: str) -> str:
     return f"unknown {what} '{name}'{hint}; choose {option} from: {', '.join(choices) or '(none)'}."
 
 
+_FIX = "pass a CSV written by attnbench."
+
+
 def _check_results_path(csv_path: Path) -> None:
-    if not csv_path.exists():
-        raise ResultsFileError(f"results file {csv_path} does not exist; pass a CSV written by attnbench.")
-    if not csv_path.is_file():
-        raise ResultsFileError(f"results path {csv_path} is not a file; pass a CSV written by attnbench.")
+    """Refuse a path that is missing or not a regular file before any work (the default ``--out`` is named after
+    it); ``read_results`` reads it."""
+    from .reading import check_regular
+
+    check_regular(csv_path, f"results file '{csv_path}'", _FIX)
 
 
-def read_results(csv_path: Path) -> pd.DataFrame:
-    """The rows of a results CSV.
+def _load(csv_path: Path, rules: Mapping[str, Rule] | None = None) -> tuple[list[tuple[int, dict[str, str]]], Any]:
+    """The rows of a results CSV with their line numbers, and the same rows as a DataFrame (pandas' types)."""
+    import io
 
-    Raises:
-        ResultsFileError: the file is missing, unreadable, not a CSV, or has no rows (exit code 2).
-    """
     import pandas as pd
 
-    _check_results_path(csv_path)
-    try:
-        frame = pd.read_csv(csv_path)
-    except pd.errors.EmptyDataError as e:
-        raise ResultsFileError(f"results file {csv_path} is empty; run a profile or sweep with --csv first.") from e
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        reason = " ".join(str(e).split())[:160]
-        raise ResultsFileError(f"cannot parse {csv_path} as CSV ({reason}); pass a CSV written by attnbench.") from e
-    except OSError as e:
-        raise ResultsFileError(f"cannot read {csv_path}: {e.strerror or e}; check its permissions.") from e
-    if len(frame) < 1:
+    from .csvfile import csv_text, read_table
+    from .reading import check_values
+
+    table = read_table(csv_path, None, "results file", fix=_FIX, missing_ok=False)
+    if not table.header:
+        raise ResultsFileError(f"results file {csv_path} is empty; run a profile or sweep with --csv first.")
+    if table.bad:
+        line, fields = table.bad[0]
+        raise ResultsFileError(
+            f"{csv_path}:{line}: {fields} fields, the header has {len(table.header)}; fix or remove that line."
+        )
+    if not table.rows:
         raise ResultsFileError(f"results file {csv_path} has a header but no rows; add rows before plotting.")
-    return frame
+    # Infinite values pass here: the plot leaves them out with one notice (``plot_csv``).
+    check_values(table.rows, rules or {}, csv_path, finite=False)
+    frame = pd.read_csv(io.StringIO(csv_text(table.header, [r for _, r in table.rows])))
+    return table.rows, frame
+
+
+def read_results(csv_path: Path, rules: Mapping[str, Rule] | None = None) -> pd.DataFrame:
+    """The rows of a results CSV, read as every attnbench reader does (``csvfile.read_table``: a regular file only,
+    a byte order mark and CRLF ignored, NUL bytes and a column named twice refused), each cell of a column in
+    ``rules`` checked against its rule (``inf`` is let through: the plot skips it with a notice).
+
+    Raises:
+        ResultsFileError: the file is missing, not a regular file, unreadable, not a CSV, has no rows, a row with
+            another field count, or a cell that breaks its rule (``FILE:LINE``) (exit code 2).
+    """
+    return _load(csv_path, rules)[1]
 
 
 def _numeric_columns(frame: pd.DataFrame) -> list[str]:
@@ -471,6 +495,7 @@ def plot_csv(
     maximize_y: bool | None = None,
     *,
     where: Mapping[str, Any] | None = None,
+    rules: Mapping[str, Rule] | None = None,
 ) -> Path:
     """Write a PNG scatter of ``y`` against ``x`` for the rows of ``csv_path``, with the Pareto front marked.
 
@@ -484,6 +509,8 @@ def plot_csv(
             columns. Rows with the same label are one point (median, min-max bars).
         maximize_y: override whether larger ``y`` is better.
         where: keep only rows whose column equals the value (``{"backbone": "mbv2"}``); shown in the title.
+        rules: what the cells of each column may hold (``io.reading.Rule``; the CLI passes the results columns'),
+            checked before anything is drawn.
 
     Returns:
         The path written (atomically: a temporary file in the same folder, then renamed).
@@ -499,7 +526,7 @@ def plot_csv(
     _check_results_path(csv_path)  # the default --out is named after it
     out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-{x}-{y}.png")
     check_path(out, option="--out")  # a folder, a link, a missing or unwritable folder: refused before any work
-    frame = read_results(csv_path)
+    frame = read_results(csv_path, rules)
     if where:
         frame = _apply_where(frame, where, csv_path)
     xs = _numeric(frame, x, csv_path, "x")
@@ -530,14 +557,39 @@ def plot_csv(
 
     xlabel, kx = axis_label(x, xs)
     ylabel, ky = axis_label(y, ys)
-    fig = _draw(points, front, (xlabel, kx, max_x), (ylabel, ky, max_y), _title(
-        csv_path, xlabel, ylabel, shared, where, len(frame), len(points), skipped))  # fmt: skip
+    labelled = _labelled(len(points), front)
+    if len(labelled) < len(points):
+        import warnings
+
+        warnings.warn(
+            f"{csv_path}: {len(points)} models, more than {LABEL_LIMIT}: "
+            + (
+                f"labelled only the {len(labelled)} on the Pareto front."
+                if labelled
+                else f"no labels (the Pareto front alone has {len(front)})."
+            ),
+            Notice,
+            stacklevel=2,
+        )
+    title = _title(csv_path, xlabel, ylabel, shared, where, len(frame), len(points), skipped, len(labelled))
+    fig = _draw(points, front, (xlabel, kx, max_x), (ylabel, ky, max_y), title, labelled)
     _save_atomic(fig, out)
     return out
 
 
+LABEL_LIMIT = 100
+"""Past this many models only the Pareto front is labelled (placing labels costs time quadratic in their number)."""
+
+
+def _labelled(n_points: int, front: set[int]) -> list[int]:
+    """The points that get a label: all of them up to ``LABEL_LIMIT``, else the Pareto front (none past the limit)."""
+    if n_points <= LABEL_LIMIT:
+        return list(range(n_points))
+    return sorted(front) if len(front) <= LABEL_LIMIT else []
+
+
 def _title(csv_path: Path, xlabel: str, ylabel: str, shared: list[str], where: Mapping[str, Any] | None,
-           n_rows: int, n_points: int, skipped: int) -> str:  # fmt: skip
+           n_rows: int, n_points: int, skipped: int, n_labelled: int | None = None) -> str:  # fmt: skip
     line1 = f"{ylabel} vs {xlabel}  —  {csv_path.name}"
     facts = []
     if where:
@@ -549,12 +601,14 @@ def _title(csv_path: Path, xlabel: str, ylabel: str, shared: list[str], where: M
         counts += " (repeats: median, bars min–max)"
     if skipped:
         counts += f", {skipped} row(s) without both values skipped"
+    if n_labelled is not None and n_labelled < n_points:
+        counts += f", labels: Pareto front only ({n_labelled})" if n_labelled else ", no labels"
     facts.append(counts)
     return line1 + "\n" + "  ·  ".join(facts)
 
 
 def _draw(points: list[PlotPoint], front: set[int], xaxis: tuple[str, float, bool], yaxis: tuple[str, float, bool],
-          title: str) -> Any:  # fmt: skip
+          title: str, labelled: Sequence[int] | None = None) -> Any:  # fmt: skip
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -613,10 +667,28 @@ def _draw(points: list[PlotPoint], front: set[int], xaxis: tuple[str, float, boo
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=11, frameon=False)
     fig.tight_layout(rect=(0.0, 0.035, 1.0, 1.0))
 
-    labels = [p.label + (f" (n={p.n})" if p.n > 1 else "") for p in points]
+    shown = range(len(points)) if labelled is None else labelled
+    labels = [points[i].label + (f" (n={points[i].n})" if points[i].n > 1 else "") for i in shown]
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    _place_labels(ax, renderer, list(zip(px, py)), labels, [i in front for i in range(len(points))])
+    _place_labels(ax, renderer, [(px[i], py[i]) for i in shown], labels, [i in front for i in shown])
     return fig
+
+
+_FRACTION = Rule(float, low=0, high=1)
+
+
+def _check_curves(rows: list[tuple[int, dict[str, str]]], csv_path: Path) -> None:
+    """Refuse a ``curve_top1`` cell that is not space-separated fractions from 0 to 1, naming its line."""
+    from .reading import BadValue, bad_value
+
+    for line, row in rows:
+        for value in (row.get("curve_top1") or "").split():
+            try:
+                _FRACTION.parse(value)
+            except BadValue as exc:
+                raise ResultsFileError(
+                    bad_value(csv_path, line, "curve_top1", exc, "fix or remove that line.")
+                ) from None
 
 
 def _save_atomic(fig: Any, out: Path) -> None:
@@ -627,7 +699,13 @@ def _save_atomic(fig: Any, out: Path) -> None:
         fig.savefig(tmp, format="png", dpi=_DPI)
 
 
-def plot_curves(csv_path: Path, out: Path | None = None, *, where: Mapping[str, Any] | None = None) -> Path:
+def plot_curves(
+    csv_path: Path,
+    out: Path | None = None,
+    *,
+    where: Mapping[str, Any] | None = None,
+    rules: Mapping[str, Rule] | None = None,
+) -> Path:
     """Write a PNG of the ablation rows' learning curves: test top-1 (on the first ``curve_samples`` test images)
     after every epoch, one line per run, one colour per module, one panel per task (``data``).
 
@@ -641,7 +719,8 @@ def plot_curves(csv_path: Path, out: Path | None = None, *, where: Mapping[str, 
     _check_results_path(csv_path)
     out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-curves.png")
     check_path(out, option="--out")
-    frame = read_results(csv_path)
+    lines, frame = _load(csv_path, rules)
+    _check_curves(lines, csv_path)
     if where:
         frame = _apply_where(frame, where, csv_path)
     if "curve_top1" not in frame.columns or "module" not in frame.columns:
