@@ -58,18 +58,33 @@ class Backbone(nn.Module):
         return self._head(self.forward_features(x))
 
 
+OUTPUT_STRIDES = (8, 16, 32)
+"""The output strides a MobileNet backbone can be built at (32: the classification network)."""
+
+
 def stage_settings(
-    settings: Iterable[tuple[int, int, int, int]], small_input: bool
-) -> Iterator[tuple[int, int, int, int, int]]:
-    """``(i, t, c, n, s)`` for the rows of a MobileNet (t, c, n, s) table, ``i`` counting stages from 1.
+    settings: Iterable[tuple[int, int, int, int]], small_input: bool, output_stride: int = 32
+) -> Iterator[tuple[int, int, int, int, int, int, int]]:
+    """``(i, t, c, n, s, d_first, d_rest)`` for the rows of a MobileNet (t, c, n, s) table, ``i`` counting stages
+    from 1, with the dilation of the depthwise convs of the stage's first block and of its other blocks.
 
     With ``small_input`` the first stride-2 stage runs at stride 1 (with the stem at stride 1: total stride 8).
+    ``output_stride`` (8 or 16) turns the stride-2 stages that would go past it into stride 1 and dilates what
+    follows instead, as the DeepLabV3 paper (Chen et al., arXiv:1706.05587, §3) obtains dense features: such a
+    stage's first block keeps the dilation so far, its other blocks and every later stage multiply it by 2.
     """
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride}")
     keep_resolution = small_input
+    stride, rate = (1 if small_input else 2), 1
     for i, (t, c, n, s) in enumerate(settings, start=1):
         if s == 2 and keep_resolution:
             s, keep_resolution = 1, False
-        yield i, t, c, n, s
+        first = rate
+        if s == 2 and stride * s > output_stride:
+            s, rate = 1, rate * 2
+        stride *= s
+        yield i, t, c, n, s, first, rate
 
 
 def builder(
@@ -93,6 +108,7 @@ def builder(
         attn_layer: AttnLayer = None,
         attn_position: str = default_position,
         stage_attn_layer: AttnLayer = None,
+        output_stride: int = 32,
     ) -> _Model:
         return model(
             *args,
@@ -102,6 +118,7 @@ def builder(
             attn_layer=attn_layer,
             attn_position=attn_position,
             stage_attn_layer=stage_attn_layer,
+            output_stride=output_stride,
             **fixed,
         )
 
