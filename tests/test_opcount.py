@@ -197,6 +197,25 @@ def test_data_movement_is_free_and_not_unsupported() -> None:
     assert (c.macs, c.elementwise_ops, c.by_operator, c.unsupported) == (0, 0, {}, {})
 
 
+def test_interpolation_by_hand() -> None:
+    """2k − 1 per output element for k weighted inputs; nearest-neighbour upsampling is a copy (free)."""
+    x = torch.randn(2, 3, 4, 5)  # output 8 x 10: 2 * 3 * 80 = 480 elements
+    for mode, per_output in (("bilinear", 7), ("bicubic", 31)):
+        for align in (False, True):
+            fn = functools.partial(F.interpolate, size=(8, 10), mode=mode, align_corners=align)
+            c = count_ops(_Lambda(fn), x)
+            assert (c.elementwise_ops, c.unsupported) == (480 * per_output, {}), (mode, align)
+    c = count_ops(nn.Upsample(scale_factor=2, mode="bilinear"), x)  # the module and scale_factor form
+    assert c.elementwise_ops == 480 * 7
+    c = count_ops(_Lambda(lambda t: F.interpolate(t, scale_factor=3, mode="linear")), torch.randn(1, 2, 5))
+    assert c.elementwise_ops == 2 * 15 * 3
+    c = count_ops(_Lambda(lambda t: F.interpolate(t, scale_factor=2, mode="trilinear")), torch.randn(1, 1, 2, 2, 2))
+    assert c.elementwise_ops == 64 * 15
+    for mode in ("nearest", "nearest-exact"):
+        c = count_ops(_Lambda(functools.partial(F.interpolate, scale_factor=2, mode=mode)), x)
+        assert (c.macs, c.elementwise_ops, c.unsupported) == (0, 0, {}), mode
+
+
 # --- attribution to attention modules ------------------------------------------------------------------------------
 
 
@@ -283,6 +302,28 @@ def test_counts_equal_fvcore(backbone: str, name: str, position: str | None) -> 
         got = _ours(backbone, name, position, layout)
         assert _counts(got) == _counts(ref), layout
         assert got.unsupported == {}, layout
+
+
+DENSE = [
+    ("mbv2", "ca", "ssdlite"),
+    ("mnext", "se", "ssdlite_voc"),
+    ("mbv2", "cbam", "deeplabv3"),
+    ("mnext", "ca", "deeplabv3"),
+    ("mbv2", "bam", "lraspp"),
+    ("mnext", "cbam", "lraspp"),
+]
+
+
+@pytest.mark.parametrize("backbone, name, head", DENSE)
+def test_dense_models_equal_fvcore(backbone: str, name: str, head: str) -> None:
+    """Every op the heads use has a rule: no unsupported op, and the same counts as fvcore's trace."""
+    model = M.create_model(backbone, name, head=head, width=0.35).eval()
+    x = torch.randn(1, 3, 64, 96)
+    attn = [n for n, _ in M.find_attention(model)]
+    ref, got = count_flops(model, x, attn), count_ops(model, x, attn)
+    assert ref.unsupported == got.unsupported == {}
+    assert _counts(got) == _counts(ref)
+    assert got.peak_mem_bytes == peak_memory(model, x)
 
 
 @pytest.mark.parametrize(
