@@ -26,6 +26,7 @@ from .. import modules
 from ..errors import AttnbenchError, BaselineFileError, DeviceUnavailableError, UsageError
 from ..stats import paired_ratio, quartiles
 from .runner import ProfileResult, profile
+from .shape import input_label, parse_input_size
 from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
@@ -50,7 +51,7 @@ def config_label(c: dict[str, Any]) -> str:
     rt = c.get("runtime") or "eager"
     q = c.get("quantize") or "none"
     on = f" on {rt}" + (f" {q}" if q != "none" else "") if (rt, q) != ("eager", "none") else ""
-    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}{on}"
+    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{input_label(c['input_size'])}{slot}{r}{on}"
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
     out = []
     failed: dict[tuple[Any, ...], tuple[str, str]] = {}
     for spec in specs:
-        label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
+        label = f"{spec.backbone} ×{spec.width:g} @{input_label(spec.input_size)}"
         if progress:
             progress(label, False)
         inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
@@ -216,8 +217,12 @@ def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
     config: dict[str, Any] = {k: row[k] for k in ("backbone", "module", "device", "dtype", "position")}
     config["runtime"] = row.get("runtime") or row.get("build", "").partition("+")[0] or "eager"
     config["quantize"] = row.get("quantize") or "none"
-    for k, kind in (("width", float), ("input_size", int), ("batch", int), ("threads", int), ("reduction", int)):
+    for k, kind in (("width", float), ("batch", int), ("threads", int), ("reduction", int)):
         config[k] = _num(row[k], kind, k, line, path)
+    try:
+        config["input_size"] = parse_input_size(row["input_size"]) if row["input_size"] else None
+    except ValueError as exc:
+        raise BaselineFileError(f"{path}:{line}: column 'input_size': {exc}; fix or rewrite the file.") from None
     return config
 
 
@@ -474,6 +479,12 @@ def rows_from_profile_csv(path: Path) -> Measured:
     if not header or any(c not in header for c in (*REQUIRED, *EXACT, "build", "latency_ms_median")):
         raise BaselineFileError(
             f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
+        )
+    headed = next(((line, r["head"]) for line, r in table.rows if r.get("head")), None)
+    if headed is not None:
+        raise BaselineFileError(
+            f"{path}:{headed[0]}: a row of the dense head '{headed[1]}'; a baseline holds classification models "
+            "only: give a file without head rows."
         )
     eager = [(line, _with_build(r)) for line, r in table.rows if r.get("status", "ok") == "ok"]  # every runtime
     failed = {}

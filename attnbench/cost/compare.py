@@ -1,8 +1,8 @@
 """Two result files side by side (``attnbench compare A.csv B.csv``): rows matched on their configuration.
 
 A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
---resume`` uses (``sweep.KEY``: backbone, module, position, reduction, width, input size, batch, device, dtype,
-threads, build, mode), normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows count;
+--resume`` uses (``sweep.KEY``: backbone, module, position, reduction, width, input size, head and its options,
+batch, device, dtype, threads, build, mode), normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows count;
 when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
 
 For each matched row: params, MACs and element-wise ops of A and B and B − A; the median latency of A and B and
@@ -21,16 +21,17 @@ from typing import Any
 
 from ..errors import ResultsFileError, UsageError
 from .records import ADDED_COLUMNS, legacy_defaults
+from .shape import input_label, parse_input_size
 from .sweep import KEY, row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
 """Exact counts: compared as B − A."""
 LATENCY = ("latency_ms_median", "d_latency_pct", "d_latency_pct_ci_low", "d_latency_pct_ci_high")
 KINDS: dict[str, type] = {
-    "width": float, "input_size": int, "batch": int, "threads": int, "reduction": int,
+    "width": float, "batch": int, "threads": int, "reduction": int, "head_classes": int, "output_stride": int,
     **dict.fromkeys(COUNTS, int), **dict.fromkeys(LATENCY, float),
 }  # fmt: skip
-"""How each column read is typed (others stay text)."""
+"""How each column read is typed (others stay text; ``input_size`` is an int, or ``"HxW"`` text when not square)."""
 REQUIRED = (*KEY, *COUNTS)
 """Columns a results file must have; the latency columns may be missing (an older or count-only file)."""
 
@@ -86,6 +87,8 @@ def read_results(path: Path, option: str) -> Results:
             text = raw.get(column, "")
             try:
                 typed[column] = parse_cell(text, KINDS.get(column, str))
+                if column == "input_size":
+                    typed[column] = input_label(parse_input_size(text))
             except ValueError as exc:
                 raise ResultsFileError(f"{path}:{line}: column '{column}': {exc}; fix or remove that line.") from None
         key = row_key(typed)

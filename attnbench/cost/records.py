@@ -20,7 +20,17 @@ class ProfileRecord:
     position: str
     reduction: int | None
     width: float
-    input_size: int
+    input_size: int | str
+    """The side of a square input in px, or ``"HxW"`` (height x width)."""
+    head: str
+    """The dense head on the backbone (``ssdlite``, ``ssdlite_voc``, ``deeplabv3``, ``lraspp``); empty: the
+    classification network (and in every row written before the head columns)."""
+    head_classes: int | None
+    """The head's classes (empty without a head)."""
+    output_stride: int | None
+    """The backbone's output stride under the head (empty without a head)."""
+    head_slots: str
+    """Where attention sits under the head: ``backbone+extras`` (also the head's extra blocks) or ``backbone``."""
     batch: int
     device: str
     dtype: str
@@ -68,7 +78,8 @@ class ProfileRecord:
     output_abs_max: float | None
     """Largest absolute value of eager's output on that input: the scale ``max_abs_diff`` is judged against."""
     top1_agreement: float | None
-    """int8 only: fraction of ``agreement_images`` synthetic images whose top-1 class equals eager's."""
+    """int8 only: the fraction of predictions on ``agreement_images`` synthetic images whose class equals eager's:
+    one per image, per pixel (segmentation) or per box (detection)."""
     attn_ops_int8: int | None
     attn_ops_float: int | None
     """Ops of the exported graph inside attention modules that run in int8 / in float (ONNX-based runtimes)."""
@@ -95,7 +106,9 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
-ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator")
+HEAD_COLUMNS: tuple[str, ...] = ("head", "head_classes", "output_stride", "head_slots")
+"""Columns added with the dense heads; empty in a classification row, as in every older row."""
+ADDED_COLUMNS: tuple[str, ...] = (*RUNTIME_COLUMNS, "mode", "allocator", *HEAD_COLUMNS)
 """Columns added since the first results format; files written without some of them still load
 (``sweep.is_older_header``, ``legacy_defaults``)."""
 

@@ -23,12 +23,13 @@ from typing import Any
 
 from ..errors import FileRepairNotice, ResultsFileError
 from ..io.csvfile import append_rows, atomic_write, check_target, csv_text, read_rows, read_table
-from .records import ADDED_COLUMNS, COLUMNS, ProfileRecord, as_dict, legacy_defaults
+from .records import ADDED_COLUMNS, COLUMNS, HEAD_COLUMNS, ProfileRecord, as_dict, legacy_defaults
 from .runner import effective_position, effective_reduction, profile
+from .shape import input_label, parse_input_size
 from .spec import BASELINE, ProfileSpec
 
-KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "batch", "device", "dtype", "threads",
-       "build", "quantize", "mode")  # fmt: skip
+KEY = ("backbone", "module", "position", "reduction", "width", "input_size", "head", "head_classes", "output_stride",
+       "head_slots", "batch", "device", "dtype", "threads", "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 
 Done = dict[tuple[str, ...], set[int | None]]
@@ -46,7 +47,9 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
             out.append("")
         elif k == "width":
             out.append(repr(float(v)))
-        elif k in ("input_size", "batch", "threads", "reduction"):
+        elif k == "input_size":
+            out.append(str(input_label(parse_input_size(v))))
+        elif k in ("batch", "threads", "reduction", "head_classes", "output_stride"):
             out.append(str(int(float(v))))
         else:
             out.append(str(v))
@@ -117,7 +120,7 @@ def existing(path: Path) -> Done:
     """What the ok rows already in a results CSV measured, by configuration (empty when the file does not exist)."""
     check_target(path, COLUMNS)
     done: Done = {}
-    required = [k for k in KEY if k not in ("position", "reduction")]  # empty for the baseline
+    required = [k for k in KEY if k not in ("position", "reduction", *HEAD_COLUMNS)]  # empty for the baseline
     try:
         for r in read_rows(path, COLUMNS).rows:
             if r.get("status") == "ok" and all(r.get(k) for k in required):
@@ -151,7 +154,8 @@ def run(
         check_target(csv_path, COLUMNS)
     for spec in specs:
         wanted = [n for n in spec.names if not all(is_done(done, spec, n, b) for b in spec.builds)]
-        label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
+        head = f" + {spec.head}" if spec.head else ""
+        label = f"{spec.backbone}{head} ×{spec.width:g} @{input_label(spec.input_size)}"
         if not wanted:
             if progress:
                 progress(f"{label}: already in the CSV", True)
@@ -172,6 +176,9 @@ def run(
 
 def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
     return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
-            "reduction": effective_reduction(spec, name), "width": spec.width, "input_size": spec.input_size,
+            "reduction": effective_reduction(spec, name), "width": spec.width,
+            "input_size": input_label(spec.input_size), "head": spec.head or "",
+            "head_classes": spec.classes if spec.head else None, "output_stride": spec.stride,
+            "head_slots": spec.slots,
             "batch": spec.batch, "device": spec.device, "dtype": spec.dtype, "threads": spec.threads, "build": build,
             "quantize": spec.quantize, "mode": spec.mode}  # fmt: skip
