@@ -10,7 +10,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("create_attention", "create_model", "list_attention", "list_backbones", "profile")
+_API = ("create_attention", "create_model", "list_attention", "list_backbones", "list_heads", "profile")
 __all__ = ["__version__", *_API]
 
 

@@ -46,12 +46,12 @@ def list_cmd(
 ) -> None:
     """List attention modules and backbones, with paper, defaults and insertion slot (or the runtimes)."""
     load_plugins(plugins)
-    from ..api import list_attention, list_backbones, list_runtimes
+    from ..api import list_attention, list_backbones, list_heads, list_runtimes
 
     if runtimes:
         render.show_runtimes(list_runtimes())
         return
-    render.show_list(list_attention(), list_backbones())
+    render.show_list(list_attention(), list_backbones(), heads=list_heads())
 
 
 @measurement_options()

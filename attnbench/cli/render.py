@@ -263,9 +263,12 @@ def _widths_text(lo: Any, hi: Any) -> str:
     return "–" if lo is None or hi is None else f"{lo:g}–{hi:g}"
 
 
-def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout) -> None:
-    """The registry (``api.list_attention``/``list_backbones``, plain values) as two tables: paper, defaults and
-    insertion slots."""
+def show_list(
+    attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout,
+    heads: list[dict[str, Any]] | None = None,
+) -> None:  # fmt: skip
+    """The registry (``api.list_attention``/``list_backbones``/``list_heads``, plain values) as tables: paper,
+    defaults and insertion slots."""
     attention_rows = [
         {"name": a["name"], "paper": a["paper"], "arxiv": a["arxiv"],
          "slot": "stage boundary" if a["hook"] == "stage" else "in block", "variant": a["variant"],
@@ -278,7 +281,16 @@ def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], 
          "widths": _widths_text(b["width_min"], b["width_max"])}
         for b in backbones
     ]  # fmt: skip
-    for title, rows in (("Attention modules", attention_rows), ("Backbones", backbone_rows)):
+    head_rows = [
+        {"name": h["name"], "task": h["task"], "paper": h["paper"], "arxiv": h["arxiv"], "variant": h["variant"],
+         "backbones": ", ".join(h["backbones"]), "output stride": " or ".join(map(str, h["output_strides"])),
+         "attention (default first)": ", ".join(h["slots"])}
+        for h in heads or []
+    ]  # fmt: skip
+    tables = (("Attention modules", attention_rows), ("Backbones", backbone_rows), ("Dense heads (--head)", head_rows))
+    for title, rows in tables:
+        if not rows:
+            continue
         table = Table(title=title, title_justify="left")
         for c in rows[0]:
             table.add_column(c, overflow="fold")
