@@ -93,7 +93,7 @@ def summarise(csv: Path, out: Path) -> None:
         ax.set_xlabel("input side (px)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("share over 'none' (%)")
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(out / "share.png", dpi=120)
     print(f"resolution_share: {len(share)} rows in {out / 'share.csv'}, plot {out / 'share.png'}")
