@@ -16,6 +16,7 @@ _API = (
     "find_se_like",
     "list_attention",
     "list_backbones",
+    "list_heads",
     "profile",
     "register_backbone",
     "swap_attention",

@@ -29,11 +29,12 @@ def create_model(
     backbone: str,
     attention: str | None = None,
     width: float = 1.0,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     weights: str | Path | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build ``backbone`` with ``attention`` where its paper puts it; see ``attnbench.modules.create_model``.
+    """Build ``backbone`` with ``attention`` where its paper puts it; see ``attnbench.modules.create_model``
+    (``head=`` puts a dense head on it; ``num_classes`` defaults to 1000, or the head's own).
 
     Args:
         weights: the Coordinate Attention authors' released MobileNetV2+CA checkpoint (``mbv2_ca.pth``), loaded
@@ -43,6 +44,8 @@ def create_model(
     check_name(modules.BACKBONES, backbone)
     if attention is not None:
         check_name(modules.ATTENTION, attention)
+    if kwargs.get("head") is not None:
+        check_name(modules.HEADS, kwargs["head"])
     model = modules.create_model(backbone, attention, width=width, num_classes=num_classes, **kwargs)
     if weights is not None:
         from .cost.weights import load_ca_checkpoint
@@ -140,6 +143,24 @@ def list_backbones() -> list[dict[str, Any]]:
             "own_attention": str(e.meta.get("own_attention", "")),
         })  # fmt: skip
     return out
+
+
+def list_heads() -> list[dict[str, Any]]:
+    """One dict per registered dense head, plain values only.
+
+    Keys: ``name``, ``paper``, ``arxiv``, ``task`` (``detection`` or ``segmentation``), ``variant`` (strings),
+    ``num_classes`` (its default), ``backbones``, ``output_strides`` and ``slots`` (lists, default first).
+    """
+    return [
+        {
+            "name": e.name, "paper": str(e.meta.get("paper", "")), "arxiv": str(e.meta.get("arxiv", "")),
+            "task": str(e.meta.get("task", "")), "variant": str(e.meta.get("variant", "")),
+            "num_classes": int(e.meta["num_classes"]), "backbones": list(e.meta.get("backbones", ())),
+            "output_strides": [int(s) for s in e.meta.get("output_strides", ())],
+            "slots": list(e.meta.get("slots", ())),
+        }
+        for e in modules.HEADS
+    ]  # fmt: skip
 
 
 def list_runtimes() -> list[dict[str, str]]:

@@ -15,17 +15,19 @@ from ._factory import (
     native_attention,
 )
 from ._helpers import NativeAttention, find_attention, make_divisible
-from ._registry import ATTENTION, BACKBONES, DuplicateNameError, Entry, Registry, UnknownNameError
+from ._registry import ATTENTION, BACKBONES, HEADS, DuplicateNameError, Entry, Registry, UnknownNameError
 
 # Importing the files registers their entries; the order here is the order `attnbench list` shows.
 # isort: off
 from . import se, cbam, bam, coord, eca, simam, gc, triplet  # noqa: F401  (registration side effect)
 from . import backbones  # noqa: F401
+from . import heads  # noqa: F401
 # isort: on
 
 __all__ = [
     "ATTENTION",
     "BACKBONES",
+    "HEADS",
     "DuplicateNameError",
     "Entry",
     "NativeAttention",

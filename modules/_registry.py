@@ -114,6 +114,7 @@ class Registry:
 
 ATTENTION = Registry("attention module")
 BACKBONES = Registry("backbone")
+HEADS = Registry("head")
 
 # The baseline is an entry like any other, so baseline and attended models share one code path.
 ATTENTION.register(

@@ -16,7 +16,9 @@ Two numbers per model, both raw counts:
   - eval-mode BatchNorm: one per element (it is a per-channel affine);
   - LayerNorm: mean and variance (two reductions), normalising, and the affine when it has one: four per element,
     three without (fvcore's own handle estimates five).
-  Pure data movement (``cat``, ``view``, ``split``, ``permute``, ``dropout`` in eval) costs nothing.
+  - interpolation: an output element that weights k input elements costs 2k − 1 (bilinear 7, bicubic 31).
+  Pure data movement (``cat``, ``view``, ``split``, ``permute``, ``dropout`` in eval, nearest-neighbour
+  upsampling) costs nothing.
 
 Ops the table does not know are returned in ``FlopCount.unsupported`` (op name → occurrences) and shown to the
 user; they are never only logged.
@@ -93,7 +95,7 @@ def _baddbmm(inputs: list[Any], outputs: list[Any]) -> int:
     return b * m * k * get_shape(inputs[2])[-1]
 
 
-HANDLES: dict[str, Handle] = {
+HANDLES: dict[str, Handle | None] = {
     **{op: _DEFAULT_SUPPORTED_OPS[op] for op in MAC_OPS if op != "aten::baddbmm"},
     "aten::baddbmm": _baddbmm,
     **_with_inplace(_PER_OUTPUT, _per_output(1)),
@@ -102,8 +104,13 @@ HANDLES: dict[str, Handle] = {
     **_with_inplace(_WINDOWED, _windowed),
     "aten::batch_norm": _per_output(1),
     "aten::layer_norm": _layer_norm,
+    "aten::upsample_linear1d": _per_output(2 * 2 - 1),
+    "aten::upsample_bilinear2d": _per_output(2 * 4 - 1),
+    "aten::upsample_bicubic2d": _per_output(2 * 16 - 1),
+    "aten::upsample_trilinear3d": _per_output(2 * 8 - 1),
+    **{f"aten::upsample_nearest{d}d": None for d in (1, 2, 3)},
 }
-"""The single op-handle table: aten op name → count function (fvcore handle signature)."""
+"""The single op-handle table: aten op name → count function (fvcore handle signature); ``None``: free."""
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def test_rows_written_before_the_rule_column_keep_their_configuration() -> None:
 
     base = {"backbone": "mbv2", "position": "after_dw", "width": "1.0", "input_size": "224", "batch": "1",
             "device": "cpu", "dtype": "float32", "threads": "1", "build": "eager", "quantize": "none",
-            "mode": "inference"}  # fmt: skip
+            "mode": "inference", "head": "", "head_classes": "", "output_stride": "", "head_slots": ""}  # fmt: skip
     old = {**base, "module": "se", "reduction": "16", "reduction_rule": ""}
     assert legacy_rule(old) == "default" and legacy_rule({**old, "reduction": "24"}) == "given"
     assert legacy_rule({**base, "module": "none", "reduction": ""}) == ""

@@ -201,7 +201,7 @@ def test_interrupted_names_resume_only_where_the_command_has_it(
     [
         (("check", "{tmp}"), "baseline '{tmp}' is a folder"),
         (("baseline", "write", "{tmp}/b.csv", "--from", "{tmp}"), "--from '{tmp}' is a folder"),
-        (("sweep", *GRID, "--inputs", "32,abc"), "--inputs '32,abc' must be comma-separated numbers, e.g. --inputs 224,160."),
+        (("sweep", *GRID, "--inputs", "32,abc"), "--inputs 'abc' is not an input size; give one side (224) or HEIGHTxWIDTH (1024x2048)."),
     ],
     ids=["check-folder", "from-folder", "inputs-example"],
 )  # fmt: skip

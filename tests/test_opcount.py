@@ -196,11 +196,11 @@ def test_unknown_element_touching_op_is_reported_not_dropped() -> None:
 def test_composite_without_rule_is_decomposed_as_eager_runs_it() -> None:
     """A composite op without a rule runs its C++ kernel with the mode on, as eager runs it.
 
-    interpolate's kernel calls upsample_nearest2d (no rule: reported). torch's Python decomposition for tracing would
-    show index arithmetic instead, which must not be counted.
+    logsigmoid's kernel calls log_sigmoid_forward (no rule: reported). torch's Python decomposition for tracing would
+    show the exp, log1p and min arithmetic instead, which must not be counted.
     """
-    c = count_ops(_Lambda(lambda t: F.interpolate(t, scale_factor=2)), torch.randn(1, 2, 3, 3))
-    assert (c.elementwise_ops, c.unsupported) == (0, {"aten::upsample_nearest2d": 1})
+    c = count_ops(_Lambda(F.logsigmoid), torch.randn(1, 2, 3, 3))
+    assert (c.elementwise_ops, c.unsupported) == (0, {"aten::log_sigmoid_forward": 1})
     c = count_ops(_Lambda(lambda t: F.adaptive_avg_pool1d(t, 1)), torch.randn(2, 3, 5))  # via adaptive_avg_pool2d
     assert (c.elementwise_ops, c.unsupported) == (30, {})
 
@@ -214,6 +214,25 @@ def test_data_movement_is_free_and_not_unsupported() -> None:
 
     c = count_ops(_Lambda(move), torch.randn(2, 2, 3, 3).contiguous(memory_format=torch.channels_last))
     assert (c.macs, c.elementwise_ops, c.by_operator, c.unsupported) == (0, 0, {}, {})
+
+
+def test_interpolation_by_hand() -> None:
+    """2k − 1 per output element for k weighted inputs; nearest-neighbour upsampling is a copy (free)."""
+    x = torch.randn(2, 3, 4, 5)  # output 8 x 10: 2 * 3 * 80 = 480 elements
+    for mode, per_output in (("bilinear", 7), ("bicubic", 31)):
+        for align in (False, True):
+            fn = functools.partial(F.interpolate, size=(8, 10), mode=mode, align_corners=align)
+            c = count_ops(_Lambda(fn), x)
+            assert (c.elementwise_ops, c.unsupported) == (480 * per_output, {}), (mode, align)
+    c = count_ops(nn.Upsample(scale_factor=2, mode="bilinear"), x)  # the module and scale_factor form
+    assert c.elementwise_ops == 480 * 7
+    c = count_ops(_Lambda(lambda t: F.interpolate(t, scale_factor=3, mode="linear")), torch.randn(1, 2, 5))
+    assert c.elementwise_ops == 2 * 15 * 3
+    c = count_ops(_Lambda(lambda t: F.interpolate(t, scale_factor=2, mode="trilinear")), torch.randn(1, 1, 2, 2, 2))
+    assert c.elementwise_ops == 64 * 15
+    for mode in ("nearest", "nearest-exact"):
+        c = count_ops(_Lambda(functools.partial(F.interpolate, scale_factor=2, mode=mode)), x)
+        assert (c.macs, c.elementwise_ops, c.unsupported) == (0, 0, {}), mode
 
 
 # --- attribution to attention modules ------------------------------------------------------------------------------
@@ -304,6 +323,28 @@ def test_counts_equal_fvcore(backbone: str, name: str, position: str | None) -> 
         got = _ours(backbone, name, position, layout)
         assert _counts(got) == _counts(ref), layout
         assert got.unsupported == {}, layout
+
+
+DENSE = [
+    ("mbv2", "ca", "ssdlite"),
+    ("mnext", "se", "ssdlite_voc"),
+    ("mbv2", "cbam", "deeplabv3"),
+    ("mnext", "ca", "deeplabv3"),
+    ("mbv2", "bam", "lraspp"),
+    ("mnext", "cbam", "lraspp"),
+]
+
+
+@pytest.mark.parametrize("backbone, name, head", DENSE)
+def test_dense_models_equal_fvcore(backbone: str, name: str, head: str) -> None:
+    """Every op the heads use has a rule: no unsupported op, and the same counts as fvcore's trace."""
+    model = M.create_model(backbone, name, head=head, width=0.35).eval()
+    x = torch.randn(1, 3, 64, 96)
+    attn = [n for n, _ in M.find_attention(model)]
+    ref, got = count_flops(model, x, attn), count_ops(model, x, attn)
+    assert ref.unsupported == got.unsupported == {}
+    assert _counts(got) == _counts(ref)
+    assert got.peak_mem_bytes == peak_memory(model, x)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from .options import (
     load_plugins,
     measurement_options,
     nonempty,
+    parse_inputs,
     parse_numbers,
     parse_precision,
     split_names,
@@ -64,7 +65,7 @@ def baseline_write_cmd(
         names = nonempty(split_names(modules_), "--modules", modules_, "se,ca")
         grid = (nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
                 nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
-                nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"))  # fmt: skip
+                parse_inputs(inputs))  # fmt: skip
         specs = [
             build_spec(names, backbone=b, width=w, input_size=i, latency=latency, memory=False, names=GRID_NAMES,
                        **fields)

@@ -29,7 +29,28 @@ ModuleOpt = Annotated[
 ]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.")]
 WidthOpt = Annotated[float, typer.Option("--width", help="Channel width multiplier.")]
-InputOpt = Annotated[int, typer.Option("--input", help="Input height and width in pixels.")]
+InputOpt = Annotated[
+    str, typer.Option("--input", help="Input size in pixels: one side (224) or HEIGHTxWIDTH (1024x2048).")
+]
+HeadOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--head", help="A dense head on the backbone: ssdlite, ssdlite_voc (detection), deeplabv3, lraspp "
+        "(segmentation); see `attnbench list`.", show_default="none: the classification network",
+    ),
+]  # fmt: skip
+OutputStrideOpt = Annotated[
+    int | None,
+    typer.Option("--output-stride", help="Backbone output stride under a segmentation head: 16 or 8.",
+                 show_default="the head's (16)"),
+]  # fmt: skip
+HeadSlotsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--head-slots", help="Where attention goes under a head: backbone+extras (also the head's extra blocks) or "
+        "backbone.", show_default="the head's (SSDLite: backbone+extras)",
+    ),
+]  # fmt: skip
 BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size.", rich_help_panel=MEASURE_PANEL)]
 DeviceOpt = Annotated[
     str,
@@ -134,7 +155,11 @@ QuantizeOpt = Annotated[
     ),
 ]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Add rows for a channels_last build.")]
-NumClassesOpt = Annotated[int, typer.Option("--num-classes", help="Classifier outputs.")]
+NumClassesOpt = Annotated[
+    int | None,
+    typer.Option("--num-classes", help="Classifier or head outputs.",
+                 show_default="1000; a head's own: 81 for ssdlite, 21 for the others"),
+]  # fmt: skip
 SmallInputOpt = Annotated[
     bool,
     typer.Option("--small-input", help="No early downsampling (32-64 px inputs).", rich_help_panel=MEASURE_PANEL),
@@ -169,7 +194,9 @@ ExportMdOpt = Annotated[
 ModulesOpt = Annotated[str, typer.Option("--modules", "-m", help="Attention modules, comma-separated.")]
 BackbonesOpt = Annotated[str, typer.Option("--backbones", "-b", help="Backbones, comma-separated.")]
 WidthsOpt = Annotated[str, typer.Option("--widths", help="Width multipliers, comma-separated.")]
-InputsOpt = Annotated[str, typer.Option("--inputs", help="Input sizes, comma-separated.")]
+InputsOpt = Annotated[
+    str, typer.Option("--inputs", help="Input sizes, comma-separated: one side (224) or HEIGHTxWIDTH (1024x2048).")
+]
 
 
 FIELD_FLAGS: dict[str, str | None] = {"match_params": "--match-params"}
@@ -321,6 +348,22 @@ def parse_numbers(text: str, kind: type, option: str) -> list:  # type: ignore[t
     except ValueError:
         example = "224,160" if kind is int else "1.0,0.5"
         raise UsageError(f"{option} '{text}' must be comma-separated numbers, e.g. {option} {example}.") from None
+
+
+def parse_input(text: str, option: str = "--input") -> Any:
+    """``"224"`` → 224, ``"1024x2048"`` → (1024, 2048); anything else is one ``Error:`` line."""
+    from ..cost.shape import parse_input_size
+
+    try:
+        return parse_input_size(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}.") from None
+
+
+def parse_inputs(text: str, option: str = "--inputs") -> list[Any]:
+    """``"224,1024x2048"`` → ``[224, (1024, 2048)]``, de-duplicated, order kept."""
+    sizes = [parse_input(v, option) for v in split_names(text)]
+    return nonempty(list(dict.fromkeys(sizes)), option, text, "224,1024x2048")
 
 
 def check_format(fmt: str) -> None:

@@ -20,17 +20,21 @@ from .options import (
     ExportMdOpt,
     Exports,
     FormatOpt,
+    HeadOpt,
+    HeadSlotsOpt,
     InputOpt,
     LatencyOpt,
     Measurement,
     ModuleOpt,
     NumClassesOpt,
+    OutputStrideOpt,
     PluginsOpt,
     QuietOpt,
     WidthOpt,
     check_format,
     load_plugins,
     measurement_options,
+    parse_input,
     split_names,
 )
 
@@ -43,12 +47,12 @@ def list_cmd(
 ) -> None:
     """List attention modules and backbones, with paper, defaults and insertion slot (or the runtimes)."""
     load_plugins(plugins)
-    from ..api import list_attention, list_backbones, list_runtimes
+    from ..api import list_attention, list_backbones, list_heads, list_runtimes
 
     if runtimes:
         render.show_runtimes(list_runtimes())
         return
-    render.show_list(list_attention(), list_backbones())
+    render.show_list(list_attention(), list_backbones(), heads=list_heads())
 
 
 @measurement_options()
@@ -56,13 +60,16 @@ def profile_cmd(
     module: ModuleOpt = "ca",
     backbone: BackboneOpt = "mbv2",
     width: WidthOpt = 1.0,
-    input: InputOpt = 224,
+    input: InputOpt = "224",
+    head: HeadOpt = None,
+    output_stride: OutputStrideOpt = None,
+    head_slots: HeadSlotsOpt = None,
     csv: CsvOpt = None,
     format: FormatOpt = "table",
     plugins: PluginsOpt = None,
     compile: CompileOpt = False,
     channels_last: ChannelsLastOpt = False,
-    num_classes: NumClassesOpt = 1000,
+    num_classes: NumClassesOpt = None,
     latency: LatencyOpt = True,
     weights: Annotated[
         Path | None, typer.Option("--weights", help="The CA authors' mbv2_ca.pth, loaded into the CA model.")
@@ -85,9 +92,9 @@ def profile_cmd(
     extra = "+".join(b for b, on in (("compile", compile), ("channels_last", channels_last)) if on)
     builds = tuple(dict.fromkeys((*fields.pop("builds"), *((extra,) if extra else ()))))
     spec = build_spec(
-        split_names(module), backbone=backbone, width=width, input_size=input, num_classes=num_classes,
-        latency=latency, builds=builds, weights=str(weights) if weights is not None else None, names=FIELD_FLAGS,
-        **fields,
+        split_names(module), backbone=backbone, width=width, input_size=parse_input(input), num_classes=num_classes,
+        head=head, output_stride=output_stride, head_slots=head_slots, latency=latency, builds=builds,
+        weights=str(weights) if weights is not None else None, names=FIELD_FLAGS, **fields,
     )  # fmt: skip
     try:
         with render.status("profiling", quiet=quiet or format != "table") as progress:

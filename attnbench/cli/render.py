@@ -77,9 +77,10 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
 
 def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
-    varying = [c for c in ("backbone", "width", "input_size", "build", "quantize") if c in frame
-               and frame[c].nunique() > 1]  # fmt: skip
-    names = {"backbone": "backbone", "width": "width", "input_size": "input", "build": "build", "quantize": "quant"}
+    varying = [c for c in ("backbone", "head", "output_stride", "width", "input_size", "build", "quantize")
+               if c in frame and frame[c].nunique(dropna=False) > 1]  # fmt: skip
+    names = {"backbone": "backbone", "head": "head", "output_stride": "OS", "width": "width", "input_size": "input",
+             "build": "build", "quantize": "quant"}  # fmt: skip
     columns = ["module", *[names[c] for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
                "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
     checked = "max_abs_diff" in frame and bool((frame["build"] != "eager").any())
@@ -89,12 +90,12 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     for _, r in frame.iterrows():
         base = r["module"] == BASELINE
         if r["status"] == "failed":
-            cells.append([r["module"], *[str(r[c]) for c in varying], f"failed: {r['error']}"])
+            cells.append([r["module"], *[_cell(r, c) for c in varying], f"failed: {r['error']}"])
             cells[-1] += [""] * (len(columns) - len(cells[-1]))
             continue
         extra = [*([_sci(r["max_abs_diff"])] if checked else []), *([_share(r["top1_agreement"])] if agreed else [])]
         cells.append([
-            r["module"], *[f"{r[c]:g}" if c == "width" else str(r[c]) for c in varying], r["position"] or "–",
+            r["module"], *[_cell(r, c) for c in varying], r["position"] or "–",
             reduction_text(r["reduction"], r.get("reduction_rule", "")), str(r["attn_count"]),
             _with_delta(r["params"], r["d_params"], base, 3), _with_delta(r["macs"], r["d_macs"], base, 1),
             _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
@@ -112,6 +113,13 @@ def reduction_text(reduction: Any, rule: Any) -> str:
         return "–" if _missing(rule) or rule in ("", "default") else str(rule)
     marked = "" if _missing(rule) or rule in ("", "default") else f" {rule}"
     return f"{int(reduction)}{marked}"
+
+
+def _cell(r: Any, column: str) -> str:
+    """A configuration cell of a profile row: the width as the papers write it, ``–`` for an empty one."""
+    if _missing(r[column]) or r[column] == "":
+        return "–"
+    return f"{r[column]:g}" if column == "width" else str(r[column])
 
 
 def _sci(value: Any) -> str:
@@ -186,7 +194,8 @@ def show_profile(frame: pd.DataFrame, console: Console = stdout) -> None:
     """
     first = frame.iloc[0]
     title = (
-        f"{first['backbone']} {width_label(first['width'])} @ {first['input_size']} px, batch {first['batch']}, "
+        f"{first['backbone']}{head_label(first)} {width_label(first['width'])} @ {first['input_size']} px, "
+        f"batch {first['batch']}, "
         f"{first['device']} ({first['device_name']}), {first['dtype']}, {first['threads']} thread(s)"
         + (", training step (forward + backward)" if first.get("mode") == "train" else "")
     )
@@ -208,12 +217,26 @@ def width_label(width: float) -> str:
     return f"width {width:.1f}" if float(width).is_integer() else f"width {width:g}"
 
 
+def head_label(r: Any) -> str:
+    """`` + deeplabv3 (OS 8, 21 classes)`` for a row with a dense head (with ``, attention also in the extras``
+    where it is), empty for a classification row."""
+    head = r.get("head") if hasattr(r, "get") else None
+    if _missing(head) or not head:
+        return ""
+    parts = [f"OS {int(r['output_stride'])}"] if not _missing(r.get("output_stride")) else []
+    if not _missing(r.get("head_classes")):
+        parts.append(f"{int(r['head_classes'])} classes")
+    if r.get("head_slots") == "backbone+extras":
+        parts.append("attention also in the extras")
+    return f" + {head} ({', '.join(parts)})"
+
+
 def _config_label(r: Any) -> str:
     extra = "".join(
         f" {fmt(r[c])}" for c, fmt in (("width", width_label), ("input_size", "@{}".format))
         if c in r and r[c] is not None
     )  # fmt: skip
-    return f"{r['backbone']}{extra}"
+    return f"{r['backbone']}{head_label(r)}{extra}"
 
 
 def summary_lines(frame: pd.DataFrame) -> list[str]:
@@ -221,10 +244,11 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
     lines = []
     config = [
         c
-        for c in ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build", "quantize")
+        for c in ("backbone", "width", "input_size", "head", "output_stride", "head_classes", "head_slots", "batch",
+                  "device", "dtype", "threads", "build", "quantize")
         if c in frame
-    ]
-    for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False):
+    ]  # fmt: skip
+    for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False, dropna=False):
         if not (group["module"] == BASELINE).any():
             continue
         base = group[group["module"] == BASELINE].iloc[0]
@@ -252,9 +276,12 @@ def _widths_text(lo: Any, hi: Any) -> str:
     return "–" if lo is None or hi is None else f"{lo:g}–{hi:g}"
 
 
-def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout) -> None:
-    """The registry (``api.list_attention``/``list_backbones``, plain values) as two tables: paper, defaults and
-    insertion slots."""
+def show_list(
+    attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout,
+    heads: list[dict[str, Any]] | None = None,
+) -> None:  # fmt: skip
+    """The registry (``api.list_attention``/``list_backbones``/``list_heads``, plain values) as tables: paper,
+    defaults and insertion slots."""
     attention_rows = [
         {"name": a["name"], "paper": a["paper"], "arxiv": a["arxiv"],
          "slot": "stage boundary" if a["hook"] == "stage" else "in block", "variant": a["variant"],
@@ -267,7 +294,16 @@ def show_list(attention: list[dict[str, Any]], backbones: list[dict[str, Any]], 
          "widths": _widths_text(b["width_min"], b["width_max"]), "own attention (kept by se)": b["own_attention"]}
         for b in backbones
     ]  # fmt: skip
-    for title, rows in (("Attention modules", attention_rows), ("Backbones", backbone_rows)):
+    head_rows = [
+        {"name": h["name"], "task": h["task"], "paper": h["paper"], "arxiv": h["arxiv"], "variant": h["variant"],
+         "backbones": ", ".join(h["backbones"]), "output stride": " or ".join(map(str, h["output_strides"])),
+         "attention (default first)": ", ".join(h["slots"])}
+        for h in heads or []
+    ]  # fmt: skip
+    tables = (("Attention modules", attention_rows), ("Backbones", backbone_rows), ("Dense heads (--head)", head_rows))
+    for title, rows in tables:
+        if not rows:
+            continue
         table = Table(title=title, title_justify="left")
         for c in rows[0]:
             table.add_column(c, overflow="fold")
@@ -504,6 +540,17 @@ def printed(text: str) -> str:
     return text.rstrip("M")
 
 
+SCORE_LABELS = {"top1": "top-1", "top1_err": "top-1", "ap": "AP", "map": "mAP", "miou": "mIoU"}
+"""Column titles of a paper table's task metric."""
+
+
+def _score(r: dict[str, Any]) -> str:
+    """The published task metric: top-1 to one decimal (100 − error for error tables), others as printed."""
+    if r.get("score_metric", "top1") in ("top1", "top1_err"):
+        return "–" if _missing(r["published_top1"]) else f"{r['published_top1']:.1f}"
+    return r.get("published_score_text") or "–"
+
+
 def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
     """Display columns, cells and numbered footnotes of a paper table (shared by rich, Markdown and LaTeX).
 
@@ -512,8 +559,9 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
     several = len({r.get("runtime", "eager") for r in rows}) > 1
     timed = any(not _missing(r["latency_ms_median"]) for r in rows)
     notes: list[str] = []
+    metric = SCORE_LABELS.get(rows[0].get("score_metric", "top1"), "score") if rows else "top-1"
     columns = ["model", "×", "r", "params pub.", "params ours (Δ%)", "MAdds pub.", "MACs ours (Δ%)", "elem-ops ours",
-               "top-1 pub.", "source", *(["latency ms", "Δlat"] if timed else []), "note"]  # fmt: skip
+               f"{metric} pub.", "source", *(["latency ms", "Δlat"] if timed else []), "note"]  # fmt: skip
     cells = []
     for r in rows:
         if r["note"] and r["note"] not in notes:
@@ -529,7 +577,7 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
             printed(r["published_params_text"]), ours(r["params"], r["d_params_pct"], r["params_differs"], 3),
             printed(r["published_madds_text"]), ours(r["macs"], r["d_macs_pct"], r["macs_differs"], 1),
             millions(r["elementwise_ops"], 1),
-            "–" if _missing(r["published_top1"]) else f"{r['published_top1']:.1f}", r["source"],
+            _score(r), r["source"],
             *([latency(r["latency_ms_median"], r["latency_ms_iqr"]), pct(r["d_latency_pct"])] if timed else []),
             f"[{notes.index(r['note']) + 1}]" if r["note"] else "",
         ])  # fmt: skip

@@ -17,10 +17,14 @@ from .options import (
     ExportMdOpt,
     Exports,
     FormatOpt,
+    HeadOpt,
+    HeadSlotsOpt,
     InputsOpt,
     LatencyOpt,
     Measurement,
     ModulesOpt,
+    NumClassesOpt,
+    OutputStrideOpt,
     PluginsOpt,
     QuietOpt,
     WidthsOpt,
@@ -28,13 +32,14 @@ from .options import (
     load_plugins,
     measurement_options,
     nonempty,
+    parse_inputs,
     parse_numbers,
     split_names,
 )
 
 GRID_NAMES: dict[str, str | None] = {
     "module": "--modules", "backbone": "--backbones", "width": "--widths", "input_size": "--inputs",
-    "num_classes": None, "weights": None, **FIELD_FLAGS,
+    "num_classes": "--num-classes", "weights": None, **FIELD_FLAGS,
 }  # fmt: skip
 """How messages name the fields of a grid command (sweep, baseline write): its own options; None for the options it
 lacks, which no message may suggest."""
@@ -46,6 +51,10 @@ def sweep_cmd(
     backbones: BackbonesOpt = "mbv2",
     widths: WidthsOpt = "1.0",
     inputs: InputsOpt = "224",
+    head: HeadOpt = None,
+    output_stride: OutputStrideOpt = None,
+    head_slots: HeadSlotsOpt = None,
+    num_classes: NumClassesOpt = None,
     latency: LatencyOpt = True,
     csv: CsvOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip rows already in --csv.")] = False,
@@ -74,8 +83,8 @@ def sweep_cmd(
         build_spec, nonempty(split_names(modules_), "--modules", modules_, "se,ca"),
         nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
         nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
-        nonempty(parse_numbers(inputs, int, "--inputs"), "--inputs", inputs, "224,160"), latency=latency,
-        names=GRID_NAMES, **measure.spec_fields(),
+        parse_inputs(inputs), latency=latency, head=head, output_stride=output_stride, head_slots=head_slots,
+        num_classes=num_classes, names=GRID_NAMES, **measure.spec_fields(),
     )  # fmt: skip
     if csv is not None:
         from ..io.csvfile import check_target

@@ -15,13 +15,15 @@ from .options import (
     ExportMdOpt,
     Exports,
     FormatOpt,
-    InputOpt,
     Measurement,
     QuietOpt,
     measurement_options,
+    parse_input,
 )
 
-TABLE_NAMES: dict[str, str | None] = {"reduction": None, "num_classes": None, "weights": None}
+TABLE_NAMES: dict[str, str | None] = {
+    "reduction": None, "num_classes": None, "weights": None, "head": None, "output_stride": None, "head_slots": None,
+}  # fmt: skip
 """Options of ``profile`` that ``table`` lacks: no message may suggest them."""
 
 
@@ -32,7 +34,14 @@ def table_cmd(
     list_: Annotated[bool, typer.Option("--list", help="List the tables and exit.")] = False,
     latency: Annotated[bool, typer.Option("--latency", help="Add measured latency columns (slower).")] = False,
     format: FormatOpt = "table",
-    input: InputOpt = 224,
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="Input size in pixels: one side (224) or HEIGHTxWIDTH (1024x2048).",
+            show_default="the table's: 224; 320 detection; 512 VOC and 1024x2048 Cityscapes segmentation",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     export_csv: ExportCsvOpt = None,
     export_json: ExportJsonOpt = None,
@@ -58,13 +67,15 @@ def table_cmd(
     fields = {k: v for k, v in measure.spec_fields().items() if k not in ("reduction", "match_params")}
     groups = len(tables.measure_groups(spec))
     with render.progress_bar(groups, f"table {name}", quiet=quiet or format != "table") as progress:
-        rows = tables.measure_table(spec, latency=latency, input_size=input, progress=progress, names=TABLE_NAMES,
+        size = spec.input_size if input is None else parse_input(input)
+        rows = tables.measure_table(spec, latency=latency, input_size=size, progress=progress, names=TABLE_NAMES,
                                     **fields)  # fmt: skip
+    from ..cost.shape import input_hw
     from ..env import collect_env
 
     env = collect_env(measure.device)
     context = (
-        f"measured: {input}×{input}, batch {measure.batch}, {measure.dtype}, {env.device_name}, "
+        f"measured: {'×'.join(map(str, input_hw(size)))}, batch {measure.batch}, {measure.dtype}, {env.device_name}, "
         f"torch {env.torch_version}"
     )
     if format == "table":

@@ -27,6 +27,7 @@ from ..errors import BaselineFileError, DeviceUnavailableError, UsageError
 from ..io.reading import BadValue, Rule, bad_value
 from ..stats import paired_ratio, quartiles
 from .runner import ProfileResult, profile
+from .shape import INPUT_SIZE, input_label
 from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
@@ -51,7 +52,7 @@ def config_label(c: dict[str, Any]) -> str:
     rt = c.get("runtime") or "eager"
     q = c.get("quantize") or "none"
     on = f" on {rt}" + (f" {q}" if q != "none" else "") if (rt, q) != ("eager", "none") else ""
-    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{c['input_size']}{slot}{r}{on}"
+    return f"{c['backbone']}/{c['module']} w{c['width']:g} @{input_label(c['input_size'])}{slot}{r}{on}"
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
     out = []
     failed: dict[tuple[Any, ...], tuple[str, str]] = {}
     for spec in specs:
-        label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
+        label = f"{spec.backbone} ×{spec.width:g} @{input_label(spec.input_size)}"
         if progress:
             progress(label, False)
         inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
@@ -197,7 +198,8 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
 
 VALUES: dict[str, Rule] = {
     "width": Rule(float, low=0, above=True),
-    **dict.fromkeys(("input_size", "batch", "threads", "reduction"), Rule(int, low=1)),
+    "input_size": INPUT_SIZE,
+    **dict.fromkeys(("batch", "threads", "reduction"), Rule(int, low=1)),
     **dict.fromkeys((*EXACT, "latency_n"), Rule(int, low=0)),
     **dict.fromkeys(
         ("latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_ratio_ci_low", "latency_ratio_ci_high"),
@@ -478,6 +480,12 @@ def rows_from_profile_csv(path: Path) -> Measured:
     if not header or any(c not in header for c in (*REQUIRED, *EXACT, "build", "latency_ms_median")):
         raise BaselineFileError(
             f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
+        )
+    headed = next(((line, r["head"]) for line, r in table.rows if r.get("head")), None)
+    if headed is not None:
+        raise BaselineFileError(
+            f"{path}:{headed[0]}: a row of the dense head '{headed[1]}'; a baseline holds classification models "
+            "only: give a file without head rows."
         )
     eager = [(line, _with_build(r)) for line, r in table.rows if r.get("status", "ok") == "ok"]  # every runtime
     failed = {}

@@ -11,6 +11,7 @@ from .. import modules
 from ..errors import InsertionError
 from .opcount import OpCount, count_ops
 from .reduction import kwargs_for
+from .shape import input_hw
 from .spec import DTYPES, ProfileSpec
 
 
@@ -23,16 +24,19 @@ def _what(exc: BaseException) -> str:
 def build_model(spec: ProfileSpec, name: str) -> nn.Module:
     """Build ``spec.backbone`` with attention ``name``, seeded, in eval mode on ``spec.device``/``spec.dtype``."""
     torch.manual_seed(spec.seed)
-    where = f"'{spec.backbone}' at position '{spec.position or 'default'}'"
+    where = _where(spec)
     try:
         model = modules.create_model(
             spec.backbone,
             name,
             width=spec.width,
-            num_classes=spec.num_classes,
+            num_classes=spec.classes,
             position=spec.position,
             small_input=spec.small_input,
             attn_kwargs=kwargs_for(spec, name),
+            head=spec.head,
+            output_stride=spec.stride,
+            head_slots=spec.head_slots,
         )
     except torch.cuda.OutOfMemoryError:
         raise  # a resource failure of this configuration, not an insertion problem: the runner records it
@@ -45,13 +49,25 @@ def build_model(spec: ProfileSpec, name: str) -> nn.Module:
     return model.eval().to(device=spec.device, dtype=DTYPES[spec.dtype])
 
 
+def _where(spec: ProfileSpec) -> str:
+    head = f" under head '{spec.head}'" if spec.head else ""
+    return f"'{spec.backbone}' at position '{spec.position or 'default'}'{head}"
+
+
+def output_shape(spec: ProfileSpec, model: nn.Module, x: torch.Tensor) -> tuple[int, ...]:
+    """The output shape a well-built model gives: ``batch × classes``, or what its dense head declares."""
+    declared = getattr(model, "output_shape", None)
+    return tuple(declared(tuple(x.shape))) if callable(declared) else (spec.batch, spec.classes)
+
+
 def inspect_model(spec: ProfileSpec, name: str, model: nn.Module, x: torch.Tensor) -> OpCount:
     """The model's one instrumented forward: op counts and peak memory, and the check that it is well built.
 
-    Every attention module must keep its input's shape and the network must give ``batch × num_classes``; a module
-    that fails inside the network, or breaks either rule, raises ``InsertionError`` naming it.
+    Every attention module must keep its input's shape and the network must give ``batch × classes`` (a dense
+    model: the shape its head declares); a module that fails inside the network, or breaks either rule, raises
+    ``InsertionError`` naming it.
     """
-    where = f"'{spec.backbone}' at position '{spec.position or 'default'}'"
+    where = _where(spec)
     attn = modules.find_attention(model)
     changed: list[str] = []
     outputs: list[object] = []
@@ -79,13 +95,13 @@ def inspect_model(spec: ProfileSpec, name: str, model: nn.Module, x: torch.Tenso
         raise InsertionError(f"module '{name}' must keep its input shape, but {changed[0]}.")
     y = outputs[-1] if outputs else None
     shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-    if shape != (spec.batch, spec.num_classes):
+    if shape != output_shape(spec, model, x):
         raise InsertionError(f"module '{name}' inside {where} gives output {shape}; it must keep shapes.")
     return ops
 
 
 def make_input(spec: ProfileSpec) -> torch.Tensor:
-    """The seeded input batch, ``batch × 3 × input × input``."""
+    """The seeded input batch, ``batch × 3 × height × width``."""
     g = torch.Generator().manual_seed(spec.seed)
-    x = torch.randn(spec.batch, 3, spec.input_size, spec.input_size, generator=g)
+    x = torch.randn(spec.batch, 3, *input_hw(spec.input_size), generator=g)
     return x.to(device=spec.device, dtype=DTYPES[spec.dtype])

@@ -1,8 +1,9 @@
 """Two result files side by side (``attnbench compare A.csv B.csv``): rows matched on their configuration.
 
 A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
---resume`` uses (``sweep.KEY``: backbone, module, position, reduction and its rule, width, input size, batch, device, dtype,
-threads, build, mode), normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows count;
+--resume`` uses (``sweep.KEY``: backbone, module, position, reduction and its rule, width, input size, head and its
+options, batch, device, dtype, threads, build, mode), normalised the same way, so CSV text from two runs compares
+equal. Only ``status=ok`` rows count;
 when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
 
 For each matched row: params, MACs and element-wise ops of A and B and B − A; the median latency of A and B and
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..errors import ResultsFileError, UsageError
 from .records import ADDED_COLUMNS, VALUES, legacy_defaults, read_result_rows
+from .shape import input_label
 from .sweep import KEY, row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
@@ -73,6 +75,8 @@ def read_results(path: Path, option: str) -> Results:
             failed += 1
             continue
         typed = {c: raw.get(c, None if c in VALUES else "") for c in (*KEY, *COUNTS, *LATENCY)}
+        if typed["input_size"] is not None:
+            typed["input_size"] = input_label(typed["input_size"])  # as a row holds it: 224, or "512x1024"
         key = row_key(typed)
         rows.pop(key, None)  # the last ok row of a configuration stands for it, in the place it was last written
         rows[key] = typed

@@ -16,8 +16,13 @@ through fvcore's JIT tracer (``tests/fvcore_reference.py``), and require the sam
   - LayerNorm, whose statistics come from its own input: mean and variance are two reductions (one per input
     element each), normalising is one per element, and the affine (weight and/or bias, one fused multiply-add) one
     more: four per element with the affine, three without (fvcore's own handle guesses five).
+  - interpolation (``F.interpolate``, ``nn.Upsample``): an output element that weights ``k`` input elements is
+    ``2k − 1`` ops (``k`` products, ``k − 1`` sums; the weights depend on the position only and are not counted):
+    linear 3, bilinear 7, bicubic 31, trilinear 15 per output element. Nearest-neighbour upsampling copies one
+    input element per output element: data movement, 0 (fvcore charges it 1 and bilinear 4 per output element).
   In-place forms (``mul_``, ``sigmoid_``, ``hardtanh_``, ...) cost what their out-of-place forms cost.
-- Pure data movement (views, ``cat``, ``stack``, ``clone``, copies, padding, indexing, factories, dropout) costs 0
+- Pure data movement (views, ``cat``, ``stack``, ``clone``, copies, padding, indexing, nearest-neighbour upsampling,
+  factories, dropout) costs 0
   and is not reported. An op that touches elements and has no rule is counted in ``OpCount.unsupported``
   (``"aten::erf": 3``), never silently dropped.
 
@@ -182,6 +187,12 @@ _RULE_SPEC: tuple[tuple[str, Count, tuple[str, ...]], ...] = (
     (ELEMENTWISE, _per_input, _BATCH_NORM_NAMES),
     # layer_norm is seen whole under inference mode, native_layer_norm (what it decomposes to) with autograd on.
     (ELEMENTWISE, _layer_norm, ("layer_norm", "native_layer_norm")),
+    # Interpolation: 2k - 1 per output element for k weighted input elements (the .vec overloads are the same
+    # packets; F.interpolate dispatches them).
+    (ELEMENTWISE, _per_output(3), ("upsample_linear1d",)),
+    (ELEMENTWISE, _per_output(7), ("upsample_bilinear2d",)),
+    (ELEMENTWISE, _per_output(31), ("upsample_bicubic2d",)),
+    (ELEMENTWISE, _per_output(15), ("upsample_trilinear3d",)),
 )
 
 _FREE_NAMES = (
@@ -190,6 +201,9 @@ _FREE_NAMES = (
     "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "repeat",
     "roll", "flip", "index", "_unsafe_index", "index_select", "gather", "index_put", "index_put_", "masked_fill",
     "masked_fill_", "where", "fill", "fill_", "zero_",
+    # Nearest-neighbour upsampling: one input element copied to each output element.
+    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     # In-place metadata changes: the view ops' in-place forms.
     "detach_", "squeeze_", "unsqueeze_", "transpose_", "t_", "as_strided_", "resize_", "set_",
     # Factories and scalars.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import AttnbenchError, ResultsFileError
 from ..io.reading import Rule
+from .shape import INPUT_SIZE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +29,17 @@ class ProfileRecord:
     host's own attention parameters) or ``native`` (the host's own module); empty for the baseline
     (``cost.reduction``)."""
     width: float
-    input_size: int
+    input_size: int | str
+    """The side of a square input in px, or ``"HxW"`` (height x width)."""
+    head: str
+    """The dense head on the backbone (``ssdlite``, ``ssdlite_voc``, ``deeplabv3``, ``lraspp``); empty: the
+    classification network (and in every row written before the head columns)."""
+    head_classes: int | None
+    """The head's classes (empty without a head)."""
+    output_stride: int | None
+    """The backbone's output stride under the head (empty without a head)."""
+    head_slots: str
+    """Where attention sits under the head: ``backbone+extras`` (also the head's extra blocks) or ``backbone``."""
     batch: int
     device: str
     dtype: str
@@ -90,7 +101,8 @@ class ProfileRecord:
     output_abs_max: float | None
     """Largest absolute value of eager's output on that input: the scale ``max_abs_diff`` is judged against."""
     top1_agreement: float | None
-    """int8 only: fraction of ``agreement_images`` synthetic images whose top-1 class equals eager's."""
+    """int8 only: the fraction of predictions on ``agreement_images`` synthetic images whose class equals eager's:
+    one per image, per pixel (segmentation) or per box (detection)."""
     attn_ops_int8: int | None
     attn_ops_float: int | None
     """Ops of the exported graph inside attention modules that run in int8 / in float (ONNX-based runtimes)."""
@@ -120,6 +132,8 @@ RUNTIME_COLUMNS: tuple[str, ...] = (
     "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
 )  # fmt: skip
 """Columns added with the runtimes."""
+HEAD_COLUMNS: tuple[str, ...] = ("head", "head_classes", "output_stride", "head_slots")
+"""Columns added with the dense heads; empty in a classification row, as in every older row."""
 TIMING_COLUMNS: tuple[str, ...] = ("latency_repeats", "latency_precision_pp", "latency_max_time_s", "latency_stop")
 """The timing settings a row was measured under, and what ended its rounds (``sweep --resume`` keys on them, and on
 ``warm_calls``)."""
@@ -131,6 +145,7 @@ ADDED_COLUMNS: tuple[str, ...] = (
     "warm_calls",
     "cpu_cache_kib",
     *TIMING_COLUMNS,
+    *HEAD_COLUMNS,
 )
 """Columns added since the first results format; files written without some of them still load
 (``io.csvfile.upgrade_header``, ``legacy_defaults``)."""
@@ -156,7 +171,11 @@ _POSITIVE = "latency_ms_median latency_ms_mean latency_ms_min throughput_ips".sp
 _SHARES = "d_latency_pct d_latency_pct_ci_low d_latency_pct_ci_high".split()
 VALUES: dict[str, Rule] = {
     "width": Rule(float, low=0, above=True),
-    **dict.fromkeys(("input_size", "batch", "threads", "reduction", "latency_calls_per_sample"), Rule(int, low=1)),
+    "input_size": INPUT_SIZE,
+    **dict.fromkeys(
+        ("batch", "threads", "reduction", "latency_calls_per_sample", "head_classes", "output_stride"), Rule(int, low=1)
+    ),
+    "warm_calls": Rule(int, low=0),
     **dict.fromkeys(_COUNTS, Rule(int, low=0)),
     **dict.fromkeys(("d_params", "d_macs", "d_elementwise_ops"), Rule(int)),
     **dict.fromkeys(_POSITIVE, Rule(float, low=0, above=True)),

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from .. import modules
+from .shape import InputSize, input_hw
 from .spec import ProfileSpec
 
 RULES = ("default", "given", "matched", "native")
@@ -75,7 +76,7 @@ def kwargs_for(spec: ProfileSpec, name: str) -> dict[str, Any]:
 
 
 def _matched(spec: ProfileSpec, name: str) -> int | None:
-    channels, target = own_attention(spec.backbone, spec.width, spec.num_classes, spec.small_input, spec.input_size)
+    channels, target = own_attention(spec.backbone, spec.width, spec.classes, spec.small_input, spec.input_size)
     constructor = modules.ATTENTION.get(name).fn  # keyed too: a plugin may register another module under the name
     return _match(name, constructor, channels, target, tuple(sorted(spec.attn_kwargs.items())))
 
@@ -91,7 +92,7 @@ def _match(
 
 @functools.lru_cache(maxsize=64)
 def own_attention(
-    backbone: str, width: float, num_classes: int, small_input: bool, input_size: int
+    backbone: str, width: float, num_classes: int, small_input: bool, input_size: InputSize
 ) -> tuple[tuple[int, ...], int]:
     """The channel count of every slot of the host's own attention modules, and their total parameters."""
     from ..modules.swap import slot_channels
@@ -100,6 +101,6 @@ def own_attention(
         width=width, num_classes=num_classes, small_input=small_input, attn_layer=modules.NativeAttention()
     )
     slots = modules.find_attention(model)
-    example = torch.randn(1, 3, input_size, input_size)
+    example = torch.randn(1, 3, *input_hw(input_size))
     channels = slot_channels(model, [n for n, _ in slots], example)
     return tuple(channels), sum(p.numel() for _, m in slots for p in m.parameters())

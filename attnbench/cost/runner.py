@@ -22,6 +22,7 @@ from .count import count_params
 from .heap import allocator_name, kept_heap
 from .records import ProfileRecord
 from .reduction import reduction_for
+from .shape import input_hw, input_label
 from .spec import BASELINE, ProfileSpec
 from .timing import Latency, SampleSource, Sampling, TimerSource, clock_for, sample_until_precise, torch_threads
 
@@ -125,7 +126,7 @@ def train_step(model: torch.nn.Module, forward: Callable[[], Any]) -> Callable[[
 def synthetic_images(spec: ProfileSpec, count: int, seed: int) -> list[torch.Tensor]:
     """``count`` seeded inputs shaped like the timing input, in batches of ``spec.batch``."""
     g = torch.Generator().manual_seed(seed)
-    shape = (spec.batch, 3, spec.input_size, spec.input_size)
+    shape = (spec.batch, 3, *input_hw(spec.input_size))
     return [torch.randn(*shape, generator=g).to(device=spec.device) for _ in range(math.ceil(count / spec.batch))]
 
 
@@ -155,14 +156,15 @@ def _check(
             f"{scale:.3g}; not timed."
         )
     agree = None
+    classes_of = getattr(model, "predicted_classes", lambda out: out.argmax(1))
     if spec.quantize != "none" and agreement:
         same = total = 0
         eager_top1 = [] if eager_top1 is None else eager_top1  # the model's eager classes, shared by its builds
         with torch.inference_mode():
             if not eager_top1:
-                eager_top1.extend(model(batch).argmax(1).cpu() for batch in agreement)
+                eager_top1.extend(classes_of(model(batch)).cpu() for batch in agreement)
             for batch, a in zip(agreement, eager_top1):
-                b = prepared.run(batch).argmax(1).cpu()
+                b = classes_of(prepared.run(batch)).cpu()
                 same, total = same + int((a == b).sum()), total + a.numel()
         agree = same / total
     return _Check(prepared.graph, diff, scale, agree, prepared.ops)
@@ -287,7 +289,9 @@ def _record(
 
     return ProfileRecord(
         backbone=spec.backbone, module=name, position=effective_position(spec, name),
-        reduction=reduction.value, reduction_rule=reduction.rule, width=spec.width, input_size=spec.input_size, batch=spec.batch,
+        reduction=reduction.value, reduction_rule=reduction.rule, width=spec.width,
+        input_size=input_label(spec.input_size), head=spec.head or "", head_classes=spec.classes if spec.head else None,
+        output_stride=spec.stride, head_slots=spec.slots, batch=spec.batch,
         device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build, mode=spec.mode, runtime=runtime,
         runtime_version=RUNTIMES[runtime].version() if runtime in RUNTIMES else "", quantize=spec.quantize,
         graph=check.graph if check else "",

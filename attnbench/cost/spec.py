@@ -12,6 +12,7 @@ import torch
 from .. import modules
 from ..errors import DeviceUnavailableError, UnknownNameError, UsageError
 from . import BASELINE
+from .shape import InputSize, input_hw, input_label
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 BUILDS = ("eager", "channels_last", "compile", "compile+channels_last")
@@ -32,13 +33,15 @@ OPTIONS: dict[str, str | None] = {
     "device": "--device", "dtype": "--dtype", "threads": "--threads", "warmup": "--warmup", "repeats": "--repeats",
     "reduction": "--reduction", "position": "--position", "num_classes": "--num-classes",
     "small_input": "--small-input", "weights": "--weights", "runtime": "--runtime", "mode": "--mode",
+    "head": "--head", "output_stride": "--output-stride", "head_slots": "--head-slots",
 }  # fmt: skip
 """How messages name each ``ProfileSpec`` field: ``profile``'s options. A caller with other names passes its own
 (``validate(names=...)``): another command's options (``sweep``'s ``--widths``), a baseline file's columns, or
 ``None`` for an option the command does not have, so that no message suggests it."""
 
 FILE_COLUMNS: dict[str, str | None] = {
-    **{name: name for name in OPTIONS}, "module": None, "small_input": None, "weights": None,
+    **{name: name for name in OPTIONS}, "module": None, "small_input": None, "weights": None, "head": None,
+    "output_stride": None, "head_slots": None,
 }  # fmt: skip
 """Names for a spec read from a file (a baseline): the fields are its columns, and no message suggests an option."""
 
@@ -67,7 +70,7 @@ def check_device(device: str, option: str | None = "--device") -> None:
 
 
 def check_model(
-    backbone: str, width: float, input_size: int, small_input: bool, hint_small: bool = True,
+    backbone: str, width: float, input_size: InputSize, small_input: bool, hint_small: bool = True,
     names: dict[str, str | None] | None = None,
 ) -> None:  # fmt: skip
     """Raise a one-line ``UsageError`` when width or input size do not fit ``backbone`` (a registered name).
@@ -84,11 +87,11 @@ def check_model(
         flag = n["small_input"] or "small_input"
         raise UsageError(f"backbone '{backbone}' has no small-input variant; drop {flag}.")
     min_input = meta["min_input_small" if small_input else "min_input"]
-    if not min_input <= input_size <= 4096:
+    if not all(min_input <= side <= 4096 for side in input_hw(input_size)):
         flag = n["small_input"] if hint_small else None
         small = f" (or add {flag} for 32-64 px images)" if flag and not small_input else ""
         raise UsageError(
-            f"{n['input_size'] or 'input_size'} {input_size} does not fit backbone '{backbone}': "
+            f"{n['input_size'] or 'input_size'} {input_label(input_size)} does not fit backbone '{backbone}': "
             f"use {min_input} to 4096{small}."
         )
 
@@ -116,7 +119,8 @@ class ProfileSpec:
     modules: tuple[str, ...]
     backbone: str = "mbv2"
     width: float = 1.0
-    input_size: int = 224
+    input_size: InputSize = 224
+    """The side of a square input, or ``(height, width)``."""
     batch: int = 1
     device: str = "cpu"
     dtype: str = "float32"
@@ -134,8 +138,16 @@ class ProfileSpec:
     match_params: bool = False
     """Each module's r matched to the host's own attention parameters (``cost.reduction``); not with ``reduction``."""
     position: str | None = None
-    num_classes: int = 1000
+    num_classes: int | None = None
+    """Classes of the classifier or dense head (``None``: 1000, or the head's default; see ``classes``)."""
     small_input: bool = False
+    head: str | None = None
+    """A dense head (``ssdlite``, ``ssdlite_voc``, ``deeplabv3``, ``lraspp``) on the backbone; ``None``: the
+    classification network."""
+    output_stride: int | None = None
+    """The backbone's output stride under a head (``None``: the head's default)."""
+    head_slots: str | None = None
+    """Where attention goes under a head: ``backbone+extras`` or ``backbone`` (``None``: the head's default)."""
     builds: tuple[str, ...] = ("eager",)
     """Runtimes to time every model on (``eager``, ``compile``, ``onnxruntime``, ``openvino``, ...), each optionally
     with ``+channels_last``; every Δ is against the baseline on the same build."""
@@ -155,6 +167,27 @@ class ProfileSpec:
     weights: str | None = None
     """The CA authors' MobileNetV2+CA checkpoint, loaded into every attended model (CA family, mbv2 only)."""
     attn_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> int:
+        """The class count the model is built with."""
+        if self.num_classes is not None:
+            return self.num_classes
+        return int(modules.HEADS.get(self.head).meta["num_classes"]) if self.head else 1000
+
+    @property
+    def stride(self) -> int | None:
+        """The output stride the head is built at (``None`` without a head)."""
+        if not self.head:
+            return None
+        return self.output_stride or int(modules.HEADS.get(self.head).meta["output_strides"][0])
+
+    @property
+    def slots(self) -> str:
+        """Where attention goes under the head (empty without one)."""
+        if not self.head:
+            return ""
+        return self.head_slots or str(modules.HEADS.get(self.head).meta["slots"][0])
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -185,6 +218,8 @@ class ProfileSpec:
             return n[field] or field
 
         check_name(modules.BACKBONES, self.backbone)
+        if self.head:
+            check_name(modules.HEADS, self.head)
         if not self.modules and require_module:
             m = opt("module")
             raise UsageError(f"no attention module given; pass {m}, e.g. {m} ca or {m} se,ca.")
@@ -196,7 +231,7 @@ class ProfileSpec:
             ("batch", self.batch, 4096),
             ("threads", self.threads, 1024),
             ("repeats", self.repeats, 100000),
-            ("num_classes", self.num_classes, 100000),
+            ("num_classes", self.classes, 100000),
         ):
             if not 1 <= value <= top:
                 raise UsageError(f"{opt(key)} must be between 1 and {top}, got {value}.")
@@ -262,6 +297,7 @@ class ProfileSpec:
                 f"{opt('mode')} train times PyTorch builds only (eager, compile, channels_last): an exported runtime "
                 "has no backward pass."
             )
+        self._validate_head(opt)
         if self.weights is not None:
             ca_family = {"ca", "ca_relu6", "ca_silu"}
             if self.backbone != "mbv2" or not self.modules or not set(self.modules) <= ca_family:
@@ -277,3 +313,29 @@ class ProfileSpec:
             device = f"{n['device']} cuda" if n["device"] else "a CUDA device"
             raise UsageError(f"{opt('dtype')} float16 needs {device}; on CPU use float32 or bfloat16.")
         return self
+
+    def _validate_head(self, opt: Any) -> None:
+        """The head's own checks: a known head on a backbone it takes, at a stride and slot rule it offers."""
+        if not self.head:
+            for key, value in (("output_stride", self.output_stride), ("head_slots", self.head_slots)):
+                if value is not None:
+                    raise UsageError(f"{opt(key)} applies to a dense head; add {opt('head')} (e.g. deeplabv3).")
+            return
+        check_name(modules.HEADS, self.head)
+        meta = modules.HEADS.get(self.head).meta
+        if self.backbone not in meta["backbones"]:
+            raise UsageError(
+                f"{opt('head')} {self.head} takes {opt('backbone')} {' or '.join(meta['backbones'])}, "
+                f"not '{self.backbone}'."
+            )
+        if self.stride not in meta["output_strides"]:
+            choices = " or ".join(map(str, meta["output_strides"]))
+            raise UsageError(f"{opt('head')} {self.head} takes {opt('output_stride')} {choices}, not {self.stride}.")
+        if self.slots not in meta["slots"]:
+            raise UsageError(
+                f"{opt('head')} {self.head} takes {opt('head_slots')} {' or '.join(meta['slots'])}, not '{self.slots}'."
+            )
+        if self.small_input:
+            raise UsageError(f"{opt('head')} {self.head} needs the full-stride backbone: drop {opt('small_input')}.")
+        if self.weights is not None:
+            raise UsageError(f"{opt('weights')} loads a classification checkpoint: drop it with {opt('head')}.")

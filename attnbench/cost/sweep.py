@@ -28,13 +28,14 @@ from typing import Any, NamedTuple
 
 from .. import modules
 from ..io.csvfile import CsvAppender, check_target, upgrade_header
-from .records import ADDED_COLUMNS, COLUMNS, ProfileRecord, as_dict, legacy_defaults, read_result_rows
+from .records import ADDED_COLUMNS, COLUMNS, HEAD_COLUMNS, ProfileRecord, as_dict, legacy_defaults, read_result_rows
 from .reduction import reduction_for
 from .runner import effective_position, profile
+from .shape import input_label, parse_input_size
 from .spec import BASELINE, ProfileSpec
 
-KEY = ("backbone", "module", "position", "reduction", "reduction_rule", "width", "input_size", "batch", "device",
-       "dtype", "threads", "build", "quantize", "mode")  # fmt: skip
+KEY = ("backbone", "module", "position", "reduction", "reduction_rule", "width", "input_size", "head", "head_classes",
+       "output_stride", "head_slots", "batch", "device", "dtype", "threads", "build", "quantize", "mode")  # fmt: skip
 """A row's configuration: what must be equal for a row to stand for another."""
 
 
@@ -80,7 +81,9 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
             out.append("")
         elif k == "width":
             out.append(repr(float(v)))
-        elif k in ("input_size", "batch", "threads", "reduction"):
+        elif k == "input_size":
+            out.append(str(input_label(parse_input_size(v))))
+        elif k in ("batch", "threads", "reduction", "head_classes", "output_stride"):
             out.append(str(int(float(v))))
         else:
             out.append(str(v))
@@ -153,7 +156,9 @@ def existing(path: Path) -> Done:
     """
     check_target(path, COLUMNS)
     done: Done = {}
-    required = [k for k in KEY if k not in ("position", "reduction", "reduction_rule")]  # empty for the baseline
+    required = [
+        k for k in KEY if k not in ("position", "reduction", "reduction_rule", *HEAD_COLUMNS)
+    ]  # empty for the baseline
     checked = read_result_rows(path, "--csv", "choose another path.", missing_ok=True, columns=COLUMNS)
     for _, r in checked.rows:
         if r.get("status") == "ok" and all(r.get(k) not in (None, "") for k in required):
@@ -185,7 +190,8 @@ def run(
     try:
         for spec in specs:
             wanted = [n for n in spec.names if not all(is_done(done, spec, n, b) for b in spec.builds)]
-            label = f"{spec.backbone} ×{spec.width:g} @{spec.input_size}"
+            head = f" + {spec.head}" if spec.head else ""
+            label = f"{spec.backbone}{head} ×{spec.width:g} @{input_label(spec.input_size)}"
             if not wanted:
                 if progress:
                     progress(f"{label}: already in the CSV", True)
@@ -211,5 +217,7 @@ def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
     reduction = reduction_for(spec, name)
     return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
             "reduction": reduction.value, "reduction_rule": reduction.rule, "width": spec.width,
-            "input_size": spec.input_size, "batch": spec.batch, "device": spec.device, "dtype": spec.dtype,
+            "input_size": input_label(spec.input_size), "head": spec.head or "",
+            "head_classes": spec.classes if spec.head else None, "output_stride": spec.stride,
+            "head_slots": spec.slots, "batch": spec.batch, "device": spec.device, "dtype": spec.dtype,
             "threads": spec.threads, "build": build, "quantize": spec.quantize, "mode": spec.mode}  # fmt: skip

@@ -326,7 +326,7 @@ def check_spec_weights(spec: ProfileSpec) -> None:
     for name in spec.modules:
         try:
             model = modules.create_model(
-                spec.backbone, name, width=spec.width, num_classes=spec.num_classes, position=spec.position,
+                spec.backbone, name, width=spec.width, num_classes=spec.classes, position=spec.position,
                 small_input=spec.small_input, attn_kwargs=spec.module_kwargs(),
             )  # fmt: skip
         except (ValueError, TypeError, RuntimeError, AssertionError):

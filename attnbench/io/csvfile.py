@@ -1039,7 +1039,10 @@ def upgrade_header(
     judges it). Returns whether the file was rewritten.
     """
     p = Path(os.fspath(path))
-    if not p.is_file():
+    try:
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            return False
+    except OSError:  # missing, or a path the system refuses: check_target names it
         return False
     try:
         with p.open(encoding="utf-8-sig", newline="") as f:

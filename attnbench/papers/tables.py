@@ -27,11 +27,14 @@ from importlib import resources
 from typing import Any
 
 from ..cost import BASELINE
+from ..cost.shape import InputSize, input_label
 from ..errors import UnknownNameError, UsageError
 
 TAGS = ("confirmed", "recalled", "inferred", "unknown")
-METRICS = ("params", "madds", "top1", "top1_err")
-"""``top1_err`` is a top-1 *error* as the paper prints it; a row has ``top1`` or ``top1_err``, never both."""
+SCORES = {"top1": "top-1", "top1_err": "top-1", "ap": "AP", "map": "mAP", "miou": "mIoU"}
+"""The task metric a row publishes, one per row: ImageNet top-1 (``top1_err``: a top-1 *error* as the paper prints
+it, shown as 100 − error), COCO box AP, PASCAL VOC detection mAP, segmentation mean IoU; all in percent."""
+METRICS = ("params", "madds", *SCORES)
 DATA_FILE = "published.csv"
 DATA_COLUMNS = ("table", "row", "backbone", "width", "metric", "value", "confidence", "source", "note")
 
@@ -111,6 +114,11 @@ class Row:
     module: str
     width: float = 1.0
     reduction: int | None = None
+    head: str | None = None
+    """A dense head (``ssdlite``, ``deeplabv3``, ...); ``None``: the classification network."""
+    output_stride: int | None = None
+    num_classes: int | None = None
+    """Classes of the head (``None``: its default)."""
     published: tuple[Entry, ...] = ()
     """This row's lines of ``published.csv``, attached when the table is defined."""
 
@@ -134,6 +142,17 @@ class Row:
         """Published top-1 in percent (100 − the printed error for tables that print ``top1_err``)."""
         error = self._value("top1_err")
         return err(error) if error is not None else self._value("top1")
+
+    @property
+    def score_metric(self) -> str:
+        """The task metric the row publishes (a key of ``SCORES``; ``top1`` when it publishes none)."""
+        return next((e.metric for e in self.published if e.metric in SCORES), "top1")
+
+    @property
+    def score(self) -> str | None:
+        """The published task metric in percent: top-1 (see ``top1``), AP, mAP or mIoU."""
+        metric = self.score_metric
+        return self.top1 if metric in ("top1", "top1_err") else self._value(metric)
 
     @property
     def source(self) -> str:
@@ -163,6 +182,8 @@ class TableSpec:
     source: str
     """The paper and table the published numbers come from; per-value citations are in ``published.csv``."""
     rows: tuple[Row, ...]
+    input_size: InputSize = 224
+    """The input the table's counts are made at (``--input`` overrides it)."""
 
 
 def err(text: str) -> str:
@@ -174,14 +195,15 @@ def err(text: str) -> str:
 TABLES: dict[str, TableSpec] = {}
 
 
-def _table(name: str, title: str, source: str, *rows: Row) -> None:
+def _table(name: str, title: str, source: str, *rows: Row, input_size: InputSize = 224) -> None:
     """Define a table; each row gets its lines of the data file (matched on table, label, backbone and width)."""
 
     def lines(row: Row) -> tuple[Entry, ...]:
         key = (name, row.label, row.backbone, row.width)
         return tuple(e for e in PUBLISHED if (e.table, e.row, e.backbone, e.width) == key)
 
-    TABLES[name] = TableSpec(name, title, source, tuple(replace(row, published=lines(row)) for row in rows))
+    rows_ = tuple(replace(row, published=lines(row)) for row in rows)
+    TABLES[name] = TableSpec(name, title, source, rows_, input_size)
 
 
 _CA = "Hou et al., Coordinate Attention, CVPR 2021 (arXiv:2103.02907)"
@@ -272,6 +294,56 @@ _table(
 )
 
 
+_CA_DENSE = f"{_CA}, Tables 6-9 as listed in the authors' README"
+
+
+def _dense_rows(head: str, stride: int | None = None, classes: int | None = None, suffix: str = "") -> list[Row]:
+    """MobileNetV2 with none, SE, CBAM and CA under ``head``, reductions as the paper's Table 2."""
+    kw = {"head": head, "output_stride": stride, "num_classes": classes}
+    return [
+        Row(f"MobileNetV2{suffix}", "mbv2", "none", **kw),
+        Row(f"+ SE{suffix}", "mbv2", "se", 1.0, 24, **kw),
+        Row(f"+ CBAM{suffix}", "mbv2", "cbam", 1.0, 24, **kw),
+        Row(f"+ CA{suffix}", "mbv2", "ca", 1.0, 32, **kw),
+    ]
+
+
+_table(
+    "ca-table6",
+    "CA paper, Table 6: SSDLite320 object detection on COCO (box AP)",
+    f"{_CA_DENSE} (Table 6); detection code: Andrew-Qibin/ssdlite-pytorch-mobilenext",
+    *_dense_rows("ssdlite")[:1],
+    Row("MobileNeXt", "mnext", "none", head="ssdlite"),
+    *_dense_rows("ssdlite")[1:],
+    input_size=320,
+)
+
+_table(
+    "ca-table7",
+    "CA paper, Table 7: SSDLite320 object detection on PASCAL VOC 2007 test (mAP)",
+    f"{_CA_DENSE} (Table 7); detection code: Andrew-Qibin/ssdlite-pytorch-mobilenext",
+    *_dense_rows("ssdlite_voc"),
+    input_size=320,
+)
+
+_table(
+    "ca-table8",
+    "CA paper, Table 8: DeepLabV3 semantic segmentation on PASCAL VOC 2012 val (mIoU), output stride 16 and 8",
+    f"{_CA_DENSE} (Table 8)",
+    *_dense_rows("deeplabv3", 16, 21, " (OS 16)"),
+    *_dense_rows("deeplabv3", 8, 21, " (OS 8)"),
+    input_size=512,
+)
+
+_table(
+    "ca-table9",
+    "CA paper, Table 9: DeepLabV3 semantic segmentation on Cityscapes val (mIoU), output stride 8",
+    f"{_CA_DENSE} (Table 9)",
+    *_dense_rows("deeplabv3", 8, 19),
+    input_size=(1024, 2048),
+)
+
+
 def get_table(name: str) -> TableSpec:
     if name not in TABLES:
         import difflib
@@ -283,9 +355,11 @@ def get_table(name: str) -> TableSpec:
 
 
 TABLE_COLUMNS = (
-    "table", "row", "backbone", "module", "width", "reduction", "reduction_rule", "input_size", "runtime", "quantize", "published_params", "published_madds",
-    "published_top1", "published_params_text", "published_madds_text", "source", "params", "macs", "elementwise_ops", "d_params_pct", "d_macs_pct", "params_differs",
-    "macs_differs", "latency_ms_median", "latency_ms_iqr", "d_latency_pct", "note",
+    "table", "row", "backbone", "module", "width", "reduction", "reduction_rule", "input_size", "head",
+    "output_stride", "head_classes", "runtime", "quantize", "published_params", "published_madds", "published_top1",
+    "published_score", "score_metric", "published_score_text", "published_params_text", "published_madds_text",
+    "source", "params", "macs", "elementwise_ops", "d_params_pct", "d_macs_pct", "params_differs", "macs_differs",
+    "latency_ms_median", "latency_ms_iqr", "d_latency_pct", "note",
 )  # fmt: skip
 
 
@@ -297,60 +371,79 @@ def _differs(ours: float, published: Published | None) -> bool | None:
     return None if published is None else abs(ours - published.value) > published.half_unit
 
 
-def measure_groups(spec: TableSpec) -> dict[tuple[str, float, int | None], list[str]]:
-    """The profile runs ``measure_table`` makes: (backbone, width, reduction) → the modules measured beside ``none``.
+Group = tuple[str, float, int | None, str | None, int | None, int | None]
+"""A profile run of ``measure_table``: backbone, width, reduction, head, output stride, head classes."""
 
-    Rows that share backbone, width and reduction are measured in one run; a baseline row with no module group of
-    its own backbone and width gets a run of its own.
+
+def _group(row: Row, reduction: int | None) -> Group:
+    return (row.backbone, row.width, reduction, row.head, row.output_stride, row.num_classes)
+
+
+def measure_groups(spec: TableSpec) -> dict[Group, list[str]]:
+    """The profile runs ``measure_table`` makes: (backbone, width, reduction, head, output stride, classes) → the
+    modules measured beside ``none``.
+
+    Rows that share all of these are measured in one run; a baseline row with no module group of its own model
+    (backbone, width and head) gets a run of its own.
     """
-    groups: dict[tuple[str, float, int | None], list[str]] = {}
+    groups: dict[Group, list[str]] = {}
     for row in spec.rows:
         if row.module != BASELINE:
-            groups.setdefault((row.backbone, row.width, row.reduction), []).append(row.module)
+            groups.setdefault(_group(row, row.reduction), []).append(row.module)
+    models = {(k[:2], k[3:]) for k in groups}  # the model without its reduction
     for row in spec.rows:
-        if row.module == BASELINE and not any(k[:2] == (row.backbone, row.width) for k in groups):
-            groups[(row.backbone, row.width, None)] = []
+        key = _group(row, None)
+        if row.module == BASELINE and (key[:2], key[3:]) not in models:
+            groups[key] = []
     return groups
 
 
 def measure_table(
-    spec: TableSpec, latency: bool = False, input_size: int = 224,
+    spec: TableSpec, latency: bool = False, input_size: InputSize | None = None,
     progress: Callable[[str, bool], None] | None = None, **profile_fields: Any,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Build and measure every row of ``spec``; one dict per row with ``TABLE_COLUMNS``.
 
-    Rows that share backbone, width and reduction are measured in one profile run (with its own baseline), so a
-    latency Δ is always against a baseline timed in the same interleaved rounds. ``progress(text, advance)`` is
-    called as each run starts and goes on (``advance`` False) and once when it ends (``advance`` True): one step per
-    group of ``measure_groups``.
+    Rows that share backbone, width, reduction and head are measured in one profile run (with its own baseline),
+    so a latency Δ is always against a baseline timed in the same interleaved rounds. ``input_size`` (``None``:
+    the table's own) is the input of every row. ``progress(text, advance)`` is called as each run starts and goes
+    on (``advance`` False) and once when it ends (``advance`` True): one step per group of ``measure_groups``.
     """
     from ..api import build_spec
     from ..cost.runner import profile
 
-    measured: dict[tuple[str, float, int | None, str, str], Any] = {}
+    size = spec.input_size if input_size is None else input_size
+    measured: dict[tuple[Group, str, str], Any] = {}
     builds = tuple(profile_fields.get("builds", ("eager",)))
-    for (backbone, width, reduction), names in measure_groups(spec).items():
-        label = f"{backbone} ×{width:g} r={reduction}: {', '.join(['none', *names])}"
+    for group, names in measure_groups(spec).items():
+        backbone, width, reduction, head, stride, classes = group
+        on = f" + {head}" if head else ""
+        label = f"{backbone}{on} ×{width:g} r={reduction}: {', '.join(['none', *names])}"
         if progress:
             progress(label, False)
-        ps = build_spec(names, backbone=backbone, width=width, reduction=reduction, input_size=input_size,
-                        latency=latency, memory=False, require_module=False, **profile_fields)  # fmt: skip
+        ps = build_spec(names, backbone=backbone, width=width, reduction=reduction, input_size=size, head=head,
+                        output_stride=stride, num_classes=classes, latency=latency, memory=False,
+                        require_module=False, **profile_fields)  # fmt: skip
         inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
         for rec in profile(ps, inner).records:
-            key = (backbone, width, reduction if rec.module != BASELINE else None, rec.module, rec.build)
+            key = (group if rec.module != BASELINE else (*group[:2], None, *group[3:]), rec.module, rec.build)
             measured.setdefault(key, rec)
         if progress:
             progress(f"{label}: done", True)
     out = []
     for row, build in ((row, build) for build in builds for row in spec.rows):
-        rec = measured[(row.backbone, row.width, row.reduction if row.module != BASELINE else None, row.module, build)]
+        group = _group(row, row.reduction if row.module != BASELINE else None)
+        rec = measured[(group, row.module, build)]
         pp, pm = (Published(row.params) if row.params else None), (Published(row.madds) if row.madds else None)
         out.append({
             "table": spec.name, "row": row.label, "backbone": row.backbone, "module": row.module, "width": row.width,
-            "reduction": rec.reduction, "reduction_rule": rec.reduction_rule, "input_size": input_size, "runtime": rec.build, "quantize": rec.quantize,
-            "published_params": pp.value if pp else None, "published_madds": pm.value if pm else None,
-            "published_top1": float(row.top1) if row.top1 else None, "published_params_text": row.params or "",
-            "published_madds_text": row.madds or "", "source": row.source,
+            "reduction": rec.reduction, "reduction_rule": rec.reduction_rule, "input_size": input_label(size), "head": rec.head,
+            "output_stride": rec.output_stride, "head_classes": rec.head_classes, "runtime": rec.build,
+            "quantize": rec.quantize, "published_params": pp.value if pp else None,
+            "published_madds": pm.value if pm else None, "published_top1": float(row.top1) if row.top1 else None,
+            "published_score": float(row.score) if row.score else None, "score_metric": row.score_metric,
+            "published_score_text": row.score or "",
+            "published_params_text": row.params or "", "published_madds_text": row.madds or "", "source": row.source,
             "params": rec.params, "macs": rec.macs, "elementwise_ops": rec.elementwise_ops,
             "d_params_pct": _pct(rec.params, pp), "d_macs_pct": _pct(rec.macs, pm),
             "params_differs": _differs(rec.params, pp), "macs_differs": _differs(rec.macs, pm),
@@ -389,7 +482,7 @@ def check_published(entries: tuple[Entry, ...] = PUBLISHED) -> list[str]:
             except ValueError:
                 problems.append(f"{where}: cannot parse '{e.value}'")
             else:
-                if number <= 0 or (e.metric in ("top1", "top1_err") and number > 100):
+                if number <= 0 or (e.metric in SCORES and number > 100):
                     problems.append(f"{where}: '{e.value}' is out of range")
     return problems
 
@@ -406,11 +499,14 @@ def check_tables() -> None:
             if keys.count((row.label, row.backbone, row.width)) > 1:
                 problems.append(f"{where}: two rows with the same label, backbone and width")
             metrics = [e.metric for e in row.published]
-            if "params" not in metrics or "madds" not in metrics or ("top1" in metrics) == ("top1_err" in metrics):
-                problems.append(f"{where}: {DATA_FILE} needs one line each for params, madds and top1 or top1_err")
+            if "params" not in metrics or "madds" not in metrics or sum(m in SCORES for m in metrics) != 1:
+                problems.append(f"{where}: {DATA_FILE} needs one line each for params, madds and one task metric "
+                                f"({', '.join(SCORES)})")  # fmt: skip
             if row.source not in TAGS:
                 problems.append(f"{where}: its stated values mix confidence tags ({row.source})")
             modules.BACKBONES.get(row.backbone)
             modules.ATTENTION.get(row.module)
+            if row.head is not None:
+                modules.HEADS.get(row.head)
     if problems:
         raise UsageError("published numbers: " + "; ".join(problems))

@@ -59,17 +59,34 @@ class Backbone(nn.Module):
         return self._head(self.forward_features(x))
 
 
-def stage_settings(settings: Iterable[tuple[Any, ...]], small_input: bool) -> Iterator[tuple[Any, ...]]:
-    """``(i, *row)`` for the rows of a stage table whose last field is the stride (MobileNet's (t, c, n, s)), ``i``
-    counting stages from 1.
+OUTPUT_STRIDES = (8, 16, 32)
+"""The output strides a MobileNet backbone can be built at (32: the classification network)."""
+
+
+def stage_settings(
+    settings: Iterable[tuple[Any, ...]], small_input: bool, output_stride: int = 32
+) -> Iterator[tuple[Any, ...]]:
+    """``(i, *row, d_first, d_rest)`` for the rows of a stage table whose last field is the stride (MobileNet's
+    (t, c, n, s)), ``i`` counting stages from 1, with the dilation of the depthwise convs of the stage's first block
+    and of its other blocks (1 at output stride 32).
 
     With ``small_input`` the first stride-2 stage runs at stride 1 (with the stem at stride 1: total stride 8).
+    ``output_stride`` (8 or 16) turns the stride-2 stages that would go past it into stride 1 and dilates what
+    follows instead, as the DeepLabV3 paper (Chen et al., arXiv:1706.05587, §3) obtains dense features: such a
+    stage's first block keeps the dilation so far, its other blocks and every later stage multiply it by 2.
     """
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride}")
     keep_resolution = small_input
+    stride, rate = (1 if small_input else 2), 1
     for i, (*fields, s) in enumerate(settings, start=1):
         if s == 2 and keep_resolution:
             s, keep_resolution = 1, False
-        yield i, *fields, s
+        first = rate
+        if s == 2 and stride * s > output_stride:
+            s, rate = 1, rate * 2
+        stride *= s
+        yield i, *fields, s, first, rate
 
 
 def builder(
@@ -93,7 +110,9 @@ def builder(
         attn_layer: SlotLayer = None,
         attn_position: str = default_position,
         stage_attn_layer: AttnLayer = None,
+        output_stride: int = 32,
     ) -> _Model:
+        dense = {} if output_stride == 32 else {"output_stride": output_stride}  # only the dense heads' backbones
         return model(
             *args,
             width=width,
@@ -102,6 +121,7 @@ def builder(
             attn_layer=attn_layer,
             attn_position=attn_position,
             stage_attn_layer=stage_attn_layer,
+            **dense,
             **fixed,
         )
 

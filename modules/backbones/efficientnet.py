@@ -120,7 +120,7 @@ class EfficientNet(Backbone):
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             stem=conv_norm_act(3, channels, 3, 1 if small_input else 2, act_layer=nn.SiLU)
         )
-        for i, t, k, c, n, s in stage_settings(SETTINGS, small_input):
+        for i, t, k, c, n, s, _, _ in stage_settings(SETTINGS, small_input):
             out = make_divisible(c * width, 8)
             blocks = []
             for j in range(n):

@@ -76,6 +76,7 @@ class InvertedResidual(nn.Module):
         expand_ratio: t, the hidden width is ``round(in_channels · t)``.
         attn_layer: ``channels -> module`` constructor, or ``None``.
         attn_position: one of ``POSITIONS``.
+        dilation: dilation of the depthwise conv (dense prediction at output stride 8 or 16).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class InvertedResidual(nn.Module):
         expand_ratio: float,
         attn_layer: AttnLayer = None,
         attn_position: str = "after_dw",
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         check_position(attn_position, POSITIONS, "mbv2")
@@ -93,7 +95,7 @@ class InvertedResidual(nn.Module):
         self.use_res = stride == 1 and in_channels == out_channels
         self.attn_position = attn_position
         self.expand = conv_bn_act(in_channels, hidden, 1) if expand_ratio != 1 else nn.Identity()
-        self.dw = conv_bn_act(hidden, hidden, 3, stride, groups=hidden)
+        self.dw = conv_bn_act(hidden, hidden, 3, stride, groups=hidden, dilation=dilation)
         self.project = conv_bn_act(hidden, out_channels, 1, act=False)
         has_slot = expand_ratio != 1
         attn_channels = out_channels if attn_position == "block_end" else hidden
@@ -123,6 +125,7 @@ class MobileNetV2(Backbone):
         attn_position: in-block slot, one of ``POSITIONS``.
         stage_attn_layer: stage-boundary attention constructor, or ``None``; modules go to ``stage_attn`` under the
             keys ``STAGE_ATTN_STAGES``.
+        output_stride: 32, or 16 / 8 for dense prediction (strides turned into dilation, see ``stage_settings``).
         dropout: dropout before the classifier.
     """
 
@@ -137,6 +140,7 @@ class MobileNetV2(Backbone):
         attn_layer: AttnLayer = None,
         attn_position: str = "after_dw",
         stage_attn_layer: AttnLayer = None,
+        output_stride: int = 32,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
@@ -145,11 +149,12 @@ class MobileNetV2(Backbone):
         channels = make_divisible(32 * width, 8)
         layers: OrderedDict[str, nn.Module] = OrderedDict(stem=conv_bn_act(3, channels, 3, 1 if small_input else 2))
         self.stage_attn = nn.ModuleDict()
-        for i, t, c, n, s in stage_settings(SETTINGS, small_input):
+        for i, t, c, n, s, d_first, d_rest in stage_settings(SETTINGS, small_input, output_stride):
             out = make_divisible(c * width, 8)
             blocks = []
             for j in range(n):
-                blocks.append(InvertedResidual(channels, out, s if j == 0 else 1, t, attn_layer, attn_position))
+                stride, dilation = (s, d_first) if j == 0 else (1, d_rest)
+                blocks.append(InvertedResidual(channels, out, stride, t, attn_layer, attn_position, dilation))
                 channels = out
             layers[f"stage{i}"] = nn.Sequential(*blocks)
             self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)

@@ -145,7 +145,7 @@ class MobileNetV3(Backbone):
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             stem=conv_norm_act(3, channels, 3, 1 if small_input else 2, act_layer=nn.Hardswish, norm=_NORM)
         )
-        for i, blocks, s in stage_settings(stages, small_input):
+        for i, blocks, s, _, _ in stage_settings(stages, small_input):
             stage = []
             for j, (k, expanded, out, se, hswish, stride) in enumerate(blocks):
                 hidden, out = make_divisible(expanded * width, 8), make_divisible(out * width, 8)

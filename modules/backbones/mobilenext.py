@@ -102,6 +102,9 @@ class SGBlock(nn.Module):
         keep_3x3: keep both depthwise convs and drop the shortcut (first block of an n = 1, s = 1 stage).
         attn_layer: ``channels -> module`` constructor, or ``None``.
         attn_position: one of ``POSITIONS``.
+        dilation: dilation of both depthwise convs (dense prediction at output stride 8 or 16).
+        table_stride: the stride the settings table gives the block, which decides its variant (``stride`` when
+            ``None``); a transition block dilated to stride 1 keeps its strided variant's depthwise conv.
     """
 
     def __init__(
@@ -113,6 +116,8 @@ class SGBlock(nn.Module):
         keep_3x3: bool = False,
         attn_layer: AttnLayer = None,
         attn_position: str = "after_dw1",
+        dilation: int = 1,
+        table_stride: int | None = None,
     ) -> None:
         super().__init__()
         check_position(attn_position, POSITIONS, "mnext")
@@ -122,27 +127,36 @@ class SGBlock(nn.Module):
             hidden = make_divisible(math.ceil(out_channels / 6), 16)
         transition = in_channels != out_channels and not keep_3x3 and reduce_ratio != 2
         has_dw1 = not transition
-        has_dw2 = not transition or stride != 1
+        has_dw2 = not transition or (stride if table_stride is None else table_stride) != 1
         self.use_res = not transition and not keep_3x3 and reduce_ratio != 2 and stride == 1
         self.attn_position = attn_position
-        self.dw1 = conv_bn_act(in_channels, in_channels, 3, groups=in_channels) if has_dw1 else nn.Identity()
+        self.dw1 = (
+            conv_bn_act(in_channels, in_channels, 3, groups=in_channels, dilation=dilation)
+            if has_dw1
+            else nn.Identity()
+        )
         self.reduce = conv_bn_act(in_channels, hidden, 1, act=False)
         self.expand = conv_bn_act(hidden, out_channels, 1)
         self.dw2 = (
-            conv_bn_act(out_channels, out_channels, 3, stride, groups=out_channels, act=False)
+            conv_bn_act(out_channels, out_channels, 3, stride, groups=out_channels, act=False, dilation=dilation)
             if has_dw2
             else nn.Identity()
         )
         self.attn = make_attn(attn_layer, out_channels if attn_position == "block_end" else in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_split(x)[1]
+
+    def forward_split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block's output, and the expanded feature before the last depthwise conv (a dense head's tap)."""
         out = self.dw1(x)
         if self.attn_position == "after_dw1":
             out = self.attn(out)
-        out = self.dw2(self.expand(self.reduce(out)))
+        expanded = self.expand(self.reduce(out))
+        out = self.dw2(expanded)
         if self.attn_position == "block_end":
             out = self.attn(out)
-        return x + out if self.use_res else out
+        return expanded, (x + out if self.use_res else out)
 
 
 class MobileNeXt(Backbone):
@@ -156,6 +170,7 @@ class MobileNeXt(Backbone):
         attn_position: in-block slot, one of ``POSITIONS``.
         stage_attn_layer: stage-boundary attention constructor, or ``None``; modules go to ``stage_attn`` under the
             keys ``STAGE_ATTN_STAGES``.
+        output_stride: 32, or 16 / 8 for dense prediction (strides turned into dilation, see ``stage_settings``).
         dropout: dropout before the classifier.
     """
 
@@ -170,6 +185,7 @@ class MobileNeXt(Backbone):
         attn_layer: AttnLayer = None,
         attn_position: str = "after_dw1",
         stage_attn_layer: AttnLayer = None,
+        output_stride: int = 32,
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
@@ -178,14 +194,15 @@ class MobileNeXt(Backbone):
         channels = make_divisible(32 * width, 8)
         layers: OrderedDict[str, nn.Module] = OrderedDict(stem=conv_bn_act(3, channels, 3, 1 if small_input else 2))
         self.stage_attn = nn.ModuleDict()
-        for i, t, c, n, s in stage_settings(SETTINGS, small_input):
+        for i, t, c, n, s, d_first, d_rest in stage_settings(SETTINGS, small_input, output_stride):
             out = make_divisible(c * width, 8)
             if c == _LAST_CHANNELS and width < 1.0:
                 out = _LAST_CHANNELS
             # keep_3x3 uses the table's stride, so small_input changes strides but never the block variants.
             keep_3x3 = n == 1 and SETTINGS[i - 1][3] == 1
-            blocks = [SGBlock(channels, out, s, t, keep_3x3, attn_layer, attn_position)]
-            blocks += [SGBlock(out, out, 1, t, False, attn_layer, attn_position) for _ in range(n - 1)]
+            first = SGBlock(channels, out, s, t, keep_3x3, attn_layer, attn_position, d_first, SETTINGS[i - 1][3])
+            blocks = [first]
+            blocks += [SGBlock(out, out, 1, t, False, attn_layer, attn_position, d_rest) for _ in range(n - 1)]
             channels = out
             layers[f"stage{i}"] = nn.Sequential(*blocks)
             self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)

@@ -154,6 +154,7 @@ class ResNet(Backbone):
         attn_position: in-block slot, one of ``POSITIONS``.
         stage_attn_layer: stage-boundary attention constructor, or ``None``; modules go to ``stage_attn`` under the
             keys ``STAGE_ATTN_STAGES``.
+        output_stride: 32 only (a dilated ResNet is not offered).
         name: the backbone key, for error messages.
     """
 
@@ -170,10 +171,13 @@ class ResNet(Backbone):
         attn_layer: AttnLayer = None,
         attn_position: str = "before_add",
         stage_attn_layer: AttnLayer = None,
+        output_stride: int = 32,
         name: str = "resnet",
     ) -> None:
         super().__init__()
         check_width(width, WIDTH_RANGE, name)
+        if output_stride != 32:
+            raise ValueError(f"{name} is built at output stride 32 only (the dense heads take mbv2 and mnext)")
         check_position(attn_position, POSITIONS, name)
         widths = [make_divisible(c * width, 8) for c in _BASE_WIDTHS]
         self.in_channels = widths[0]

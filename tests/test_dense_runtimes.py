@@ -1,0 +1,95 @@
+"""The dense models on every runtime: exported, checked against eager on their raw outputs (the logits map, the
+SSDLite class logits and box offsets), timed; int8 agreement per pixel or per box. Small sizes; a runtime whose
+extra is not installed is skipped."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+
+import pytest
+import torch
+from clihelp import run_cli
+
+from attnbench import modules
+from attnbench.cost.runner import profile
+from attnbench.cost.spec import ProfileSpec
+
+SMALL = ("--backbone", "mbv2", "--width", "0.35", "--input", "64x96", "--repeats", "6", "--warmup", "1",
+         "--max-time", "0", "--format", "csv", "--quiet")  # fmt: skip
+ONNX_RUNTIMES = [r for r in ("onnxruntime", "openvino") if importlib.util.find_spec(r) is not None]
+
+
+def rows(stdout: str) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["module"], r["build"]): r for r in csv.DictReader(io.StringIO(stdout))}
+
+
+def test_predicted_classes_are_per_pixel_and_per_box() -> None:
+    seg = modules.create_model("mbv2", head="lraspp", width=0.35).eval()
+    det = modules.create_model("mbv2", head="ssdlite_voc", width=0.35).eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        s, d = seg(x), det(x)
+    assert seg.predicted_classes(s).shape == (2, 64, 96)
+    classes = det.predicted_classes(d)
+    assert classes.shape == d.shape[:2] and int(classes.max()) < 21  # the box offsets never win
+
+
+@pytest.mark.parametrize("head", ["deeplabv3", "ssdlite"])
+def test_onnx_runtimes_check_and_time_the_dense_models(head: str) -> None:
+    if not ONNX_RUNTIMES:
+        pytest.skip("neither the 'onnx' nor the 'openvino' extra is installed")
+    builds = ("eager", *ONNX_RUNTIMES)
+    code, out, err = run_cli("profile", "--module", "ca", "--head", head, "--runtime", ",".join(builds), *SMALL)
+    assert code == 0, err
+    got = rows(out)
+    assert set(got) == {(m, b) for m in ("none", "ca") for b in builds}
+    for r in got.values():
+        assert r["status"] == "ok" and r["head"] == head and r["input_size"] == "64x96"
+        assert float(r["max_abs_diff"]) <= 1e-4 * float(r["output_abs_max"]) and float(r["latency_ms_median"]) > 0
+        assert r["module"] == "none" or r["d_latency_pct"] != ""
+
+
+@pytest.mark.parametrize("head", ["lraspp", "ssdlite_voc"])
+def test_int8_agreement_is_over_pixels_or_boxes(head: str) -> None:
+    pytest.importorskip("onnxruntime")
+    spec = ProfileSpec(
+        modules=("se",), backbone="mbv2", width=0.35, input_size=(64, 96), head=head, builds=("onnxruntime",),
+        quantize="int8", repeats=6, warmup=1, max_time=0, calibration_images=4, agreement_images=4, memory=False,
+    ).validate()  # fmt: skip
+    records = profile(spec).records
+    for r in records:
+        assert r.status == "ok", r.error
+        assert r.top1_agreement is not None and 0 <= r.top1_agreement <= 1 and "QDQ int8" in r.graph
+
+
+def test_agreement_counts_each_pixel() -> None:
+    """A build that differs from eager in one pixel of one image agrees on all the other pixels."""
+    from attnbench.cost.runner import _check
+    from attnbench.runtimes import Prepared
+
+    model = modules.create_model("mbv2", head="lraspp", width=0.35, num_classes=3).eval()
+    images = [torch.randn(2, 3, 64, 96)]
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = model(x).clone()
+        wrong = int(out[0, :, 5, 7].argmin())
+        out[0, wrong, 5, 7] = 1e6  # one pixel of the first image now predicts another class
+        return out
+
+    spec = ProfileSpec(modules=(), head="lraspp", quantize="int8", input_size=(64, 96), builds=("onnxruntime",))
+    got = _check(spec, model, Prepared(call=lambda: None, run=run, graph="fake"), images[0], "onnxruntime", images)
+    assert got.top1_agreement == pytest.approx(1 - 1 / (2 * 64 * 96))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["compile", "executorch"])
+def test_compile_and_executorch_take_the_dense_models(runtime: str) -> None:
+    if runtime == "executorch":
+        pytest.importorskip("executorch")
+    code, out, err = run_cli("profile", "--module", "ca", "--head", "deeplabv3", "--runtime", runtime, *SMALL)
+    assert code == 0, err
+    for r in rows(out).values():
+        assert r["status"] == "ok" and float(r["max_abs_diff"]) <= 1e-4 * float(r["output_abs_max"])
