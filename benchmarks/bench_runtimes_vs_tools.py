@@ -77,11 +77,13 @@ def export_models(modules: list[str], backbone: str, folder: Path) -> dict[str, 
 
 
 def benchmark_app_ms(path: Path, seconds: float) -> float:
-    """benchmark_app's median latency (ms) for one model: sync API, 1 thread, 1 stream, f32."""
+    """benchmark_app's median latency (ms) for one model: sync API, 1 thread, 1 stream, f32 (``-t``: whole seconds)."""
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [tool, "-m", str(path), "-d", "CPU", "-hint", "none", "-nthreads", "1", "-nstreams", "1", "-api", "sync",
-           "-infer_precision", "f32", "-t", str(seconds)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+           "-infer_precision", "f32", "-t", str(max(1, round(seconds)))]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark_app failed (exit {done.returncode}):\n{(done.stderr or done.stdout)[-2000:]}")
     m = re.search(r"Median:\s+([0-9.]+)\s*ms", done.stdout)
     if not m:
         raise RuntimeError(f"benchmark_app printed no median latency:\n{done.stdout[-2000:]}")

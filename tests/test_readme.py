@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -11,7 +12,8 @@ import typer
 
 from attnbench.cli import app as cli
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def examples() -> list[str]:
@@ -70,3 +72,14 @@ def test_the_swap_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     exec(compile(code, "README.md", "exec"), scope)
     assert len(scope["slots"]) == 16 and scope["swap"].reduction_rule == "matched"
     assert scope["swap"].params_before == 5_288_548 and list(scope["df"]["module"]) == ["none", "se", "ca"]
+
+
+def test_the_runtime_tables_come_from_the_committed_csv() -> None:
+    """The README's runtime tables are what ``benchmarks/runtimes_table.py`` makes of ``results/runtimes.csv``."""
+    spec = importlib.util.spec_from_file_location("runtimes_table", ROOT / "benchmarks" / "runtimes_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.block(ROOT / "results" / "runtimes.csv") in README, (
+        "run: python benchmarks/runtimes_table.py --write README.md"
+    )
