@@ -96,7 +96,7 @@ def load_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise PluginError(f"cannot load plugin '{path}'; it must be a Python source file.")
     module = importlib.util.module_from_spec(spec)
-    before = {reg.kind: set(reg.names()) for reg in (modules.ATTENTION, modules.BACKBONES)}
+    before = {reg.kind: set(reg.names()) for reg in (modules.ATTENTION, modules.BACKBONES, modules.HEADS)}
     sys.modules[name] = module  # as an import does: classes of the file can find their module while it runs
     try:
         spec.loader.exec_module(module)
@@ -115,7 +115,8 @@ def load_file(path: Path) -> ModuleType:
 def _added(before: dict[str, set[str]]) -> dict[modules.Registry, list[str]]:
     """The entries registered since ``before`` (each registry's names then), per registry."""
     return {
-        reg: [n for n in reg.names() if n not in before[reg.kind]] for reg in (modules.ATTENTION, modules.BACKBONES)
+        reg: [n for n in reg.names() if n not in before[reg.kind]]
+        for reg in (modules.ATTENTION, modules.BACKBONES, modules.HEADS)
     }
 
 
@@ -217,6 +218,8 @@ def check_entries(path: Path, added: dict[modules.Registry, list[str]]) -> None:
             problems.append(f"width_range={rng!r} (two numbers above 0, low first)")
         for key in ("min_input", "min_input_small"):
             v = meta[key]
+            if v is None and key == "min_input_small":
+                continue  # no small-input variant: --small-input is refused for it
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 problems.append(f"{key}={v!r} (a whole number of pixels, at least 1)")
         if problems:

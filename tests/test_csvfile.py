@@ -914,3 +914,16 @@ def test_a_full_small_filesystem_loses_nothing(small_fs: Path, filler: int, widt
     with pytest.raises(FileWriteError):
         atomic_write(path, b"b" * (80 * 1024))  # more than the whole filesystem holds
     assert path.read_bytes() == old and [p.name for p in small_fs.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_older_header_is_not_upgraded_over_a_broken_line(tmp_path: Path) -> None:
+    """Rewriting with today's columns would drop a line with another field count: the file is left as it was."""
+    from attnbench.errors import ResultsFileError
+    from attnbench.io.csvfile import upgrade_header
+
+    p = tmp_path / "old.csv"
+    p.write_text("a,b\n1,2\n3\n", encoding="utf-8")
+    before = p.read_bytes()
+    with pytest.raises(ResultsFileError, match=r"old.csv:3: this line has 1 fields, the header 2"):
+        upgrade_header(p, ["a", "b", "c"], ["c"], lambda r: {**r, "c": ""}, filled="c empty")
+    assert p.read_bytes() == before

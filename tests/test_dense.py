@@ -147,3 +147,17 @@ def test_sweep_cli_takes_heads_and_non_square_inputs(tmp_path: Path) -> None:
     ]  # fmt: skip
     code, _, err = run_cli(*args, "--resume")
     assert code == 0 and "nothing to measure" in err
+
+
+def test_a_baseline_of_non_square_rows_round_trips(tmp_path: Path) -> None:
+    """``baseline write --from`` and ``check`` key a HxW row as the results file holds it ("64x96")."""
+    runs, base = tmp_path / "r.csv", tmp_path / "b.csv"
+    code, _, err = run_cli("sweep", "--modules", "se", "--backbones", "mbv2", "--widths", "0.35", "--inputs", "64x96",
+                           "--no-latency", "--csv", str(runs), "--quiet")  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli("baseline", "write", str(base), "--from", str(runs))
+    assert code == 0, err
+    with base.open(newline="") as f:
+        assert {r["input_size"] for r in csv.DictReader(f)} == {"64x96"}
+    code, out, err = run_cli("check", str(base), "--only", "params,macs,elementwise_ops", "--quiet")
+    assert code == 0, err + out

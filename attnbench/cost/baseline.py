@@ -27,7 +27,7 @@ from ..errors import BaselineFileError, DeviceUnavailableError, UsageError
 from ..io.reading import BadValue, Rule, bad_value
 from ..stats import paired_ratio, quartiles
 from .runner import ProfileResult, profile
-from .shape import INPUT_SIZE, input_label
+from .shape import INPUT_SIZE, input_label, parse_input_size
 from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
@@ -360,7 +360,7 @@ def specs_for(
             modules=tuple(dict.fromkeys(names)),
             backbone=c["backbone"],
             width=c["width"],
-            input_size=c["input_size"],
+            input_size=parse_input_size(c["input_size"]),
             batch=c["batch"],
             device=c["device"],
             dtype=c["dtype"],

@@ -2,7 +2,7 @@
 
 A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
 --resume`` uses (``sweep.KEY``: backbone, module, position, reduction and its rule, width, input size, head and its
-options, batch, device, dtype, threads, build, mode), normalised the same way, so CSV text from two runs compares
+options, batch, device, dtype, threads, build, quantize, mode), normalised the same way, so CSV text from two runs compares
 equal. Only ``status=ok`` rows count;
 when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
 
@@ -22,7 +22,6 @@ from typing import Any
 
 from ..errors import ResultsFileError, UsageError
 from .records import ADDED_COLUMNS, VALUES, legacy_defaults, read_result_rows
-from .shape import input_label
 from .sweep import KEY, row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
@@ -75,8 +74,6 @@ def read_results(path: Path, option: str) -> Results:
             failed += 1
             continue
         typed = {c: raw.get(c, None if c in VALUES else "") for c in (*KEY, *COUNTS, *LATENCY)}
-        if typed["input_size"] is not None:
-            typed["input_size"] = input_label(typed["input_size"])  # as a row holds it: 224, or "512x1024"
         key = row_key(typed)
         rows.pop(key, None)  # the last ok row of a configuration stands for it, in the place it was last written
         rows[key] = typed

@@ -85,7 +85,7 @@ class ProfileRecord:
     """What ended the timing rounds: ``precision`` (every Δlatency interval met the target), ``max_time`` (the time
     budget ran out first), ``repeats`` (a budget of 0: exactly the rounds asked for), ``max_samples`` (the cap on
     rounds), or empty where nothing was timed. ``sweep --resume`` counts a timed row as done whatever ended it, when
-    its three settings are the run's."""
+    its three settings and its ``warm_calls`` are the run's."""
     throughput_ips: float | None
     peak_mem_bytes: int | None
     d_params: int | None

@@ -60,7 +60,10 @@ def reduction_for(spec: ProfileSpec, name: str) -> Reduction:
     if spec.reduction is not None:
         return Reduction(spec.reduction, "given")
     if spec.match_params and entry.meta.get("hook") != "stage" and spec.position != "stage":
-        matched = _matched(spec, name)
+        try:
+            matched = _matched(spec, name)
+        except Exception:  # a plugin module that cannot be built: building the model raises it again, into its row
+            matched = None
         if matched is not None:
             return Reduction(matched, "matched")
     return Reduction(own, "default")

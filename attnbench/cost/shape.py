@@ -53,7 +53,9 @@ def input_label(size: InputSize) -> int | str:
 
 
 class InputSizeRule(Rule):
-    """The rule of an ``input_size`` cell: one side (``224``) or ``HxW`` (``512x1024``), each side at least 1."""
+    """The rule of an ``input_size`` cell: one side (``224``) or ``HxW`` (``512x1024``), each side at least 1. A cell
+    reads as a row holds it (``input_label``): ``224`` or ``"512x1024"``, so keys built from read rows and from
+    measured records are equal."""
 
     def want(self) -> str:
         return "an input size (one side like 224, or HEIGHTxWIDTH like 512x1024)"
@@ -67,7 +69,7 @@ class InputSizeRule(Rule):
             raise BadValue(text, self.want()) from None
         if min(input_hw(size)) < 1:
             raise BadValue(text, self.want())
-        return size
+        return input_label(size)
 
 
 INPUT_SIZE = InputSizeRule()

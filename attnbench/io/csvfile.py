@@ -1037,6 +1037,10 @@ def upgrade_header(
     were, each passed through ``fill`` (which supplies the new columns); the file is replaced atomically and a
     ``FileRepairNotice`` says so, naming what ``filled`` describes. Any other file is left alone (``check_target``
     judges it). Returns whether the file was rewritten.
+
+    Raises:
+        ResultsFileError: a line of the file has another field count than its header (a torn last line included):
+            rewriting would drop it, so the file is left as it is and the line is named.
     """
     p = Path(os.fspath(path))
     try:
@@ -1053,6 +1057,12 @@ def upgrade_header(
     if not is_older_header(header, columns, added):
         return False
     table = read_table(p, header, option)
+    if table.bad:  # rewriting would drop the line: the user decides what it was
+        line, fields = table.bad[0]
+        raise ResultsFileError(
+            f"{option} {path}:{line}: this line has {fields} fields, the header {len(header)}; fix or remove it, then "
+            "rerun (the file gets today's columns only when every line is whole)."
+        )
     rows = [fill(r) for _, r in table.rows]
     atomic_write(p, csv_text(columns, rows), option=option)
     warnings.warn(
