@@ -130,7 +130,8 @@ def _create_dense(
     head_slots: str | None,
 ) -> nn.Module:
     """``create_model`` with a head: the backbone at the head's output stride, the head on it."""
-    meta = HEADS.get(head).meta
+    entry = HEADS.get(head)
+    meta = entry.meta
     if backbone not in meta["backbones"]:
         raise ValueError(f"head '{head}' takes the backbones {', '.join(meta['backbones'])}, not '{backbone}'.")
     stride = meta["output_strides"][0] if output_stride is None else output_stride
@@ -151,7 +152,7 @@ def _create_dense(
         kwargs.update(attn_layer=layer, attn_position=slot if slot != "stage" else None)
     else:
         kwargs["output_stride"] = stride
-    return HEADS.get(head).fn(net, backbone, **kwargs)
+    return entry.fn(net, backbone, **kwargs)
 
 
 def native_attention(backbone: str, attn_kwargs: dict[str, Any]) -> NativeAttention:

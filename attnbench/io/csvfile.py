@@ -342,6 +342,13 @@ class _Plan:
     terminator: str
 
 
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    """Refuse a header that names a column twice (no reader could tell its two columns apart)."""
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise ResultsFileError(f"{path}:1: the header names column '{dupes[0]}' twice; fix the header.")
+
+
 def _header_mismatch(label: str, header: Sequence[str], columns: Sequence[str]) -> ResultsFileError:
     for i, (a, b) in enumerate(zip(header, columns), start=1):
         if a != b:
@@ -379,10 +386,8 @@ def _plan(data: bytes, columns: Sequence[str] | None, path: Path, option: str, f
     if scan.records:
         first = scan.records[0]
         header = first.fields
+        _check_header(path, header)  # a broken header, not another tool's file: say what breaks it
         if cols is not None and header != cols:
-            dupes = sorted({c for c in header if header.count(c) > 1})
-            if dupes:  # a broken header, not another tool's file: say what breaks it
-                raise ResultsFileError(f"{path}:1: the header names column '{dupes[0]}' twice; fix the header.")
             raise _header_mismatch(label, header, cols)
         terminator = "\r\n" if data[first.end - 2 : first.end] == b"\r\n" else "\n"
         if tail:
@@ -393,6 +398,8 @@ def _plan(data: bytes, columns: Sequence[str] | None, path: Path, option: str, f
                 torn = tail
     elif tail:
         terminator = "\r\n" if tail.endswith(b"\r") else "\n"
+        if scan.tail_fields is not None:
+            _check_header(path, scan.tail_fields)
         if scan.tail_fields is not None and (cols is None or scan.tail_fields == cols):
             header, newline = scan.tail_fields, b"\n"
         elif cols is not None and _encode(cols, "\n").startswith(tail):
@@ -483,9 +490,6 @@ def read_table(
     except ResultsFileError as exc:
         raise (exc if error is ResultsFileError else error(str(exc))) from None
     header = plan.header or []
-    dupes = sorted({c for c in header if header.count(c) > 1})
-    if dupes:
-        raise error(f"{p}:1: the header names column '{dupes[0]}' twice; fix the header.")
     rows, bad = [], []
     for r in plan.rows:
         if len(r.fields) == len(header):
