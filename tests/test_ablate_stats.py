@@ -229,7 +229,7 @@ def test_no_control_difference_when_the_control_did_not_converge_and_runs_are_na
     assert (
         f"ca − se: no difference in differences against {CONTROL}: 3 of 6 of its control runs did not converge" in text
     )
-    assert f"ca on {TASK}: 1 of 4 runs did not converge (seeds 3; worst final loss 0.200 × ln classes" in text
+    assert f"ca on {TASK}: 1 of 4 runs did not converge (seeds 3; worst final loss 0.200 × chance loss" in text
     assert "included in every mean and contrast" in text
     c = next(x for x in an.contrasts if x.task == TASK)
     assert (c.n_a, c.not_converged_a) == (4, 1)  # kept, not dropped

@@ -118,10 +118,10 @@ def test_evaluate_counts_top1_and_reports_top5_only_from_10_classes() -> None:
             out[:half] = 0.5 * out[:half] + one_hot((y[:half] + 1) % self.classes, self.classes).float()
             return out
 
-    top1, top5, loss = evaluate(Oracle(DATA.test.labels, 16), DATA.test, DATA.test_transform, 16, 16, "cpu")
-    assert top1 == 0.5 and top5 == 1.0 and loss > 0
+    top1, top5, loss, miou = evaluate(Oracle(DATA.test.labels, 16), DATA.test, DATA.test_transform, 16, 16, "cpu")
+    assert top1 == 0.5 and top5 == 1.0 and loss > 0 and miou is None
     control = load_data(DataRef("synthetic-shape"), 16, SyntheticOptions(train_samples=8, test_samples=48))
-    _, top5_small, _ = evaluate(Oracle(control.test.labels, 4), control.test, control.test_transform, 4, 16, "cpu")
+    _, top5_small, _, _ = evaluate(Oracle(control.test.labels, 4), control.test, control.test_transform, 4, 16, "cpu")
     assert top5_small is None
 
 

@@ -75,8 +75,9 @@ __all__ = [
     "synthetic_labels",
 ]
 
-DATA_KINDS = ("synthetic", "synthetic-shape", "cifar10", "cifar100", "imagefolder")
-"""Accepted ``--data`` kinds; the last three take ``:PATH``, ``synthetic`` takes ``:KEY=VALUE,...`` options."""
+DATA_KINDS = ("synthetic", "synthetic-shape", "cifar10", "cifar100", "imagefolder", "dense")
+"""Accepted ``--data`` kinds; ``cifar10``, ``cifar100`` and ``imagefolder`` take ``:PATH``, ``synthetic`` and
+``dense`` (the per-pixel task of ``dense.py``) take ``:KEY=VALUE,...`` options."""
 
 LABEL_MAPS = ("shape", "shape-row", "shape-col", "shape-row-col")
 """The synthetic task family's label maps, control first."""
@@ -134,7 +135,13 @@ class DataRef:
 
     @property
     def synthetic(self) -> bool:
+        """One of the synthetic classification tasks."""
         return self.kind.startswith("synthetic")
+
+    @property
+    def dense(self) -> bool:
+        """The synthetic per-pixel task (``dense.py``): label maps, scored by mean IoU."""
+        return self.kind == "dense"
 
     @property
     def labels(self) -> str:
@@ -196,9 +203,14 @@ def parse_data(text: str) -> DataRef:
     """``"synthetic"``, ``"cifar10:/data/x"``… → :class:`DataRef`; raise ``UsageError`` naming the accepted forms."""
     kind, sep, path = text.strip().partition(":")
     kind = kind.strip().lower()
-    forms = "synthetic, synthetic-shape, synthetic:labels=...,grid=..., cifar10:PATH, cifar100:PATH or imagefolder:PATH"
+    forms = ("synthetic, synthetic-shape, synthetic:labels=...,grid=..., dense:cue=row, cifar10:PATH, cifar100:PATH "
+             "or imagefolder:PATH")  # fmt: skip
     if kind not in DATA_KINDS:
         raise UsageError(f"--data '{text}' is not a known data source; use {forms}.")
+    if kind == "dense":
+        from .dense import dense_options
+
+        return DataRef("dense", options=dense_options(f"dense:{path}"))
     if kind.startswith("synthetic"):
         if not sep:
             return DataRef(kind)
@@ -431,6 +443,14 @@ class ImageData:
     test_transform: BatchTransform
     class_names: tuple[str, ...] = field(default=(), repr=False)
     eval_split: str = "test"
+    chance_loss: float | None = None
+    """The training loss of the best constant guess (the convergence check's reference); ``None``: ``ln(classes)``,
+    as for balanced classes. The dense task gives its label entropy (most pixels are background)."""
+
+    @property
+    def dense(self) -> bool:
+        """Per-pixel labels (``N × H × W``), scored by mean IoU."""
+        return self.train.labels.ndim > 1 if isinstance(self.train, TensorSplit) else False
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -621,6 +641,10 @@ def describe_data(ref: DataRef, input_size: int, synthetic: SyntheticOptions | N
                   ) -> TaskInfo | None:  # fmt: skip
     """A synthetic task's ``TaskInfo`` without rendering it (``None`` for tasks that must be read to be known, and
     for a validation share, whose per-class rounding depends on the labels)."""
+    if ref.dense and val_fraction <= 0:
+        base = synthetic or SyntheticOptions()
+        opts = _dense_options(ref, input_size, base)
+        return TaskInfo(str(ref), opts.num_classes, opts.train_samples, opts.test_samples)
     if not ref.synthetic or val_fraction > 0:
         return None
     opts = synthetic_options_for(ref, input_size, synthetic)
@@ -882,7 +906,7 @@ def load_imagefolder(
 
 def default_augment(ref: DataRef) -> str:
     """``--augment`` by data: none for the synthetic tasks, CIFAR's pad-crop + flip, ImageNet's for image folders."""
-    if ref.synthetic:
+    if ref.synthetic or ref.dense:
         return "none"
     return "crop" if ref.kind in CIFAR_MEAN_STD else "imagenet"
 
@@ -891,6 +915,9 @@ def check_augment(ref: DataRef, augment: str) -> None:
     """Refuse an augmentation that changes the label of ``ref``'s task (``UsageError``)."""
     if augment not in AUGMENTS:
         raise UsageError(f"--augment '{augment}' is unknown; choose from: {', '.join(AUGMENTS)}.")
+    if ref.dense and augment != "none":
+        raise UsageError(f"--augment {augment} would move the pixels but not the label map of --data {ref}; "
+                         "use --augment none.")  # fmt: skip
     if ref.synthetic and augment != "none" and (augment != "flip" or ref.labels in ("shape-col", "shape-row-col")):
         raise UsageError(f"--augment {augment} changes where the shape is, i.e. the label of --data {ref}; "
                          "use --augment none (or flip for the shape and shape-row labels).")  # fmt: skip
@@ -907,6 +934,12 @@ def synthetic_options_for(ref: DataRef, input_size: int, base: SyntheticOptions 
         fields["distractors"] = int(ref.option("distractors", str(opts.distractors)) or opts.distractors)
         fields["seed"] = int(ref.option("seed", str(opts.seed)) or opts.seed)
     return SyntheticOptions(**fields)
+
+
+def _dense_options(ref: DataRef, input_size: int, base: SyntheticOptions) -> Any:
+    from .dense import dense_options_for
+
+    return dense_options_for(ref.options, input_size, base.train_samples, base.test_samples)
 
 
 def _transform(kind: str, augment: str, size: int, mean: Any, std: Any) -> BatchTransform:
@@ -959,6 +992,15 @@ def _load(
     threads: int | None, augment: str, cache_dir: Path | None,
 ) -> ImageData:  # fmt: skip
     check_augment(ref, augment)
+    if ref.dense:
+        from .dense import label_entropy, make_dense
+
+        dense = _dense_options(ref, input_size, synthetic or SyntheticOptions())
+        train, test = make_dense(dense)
+        mean, std = _mean_std(train.images)
+        plain = BatchTransform("none", input_size, mean, std)
+        return ImageData(str(ref), dense.num_classes, train, test, plain, plain,
+                         chance_loss=label_entropy(train.labels, dense.num_classes))  # fmt: skip
     if ref.synthetic:
         opts = synthetic_options_for(ref, input_size, synthetic)
         train, test = make_synthetic(opts, ref.labels)

@@ -41,7 +41,10 @@ __all__ = [
     "DenseOptions",
     "MeanIoU",
     "confusion",
+    "dense_options",
+    "dense_options_for",
     "evaluate_miou",
+    "label_entropy",
     "make_dense",
     "mean_iou",
     "parse_dense",
@@ -99,6 +102,33 @@ class DenseOptions:
             raise UsageError(f"dense cells of {self.size // self.grid} px are too small; use --input "
                              f"{12 * self.grid} or more for a {self.grid}×{self.grid} grid.")  # fmt: skip
         return self
+
+
+def dense_options(text: str) -> tuple[tuple[str, str], ...]:
+    """The options a ``dense:KEY=VALUE,...`` text gives, checked and in canonical order (``cue`` always present);
+    what ``--data`` keeps, so a row names its task the same however it was typed."""
+    opts = parse_dense(text)
+    body = text.partition(":")[2]
+    given = {item.partition("=")[0].strip() for item in body.split(",") if item.strip()}
+    return tuple((k, str(getattr(opts, k))) for k in DENSE_KEYS if k == "cue" or k in given)
+
+
+def dense_options_for(options: tuple[tuple[str, str], ...], size: int, train_samples: int, test_samples: int
+                      ) -> DenseOptions:  # fmt: skip
+    """The task ``options`` (``dense_options``) names at ``size`` px with the sweep's split sizes."""
+    fields: dict[str, object] = {k: (v if k == "cue" else int(v)) for k, v in options}
+    fields.update(train_samples=train_samples, test_samples=test_samples)
+    if "size" not in fields:
+        fields["size"] = size
+    return DenseOptions(**fields).validate()  # type: ignore[arg-type]
+
+
+def label_entropy(labels: torch.Tensor, num_classes: int) -> float:
+    """The loss of the best constant guess per pixel, in nats: the entropy of the label frequencies. The dense
+    task's chance loss (most pixels are background, so ``ln(classes)`` would flatter every run)."""
+    p = torch.bincount(labels.reshape(-1), minlength=num_classes).double()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log()).sum())
 
 
 def parse_dense(text: str) -> DenseOptions:

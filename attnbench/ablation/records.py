@@ -21,6 +21,10 @@ class AblationRecord:
     width: float
     input_size: int
     small_input: bool
+    head: str
+    """The segmentation head a dense task trains (``deeplabv3``, ``lraspp``); empty: the classifier."""
+    output_stride: int | None
+    """The head's output stride (DeepLabV3: 16 or 8); empty otherwise."""
     data: str
     num_classes: int
     train_samples: int
@@ -62,21 +66,26 @@ class AblationRecord:
     """Multiply-accumulates of one forward pass at ``input_size`` (attnbench's convention, batch 1)."""
     elementwise_ops: int | None
     top1: float | None
+    """Top-1 on the evaluated split; for a dense task, per pixel (pixel accuracy)."""
     top5: float | None
+    miou: float | None
+    """Dense tasks: mean IoU on the evaluated split, the run's score (``dense.mean_iou``); empty for classification."""
     test_loss: float | None
     final_loss: float | None
     """Mean training loss of the last epoch."""
     converged: bool | None
     """The run's convergence verdict (``convergence.judge``); empty for a failed run."""
     final_loss_ratio: float | None
-    """``final_loss / ln(num_classes)``: 1 is a uniform guess."""
+    """``final_loss`` over the chance loss: ``ln(num_classes)`` (a uniform guess), or for a dense task the entropy of
+    its per-pixel labels (the best constant guess); about 1 is no better than chance."""
     curve_slope_pp_per_epoch: float | None
-    """Slope of the test curve over its last epochs, percentage points of top-1 per epoch."""
+    """Slope of the test curve over its last epochs, percentage points of the score per epoch."""
     train_seconds: float
     throughput_ips: float
     epochs_done: int
     curve_top1: str
-    """Top-1 (fraction) on the first ``curve_samples`` test images after each epoch, space-separated, oldest first."""
+    """The score (top-1, or mean IoU for a dense task; a fraction) on the first ``curve_samples`` test images after
+    each epoch, space-separated, oldest first."""
     curve_samples: int
     predictions: str
     """The run's per-example test predictions (``.npy``, int16, test order), relative to the CSV's folder; empty
@@ -98,7 +107,7 @@ class AblationRecord:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AblationRecord))
 
 RESULT_KEY: tuple[str, ...] = (
-    "backbone", "module", "width", "input_size", "small_input", "data", "num_classes", "train_samples", "test_samples",
+    "backbone", "module", "width", "input_size", "small_input", "head", "output_stride", "data", "num_classes", "train_samples", "test_samples",
     "val_fraction", "eval_split", "epochs", "batch", "lr", "weight_decay", "momentum", "warmup_epochs",
     "label_smoothing", "amp", "reduction", "augment", "sync_bn", "seed",
 )  # fmt: skip
@@ -115,6 +124,7 @@ run is history, retried on resume, the retry appended after it."""
 
 ADDED_COLUMNS: tuple[str, ...] = (
     "val_fraction", "eval_split", "amp", "init", "compile", "converged", "final_loss_ratio", "curve_slope_pp_per_epoch",
+    "head", "output_stride", "miou",
 )  # fmt: skip
 """Columns that files written by an older attnbench lack; such a file is read with ``legacy_defaults`` and, before
 anything is appended to it, rewritten with today's header (``io.csvfile.upgrade_header``)."""
@@ -122,8 +132,9 @@ anything is appended to it, rewritten with today's header (``io.csvfile.upgrade_
 
 def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
     """A row of an older file with today's columns: evaluated on the test split, no validation share, no mixed
-    precision or compilation, and the whole model drawn from one random stream (``init`` ``global``); the
-    convergence columns are left empty for ``read_records`` to compute from the row's loss and curve."""
+    precision or compilation, the whole model drawn from one random stream (``init`` ``global``), a classifier
+    (no head, no mean IoU); the convergence columns are left empty for ``read_records`` to compute from the row's
+    loss and curve."""
     filled = {c: "" for c in ADDED_COLUMNS}
     filled.update(val_fraction="0.0", eval_split="test", amp="none", init="global", compile="False")
     return {**filled, **row}
@@ -131,11 +142,11 @@ def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
 
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(AblationRecord)}
 
-_FRACTIONS = ("top1", "top5", "val_fraction")
+_FRACTIONS = ("top1", "top5", "miou", "val_fraction")
 _COUNTS = ("width", "input_size", "num_classes", "train_samples", "test_samples", "epochs", "batch", "seed", "threads",
            "world_size", "params", "attn_params", "macs", "elementwise_ops", "epochs_done", "curve_samples",
            "train_seconds", "throughput_ips", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing",
-           "reduction", "test_loss")  # fmt: skip
+           "reduction", "test_loss", "output_stride")  # fmt: skip
 
 
 def _parse(name: str, text: str) -> Any:
@@ -182,6 +193,8 @@ def _record(row: dict[str, str]) -> AblationRecord:
             _check(c, values[c], ok)
         except ValueError as exc:
             raise _BadCell(c, str(exc)) from None
+    if ok and values["head"] and values["miou"] is None:
+        raise _BadCell("miou", "is empty in a dense row with status ok")
     try:
         curve = [float(v) for v in values["curve_top1"].split()]
     except ValueError:
@@ -240,6 +253,11 @@ def result_key(record: AblationRecord) -> tuple[Any, ...]:
     return tuple(getattr(record, c) for c in RESULT_KEY)
 
 
+def score_of(record: AblationRecord) -> float | None:
+    """The number a run is compared by: mean IoU for a dense task, top-1 otherwise."""
+    return record.miou if record.head else record.top1
+
+
 def curve_of(record: AblationRecord) -> list[float]:
-    """The per-epoch test top-1 curve of a record (fractions, oldest first)."""
+    """The per-epoch test curve of a record (its score, fractions, oldest first)."""
     return [float(v) for v in record.curve_top1.split()] if record.curve_top1 else []

@@ -25,6 +25,7 @@ import torch
 
 from .. import modules
 from ..errors import InsertionError
+from . import records as rec
 from .convergence import judge
 from .data import ImageData, TaskInfo, describe_data, load_data, parse_data
 from .records import ADDED_COLUMNS, COLUMNS, AblationRecord, is_done, legacy_defaults, read_records, result_key, run_key
@@ -84,7 +85,7 @@ def _create(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch
         torch.manual_seed(seed)
         try:
             return modules.create_model(spec.backbone, name, width=spec.width, num_classes=num_classes,
-                                        small_input=spec.small_input,
+                                        small_input=spec.small_input, head=spec.head, output_stride=spec.stride,
                                         attn_kwargs={"reduction": r} if r is not None else None)  # fmt: skip
         except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
             raise InsertionError(f"module '{name}' cannot be built into '{spec.backbone}': {exc}") from exc
@@ -118,7 +119,8 @@ def _cost(spec: AblationSpec, name: str, num_classes: int) -> _Cost:
     from ..cost.count import count_params
     from ..cost.opcount import count_ops
 
-    key = (spec.backbone, spec.width, spec.input_size, spec.small_input, name, spec.reduction(name), num_classes)
+    key = (spec.backbone, spec.width, spec.input_size, spec.small_input, spec.head, spec.stride, name,
+           spec.reduction(name), num_classes)  # fmt: skip
     if key in _COSTS:
         return _COSTS[key]
     model = _create(spec, name, num_classes, 0).eval()
@@ -134,11 +136,17 @@ def _digest(key: tuple[Any, ...]) -> str:
 
 
 def _checkpoint_path(spec: AblationSpec, key: tuple[Any, ...]) -> tuple[Path | None, str]:
+    field = dict(zip(rec.RUN_KEY, key))
+    if not field["head"]:
+        # A classifier's checkpoint keeps the name and key it had before the head columns, so a sweep checkpointed
+        # by an older attnbench resumes where it stopped (the "s" part of the name has always held the device).
+        key = tuple(v for c, v in field.items() if c not in ("head", "output_stride"))
     text = repr(key)
     if spec.checkpoint_dir is None:
         return None, text
-    kind = parse_data(str(key[5])).kind
-    name = f"{spec.backbone}-{key[1]}-w{spec.width:g}-i{spec.input_size}-{kind}-e{spec.epochs}-s{key[-4]}-{_digest(key)}.pt"
+    kind = parse_data(str(field["data"])).kind
+    name = (f"{spec.backbone}-{field['module']}-w{spec.width:g}-i{spec.input_size}-{kind}-e{spec.epochs}"
+            f"-s{field['device']}-{_digest(key)}.pt")  # fmt: skip
     return spec.checkpoint_dir / name, text
 
 
@@ -221,7 +229,7 @@ def execute_run(
         model, data, spec.train_config(seed, device), progress=progress, dist=dist, checkpoint=ck_path,
         checkpoint_key=ck_key,
     )  # fmt: skip
-    return _finish(template, cost, result), result.predictions, data.test.labels
+    return _finish(template, cost, result, data.chance_loss), result.predictions, data.test.labels
 
 
 def _job(spec: AblationSpec, task: str, name: str, seed: int, template: AblationRecord
@@ -354,14 +362,14 @@ def _describe(spec: AblationSpec, task: str) -> TaskInfo:
 def _template(spec: AblationSpec, data: TaskInfo, name: str, seed: int, env: Any, dist: DistContext) -> AblationRecord:
     return AblationRecord(
         backbone=spec.backbone, module=name, width=spec.width, input_size=spec.input_size,
-        small_input=spec.small_input, data=data.name, num_classes=data.num_classes, train_samples=data.train_samples,
+        small_input=spec.small_input, head=spec.head or "", output_stride=spec.stride, data=data.name, num_classes=data.num_classes, train_samples=data.train_samples,
         test_samples=data.test_samples, val_fraction=spec.val_fraction, eval_split=data.eval_split,
         epochs=spec.epochs, batch=spec.batch, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum,
         warmup_epochs=spec.warmup_epochs, label_smoothing=spec.label_smoothing, amp=spec.amp,
         reduction=spec.reduction(name), augment=spec.augment_for(parse_data(data.name)),
         sync_bn=spec.sync_bn and dist.active, seed=seed, init="shared", preset=spec.preset, device=spec.device,
         threads=torch.get_num_threads(), world_size=dist.world_size, compile=spec.compile, params=None,
-        attn_params=None, macs=None, elementwise_ops=None, top1=None, top5=None, test_loss=None, final_loss=None,
+        attn_params=None, macs=None, elementwise_ops=None, top1=None, top5=None, miou=None, test_loss=None, final_loss=None,
         converged=None, final_loss_ratio=None, curve_slope_pp_per_epoch=None, train_seconds=0.0, throughput_ips=0.0,
         epochs_done=0, curve_top1="", curve_samples=min(spec.curve_samples, data.test_samples), predictions="",
         launcher=spec.launcher, status="", error="", torch_version=env.torch_version, cuda_version=env.cuda_version,
@@ -370,13 +378,16 @@ def _template(spec: AblationSpec, data: TaskInfo, name: str, seed: int, env: Any
     )  # fmt: skip
 
 
-def _finish(template: AblationRecord, cost: _Cost, result: AccuracyResult) -> AblationRecord:
+def _finish(template: AblationRecord, cost: _Cost, result: AccuracyResult, chance_loss: float | None = None
+            ) -> AblationRecord:  # fmt: skip
     from datetime import datetime, timezone
 
-    verdict = judge(result.final_loss, result.curve_top1, template.num_classes) if result.status == "ok" else None
+    verdict = (judge(result.final_loss, result.curve_top1, template.num_classes, chance_loss)
+               if result.status == "ok" else None)  # fmt: skip
     return dataclasses.replace(
         template, params=cost.params, attn_params=cost.attn_params, macs=cost.macs,
-        elementwise_ops=cost.elementwise_ops, top1=result.top1, top5=result.top5, test_loss=result.test_loss,
+        elementwise_ops=cost.elementwise_ops, top1=result.top1, top5=result.top5, miou=result.miou,
+        test_loss=result.test_loss,
         final_loss=result.final_loss, converged=verdict.converged if verdict else None,
         final_loss_ratio=verdict.final_loss_ratio if verdict else None,
         curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch if verdict else None, train_seconds=result.train_seconds, throughput_ips=result.throughput_ips,

@@ -22,6 +22,14 @@ LAUNCHERS = ("local", "torchrun", "slurm")
 CURVE_SAMPLES = 2000
 """Test images evaluated after every epoch for the learning curve (the final top-1 uses the whole test split)."""
 
+SEGMENTATION_HEADS = ("deeplabv3", "lraspp")
+"""Heads a dense task (``--data dense:...``) can train: per-pixel logits at the input's size."""
+
+DENSE_HEAD = "lraspp"
+"""The head a dense task trains without ``--head``: LR-ASPP, whose skip from output stride 8 draws shapes a few
+pixels wide at the task's 64 px (DeepLabV3 at output stride 16 has one logit per grid cell there and, in the pilot
+of the ``ca-dense`` preset, predicted background everywhere)."""
+
 SMALL_INPUT_MAX = 64
 """Inputs of this many pixels or fewer use the backbones' ``small_input`` option (no early downsampling)."""
 
@@ -66,7 +74,7 @@ class AblationSpec:
         resume: skip the runs ``csv`` already holds (same configuration and seed).
         checkpoint_dir: save each run's training state after every epoch, and continue from it when present.
         small_input_mode: ``True``/``False`` forces the backbones' ``small_input`` (stride 8 instead of 32);
-            ``None``: inputs of ``SMALL_INPUT_MAX`` px or fewer use it.
+            ``None``: inputs of ``SMALL_INPUT_MAX`` px or fewer use it, except under a segmentation head.
         reductions: ``(module, r)`` pairs: the reduction ratio given to those modules (others keep their own).
         augment: training augmentation (``data.AUGMENTS``); ``None``: by data (``data.default_augment``).
         sync_bn: under DDP, synchronise BatchNorm statistics over the processes.
@@ -84,6 +92,9 @@ class AblationSpec:
         job_folder: ``slurm`` launcher: where submitit keeps jobs' pickles and logs (``None``: beside the CSV).
         report_only: train nothing: summarise the runs of this plan that ``csv`` already holds (the others are
             counted as missing).
+        head: the segmentation head a dense task (``dense:...``) trains on the backbone (``SEGMENTATION_HEADS``);
+            ``None`` for classification (``build_ablation_spec`` gives dense tasks ``DENSE_HEAD``).
+        output_stride: the head's output stride (16 or 8; ``None``: the head's own, 16).
     """
 
     modules: tuple[str, ...]
@@ -128,10 +139,26 @@ class AblationSpec:
     slurm_minutes: int = 60
     job_folder: Path | None = None
     report_only: bool = False
+    head: str | None = None
+    output_stride: int | None = None
+
+    @property
+    def stride(self) -> int | None:
+        """The head's output stride as built (``None`` without a head)."""
+        if self.head is None:
+            return None
+        return self.output_stride or int(modules.HEADS.get(self.head).meta["output_strides"][0])
+
+    @property
+    def dense(self) -> bool:
+        """The tasks are per-pixel (``dense:...``): a segmentation head, scored by mean IoU."""
+        return self.head is not None
 
     @property
     def small_input(self) -> bool:
-        return self.input_size <= SMALL_INPUT_MAX if self.small_input_mode is None else self.small_input_mode
+        if self.small_input_mode is not None:
+            return self.small_input_mode
+        return self.input_size <= SMALL_INPUT_MAX and self.head is None  # a segmentation head needs stride 32
 
     @property
     def data_refs(self) -> list[DataRef]:
@@ -181,10 +208,28 @@ class AblationSpec:
         for name in self.modules:
             check_name(modules.ATTENTION, name)
         check_model(self.backbone, self.width, self.input_size, self.small_input, hint_small=False)
+        if self.head is not None:
+            from ..cost.spec import check_head
+
+            check_head(self.backbone, self.head, self.output_stride, small_input=self.small_input,
+                       opt=lambda f: {"small_input": "--small-input"}.get(f, f"--{f.replace('_', '-')}"))  # fmt: skip
         refs = self.data_refs
         if not refs or len(set(self.data)) != len(self.data):
             raise UsageError(f"--data {list(self.data)} must name at least one task, each once.")
         ref = refs[0]
+        kinds = {r.dense for r in refs}
+        if len(kinds) > 1:
+            raise UsageError(f"--data {list(self.data)} mixes dense and classification tasks; run them as two sweeps.")
+        if ref.dense and self.head not in SEGMENTATION_HEADS:
+            raise UsageError(f"--data {ref} is a per-pixel task; give it a segmentation head: --head "
+                             f"{' or '.join(SEGMENTATION_HEADS)}.")  # fmt: skip
+        if not ref.dense and self.head is not None:
+            raise UsageError(f"--head {self.head} trains on the dense tasks only; drop it or use --data dense:cue=row.")
+        if self.output_stride is not None and self.head is None:
+            raise UsageError("--output-stride applies to a segmentation head; add --data dense:cue=row.")
+        if ref.dense and self.val_fraction > 0:
+            raise UsageError("--val-fraction splits classes, not label maps; tune the dense task on another data "
+                             "seed instead (--data dense:cue=row,seed=1).")  # fmt: skip
         for r in refs:
             check_augment(r, self.augment_for(r))
             if r.size is not None and r.size != self.input_size:
@@ -303,6 +348,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "contrasts": (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y"), ("ca_x", "ca_y"), ("se", "none"), ("ca", "none")),
         "primary": (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y")),
     },
+    # The dense task (ablation/dense.py) as a first test of the CA paper's segmentation claim: the row-cue label map,
+    # where a per-row pooled gate (ca_x) can carry the cue's colour to the shape's pixels and a per-column one (ca_y)
+    # cannot. LR-ASPP, not DeepLabV3: a pilot on data seed 1 (results/ablation/dense-pilot/) found DeepLabV3 at output
+    # stride 16 predicting background everywhere (its 4 × 4 map is one value per grid cell at 64 px) and stride 8
+    # costing 2.4 times LR-ASPP's step; LR-ASPP reached 34 % mIoU at lr 0.05 and 20 epochs, 54 % at lr 0.1 and 30.
+    # Sized to run in about an hour on a 2-core CPU with one process per core.
+    "ca-dense": {
+        "modules": ("none", "ca_x", "ca_y", "ca"), "backbone": "mbv2", "width": 0.35, "input_size": 64,
+        "data": ("dense:cue=row",), "head": "lraspp", "epochs": 30, "seeds": tuple(range(6)), "batch": 64,
+        "lr": 0.1, "weight_decay": 5e-4, "momentum": 0.9, "warmup_epochs": 1.0, "label_smoothing": 0.0,
+        "train_samples": 2000, "test_samples": 500, "curve_samples": 500,
+        "reductions": (("ca_x", 24), ("ca_y", 24), ("ca", 32)),
+        "contrasts": (("ca_x", "ca_y"), ("ca", "none"), ("ca", "ca_x"), ("ca", "ca_y"), ("ca_x", "none"),
+                      ("ca_y", "none")),
+        "primary": (("ca_x", "ca_y"), ("ca", "none")),
+    },
 }  # fmt: skip
 """Named recipes; explicit options override their values."""
 
@@ -332,6 +393,8 @@ def build_ablation_spec(preset: str | None = None, **given: Any) -> AblationSpec
             fields["input_size"] = sizes.pop()
         elif "input_size" not in fields:
             fields["input_size"] = 224 if any(r.kind == "imagefolder" for r in refs) else 32
+    if any(r.dense for r in refs) and fields.get("head") is None:
+        fields["head"] = DENSE_HEAD
     if "reductions" in fields and isinstance(fields["reductions"], dict):
         fields["reductions"] = tuple(fields["reductions"].items())
     names = [n for n in dict.fromkeys(fields["modules"]) if n != BASELINE]

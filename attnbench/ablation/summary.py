@@ -53,7 +53,7 @@ from ..stats import (
 )
 from .convergence import RULE as CONVERGENCE_RULE
 from .data import DataRef, parse_data
-from .records import AblationRecord
+from .records import AblationRecord, score_of
 from .spec import BASELINE
 
 CHANCE_FACTOR = 2.0
@@ -87,7 +87,13 @@ class ModuleSummary:
 
 
 def _oks(rs: Iterable[AblationRecord]) -> list[AblationRecord]:
-    return sorted((r for r in rs if r.status == "ok" and r.top1 is not None), key=lambda r: r.seed)
+    return sorted((r for r in rs if r.status == "ok" and score_of(r) is not None), key=lambda r: r.seed)
+
+
+def _score(r: AblationRecord) -> float:
+    value = score_of(r)
+    assert value is not None  # _oks keeps scored runs only
+    return float(value)
 
 
 def _by_task_module(records: Iterable[AblationRecord]) -> dict[tuple[str, str], list[AblationRecord]]:
@@ -103,9 +109,9 @@ def summarize_ablation(records: Iterable[AblationRecord], baseline: str = BASELI
     groups = _by_task_module(records)
     out = []
     for (task, name), rs in groups.items():
-        base = [float(r.top1) for r in _oks(groups.get((task, baseline), [])) if r.top1 is not None]
+        base = [_score(r) for r in _oks(groups.get((task, baseline), []))]
         good = _oks(rs)
-        top1 = tuple(float(r.top1) for r in good if r.top1 is not None)
+        top1 = tuple(_score(r) for r in good)
         top5 = [r.top5 for r in good if r.top5 is not None]
         mean = statistics.fmean(top1) if top1 else None
         test = welch_ttest(top1, base) if name != baseline else None
@@ -287,7 +293,7 @@ def _per_example(
 
 
 def _top1_by_seed(rs: Iterable[AblationRecord]) -> dict[int, float]:
-    return {r.seed: float(r.top1) for r in _oks(rs) if r.top1 is not None}
+    return {r.seed: _score(r) for r in _oks(rs)}
 
 
 def _is_paired_design(*groups: Sequence[AblationRecord]) -> bool:
@@ -349,7 +355,7 @@ def _convergence_warnings(groups: dict[tuple[str, str], list[AblationRecord]]) -
         slope = worst.curve_slope_pp_per_epoch
         out.append(f"{name} on {task}: {len(bad)} of {len(_oks(rs))} runs did not converge (seeds "
                    f"{', '.join(str(r.seed) for r in bad)}; worst final loss {worst.final_loss_ratio or 0:.3f} × "
-                   f"ln classes, test curve {slope if slope is not None else 0:+.2f} pp/epoch at the end); they are "
+                   f"chance loss, test curve {slope if slope is not None else 0:+.2f} pp/epoch at the end); they are "
                    "included in every mean and contrast: train longer or lower --lr.")  # fmt: skip
     return out
 

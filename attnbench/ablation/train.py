@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.distributed as torch_dist
@@ -42,6 +43,7 @@ __all__ = [
     "AccuracyResult",
     "CheckpointError",
     "DistContext",
+    "Evaluation",
     "TrainConfig",
     "TrainProgress",
     "AllReduceBatchNorm2d",
@@ -144,7 +146,26 @@ class AccuracyResult:
     """Top-1 on the first ``curve_samples`` test images after each epoch (this run's epochs only when resumed from a
     checkpoint saved before curves were kept)."""
     predictions: torch.Tensor | None = None
-    """Predicted class of every test image, in test order (``int64``); ``None`` for a failed run."""
+    """Predicted class of every test image, in test order (``int64``); ``None`` for a failed run and for a dense
+    task (its per-pixel predictions are summarised by ``miou``)."""
+    miou: float | None = None
+    """Dense tasks (label maps): mean IoU on the test split (``dense.mean_iou``); ``top1`` is then the pixel
+    accuracy and ``curve_top1`` holds mean IoU per epoch. ``None`` for classification."""
+
+
+class Evaluation(NamedTuple):
+    """What ``evaluate`` measured: fractions and the mean loss per example (per pixel for label maps)."""
+
+    top1: float
+    top5: float | None
+    loss: float
+    miou: float | None = None
+    """Label maps only: mean IoU from one confusion matrix over every pixel evaluated."""
+
+    @property
+    def score(self) -> float:
+        """The run's score: mean IoU for label maps, top-1 otherwise."""
+        return self.miou if self.miou is not None else self.top1
 
 
 @dataclass(frozen=True)
@@ -322,12 +343,13 @@ def evaluate(
     channels_last: bool = False,
     predictions: list[torch.Tensor] | None = None,
     amp: str = "none",
-) -> tuple[float, float | None, float]:
+) -> Evaluation:
     """Top-1, top-5 (``None`` under 10 classes) and mean loss of ``model`` on ``split``, summed over ranks.
 
     ``limit``: the first this many images only. ``predictions``: a list that receives one ``int64`` tensor, the
-    predicted class of every image evaluated, in split order (gathered from every rank). ``amp``: the forward's
-    autocast (``autocast``).
+    predicted class of every image evaluated, in split order (gathered from every rank); left empty for label maps.
+    ``amp``: the forward's autocast (``autocast``). With label maps (``N × H × W`` targets, logits ``N × C × H × W``)
+    top-1 and the loss are per pixel and ``miou`` is filled (``dense.mean_iou``).
     """
     rank, world = (dist.rank, dist.world_size) if dist else (0, 1)
     n_eval = len(split) if limit is None else min(limit, len(split))
@@ -335,6 +357,7 @@ def evaluate(
     preds: list[torch.Tensor] = []
     k = 5 if num_classes >= 10 else 1
     sums = torch.zeros(4, dtype=torch.float64)  # correct1, correct5, loss sum, count
+    matrix: torch.Tensor | None = None  # label maps: the confusion matrix over every pixel
     was_training = model.training
     model.eval()
     pin = device.startswith("cuda")
@@ -348,7 +371,12 @@ def evaluate(
                 out = model(x)
             out = out.float()
             top = out.topk(k, 1).indices
-            if predictions is not None:
+            if y.ndim > 1:
+                from .dense import confusion
+
+                part = confusion(top[:, 0].cpu(), y.cpu(), num_classes)
+                matrix = part if matrix is None else matrix + part
+            elif predictions is not None:
                 preds.append(top[:, 0].cpu())
             hit = top == y[:, None]
             sums += torch.tensor([
@@ -356,7 +384,14 @@ def evaluate(
                 float(F.cross_entropy(out, y, reduction="sum")), float(y.numel()),
             ], dtype=torch.float64)  # fmt: skip
     model.train(was_training)
-    if predictions is not None:
+    miou = None
+    if matrix is not None:
+        from .dense import mean_iou
+
+        if dist is not None and dist.active:
+            matrix = torch.tensor(_all_sum(matrix.double().flatten().tolist(), dist, device)).view_as(matrix).long()
+        miou = mean_iou(matrix).miou
+    elif predictions is not None:
         mine = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
         if dist is not None and dist.active:
             parts: list[torch.Tensor | None] = [None] * world
@@ -369,7 +404,7 @@ def evaluate(
         predictions.append(mine)
     c1, c5, loss, n = _all_sum(sums.tolist(), dist, device)
     n = max(n, 1.0)
-    return c1 / n, (c5 / n if k == 5 else None), loss / n
+    return Evaluation(c1 / n, (c5 / n if k == 5 else None), loss / n, miou)
 
 
 def load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
@@ -552,7 +587,7 @@ def train_and_evaluate(
                     evaluated, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank,
                     device, dist, cfg.num_workers, limit=cfg.curve_samples, channels_last=cfg.channels_last,
                     amp=cfg.amp,
-                )[0])  # fmt: skip
+                ).score)  # fmt: skip
                 for buf, old in zip(model.buffers(), saved):
                     buf.copy_(old)
             if checkpoint is not None:
@@ -570,12 +605,13 @@ def train_and_evaluate(
             for buf in model.buffers():
                 torch_dist.broadcast(buf, 0)
         predictions: list[torch.Tensor] = []
-        top1, top5, test_loss = evaluate(
+        final = evaluate(
             evaluated, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
             cfg.num_workers, channels_last=cfg.channels_last, predictions=predictions, amp=cfg.amp,
         )  # fmt: skip
     return AccuracyResult(
-        status="ok", top1=top1, top5=top5, test_loss=test_loss, final_loss=final_loss, train_seconds=train_seconds,
-        throughput_ips=images / train_seconds if train_seconds > 0 else 0.0, epochs_done=epochs_done,
-        curve_top1=tuple(curve), predictions=predictions[0],
+        status="ok", top1=final.top1, top5=final.top5, test_loss=final.loss, final_loss=final_loss,
+        train_seconds=train_seconds, throughput_ips=images / train_seconds if train_seconds > 0 else 0.0,
+        epochs_done=epochs_done, curve_top1=tuple(curve), predictions=predictions[0] if predictions else None,
+        miou=final.miou,
     )  # fmt: skip

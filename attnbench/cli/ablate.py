@@ -20,20 +20,24 @@ from .options import load_plugins, split_names
 # them; tests/test_ablate.py checks them against AblationSpec and PRESETS (importing those here would load torch
 # for every `attnbench --help`).
 DEFAULTS_SHOWN = {
-    "modules": "none,se,cbam,ca; quick none,se,ca, ca-table1 none,se,ca_x,ca_y,ca", "backbone": "mbv2",
-    "width": "0.5; quick 0.35, paper 1.0, ca-table1 0.35",
-    "data": "synthetic; ca-table1 synthetic:labels=shape-row-col,grid=4,shapes=6,distractors=8",
-    "input": "32, imagefolder 224; quick 24, paper 224, ca-table1 48; a --data size= sets it",
-    "epochs": "15; quick 3, paper 200, ca-table1 20", "seeds": "3; quick 1, paper 1, ca-table1 20",
-    "batch": "64; paper 256", "lr": "0.05; ca-table1 0.02", "wd": "0.0005; paper 4e-05",
+    "modules": "none,se,cbam,ca; quick none,se,ca, ca-table1 none,se,ca_x,ca_y,ca, ca-dense none,ca_x,ca_y,ca",
+    "backbone": "mbv2", "width": "0.5; quick 0.35, paper 1.0, ca-table1 0.35, ca-dense 0.35",
+    "data": "synthetic; ca-table1 synthetic:labels=shape-row-col,grid=4,shapes=6,distractors=8, ca-dense dense:cue=row",
+    "input": "32, imagefolder 224; quick 24, paper 224, ca-table1 48, ca-dense 64; a --data size= sets it",
+    "epochs": "15; quick 3, paper 200, ca-table1 20, ca-dense 30",
+    "seeds": "3; quick 1, paper 1, ca-table1 20, ca-dense 6",
+    "batch": "64; paper 256", "lr": "0.05; ca-table1 0.02, ca-dense 0.1", "wd": "0.0005; paper 4e-05",
     "warmup_epochs": "1.0; quick 0.5, paper 0.0", "label_smoothing": "0.0", "threads": "torch's",
-    "train_samples": "4000; quick 2000", "test_samples": "1000; ca-table1 20000", "holdout_fraction": "0.2",
-    "val_fraction": "0.0", "primary": "none; ca-table1 ca-se,ca-ca_x,ca-ca_y",
-    "workers": "0", "preset": "none: the defaults", "reduction": "each module's own; ca-table1 se=24,ca_x=24,ca_y=24,ca=32",
+    "train_samples": "4000; quick 2000, ca-dense 2000", "test_samples": "1000; ca-table1 20000, ca-dense 500",
+    "holdout_fraction": "0.2", "val_fraction": "0.0", "primary": "none; ca-table1 ca-se,ca-ca_x,ca-ca_y, ca-dense "
+    "ca_x-ca_y,ca-none",
+    "workers": "0", "preset": "none: the defaults", "reduction": "each module's own; ca-table1 se=24,ca_x=24,ca_y=24,ca=32, ca-dense ca_x=24,ca_y=24,ca=32",
     "augment": "by data: none synthetic, crop CIFAR, imagenet image folders",
     "small_input": "auto: --input ≤ 64; ca-table1 off",
-    "contrasts": "each module-none, plus ca-se; ca-table1 ca-se,ca-ca_x,ca-ca_y,ca_x-ca_y,se-none,ca-none",
-    "curve_samples": "2000; ca-table1 1000",
+    "contrasts": "each module-none, plus ca-se; ca-table1 ca-se,ca-ca_x,ca-ca_y,ca_x-ca_y,se-none,ca-none, ca-dense "
+    "ca_x-ca_y,ca-none,ca-ca_x,ca-ca_y,ca_x-none,ca_y-none",
+    "curve_samples": "2000; ca-table1 1000, ca-dense 500",
+    "head": "none; dense tasks lraspp", "output_stride": "the head's, 16",
 }  # fmt: skip
 
 
@@ -65,8 +69,9 @@ WidthOpt = Annotated[float | None, _opt("--width", help="Channel width multiplie
 DataOpt = Annotated[
     list[str] | None,
     _opt("--data", help="synthetic, synthetic-shape, synthetic:labels=shape|shape-row|shape-col|shape-row-col|all,"
-         "grid=4,size=96,shapes=4,distractors=3,seed=0, cifar10:PATH, cifar100:PATH or imagefolder:PATH; repeat "
-         "for several tasks.", key="data"),
+         "grid=4,size=96,shapes=4,distractors=3,seed=0, dense:cue=row|col|near,grid=4,size=64,shapes=4,cues=3,"
+         "distractors=3,seed=0 (per-pixel, scored by mean IoU), cifar10:PATH, cifar100:PATH or imagefolder:PATH; "
+         "repeat for several tasks.", key="data"),
 ]  # fmt: skip
 InputOpt = Annotated[
     int | None, _opt("--input", help="Image size in px; ≤ 64 uses small-input backbones.", key="input")
@@ -92,8 +97,9 @@ SmoothingOpt = Annotated[
 ]
 PresetOpt = Annotated[
     str | None,
-    _opt("--preset", help="quick (CI size, synthetic), paper (the CA paper's ImageNet recipe) or ca-table1 (the CA "
-         "paper's Table 1 ablation, parameter-matched, on the synthetic task family).", key="preset"),
+    _opt("--preset", help="quick (CI size, synthetic), paper (the CA paper's ImageNet recipe), ca-table1 (the CA "
+         "paper's Table 1 ablation, parameter-matched, on the synthetic task family) or ca-dense (X, Y and CA "
+         "attention under LR-ASPP on the dense row-cue task).", key="preset"),
 ]  # fmt: skip
 ReductionOpt = Annotated[
     str | None,
@@ -196,6 +202,12 @@ AmpOpt = Annotated[
                  "scaler, CUDA)."),
 ]  # fmt: skip
 CompileOpt = Annotated[bool, typer.Option("--compile/--no-compile", help="Train and evaluate through torch.compile.")]
+AblateHeadOpt = Annotated[
+    str | None, _opt("--head", help="Dense tasks: the segmentation head trained, deeplabv3 or lraspp.", key="head")
+]
+AblateStrideOpt = Annotated[
+    int | None, _opt("--output-stride", help="Dense tasks: the head's output stride, 16 or 8.", key="output_stride")
+]
 WorkersOpt = Annotated[int | None, _opt("--workers", help="DataLoader workers for large image folders.", key="workers")]
 
 
@@ -319,6 +331,8 @@ def ablate_cmd(
     job_folder: JobFolderOpt = None,
     format: AblateFormatOpt = "table",
     report_only: ReportOnlyOpt = False,
+    head: AblateHeadOpt = None,
+    output_stride: AblateStrideOpt = None,
 ) -> None:
     """Train the backbone with each module and without, under one recipe and seeds; report top-1 beside the cost."""
     from ..ablation.run import run_ablation
@@ -345,7 +359,8 @@ def ablate_cmd(
         contrasts=parse_contrasts(contrasts), primary=parse_contrasts(primary, "--primary"), curve_samples=curve_samples,
         amp=amp, compile=compile, data_cache=cache_folder(data_cache_dir) if data_cache else None,
         launcher=launcher, sync_bn=sync_bn, submitit_cluster=submitit_cluster, slurm_partition=slurm_partition,
-        slurm_minutes=slurm_minutes, job_folder=job_folder, report_only=report_only,
+        slurm_minutes=slurm_minutes, job_folder=job_folder, report_only=report_only, head=head,
+        output_stride=output_stride,
     )  # fmt: skip
     dist, run_device = init_distributed(spec.device, rank, world, local_rank)
     try:

@@ -683,7 +683,7 @@ class _ProgressSink:
         if not self.live:
             if ev.kind == "done" and ev.record is not None:
                 r = ev.record
-                score = f"top-1 {100 * r.top1:.2f}%" if r.top1 is not None else f"failed: {r.error}"
+                score = _run_score(r) if r.top1 is not None else f"failed: {r.error}"
                 info(f"run {ev.index + 1}/{ev.total} {label}: {score} ({r.train_seconds:.1f} s training)")
             elif ev.kind == "skip":
                 info(f"run {ev.index + 1}/{ev.total} {label}: already in the CSV, skipped")
@@ -698,7 +698,7 @@ class _ProgressSink:
                 self.run = None
             if ev.kind == "done" and ev.record is not None:
                 r = ev.record
-                score = f"top-1 {100 * r.top1:.2f}%" if r.top1 is not None else f"[red]failed[/red]: {r.error}"
+                score = _run_score(r) if r.top1 is not None else f"[red]failed[/red]: {r.error}"
                 p.console.print(f"run {ev.index + 1}/{ev.total} {label}: {score} ({r.train_seconds:.1f} s training)")
         elif ev.kind == "start":
             p.update(self.sweep, info=f"{ev.index}/{ev.total} runs")
@@ -750,10 +750,24 @@ def task_label(task: str) -> str:
     return ref.labels if ref.synthetic and ref.options else task
 
 
+def _run_score(r: Any) -> str:
+    """A finished run's score: top-1, or for a dense task mean IoU and pixel accuracy."""
+    if r.head and r.miou is not None:
+        return f"mIoU {100 * r.miou:.2f}% (pixel accuracy {100 * r.top1:.2f}%)"
+    return f"top-1 {100 * r.top1:.2f}%"
+
+
+def _metric(result: AblationResult) -> str:
+    """What the sweep's runs are compared by: mIoU for the dense tasks, top-1 otherwise."""
+    return "mIoU" if any(r.head for r in result.records) else "top-1"
+
+
 def summary_table(result: AblationResult, spec: AblationSpec, task: str | None = None) -> Table:
-    """One task's summary as a rich table: cost, top-1 mean ± std over seeds, Δ and Welch p against the baseline."""
+    """One task's summary as a rich table: cost, top-1 (mIoU) mean ± std over seeds, Δ and Welch p against the
+    baseline."""
     from rich.table import Table
 
+    metric = _metric(result)
     task = task if task is not None else result.data_name
     classes = dict(result.tasks).get(task, result.num_classes)
     seeds = ",".join(str(s) for s in spec.seeds)
@@ -764,7 +778,7 @@ def summary_table(result: AblationResult, spec: AblationSpec, task: str | None =
     table = Table(title=title, title_justify="left")
     for col, just in (("module", "left"), ("params (M)", "right"), ("MACs (M)", "right"), ("runs", "right"),
                       ("conv.", "right"),
-                      ("top-1 % (mean ± std)", "right"), ("top-1 % per seed", "left"), ("Δ top-1 (pp)", "right"),
+                      (f"{metric} % (mean ± std)", "right"), (f"{metric} % per seed", "left"), (f"Δ {metric} (pp)", "right"),
                       ("p (Welch)", "right")):  # fmt: skip
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     rows = [s for s in result.summary if s.task == task or (not s.task and len(result.tasks) <= 1)]
@@ -799,7 +813,7 @@ def contrasts_table(result: AblationResult, primary: bool) -> Table | None:
     if not cs:
         return None
     name = "Primary contrasts (pre-registered)" if primary else "Exploratory contrasts"
-    table = Table(title=f"{name} a − b, top-1 in percentage points", title_justify="left")
+    table = Table(title=f"{name} a − b, {_metric(result)} in percentage points", title_justify="left")
     cols = ["task", "a − b", "n", "Δ (pp)", "paired 95 % CI", "Welch 95 % CI", "test", "p", "p Holm", "MDE (pp)", "ρ"]
     boot = any(c.boot_low_pp is not None for c in cs)
     if boot:
@@ -860,7 +874,8 @@ def show_ablation(result: AblationResult, spec: AblationSpec, console: Console |
     for task in tasks:
         console.print(summary_table(result, spec, task))
     console.print(
-        f"Accuracies on the {_split_words(result)}. Δ: mean top-1 minus the baseline's, in percentage points. p: "
+        f"{_scores_words(result)} on the {_split_words(result)}. Δ: mean {_metric(result)} minus the baseline's, in "
+        "percentage points. p: "
         "Welch's two-sided t-test against the baseline over seeds (– with fewer than 2 successful seeds on either "
         "side). conv.: runs that converged.",
         style="dim", soft_wrap=True,
@@ -875,12 +890,19 @@ def show_ablation(result: AblationResult, spec: AblationSpec, console: Console |
             "initialisation and data order, else Welch (independent means). p, MDE: of the test used; MDE is the "
             "true difference that test at 5 % finds with 80 % power, from the observed spread and n. p Holm: within "
             "the family (primary contrasts alone; exploratory alone; crossovers; control differences). ρ: "
-            "correlation of the two modules' top-1 over the paired seeds. Runs that did not converge are included "
+            f"correlation of the two modules' {_metric(result)} over the paired seeds. Runs that did not converge "
+            "are included "
             f"everywhere. {escape(result.analysis.convergence)}.",
             style="dim", soft_wrap=True,
         )  # fmt: skip
     for line in result.analysis.warnings if result.analysis is not None else ():
         console.print(f"warning: {escape(line)}", soft_wrap=True, markup=True)
+
+
+def _scores_words(result: AblationResult) -> str:
+    if _metric(result) == "mIoU":
+        return "Mean IoU (one confusion matrix over every test pixel, background included)"
+    return "Accuracies"
 
 
 def _split_words(result: AblationResult) -> str:
@@ -900,6 +922,7 @@ def ablation_json(result: AblationResult, spec: AblationSpec) -> dict[str, Any]:
     return {
         "backbone": spec.backbone, "width": spec.width, "input_size": spec.input_size, "epochs": spec.epochs,
         "seeds": list(spec.seeds), "tasks": [{"data": t, "num_classes": c} for t, c in result.tasks],
+        "head": spec.head or "", "output_stride": spec.stride, "metric": "miou" if _metric(result) == "mIoU" else "top1",
         "modules": [dataclasses.asdict(s) for s in result.summary],
         "eval_split": sorted({r.eval_split for r in result.records}),
         "convergence_rule": analysis.convergence if analysis else "",

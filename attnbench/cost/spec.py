@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,27 @@ def check_model(
             f"{n['input_size'] or 'input_size'} {input_label(input_size)} does not fit backbone '{backbone}': "
             f"use {min_input} to 4096{small}."
         )
+
+
+def check_head(
+    backbone: str, head: str, stride: int | None = None, slots: str | None = None, small_input: bool = False,
+    opt: Callable[[str], str] = lambda field: OPTIONS.get(field) or field,
+) -> None:  # fmt: skip
+    """A registered head on a backbone it takes, at a stride and slot rule it offers (``None``: its own), on the
+    full-stride backbone; ``opt`` names a field as the caller's user knows it."""
+    check_name(modules.HEADS, head)
+    meta = modules.HEADS.get(head).meta
+    if backbone not in meta["backbones"]:
+        raise UsageError(
+            f"{opt('head')} {head} takes {opt('backbone')} {' or '.join(meta['backbones'])}, not '{backbone}'."
+        )
+    if stride is not None and stride not in meta["output_strides"]:
+        choices = " or ".join(map(str, meta["output_strides"]))
+        raise UsageError(f"{opt('head')} {head} takes {opt('output_stride')} {choices}, not {stride}.")
+    if slots is not None and slots not in meta["slots"]:
+        raise UsageError(f"{opt('head')} {head} takes {opt('head_slots')} {' or '.join(meta['slots'])}, not '{slots}'.")
+    if small_input:
+        raise UsageError(f"{opt('head')} {head} needs the full-stride backbone: drop {opt('small_input')}.")
 
 
 def check_threads(threads: int, option: str | None = "--threads") -> None:
@@ -315,27 +337,12 @@ class ProfileSpec:
         return self
 
     def _validate_head(self, opt: Any) -> None:
-        """The head's own checks: a known head on a backbone it takes, at a stride and slot rule it offers."""
+        """The head's own checks (``check_head``), and no classification checkpoint under a head."""
         if not self.head:
             for key, value in (("output_stride", self.output_stride), ("head_slots", self.head_slots)):
                 if value is not None:
                     raise UsageError(f"{opt(key)} applies to a dense head; add {opt('head')} (e.g. deeplabv3).")
             return
-        check_name(modules.HEADS, self.head)
-        meta = modules.HEADS.get(self.head).meta
-        if self.backbone not in meta["backbones"]:
-            raise UsageError(
-                f"{opt('head')} {self.head} takes {opt('backbone')} {' or '.join(meta['backbones'])}, "
-                f"not '{self.backbone}'."
-            )
-        if self.stride not in meta["output_strides"]:
-            choices = " or ".join(map(str, meta["output_strides"]))
-            raise UsageError(f"{opt('head')} {self.head} takes {opt('output_stride')} {choices}, not {self.stride}.")
-        if self.slots not in meta["slots"]:
-            raise UsageError(
-                f"{opt('head')} {self.head} takes {opt('head_slots')} {' or '.join(meta['slots'])}, not '{self.slots}'."
-            )
-        if self.small_input:
-            raise UsageError(f"{opt('head')} {self.head} needs the full-stride backbone: drop {opt('small_input')}.")
+        check_head(self.backbone, self.head, self.stride, self.slots, self.small_input, opt)
         if self.weights is not None:
             raise UsageError(f"{opt('weights')} loads a classification checkpoint: drop it with {opt('head')}.")
