@@ -164,6 +164,25 @@ def test_compare_puts_two_profile_csvs_side_by_side(tmp_path: Path) -> None:
     assert code == 0 and "A only" in out and "B only" in out and "CIs overlap" in out
 
 
+@pytest.mark.parametrize(("column", "values", "heading"), [("quantize", ("none", "int8"), "quant"),
+                                                       ("mode", ("inference", "training"), "mode")])  # fmt: skip
+def test_compare_shows_every_key_column_that_differs(column: str, values: tuple[str, str], heading: str) -> None:
+    """An int8 row and a float32 row (or training and inference) of one model are two configurations: the table
+    says which is which instead of printing two identical lines."""
+    from attnbench.cli.render import compare_cells
+    from attnbench.cost.compare import COLUMNS
+    from attnbench.cost.records import SETTING_KEY
+
+    base = {c: None for c in COLUMNS} | {c: "" for c in SETTING_KEY} | {"module": "se", "in": "a_only", "width": 1.0}
+    base |= {"backbone": "mbv2", "input_size": 224, "build": "onnxruntime", "quantize": "none", "mode": "inference"}
+    rows = [base | {column: values[0]}, base | {column: values[1], "in": "b_only"}]
+    columns, cells = compare_cells(rows)
+    at = columns.index(heading)
+    assert [c[at] for c in cells] == list(values) and cells[0][:at] == cells[1][:at]
+    others = [c for c in ("backbone", "input", "build") if c in columns]
+    assert not others, "columns that do not differ stay out"
+
+
 def test_compare_reads_a_file_written_before_the_mode_column(tmp_path: Path) -> None:
     import csv
 

@@ -18,6 +18,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..cost import BASELINE
+from ..cost.records import SETTING_KEY
+
+KEY_LABELS = {"output_stride": "OS", "input_size": "input", "quantize": "quant", "head_classes": "classes",
+              "head_slots": "slots"}  # fmt: skip
+"""Column headings of the key columns whose names are long; the others show as named."""
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,11 +82,8 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
 
 def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
-    varying = [c for c in ("backbone", "head", "output_stride", "width", "input_size", "build", "quantize")
-               if c in frame and frame[c].nunique(dropna=False) > 1]  # fmt: skip
-    names = {"backbone": "backbone", "head": "head", "output_stride": "OS", "width": "width", "input_size": "input",
-             "build": "build", "quantize": "quant"}  # fmt: skip
-    columns = ["module", *[names[c] for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
+    varying = [c for c in SETTING_KEY if c in frame and frame[c].nunique(dropna=False) > 1]
+    columns = ["module", *[KEY_LABELS.get(c, c) for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
                "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
     checked = "max_abs_diff" in frame and bool((frame["build"] != "eager").any())
     agreed = "top1_agreement" in frame and bool(frame["top1_agreement"].notna().any())
@@ -242,12 +244,7 @@ def _config_label(r: Any) -> str:
 def summary_lines(frame: pd.DataFrame) -> list[str]:
     """One hyperfine-style line per module: what it adds over the baseline."""
     lines = []
-    config = [
-        c
-        for c in ("backbone", "width", "input_size", "head", "output_stride", "head_classes", "head_slots", "batch",
-                  "device", "dtype", "threads", "build", "quantize")
-        if c in frame
-    ]  # fmt: skip
+    config = [c for c in SETTING_KEY if c in frame]
     for _, group in frame[frame["status"] != "failed"].groupby(config, sort=False, dropna=False):
         if not (group["module"] == BASELINE).any():
             continue
@@ -489,10 +486,8 @@ COMPARE_LEGEND = (
 
 def compare_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of ``attnbench compare`` (shared by the rich table and the Markdown output)."""
-    config = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "build")
-    varying = [c for c in config if len({str(r[c]) for r in rows}) > 1]
-    names = {"input_size": "input"}
-    columns = ["module", *[names.get(c, c) for c in varying], "in", "params M", "MACs M", "elem-ops M",
+    varying = [c for c in SETTING_KEY if len({str(r[c]) for r in rows}) > 1]
+    columns = ["module", *[KEY_LABELS.get(c, c) for c in varying], "in", "params M", "MACs M", "elem-ops M",
                "latency ms", "Δlat", "CIs overlap"]  # fmt: skip
     where = {"both": "both", "a_only": "A only", "b_only": "B only"}
     cells = []
@@ -510,7 +505,7 @@ def compare_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
         overlap = {True: "yes", False: "no", None: "–"}[r["ci_overlap"]]
         if r["module"] == BASELINE:  # its share is 0 by definition, as in the profile table
             dlat, overlap = "", ""
-        cells.append([r["module"], *[f"{r[c]:g}" if c == "width" else str(r[c]) for c in varying], where[r["in"]],
+        cells.append([r["module"], *[_cell(r, c) for c in varying], where[r["in"]],
                       *count, lat, dlat, overlap])  # fmt: skip
     return columns, cells
 

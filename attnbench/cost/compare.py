@@ -1,7 +1,7 @@
 """Two result files side by side (``attnbench compare A.csv B.csv``): rows matched on their configuration.
 
 A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
---resume`` uses (``sweep.KEY``: backbone, module, position, reduction and its rule, width, input size, head and its
+--resume`` uses (``records.KEY``: backbone, module, position, reduction and its rule, width, input size, head and its
 options, batch, device, dtype, threads, build, quantize, mode), normalised the same way, so CSV text from two runs compares
 equal. Only ``status=ok`` rows count;
 when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsFileError, UsageError
-from .records import ADDED_COLUMNS, VALUES, legacy_defaults, read_result_rows
-from .sweep import KEY, row_key
+from .records import ADDED_COLUMNS, KEY, VALUES, legacy_defaults, read_result_rows
+from .sweep import row_key
 
 COUNTS = ("params", "macs", "elementwise_ops")
 """Exact counts: compared as B − A."""

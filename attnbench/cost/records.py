@@ -137,6 +137,18 @@ HEAD_COLUMNS: tuple[str, ...] = ("head", "head_classes", "output_stride", "head_
 TIMING_COLUMNS: tuple[str, ...] = ("latency_repeats", "latency_precision_pp", "latency_max_time_s", "latency_stop")
 """The timing settings a row was measured under, and what ended its rounds (``sweep --resume`` keys on them, and on
 ``warm_calls``)."""
+KEY: tuple[str, ...] = (
+    "backbone", "module", "position", "reduction", "reduction_rule", "width", "input_size", "head", "head_classes",
+    "output_stride", "head_slots", "batch", "device", "dtype", "threads", "build", "quantize", "mode",
+)  # fmt: skip
+"""A row's configuration, declared once: the columns that must be equal for one row to stand for another
+(``sweep --resume``, ``compare``, ``check``, ``plot`` and the tables). Every other column is a measurement or
+where and when it was taken; an older row gets the key columns it lacks from ``legacy_defaults``."""
+MODULE_KEY: tuple[str, ...] = ("module", "position", "reduction", "reduction_rule")
+"""The key columns that tell the modules of one sweep apart."""
+SETTING_KEY: tuple[str, ...] = tuple(c for c in KEY if c not in MODULE_KEY)
+"""The rest of the key: the network the modules sit in and how it was run. Rows sharing it are one comparison
+(each module against the baseline ``none`` of the same setting)."""
 ADDED_COLUMNS: tuple[str, ...] = (
     *RUNTIME_COLUMNS,
     "mode",

@@ -28,15 +28,20 @@ from typing import Any, NamedTuple
 
 from .. import modules
 from ..io.csvfile import CsvAppender, check_target, upgrade_header
-from .records import ADDED_COLUMNS, COLUMNS, HEAD_COLUMNS, ProfileRecord, as_dict, legacy_defaults, read_result_rows
+from .records import (
+    ADDED_COLUMNS,
+    COLUMNS,
+    HEAD_COLUMNS,
+    KEY,
+    ProfileRecord,
+    as_dict,
+    legacy_defaults,
+    read_result_rows,
+)
 from .reduction import reduction_for
 from .runner import effective_position, profile
 from .shape import input_label, parse_input_size
 from .spec import BASELINE, ProfileSpec
-
-KEY = ("backbone", "module", "position", "reduction", "reduction_rule", "width", "input_size", "head", "head_classes",
-       "output_stride", "head_slots", "batch", "device", "dtype", "threads", "build", "quantize", "mode")  # fmt: skip
-"""A row's configuration: what must be equal for a row to stand for another."""
 
 
 class Timing(NamedTuple):
