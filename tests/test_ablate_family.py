@@ -73,7 +73,7 @@ def test_large_test_set_is_fast_deterministic_and_cached() -> None:
     assert len(test) == 20_000 and first < 60
     fresh = SyntheticOptions(size=48, grid=4, train_samples=16, test_samples=20_000, seed=11, distractors=3)
     assert fresh == opts  # the cache key is the options' value
-    from attnbench.ablation import data as data_mod
+    from attnbench.ablation.data import synthetic as data_mod
 
     small = SyntheticOptions(size=32, grid=4, train_samples=8, test_samples=5000, seed=2)  # two render chunks
     first_images = make_synthetic(small, "shape")[1].images

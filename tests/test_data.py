@@ -276,15 +276,15 @@ def test_random_resized_crop_of_a_constant_image_is_constant() -> None:
 
 def test_disk_cache_decodes_once_maps_the_file_and_matches_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                      ) -> None:  # fmt: skip
-    from attnbench.ablation import data as data_mod
+    from attnbench.ablation.data import imagefolder
 
     _tree(tmp_path / "imgs" / "train", 3)
     _tree(tmp_path / "imgs" / "val", 2)
     cache = tmp_path / "cache"
     plain_train, plain_val, _ = load_imagefolder(tmp_path / "imgs", 16)
     calls: list[Path] = []
-    real = data_mod._decode
-    monkeypatch.setattr(data_mod, "_decode", lambda p, s: calls.append(p) or real(p, s))
+    real = imagefolder._decode
+    monkeypatch.setattr(imagefolder, "_decode", lambda p, s: calls.append(p) or real(p, s))
     train, val, names = load_imagefolder(tmp_path / "imgs", 16, cache_dir=cache)
     assert len(calls) == 15 and names == ("cat", "dog", "emu")
     assert torch.equal(train.images, plain_train.images) and torch.equal(val.images, plain_val.images)

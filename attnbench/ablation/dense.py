@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..errors import UsageError
-from .data import SHAPES, SyntheticOptions, TensorSplit, render_synthetic
+from .data.splits import TensorSplit
+from .data.synthetic import SHAPES, SyntheticOptions, render_synthetic
 
 __all__ = [
     "CUE_COLOURS",
