@@ -9,7 +9,7 @@ MobileNetV2-1.0 as a classifier; ``ssdlite``: SSDLite320's network, COCO config;
 ``deeplabv3-os8``: DeepLabV3, 21 classes; ``lraspp``) × square inputs × runtimes, batch 1, float32, one thread.
 Each model is one ``attnbench sweep`` appending to ``OUT/sweep.csv`` with ``--resume``, so a killed run goes on
 where it stopped. Then ``OUT/share.csv`` holds, per (model, runtime, input, module): the latency share
-``d_latency_pct`` with its 95 % interval (paired rounds, see the README) and the element-wise share
+``d_latency_pct`` with its 95 % interval (paired rounds, see docs/measurement.md) and the element-wise share
 ``d_elementwise_pct`` (the module's added element-wise ops over the baseline's), and ``OUT/share.png`` plots both
 against the input side, one panel per model and runtime.
 """

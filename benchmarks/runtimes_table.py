@@ -1,10 +1,10 @@
-"""The README's runtime tables, generated from ``results/runtimes.csv``: per backbone, each module's latency share
-over ``none`` on the same runtime and quantization, with its 95 % interval, and the ranking.
+"""The runtime tables of ``docs/runtimes.md``, generated from ``results/runtimes.csv``: per backbone, each module's
+latency share over ``none`` on the same runtime and quantization, with its 95 % interval, and the ranking.
 
     python benchmarks/runtimes_table.py                          # print the tables (Markdown)
-    python benchmarks/runtimes_table.py --write README.md        # replace the block between the README's markers
+    python benchmarks/runtimes_table.py --write docs/runtimes.md   # replace the block between the page's markers
 
-A test checks that the README's block equals what this prints, so the table cannot drift from the CSV. A cell is
+A test checks that the page's block equals what this prints, so the table cannot drift from the CSV. A cell is
 ``–`` where the configuration has no ok row (a failed row, or one not measured). Rounding happens here only; the CSV
 holds the raw numbers.
 """
@@ -16,7 +16,7 @@ import csv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN = "<!-- runtimes-table: begin (python benchmarks/runtimes_table.py --write README.md) -->"
+BEGIN = "<!-- runtimes-table: begin (python benchmarks/runtimes_table.py --write docs/runtimes.md) -->"
 END = "<!-- runtimes-table: end -->"
 RUNTIME_ORDER = ("eager", "compile", "onnxruntime", "openvino", "executorch")
 NAMES = {
@@ -80,7 +80,7 @@ def tables(path: Path) -> str:
 
 
 def block(path: Path) -> str:
-    """The README block: the markers around the tables."""
+    """The page's block: the markers around the tables."""
     return f"{BEGIN}\n\n{tables(path)}\n{END}"
 
 

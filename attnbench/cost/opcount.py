@@ -1,6 +1,6 @@
 """Op counts and peak memory of ``model(x)`` in one op-by-op pass at the dispatcher: no tracer, no second forward.
 
-The counting convention (README, "What is measured, and how"). The tests count every attnbench model a second way,
+The counting convention (docs/measurement.md). The tests count every attnbench model a second way,
 through fvcore's JIT tracer (``tests/fvcore_reference.py``), and require the same numbers:
 
 - ``macs``: multiply-accumulates of convolutions, linear layers and matrix products (``conv*``, ``linear``, ``mm``,
