@@ -132,16 +132,18 @@ def list_backbones() -> list[dict[str, Any]]:
     out = []
     for e in modules.BACKBONES:
         lo, hi = e.meta.get("width_range", (None, None))
-        out.append({
-            "name": e.name,
-            "paper": str(e.meta.get("paper", "")),
-            "arxiv": str(e.meta.get("arxiv", "")),
-            "positions": list(e.meta.get("positions", ())),
-            "stage_slot": str(e.meta.get("stage_slot", "")),
-            "width_min": None if lo is None else float(lo),
-            "width_max": None if hi is None else float(hi),
-            "own_attention": str(e.meta.get("own_attention", "")),
-        })  # fmt: skip
+        out.append(
+            {
+                "name": e.name,
+                "paper": str(e.meta.get("paper", "")),
+                "arxiv": str(e.meta.get("arxiv", "")),
+                "positions": list(e.meta.get("positions", ())),
+                "stage_slot": str(e.meta.get("stage_slot", "")),
+                "width_min": None if lo is None else float(lo),
+                "width_max": None if hi is None else float(hi),
+                "own_attention": str(e.meta.get("own_attention", "")),
+            }
+        )
     return out
 
 
@@ -153,14 +155,18 @@ def list_heads() -> list[dict[str, Any]]:
     """
     return [
         {
-            "name": e.name, "paper": str(e.meta.get("paper", "")), "arxiv": str(e.meta.get("arxiv", "")),
-            "task": str(e.meta.get("task", "")), "variant": str(e.meta.get("variant", "")),
-            "num_classes": int(e.meta["num_classes"]), "backbones": list(e.meta.get("backbones", ())),
+            "name": e.name,
+            "paper": str(e.meta.get("paper", "")),
+            "arxiv": str(e.meta.get("arxiv", "")),
+            "task": str(e.meta.get("task", "")),
+            "variant": str(e.meta.get("variant", "")),
+            "num_classes": int(e.meta["num_classes"]),
+            "backbones": list(e.meta.get("backbones", ())),
             "output_strides": [int(s) for s in e.meta.get("output_strides", ())],
             "slots": list(e.meta.get("slots", ())),
         }
         for e in modules.HEADS
-    ]  # fmt: skip
+    ]
 
 
 def list_runtimes() -> list[dict[str, str]]:
@@ -170,14 +176,16 @@ def list_runtimes() -> list[dict[str, str]]:
     out = []
     for rt in RUNTIMES.values():
         gone = rt.missing()
-        out.append({
-            "runtime": rt.name,
-            "installed": "yes" if not gone else "no: " + ", ".join(gone),
-            "version": rt.version() if not gone else "",
-            "devices": ", ".join(rt.devices),
-            "int8": "yes" if rt.quantizes else "",
-            "install": install_hint(rt.extra) if rt.extra else "with torch",
-        })  # fmt: skip
+        out.append(
+            {
+                "runtime": rt.name,
+                "installed": "yes" if not gone else "no: " + ", ".join(gone),
+                "version": rt.version() if not gone else "",
+                "devices": ", ".join(rt.devices),
+                "int8": "yes" if rt.quantizes else "",
+                "install": install_hint(rt.extra) if rt.extra else "with torch",
+            }
+        )
     return out
 
 

@@ -233,8 +233,9 @@ def _welch_parts(variances_over_n: Sequence[float], dofs: Sequence[int]) -> tupl
     return math.sqrt(total), (total * total / denom if denom > 0 else math.inf)
 
 
-def _interval(delta: float, se: float, df: float, n_a: int, n_b: int, confidence: float, power: float
-              ) -> MeanDifference:  # fmt: skip
+def _interval(
+    delta: float, se: float, df: float, n_a: int, n_b: int, confidence: float, power: float
+) -> MeanDifference:
     alpha = 1.0 - confidence
     tq = student_t_ppf(1.0 - alpha / 2, df)
     t = delta / se
@@ -271,9 +272,13 @@ def paired_difference(d: Sequence[float], confidence: float = CONFIDENCE, power:
 
 
 def difference_in_differences(
-    a1: Sequence[float], b1: Sequence[float], a0: Sequence[float], b0: Sequence[float],
-    confidence: float = CONFIDENCE, power: float = 0.8,
-) -> MeanDifference:  # fmt: skip
+    a1: Sequence[float],
+    b1: Sequence[float],
+    a0: Sequence[float],
+    b0: Sequence[float],
+    confidence: float = CONFIDENCE,
+    power: float = 0.8,
+) -> MeanDifference:
     """``(mean(a1) − mean(b1)) − (mean(a0) − mean(b0))`` over four independent samples, with a Welch interval
     (Satterthwaite degrees of freedom over the four variances), two-sided p and MDE; ``n_a``/``n_b`` are the
     smallest sample of each difference."""

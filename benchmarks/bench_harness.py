@@ -111,17 +111,30 @@ def against_plain(pairs: int, extra: list[str]) -> int:
         samples.append(n)
         walls["attnbench"].append(wall)
         plain_args = [
-            str(Path(__file__)), "plain", "--samples", str(n), "--calls",
+            str(Path(__file__)),
+            "plain",
+            "--samples",
+            str(n),
+            "--calls",
             *(str(rows[m]["latency_calls_per_sample"]) for m in ("none", "ca")),
-            *(a for o in ("--batch", "--input", "--threads", "--warmup") for a in (o, _option(extra, o, ""))
-              if _option(extra, o, "")),
-        ]  # fmt: skip
+            *(
+                a
+                for o in ("--batch", "--input", "--threads", "--warmup")
+                for a in (o, _option(extra, o, ""))
+                if _option(extra, o, "")
+            ),
+        ]
         for way in ("timeit", "block") if r % 2 == 0 else ("block", "timeit"):
             walls[way].append(run([*plain_args, "--way", way], ROOT)[0])
-        print(f"round {r + 1}/{pairs}: {n} samples; " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in walls.items()),
-              file=sys.stderr, flush=True)  # fmt: skip
-    print(f"attnbench {' '.join(PROFILE + extra)} vs a plain fvcore + torch.utils.benchmark.Timer script, {pairs} "
-          f"rounds, samples per model {spread([float(s) for s in samples], 0)}")  # fmt: skip
+        print(
+            f"round {r + 1}/{pairs}: {n} samples; " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in walls.items()),
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"attnbench {' '.join(PROFILE + extra)} vs a plain fvcore + torch.utils.benchmark.Timer script, {pairs} "
+        f"rounds, samples per model {spread([float(s) for s in samples], 0)}"
+    )
     print(f"{'wall s':<34}median (min-max)")
     for k, v in walls.items():
         print(f"{k:<34}{spread(v)}")
@@ -141,8 +154,11 @@ def against_checkout(pairs: int, extra: list[str], other: Path, python: str) -> 
     for r in range(pairs):
         for side in ("new", "old") if r % 2 == 0 else ("old", "new"):
             walls[side].append(run(cmd, *sides[side])[0])
-        print(f"pair {r + 1}/{pairs}: new {walls['new'][-1]:.1f} s, old {walls['old'][-1]:.1f} s", file=sys.stderr,
-              flush=True)  # fmt: skip
+        print(
+            f"pair {r + 1}/{pairs}: new {walls['new'][-1]:.1f} s, old {walls['old'][-1]:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     ratios = [a / b for a, b in zip(walls["new"], walls["old"])]
     print(f"attnbench {' '.join(PROFILE + extra)}: {ROOT} (new) against {other} (old), {pairs} pairs")
     print(f"{'wall s':<12}median (min-max)")

@@ -51,8 +51,9 @@ def ratios(fns: dict[str, Callable[[], object]], rounds: int, repeats: int, thre
     calls: dict[str, int] = {}
     for r in range(rounds):
         for name, fn in fns.items():
-            lat = time_latency(fn, threads=threads, warmup=3 if r == 0 else 1, repeats=repeats,
-                               calls_per_sample=calls.get(name))  # fmt: skip
+            lat = time_latency(
+                fn, threads=threads, warmup=3 if r == 0 else 1, repeats=repeats, calls_per_sample=calls.get(name)
+            )
             calls[name] = lat.calls_per_sample
             out[name].append(lat.summary.median)
     return out
@@ -84,8 +85,12 @@ def main() -> None:
     for name in names:
         m = M.create_attention(name, c).eval()
         with torch.inference_mode():
-            per = ratios({"clone": lambda: x.clone(), "lib": lambda: m(x), "ref": lambda: reference_forward(name, m, x)},
-                         args.rounds, args.repeats, args.threads)  # fmt: skip
+            per = ratios(
+                {"clone": lambda: x.clone(), "lib": lambda: m(x), "ref": lambda: reference_forward(name, m, x)},
+                args.rounds,
+                args.repeats,
+                args.threads,
+            )
         lib_clone = [a / b for a, b in zip(per["lib"], per["clone"])]
         ref_lib = [a / b for a, b in zip(per["ref"], per["lib"])]
         net = []
@@ -102,18 +107,29 @@ def main() -> None:
                 med = statistics.median(got)
                 ok = med <= t[key] if op == "<=" else med >= t[key]
                 checks.append(f"{key} {op} {t[key]:g}: {'met' if ok else 'MISSED'}")
-        print(f"{name:10} {statistics.median(per['lib']):8.3f} {spread(lib_clone):>18} {spread(ref_lib):>18} "
-              f"{spread(net) if net else '-':>20}  {'; '.join(checks)}")  # fmt: skip
-        rows.append({
-            "module": name, "shape": args.shape, "threads": args.threads, "rounds": args.rounds,
-            "lib_ms_median": statistics.median(per["lib"]), "clone_ms_median": statistics.median(per["clone"]),
-            "ref_ms_median": statistics.median(per["ref"]), "lib_over_clone_median": statistics.median(lib_clone),
-            "lib_over_clone_min": min(lib_clone), "lib_over_clone_max": max(lib_clone),
-            "ref_over_lib_median": statistics.median(ref_lib),
-            "mbv2_ratio_median": statistics.median(net) if net else "",
-            "mbv2_ratio_min": min(net) if net else "", "mbv2_ratio_max": max(net) if net else "",
-            "torch_version": torch.__version__,
-        })  # fmt: skip
+        print(
+            f"{name:10} {statistics.median(per['lib']):8.3f} {spread(lib_clone):>18} {spread(ref_lib):>18} "
+            f"{spread(net) if net else '-':>20}  {'; '.join(checks)}"
+        )
+        rows.append(
+            {
+                "module": name,
+                "shape": args.shape,
+                "threads": args.threads,
+                "rounds": args.rounds,
+                "lib_ms_median": statistics.median(per["lib"]),
+                "clone_ms_median": statistics.median(per["clone"]),
+                "ref_ms_median": statistics.median(per["ref"]),
+                "lib_over_clone_median": statistics.median(lib_clone),
+                "lib_over_clone_min": min(lib_clone),
+                "lib_over_clone_max": max(lib_clone),
+                "ref_over_lib_median": statistics.median(ref_lib),
+                "mbv2_ratio_median": statistics.median(net) if net else "",
+                "mbv2_ratio_min": min(net) if net else "",
+                "mbv2_ratio_max": max(net) if net else "",
+                "torch_version": torch.__version__,
+            }
+        )
     print(
         "ratios: median over rounds (min-max); lib/clone = module time / x.clone() time; ref/lib = speed-up over "
         "the plain reference; mbv2 = MobileNetV2-1.0 latency with the module / without."

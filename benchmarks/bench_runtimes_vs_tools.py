@@ -41,10 +41,24 @@ MODULES = ("none", "se", "ca")
 def attnbench_shares(modules: list[str], backbone: str, max_time: float) -> dict[tuple[str, str], dict[str, float]]:
     """(runtime, module) → share and interval (percent) from one ``attnbench profile`` run."""
     cmd = [
-        sys.executable, "-m", "attnbench", "profile", "--module", ",".join(modules), "--backbone", backbone,
-        "--runtime", "eager,onnxruntime,openvino", "--threads", "1", "--max-time", str(max_time), "--format", "json",
+        sys.executable,
+        "-m",
+        "attnbench",
+        "profile",
+        "--module",
+        ",".join(modules),
+        "--backbone",
+        backbone,
+        "--runtime",
+        "eager,onnxruntime,openvino",
+        "--threads",
+        "1",
+        "--max-time",
+        str(max_time),
+        "--format",
+        "json",
         "--quiet",
-    ]  # fmt: skip
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rows = json.loads(done.stdout)
     rows = rows["rows"] if isinstance(rows, dict) else rows
@@ -52,9 +66,12 @@ def attnbench_shares(modules: list[str], backbone: str, max_time: float) -> dict
     for r in rows:
         if r["module"] != "none" and r["status"] == "ok":
             out[(r["runtime"], r["module"])] = {
-                "share": r["d_latency_pct"], "low": r["d_latency_pct_ci_low"], "high": r["d_latency_pct_ci_high"],
-                "none_ms": None, "module_ms": r["latency_ms_median"],
-            }  # fmt: skip
+                "share": r["d_latency_pct"],
+                "low": r["d_latency_pct_ci_low"],
+                "high": r["d_latency_pct_ci_high"],
+                "none_ms": None,
+                "module_ms": r["latency_ms_median"],
+            }
     return out
 
 
@@ -79,8 +96,25 @@ def export_models(modules: list[str], backbone: str, folder: Path) -> dict[str, 
 def benchmark_app_ms(path: Path, seconds: float) -> float:
     """benchmark_app's median latency (ms) for one model: sync API, 1 thread, 1 stream, f32 (``-t``: whole seconds)."""
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
-    cmd = [tool, "-m", str(path), "-d", "CPU", "-hint", "none", "-nthreads", "1", "-nstreams", "1", "-api", "sync",
-           "-infer_precision", "f32", "-t", str(max(1, round(seconds)))]  # fmt: skip
+    cmd = [
+        tool,
+        "-m",
+        str(path),
+        "-d",
+        "CPU",
+        "-hint",
+        "none",
+        "-nthreads",
+        "1",
+        "-nstreams",
+        "1",
+        "-api",
+        "sync",
+        "-infer_precision",
+        "f32",
+        "-t",
+        str(max(1, round(seconds))),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark_app failed (exit {done.returncode}):\n{(done.stderr or done.stdout)[-2000:]}")
@@ -162,19 +196,42 @@ def main() -> int:
             app = {n: benchmark_app_ms(models[n][1], args.seconds) for n in names}
             ort_ms = interleaved_ms(ort_calls(models), args.block, args.seconds * len(models))
             eager_ms = interleaved_ms(eager_calls(models), args.block, args.seconds * len(models))
-            for runtime, tools in (("openvino", {"benchmark_app": app}), ("onnxruntime", {"plain loop": ort_ms}),
-                                   ("eager", {"plain loop": eager_ms})):  # fmt: skip
+            for runtime, tools in (
+                ("openvino", {"benchmark_app": app}),
+                ("onnxruntime", {"plain loop": ort_ms}),
+                ("eager", {"plain loop": eager_ms}),
+            ):
                 for m in modules:
                     a = ours.get((runtime, m))
                     if a is None:
                         continue
-                    rows.append({"round": k, "runtime": runtime, "module": m, "source": "attnbench",
-                                 "share_pct": a["share"], "ci_low_pct": a["low"], "ci_high_pct": a["high"],
-                                 "module_ms": a["module_ms"], "none_ms": ""})  # fmt: skip
+                    rows.append(
+                        {
+                            "round": k,
+                            "runtime": runtime,
+                            "module": m,
+                            "source": "attnbench",
+                            "share_pct": a["share"],
+                            "ci_low_pct": a["low"],
+                            "ci_high_pct": a["high"],
+                            "module_ms": a["module_ms"],
+                            "none_ms": "",
+                        }
+                    )
                     for tool, ms in tools.items():
-                        rows.append({"round": k, "runtime": runtime, "module": m, "source": tool,
-                                     "share_pct": 100 * (ms[m] / ms["none"] - 1), "ci_low_pct": "",
-                                     "ci_high_pct": "", "module_ms": ms[m], "none_ms": ms["none"]})  # fmt: skip
+                        rows.append(
+                            {
+                                "round": k,
+                                "runtime": runtime,
+                                "module": m,
+                                "source": tool,
+                                "share_pct": 100 * (ms[m] / ms["none"] - 1),
+                                "ci_low_pct": "",
+                                "ci_high_pct": "",
+                                "module_ms": ms[m],
+                                "none_ms": ms["none"],
+                            }
+                        )
             for r in rows:
                 if r["round"] == k:
                     print(f"round {k}: {r['runtime']:12s} {r['module']:4s} {r['source']:14s} {r['share_pct']:+6.1f} %")
@@ -193,12 +250,17 @@ def main() -> int:
         low = statistics.median(float(r["ci_low_pct"]) for r in mine if r["ci_low_pct"] not in ("", None))  # type: ignore[arg-type]
         high = statistics.median(float(r["ci_high_pct"]) for r in mine if r["ci_high_pct"] not in ("", None))  # type: ignore[arg-type]
         for tool in sorted({str(r["source"]) for r in rows if r["source"] != "attnbench" and r["runtime"] == runtime}):
-            theirs = statistics.median(float(r["share_pct"]) for r in rows  # type: ignore[arg-type]
-                                       if (r["runtime"], r["module"], r["source"]) == (runtime, m, tool))  # fmt: skip
+            theirs = statistics.median(
+                float(r["share_pct"])
+                for r in rows  # type: ignore[arg-type]
+                if (r["runtime"], r["module"], r["source"]) == (runtime, m, tool)
+            )
             agree = abs(share - theirs) <= args.tolerance or low <= theirs <= high
             ok &= agree
-            print(f"{runtime:12s} {m:4s} attnbench {share:+6.1f} % [{low:+.1f}, {high:+.1f}]  {tool:14s} "
-                  f"{theirs:+6.1f} %  {'agrees' if agree else 'DIFFERS'} (|Δ| {abs(share - theirs):.1f} pp)")  # fmt: skip
+            print(
+                f"{runtime:12s} {m:4s} attnbench {share:+6.1f} % [{low:+.1f}, {high:+.1f}]  {tool:14s} "
+                f"{theirs:+6.1f} %  {'agrees' if agree else 'DIFFERS'} (|Δ| {abs(share - theirs):.1f} pp)"
+            )
     return 0 if ok else 1
 
 

@@ -70,13 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     n = args.steps * args.batch
     data = load_data(DataRef("synthetic"), args.input, SyntheticOptions(train_samples=n, test_samples=args.batch))
     torch.manual_seed(0)
-    init = M.create_model(args.backbone, args.module, width=args.width, num_classes=data.num_classes,
-                          small_input=args.input <= 64)  # fmt: skip
+    init = M.create_model(
+        args.backbone, args.module, width=args.width, num_classes=data.num_classes, small_input=args.input <= 64
+    )
     # The plain loop gets its inputs pre-normalised and in its memory format, for free.
     x = data.train_transform(data.train.images).contiguous(memory_format=fmt)
     y = data.train.labels
-    cfg = TrainConfig(epochs=1, batch=args.batch, lr=0.05, weight_decay=4e-5, seed=0, eval_batch=args.batch,
-                      channels_last=channels_last)  # fmt: skip
+    cfg = TrainConfig(
+        epochs=1,
+        batch=args.batch,
+        lr=0.05,
+        weight_decay=4e-5,
+        seed=0,
+        eval_batch=args.batch,
+        channels_last=channels_last,
+    )
 
     def ours() -> float:
         return train_and_evaluate(copy.deepcopy(init), data, cfg).throughput_ips
@@ -96,16 +104,20 @@ def main(argv: list[str] | None = None) -> int:
             ours_ips.append(ours())
     ratios = [a / b for a, b in zip(ours_ips, plain_ips)]
     med = statistics.median(ratios)
-    print(f"{args.backbone} ×{args.width:g} + {args.module}, {args.input} px synthetic, batch {args.batch}, "
-          f"{args.steps} steps per sample, {args.rounds} interleaved rounds, {args.threads} thread(s), "
-          f"{'channels_last' if channels_last else 'contiguous'}, torch {torch.__version__}")  # fmt: skip
+    print(
+        f"{args.backbone} ×{args.width:g} + {args.module}, {args.input} px synthetic, batch {args.batch}, "
+        f"{args.steps} steps per sample, {args.rounds} interleaved rounds, {args.threads} thread(s), "
+        f"{'channels_last' if channels_last else 'contiguous'}, torch {torch.__version__}"
+    )
     print(f"{'':<16}{'median':>10}{'min':>10}{'max':>10}")
     for name, vals in (("attnbench img/s", ours_ips), ("plain img/s", plain_ips)):
         print(f"{name:<16}{statistics.median(vals):>10.1f}{min(vals):>10.1f}{max(vals):>10.1f}")
     print(f"{'ratio':<16}{med:>10.3f}{min(ratios):>10.3f}{max(ratios):>10.3f}")
     ok = med >= TARGET
-    print(f"attnbench / plain = {med:.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); target ≥ {TARGET}: "
-          f"{'met' if ok else 'NOT met'}")  # fmt: skip
+    print(
+        f"attnbench / plain = {med:.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}); target ≥ {TARGET}: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -42,16 +42,20 @@ def main() -> None:
     data = ImageData("dense", opts.num_classes, train, test, norm, norm)
     for name in args.modules.split(","):
         torch.manual_seed(0)
-        model = modules.create_model("mbv2", name, width=0.35, head=args.head, num_classes=opts.num_classes,
-                                     output_stride=args.output_stride)  # fmt: skip
+        model = modules.create_model(
+            "mbv2", name, width=0.35, head=args.head, num_classes=opts.num_classes, output_stride=args.output_stride
+        )
         t0 = time.time()
         cfg = TrainConfig(epochs=args.epochs, batch=64, lr=args.lr, weight_decay=5e-4, warmup_epochs=1, seed=0)
         result = train_and_evaluate(model, data, cfg)
         score = evaluate_miou(model, test, norm, opts.num_classes)
         per = [round(v, 3) for v in score.per_class]
-        print(f"grid {args.grid} {args.head} {args.output_stride} {args.lr} {args.epochs} {args.cue} {name} "
-              f"loss {result.final_loss:.4f} pixacc {result.top1:.4f} miou {score.miou:.4f} per {per} "
-              f"{time.time() - t0:.0f}s", flush=True)  # fmt: skip
+        print(
+            f"grid {args.grid} {args.head} {args.output_stride} {args.lr} {args.epochs} {args.cue} {name} "
+            f"loss {result.final_loss:.4f} pixacc {result.top1:.4f} miou {score.miou:.4f} per {per} "
+            f"{time.time() - t0:.0f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,32 @@ def run_sweeps(args: argparse.Namespace, csv: Path) -> int:
     status = 0
     for model in args.models.split(","):
         cmd = [
-            sys.executable, "-m", "attnbench", "sweep", "--modules", args.modules, "--backbones", args.backbone,
-            "--inputs", args.inputs, *MODELS[model], "--runtime", args.runtimes, "--threads", str(args.threads),
-            "--repeats", str(args.repeats), "--max-time", str(args.max_time), "--csv", str(csv), "--resume",
-            "--quiet", "--format", "csv",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "attnbench",
+            "sweep",
+            "--modules",
+            args.modules,
+            "--backbones",
+            args.backbone,
+            "--inputs",
+            args.inputs,
+            *MODELS[model],
+            "--runtime",
+            args.runtimes,
+            "--threads",
+            str(args.threads),
+            "--repeats",
+            str(args.repeats),
+            "--max-time",
+            str(args.max_time),
+            "--csv",
+            str(csv),
+            "--resume",
+            "--quiet",
+            "--format",
+            "csv",
+        ]
         print(f"resolution_share: {model} ({args.inputs} px, {args.runtimes})", flush=True)
         rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False).returncode
         if rc:
@@ -75,8 +96,18 @@ def summarise(csv: Path, out: Path) -> None:
         100 * r["d_elementwise_ops"] / base.get(tuple(r[k] for k in keys), float("nan"))
         for r in rows.to_dict("records")
     ]
-    columns = [*keys, "module", "latency_ms_median", "d_latency_pct", "d_latency_pct_ci_low",
-               "d_latency_pct_ci_high", "d_elementwise_pct", "latency_n", "allocator", "timestamp_utc"]  # fmt: skip
+    columns = [
+        *keys,
+        "module",
+        "latency_ms_median",
+        "d_latency_pct",
+        "d_latency_pct_ci_low",
+        "d_latency_pct_ci_high",
+        "d_elementwise_pct",
+        "latency_n",
+        "allocator",
+        "timestamp_utc",
+    ]
     share = rows[columns].sort_values(keys + ["module"])
     share.to_csv(out / "share.csv", index=False)
     panels = share.groupby(["model", "runtime"], sort=False)
@@ -84,11 +115,17 @@ def summarise(csv: Path, out: Path) -> None:
     for ax, ((model, runtime), group) in zip(axes[0], panels):
         for module, g in group.groupby("module"):
             g = g.sort_values("side")
-            line = ax.errorbar(g["side"], g["d_latency_pct"], yerr=[g["d_latency_pct"] - g["d_latency_pct_ci_low"],
-                               g["d_latency_pct_ci_high"] - g["d_latency_pct"]], marker="o", capsize=3,
-                               label=f"{module} latency")  # fmt: skip
-            ax.plot(g["side"], g["d_elementwise_pct"], linestyle="--", color=line[0].get_color(),
-                    label=f"{module} elem-ops")  # fmt: skip
+            line = ax.errorbar(
+                g["side"],
+                g["d_latency_pct"],
+                yerr=[g["d_latency_pct"] - g["d_latency_pct_ci_low"], g["d_latency_pct_ci_high"] - g["d_latency_pct"]],
+                marker="o",
+                capsize=3,
+                label=f"{module} latency",
+            )
+            ax.plot(
+                g["side"], g["d_elementwise_pct"], linestyle="--", color=line[0].get_color(), label=f"{module} elem-ops"
+            )
         ax.set_title(f"{model} · {runtime}", fontsize=9)
         ax.set_xlabel("input side (px)")
         ax.grid(alpha=0.3)

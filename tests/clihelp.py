@@ -29,8 +29,13 @@ def run_cli(*args: str, subprocess_: bool = False, cwd: Path | None = None) -> t
         env["NO_COLOR"] = "1"
         proc = subprocess.run(
             [sys.executable, "-m", "attnbench", *args],
-            capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=300,
+            check=False,
+        )
         return proc.returncode, ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr)
     saved = os.environ.pop("ATTNBENCH_DEBUG", None)
     out, err = io.StringIO(), io.StringIO()

@@ -10,8 +10,19 @@ import torch
 torch.set_num_threads(1)
 
 
-SLOWEST_FIRST = ("test_reliability.py", "test_runtimes.py", "test_equivalence.py", "test_ablate.py", "test_exit_codes.py", "test_cli.py",
-                 "test_fuzz.py", "test_train.py", "test_opcount.py", "test_tables.py", "test_check.py")  # fmt: skip
+SLOWEST_FIRST = (
+    "test_reliability.py",
+    "test_runtimes.py",
+    "test_equivalence.py",
+    "test_ablate.py",
+    "test_exit_codes.py",
+    "test_cli.py",
+    "test_fuzz.py",
+    "test_train.py",
+    "test_opcount.py",
+    "test_tables.py",
+    "test_check.py",
+)
 """The files with the longest tests, collected first: ``-n auto --dist worksteal`` splits the collection between the
 workers and an idle worker steals from a busy one, so a long test near the end would run alone."""
 

@@ -42,14 +42,41 @@ from torch import nn
 Handle = Callable[[list[Any], list[Any]], int]
 
 MAC_OPS = (
-    "aten::_convolution", "aten::addmm", "aten::linear", "aten::matmul", "aten::mm", "aten::bmm", "aten::einsum",
+    "aten::_convolution",
+    "aten::addmm",
+    "aten::linear",
+    "aten::matmul",
+    "aten::mm",
+    "aten::bmm",
+    "aten::einsum",
     "aten::baddbmm",
-)  # fmt: skip
+)
 
 _PER_OUTPUT = (
-    "mul", "add", "sub", "div", "sigmoid", "hardswish", "hardsigmoid", "relu", "hardtanh", "silu", "clamp", "gelu",
-    "tanh", "leaky_relu", "elu", "rsub", "neg", "exp", "sqrt", "rsqrt", "pow", "minimum", "maximum",
-)  # fmt: skip
+    "mul",
+    "add",
+    "sub",
+    "div",
+    "sigmoid",
+    "hardswish",
+    "hardsigmoid",
+    "relu",
+    "hardtanh",
+    "silu",
+    "clamp",
+    "gelu",
+    "tanh",
+    "leaky_relu",
+    "elu",
+    "rsub",
+    "neg",
+    "exp",
+    "sqrt",
+    "rsqrt",
+    "pow",
+    "minimum",
+    "maximum",
+)
 _PER_INPUT = ("mean", "sum", "amax", "amin", "max", "min", "adaptive_avg_pool2d", "adaptive_max_pool2d", "softmax")
 _WINDOWED = ("max_pool2d", "avg_pool2d")
 

@@ -38,11 +38,32 @@ from attnbench.stats import regularized_beta, student_t_sf, welch_ttest
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TINY: dict[str, Any] = {
-    "modules": ("se",), "width": 0.35, "input_size": 16, "epochs": 1, "seeds": 1, "batch": 32, "lr": 0.1,
-    "train_samples": 96, "test_samples": 48,
-}  # fmt: skip
-TINY_ARGS = ("--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "1", "--batch", "32",
-             "--train-samples", "96", "--test-samples", "48")  # fmt: skip
+    "modules": ("se",),
+    "width": 0.35,
+    "input_size": 16,
+    "epochs": 1,
+    "seeds": 1,
+    "batch": 32,
+    "lr": 0.1,
+    "train_samples": 96,
+    "test_samples": 48,
+}
+TINY_ARGS = (
+    "--width",
+    "0.35",
+    "--input",
+    "16",
+    "--epochs",
+    "1",
+    "--seeds",
+    "1",
+    "--batch",
+    "32",
+    "--train-samples",
+    "96",
+    "--test-samples",
+    "48",
+)
 ENV_COLUMNS = ("torch_version", "device_name", "cpu_name", "host", "timestamp_utc")
 
 
@@ -85,11 +106,24 @@ def test_help_defaults_are_the_spec_and_preset_values() -> None:
     from attnbench.cli.ablate import DEFAULTS_SHOWN
 
     base = {f.name: f.default for f in dataclasses.fields(AblationSpec)} | DEFAULTS
-    option = {"width": "width", "epochs": "epochs", "batch": "batch", "lr": "lr", "wd": "weight_decay",
-              "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing", "backbone": "backbone",
-              "train_samples": "train_samples", "test_samples": "test_samples", "val_fraction": "val_fraction", "holdout_fraction": "holdout_fraction",
-              "workers": "num_workers", "modules": "modules", "data": "data",
-              "curve_samples": "curve_samples"}  # fmt: skip
+    option = {
+        "width": "width",
+        "epochs": "epochs",
+        "batch": "batch",
+        "lr": "lr",
+        "wd": "weight_decay",
+        "warmup_epochs": "warmup_epochs",
+        "label_smoothing": "label_smoothing",
+        "backbone": "backbone",
+        "train_samples": "train_samples",
+        "test_samples": "test_samples",
+        "val_fraction": "val_fraction",
+        "holdout_fraction": "holdout_fraction",
+        "workers": "num_workers",
+        "modules": "modules",
+        "data": "data",
+        "curve_samples": "curve_samples",
+    }
     for key, field in option.items():
 
         def show(v: Any) -> str:
@@ -186,8 +220,25 @@ def test_sweep_appends_one_complete_row_per_run(tmp_path: Path) -> None:
     result = run_ablation(build_ablation_spec(**TINY, csv=out), progress=events.append)
     header, body = rows(out)
     assert header == list(COLUMNS)
-    for col in ("backbone", "module", "width", "input_size", "data", "epochs", "seed", "top1", "top5", "params",
-                "macs", "train_seconds", "throughput_ips", "status", "error", "git_sha", "timestamp_utc"):  # fmt: skip
+    for col in (
+        "backbone",
+        "module",
+        "width",
+        "input_size",
+        "data",
+        "epochs",
+        "seed",
+        "top1",
+        "top5",
+        "params",
+        "macs",
+        "train_seconds",
+        "throughput_ips",
+        "status",
+        "error",
+        "git_sha",
+        "timestamp_utc",
+    ):
         assert col in header
     assert [(r["module"], r["seed"], r["status"]) for r in body] == [("none", "0", "ok"), ("se", "0", "ok")]
     for r in body:
@@ -417,10 +468,28 @@ def test_two_process_ddp_run_on_cpu(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("ATTNBENCH_DEBUG", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env.update(NO_COLOR="1", OMP_NUM_THREADS="1")
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(launcher),
-        "ablate", "--modules", "se", *TINY_ARGS, "--csv", str(out), "--quiet", "--launcher", "torchrun",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        str(launcher),
+        "ablate",
+        "--modules",
+        "se",
+        *TINY_ARGS,
+        "--csv",
+        str(out),
+        "--quiet",
+        "--launcher",
+        "torchrun",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     header, body = rows(out)

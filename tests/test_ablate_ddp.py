@@ -73,8 +73,14 @@ def test_two_processes_with_sync_bn_match_one_process(tmp_path: Path) -> None:
     script.write_text(SCRIPT)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path), str(_free_port())], capture_output=True,
-                          text=True, env=env, timeout=240, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(_free_port())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     one, two, apart = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two-1", "two-0"))
     assert len(one["losses"]) == len(two["losses"]) == 6  # 96 images, global batch 16, every step reported
@@ -135,8 +141,9 @@ def test_channels_last_training_matches_contiguous(module: str) -> None:
         out = []
         for step in range(3):
             torch.manual_seed(step)  # dropout
-            loss = nn.functional.cross_entropy(net(x64[16 * (step % 2) :][:16].contiguous(memory_format=fmt)),
-                                               y[16 * (step % 2) :][:16])  # fmt: skip
+            loss = nn.functional.cross_entropy(
+                net(x64[16 * (step % 2) :][:16].contiguous(memory_format=fmt)), y[16 * (step % 2) :][:16]
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -20,8 +20,24 @@ from attnbench.ablation.spec import build_ablation_spec
 from attnbench.ablation.train import evaluate
 from attnbench.errors import UsageError
 
-TINY = ("--modules", "ca_x,ca", "--width", "0.35", "--epochs", "2", "--seeds", "2", "--train-samples", "48",
-        "--test-samples", "12", "--batch", "16", "--threads", "1")  # fmt: skip
+TINY = (
+    "--modules",
+    "ca_x,ca",
+    "--width",
+    "0.35",
+    "--epochs",
+    "2",
+    "--seeds",
+    "2",
+    "--train-samples",
+    "48",
+    "--test-samples",
+    "12",
+    "--batch",
+    "16",
+    "--threads",
+    "1",
+)
 
 
 def _spec(**kw: object):

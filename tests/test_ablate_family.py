@@ -29,8 +29,24 @@ from attnbench.errors import UsageError
 from attnbench.papers.tables import TABLES
 
 FAMILY = "synthetic:labels=all,grid=2,size=32"
-TINY_ARGS = ("--width", "0.35", "--epochs", "1", "--seeds", "2", "--batch", "32", "--train-samples", "64",
-             "--test-samples", "48", "--threads", "1", "--curve-samples", "16")  # fmt: skip
+TINY_ARGS = (
+    "--width",
+    "0.35",
+    "--epochs",
+    "1",
+    "--seeds",
+    "2",
+    "--batch",
+    "32",
+    "--train-samples",
+    "64",
+    "--test-samples",
+    "48",
+    "--threads",
+    "1",
+    "--curve-samples",
+    "16",
+)
 
 
 def test_parse_family_options_and_canonical_form() -> None:
@@ -40,9 +56,14 @@ def test_parse_family_options_and_canonical_form() -> None:
     assert parse_data("synthetic:size=48").grid == 4 and parse_data("synthetic:size=48").labels == "shape-row-col"
     assert parse_data("synthetic").labels == "shape-row-col" and parse_data("synthetic-shape").labels == "shape"
     assert [r.labels for r in expand_data("synthetic:labels=all,grid=3")] == list(LABEL_MAPS)
-    for bad, match in (("synthetic:labels=colour", "labels 'colour'"), ("synthetic:grid=x", "whole number"),
-                       ("synthetic:grid=9", "between 1 and 8"), ("synthetic:foo=1", "KEY=VALUE"),
-                       ("synthetic:grid=2,grid=3", "twice"), ("synthetic-shape:grid=2", "no path")):  # fmt: skip
+    for bad, match in (
+        ("synthetic:labels=colour", "labels 'colour'"),
+        ("synthetic:grid=x", "whole number"),
+        ("synthetic:grid=9", "between 1 and 8"),
+        ("synthetic:foo=1", "KEY=VALUE"),
+        ("synthetic:grid=2,grid=3", "twice"),
+        ("synthetic-shape:grid=2", "no path"),
+    ):
         with pytest.raises(UsageError, match=match) as info:
             parse_data(bad)
         assert "\n" not in str(info.value)
@@ -110,7 +131,10 @@ def test_preset_ca_table1_is_parameter_matched_as_the_table() -> None:
     assert one.data == ("synthetic:labels=shape-row-col,size=96",) and one.input_size == 96
     fewer = build_ablation_spec("ca-table1", modules=("se", "ca"))
     assert dict(fewer.reductions) == {"se": 24, "ca": 32} and fewer.contrast_pairs() == (
-        ("ca", "se"), ("se", "none"), ("ca", "none"))  # fmt: skip
+        ("ca", "se"),
+        ("se", "none"),
+        ("ca", "none"),
+    )
     assert PRESETS["ca-table1"]["small_input_mode"] is False
 
 
@@ -137,9 +161,23 @@ def test_reduction_contrast_and_launcher_options_are_checked() -> None:
 
 def test_ca_table1_command_prints_contrasts_and_json_has_them(tmp_path) -> None:
     out = tmp_path / "runs.csv"
-    args = ("ablate", "--preset", "ca-table1", "--modules", "se,ca", "--data", "synthetic:labels=shape,grid=2",
-            "--data", "synthetic:labels=shape-row-col,grid=2", "--input", "32", *TINY_ARGS, "--csv", str(out),
-            "--quiet")  # fmt: skip
+    args = (
+        "ablate",
+        "--preset",
+        "ca-table1",
+        "--modules",
+        "se,ca",
+        "--data",
+        "synthetic:labels=shape,grid=2",
+        "--data",
+        "synthetic:labels=shape-row-col,grid=2",
+        "--input",
+        "32",
+        *TINY_ARGS,
+        "--csv",
+        str(out),
+        "--quiet",
+    )
     code, stdout, stderr = run_main(*args)
     assert code == 0, stderr
     primary, exploratory = stdout.index("Primary contrasts (pre-registered)"), stdout.index("Exploratory contrasts")
@@ -150,8 +188,25 @@ def test_ca_table1_command_prints_contrasts_and_json_has_them(tmp_path) -> None:
     code, text, stderr = run_main(*args, "--resume", "--format", "json")
     assert code == 0, stderr
     doc = json.loads(text)
-    keys = {"a", "b", "delta_pp", "ci_low_pp", "ci_high_pp", "p", "p_holm", "mde_pp", "n_a", "n_b", "paired_ci_low_pp",
-            "paired_ci_high_pp", "paired_p", "rho", "primary", "welch_p", "analysis"}  # fmt: skip
+    keys = {
+        "a",
+        "b",
+        "delta_pp",
+        "ci_low_pp",
+        "ci_high_pp",
+        "p",
+        "p_holm",
+        "mde_pp",
+        "n_a",
+        "n_b",
+        "paired_ci_low_pp",
+        "paired_ci_high_pp",
+        "paired_p",
+        "rho",
+        "primary",
+        "welch_p",
+        "analysis",
+    }
     assert doc["contrasts"] and all(keys <= set(c) for c in doc["contrasts"])
     pairs = [(c["a"], c["b"], c["primary"]) for c in doc["contrasts"] if c["task"].endswith("shape-row-col,grid=2")]
     assert pairs == [("ca", "se", True), ("se", "none", False), ("ca", "none", False)]
@@ -171,11 +226,41 @@ def test_ca_table1_command_prints_contrasts_and_json_has_them(tmp_path) -> None:
 
 def test_reduction_reaches_the_model_and_the_row(tmp_path) -> None:
     out = tmp_path / "r.csv"
-    code, _, stderr = run_main("ablate", "--modules", "se", "--reduction", "se=4", "--data", "synthetic:grid=2",
-                               "--input", "32", *TINY_ARGS, "--seeds", "1", "--csv", str(out), "--quiet")  # fmt: skip
+    code, _, stderr = run_main(
+        "ablate",
+        "--modules",
+        "se",
+        "--reduction",
+        "se=4",
+        "--data",
+        "synthetic:grid=2",
+        "--input",
+        "32",
+        *TINY_ARGS,
+        "--seeds",
+        "1",
+        "--csv",
+        str(out),
+        "--quiet",
+    )
     assert code == 0, stderr
-    code2, _, _ = run_main("ablate", "--modules", "se", "--reduction", "se=16", "--data", "synthetic:grid=2",
-                           "--input", "32", *TINY_ARGS, "--seeds", "1", "--csv", str(out), "--quiet")  # fmt: skip
+    code2, _, _ = run_main(
+        "ablate",
+        "--modules",
+        "se",
+        "--reduction",
+        "se=16",
+        "--data",
+        "synthetic:grid=2",
+        "--input",
+        "32",
+        *TINY_ARGS,
+        "--seeds",
+        "1",
+        "--csv",
+        str(out),
+        "--quiet",
+    )
     assert code2 == 0
     import csv
 
@@ -193,8 +278,23 @@ def test_plot_curves_draws_the_learning_curves(tmp_path) -> None:
     from attnbench.io.plot import plot_curves
 
     out = tmp_path / "c.csv"
-    code, _, stderr = run_main("ablate", "--modules", "se", "--data", "synthetic:grid=2", "--input", "32",
-                               *TINY_ARGS, "--seeds", "1", "--epochs", "2", "--csv", str(out), "--quiet")  # fmt: skip
+    code, _, stderr = run_main(
+        "ablate",
+        "--modules",
+        "se",
+        "--data",
+        "synthetic:grid=2",
+        "--input",
+        "32",
+        *TINY_ARGS,
+        "--seeds",
+        "1",
+        "--epochs",
+        "2",
+        "--csv",
+        str(out),
+        "--quiet",
+    )
     assert code == 0, stderr
     png = plot_curves(out)
     assert png == tmp_path / "c-curves.png" and png.read_bytes()[:4] == b"\x89PNG"

@@ -30,14 +30,14 @@ def test_submitit_local_jobs_append_rows_and_resume_across_launchers(tmp_path: P
     assert [r.module for r in local.records] == ["none", "se"]
     lines = out.read_text().splitlines()
     out.write_text("\n".join(lines[:2]) + "\n")  # keep the header and the 'none' row: 'se' is left to do
-    spec = build_ablation_spec(**TINY_SLURM, csv=out, resume=True, launcher="slurm", submitit_cluster="local",
-                               job_folder=tmp_path / "jobs")  # fmt: skip
+    spec = build_ablation_spec(
+        **TINY_SLURM, csv=out, resume=True, launcher="slurm", submitit_cluster="local", job_folder=tmp_path / "jobs"
+    )
     events = []
     result = run_ablation(spec, progress=events.append)
     assert result.skipped == 1
     rows = _rows(out)
-    assert [(r["module"], r["launcher"], r["status"]) for r in rows] == [("none", "local", "ok"),
-                                                                       ("se", "slurm", "ok")]  # fmt: skip
+    assert [(r["module"], r["launcher"], r["status"]) for r in rows] == [("none", "local", "ok"), ("se", "slurm", "ok")]
     assert rows[1]["predictions"] and (tmp_path / rows[1]["predictions"]).is_file()
     assert any((tmp_path / "jobs").rglob("*.pkl"))  # the job went through submitit's pickles
     assert [e.kind for e in events if e.kind != "step"] == ["skip", "start", "done"]
@@ -49,8 +49,9 @@ def test_submitit_local_jobs_append_rows_and_resume_across_launchers(tmp_path: P
 
 def test_a_failing_job_is_a_failed_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "runs.csv"
-    spec = build_ablation_spec(**TINY_SLURM, csv=out, launcher="slurm", submitit_cluster="local",
-                               job_folder=tmp_path / "jobs")  # fmt: skip
+    spec = build_ablation_spec(
+        **TINY_SLURM, csv=out, launcher="slurm", submitit_cluster="local", job_folder=tmp_path / "jobs"
+    )
     import sys
 
     import cloudpickle

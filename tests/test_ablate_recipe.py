@@ -144,12 +144,38 @@ def _old_file(path: Path, rows: list[dict[str, str]]) -> None:
 
 def _row(**kw: str) -> dict[str, str]:
     row = {c: "" for c in COLUMNS}
-    row.update(backbone="mbv2", module="se", width="0.35", input_size="48", small_input="False", data="synthetic",
-               num_classes="24", train_samples="4000", test_samples="1000", epochs="3", batch="64", lr="0.05",
-               weight_decay="0.0005", momentum="0.9", warmup_epochs="1.0", label_smoothing="0.0", augment="none",
-               sync_bn="False", seed="0", device="cpu", threads="1", world_size="1", top1="0.9", final_loss="0.06",
-               curve_top1="0.9 0.9 0.9", curve_samples="100", train_seconds="1", throughput_ips="1", epochs_done="3",
-               status="ok")  # fmt: skip
+    row.update(
+        backbone="mbv2",
+        module="se",
+        width="0.35",
+        input_size="48",
+        small_input="False",
+        data="synthetic",
+        num_classes="24",
+        train_samples="4000",
+        test_samples="1000",
+        epochs="3",
+        batch="64",
+        lr="0.05",
+        weight_decay="0.0005",
+        momentum="0.9",
+        warmup_epochs="1.0",
+        label_smoothing="0.0",
+        augment="none",
+        sync_bn="False",
+        seed="0",
+        device="cpu",
+        threads="1",
+        world_size="1",
+        top1="0.9",
+        final_loss="0.06",
+        curve_top1="0.9 0.9 0.9",
+        curve_samples="100",
+        train_seconds="1",
+        throughput_ips="1",
+        epochs_done="3",
+        status="ok",
+    )
     row.update(kw)
     return row
 

@@ -13,8 +13,28 @@ from pathlib import Path
 import pytest
 from test_ablate import run_main
 
-PLAN = ("ablate", "--modules", "se", "--data", "synthetic:grid=2", "--input", "32", "--width", "0.35", "--epochs", "1",
-        "--seeds", "2", "--train-samples", "128", "--test-samples", "64", "--threads", "1", "--quiet")  # fmt: skip
+PLAN = (
+    "ablate",
+    "--modules",
+    "se",
+    "--data",
+    "synthetic:grid=2",
+    "--input",
+    "32",
+    "--width",
+    "0.35",
+    "--epochs",
+    "1",
+    "--seeds",
+    "2",
+    "--train-samples",
+    "128",
+    "--test-samples",
+    "64",
+    "--threads",
+    "1",
+    "--quiet",
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +66,9 @@ def _report(csv_path: Path, *extra: str) -> tuple[int, str, str]:
     return run_main(*PLAN, "--csv", str(csv_path), "--report-only", *extra)
 
 
-def test_report_reads_a_read_only_file_and_matches_runs_whatever_their_thread_count(sweep: Path, tmp_path: Path
-                                                                                    ) -> None:  # fmt: skip
+def test_report_reads_a_read_only_file_and_matches_runs_whatever_their_thread_count(
+    sweep: Path, tmp_path: Path
+) -> None:
     path = _copy(sweep, tmp_path)
     before = path.read_bytes()
     path.chmod(stat.S_IRUSR | stat.S_IRGRP)
@@ -71,20 +92,27 @@ CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("empty", lambda p: p.write_text(""), "--csv '{csv}' is empty; give a CSV file with rows."),
     ("folder", lambda p: (p.unlink(), p.mkdir()), "--csv '{csv}' is a folder; give a CSV file."),
     ("fifo", lambda p: (p.unlink(), _fifo(p)), "--csv '{csv}' is not a regular file (a pipe or a device)"),
-    ("header only", lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"),
-     "--csv '{csv}' holds no finished run; train first (drop --report-only)."),
+    (
+        "header only",
+        lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"),
+        "--csv '{csv}' holds no finished run; train first (drop --report-only).",
+    ),
     ("top-1 500 %", lambda p: _edit(p, 3, "top1", "5.0"), "{csv}:3: column top1 5.0 is outside 0..1"),
     ("top-1 nan", lambda p: _edit(p, 2, "top1", "nan"), "{csv}:2: column top1 nan is not a finite number"),
     ("negative", lambda p: _edit(p, 4, "top1", "-1"), "{csv}:4: column top1 -1.0 is outside 0..1"),
     ("garbage curve", lambda p: _edit(p, 2, "curve_top1", "0.4 x"), "{csv}:2: column curve_top1 is not a list"),
-    ("corrupt predictions", lambda p: next((p.parent / "runs-predictions").glob("se-*")).write_bytes(b"junk"),
-     "predictions file '"),
-]  # fmt: skip
+    (
+        "corrupt predictions",
+        lambda p: next((p.parent / "runs-predictions").glob("se-*")).write_bytes(b"junk"),
+        "predictions file '",
+    ),
+]
 
 
 @pytest.mark.parametrize(("case", "damage", "says"), CASES, ids=[c[0] for c in CASES])
-def test_a_bad_results_file_is_one_line_and_exit_2(sweep: Path, tmp_path: Path, case: str,
-                                                   damage: Callable[[Path], None], says: str) -> None:  # fmt: skip
+def test_a_bad_results_file_is_one_line_and_exit_2(
+    sweep: Path, tmp_path: Path, case: str, damage: Callable[[Path], None], says: str
+) -> None:
     path = _copy(sweep, tmp_path)
     damage(path)
     code, out, err = _report(path)

@@ -106,8 +106,14 @@ def test_bootstrap_only_with_ten_seeds_and_it_is_seeded() -> None:
     a, b = (rng.normal(0.7, 0.01, BOOTSTRAP_MIN_SEEDS).tolist(), rng.normal(0.69, 0.01, 12).tolist())
     lo, hi = bootstrap_ci(a, b) or (0.0, 0.0)
     assert lo < np.mean(a) - np.mean(b) < hi and bootstrap_ci(a, b) == (lo, hi)
-    ref = ss.bootstrap((a, b), lambda x, y: np.mean(x) - np.mean(y), method="percentile", n_resamples=10_000,
-                       random_state=0, vectorized=False)  # fmt: skip
+    ref = ss.bootstrap(
+        (a, b),
+        lambda x, y: np.mean(x) - np.mean(y),
+        method="percentile",
+        n_resamples=10_000,
+        random_state=0,
+        vectorized=False,
+    )
     assert lo == pytest.approx(ref.confidence_interval.low, abs=2e-3)
     assert hi == pytest.approx(ref.confidence_interval.high, abs=2e-3)
 
@@ -120,8 +126,18 @@ CONTROL = "synthetic:labels=shape,grid=4,size=48"
 
 def _record(task: str, module: str, seed: int, top1: float, **kw: Any) -> AblationRecord:
     blank: dict[str, Any] = {c: None for c in COLUMNS}
-    blank.update(data=task, module=module, seed=seed, top1=top1, status="ok", num_classes=64, curve_top1="",
-                 predictions="", init="global", converged=True)  # fmt: skip
+    blank.update(
+        data=task,
+        module=module,
+        seed=seed,
+        top1=top1,
+        status="ok",
+        num_classes=64,
+        curve_top1="",
+        predictions="",
+        init="global",
+        converged=True,
+    )
     blank.update(kw)
     return AblationRecord(**blank)
 
@@ -134,9 +150,13 @@ def test_control_task_is_the_same_generator_labelled_by_shape() -> None:
 def test_analysis_contrasts_did_holm_and_warnings() -> None:
     """Rows drawn before common random numbers (``init`` global): Welch is the analysis used."""
     values = {
-        (TASK, "ca"): [0.60, 0.63, 0.61], (TASK, "se"): [0.55, 0.54, 0.57], (TASK, "none"): [0.50, 0.52, 0.51],
-        (CONTROL, "ca"): [0.90, 0.91, 0.905], (CONTROL, "se"): [0.895, 0.90, 0.91], (CONTROL, "none"): [0.9, 0.9, 0.91],
-    }  # fmt: skip
+        (TASK, "ca"): [0.60, 0.63, 0.61],
+        (TASK, "se"): [0.55, 0.54, 0.57],
+        (TASK, "none"): [0.50, 0.52, 0.51],
+        (CONTROL, "ca"): [0.90, 0.91, 0.905],
+        (CONTROL, "se"): [0.895, 0.90, 0.91],
+        (CONTROL, "none"): [0.9, 0.9, 0.91],
+    }
     recs = [_record(t, m, s, v) for (t, m), vs in values.items() for s, v in enumerate(vs)]
     recs.append(_record(TASK, "ca_x", 0, 0.02))  # near chance (1/64 = 1.6 %)
     an = analyse(recs, [("ca", "se"), ("ca", "none"), ("se", "none")])
@@ -151,8 +171,9 @@ def test_analysis_contrasts_did_holm_and_warnings() -> None:
     assert [x.p_holm for x in an.contrasts] == pytest.approx(holm(ps))  # one (exploratory) family
     assert len(an.contrasts) == 6 and all(x.examples is None for x in an.contrasts)  # no predictions given
     did = {(d.a, d.b): d for d in an.did}
-    ref_did = difference_in_differences(values[(TASK, "ca")], values[(TASK, "se")], values[(CONTROL, "ca")],
-                                        values[(CONTROL, "se")])  # fmt: skip
+    ref_did = difference_in_differences(
+        values[(TASK, "ca")], values[(TASK, "se")], values[(CONTROL, "ca")], values[(CONTROL, "se")]
+    )
     assert did[("ca", "se")].did_pp == pytest.approx(100 * ref_did.delta)
     assert did[("ca", "se")].p == pytest.approx(ref_did.p) and did[("ca", "se")].task == TASK
     assert did[("ca", "se")].kind == "control" and did[("ca", "se")].analysis == "welch"
@@ -174,8 +195,11 @@ PAIRED = {
 def test_paired_analysis_matches_scipy_and_primary_contrasts_form_their_own_family() -> None:
     recs = [_record(TASK, m, s, v, init="shared") for m, vs in PAIRED.items() for s, v in enumerate(vs)]
     an = analyse(recs, [("ca", "se"), ("ca", "ca_x"), ("se", "ca_x")], primary=[("ca", "se"), ("ca", "ca_x")])
-    assert [(c.a, c.b, c.primary) for c in an.contrasts] == [("ca", "se", True), ("ca", "ca_x", True),
-                                                            ("se", "ca_x", False)]  # fmt: skip
+    assert [(c.a, c.b, c.primary) for c in an.contrasts] == [
+        ("ca", "se", True),
+        ("ca", "ca_x", True),
+        ("se", "ca_x", False),
+    ]
     c = an.contrasts[0]
     a, b = np.array(PAIRED["ca"]), np.array(PAIRED["se"])
     ref = ss.ttest_rel(a, b)
@@ -221,8 +245,9 @@ def test_crossover_is_the_per_seed_difference_of_the_row_and_column_contrasts() 
 def test_no_control_difference_when_the_control_did_not_converge_and_runs_are_named() -> None:
     recs = [_record(TASK, m, s, 0.9 + 0.01 * s, init="shared", converged=True) for m in ("ca", "se") for s in range(3)]
     recs += [_record(CONTROL, m, s, 0.5, init="shared", converged=m == "se") for m in ("ca", "se") for s in range(3)]
-    recs.append(_record(TASK, "ca", 3, 0.7, init="shared", converged=False, final_loss_ratio=0.2,
-                        curve_slope_pp_per_epoch=2.5))  # fmt: skip
+    recs.append(
+        _record(TASK, "ca", 3, 0.7, init="shared", converged=False, final_loss_ratio=0.2, curve_slope_pp_per_epoch=2.5)
+    )
     an = analyse(recs, [("ca", "se")])
     assert not [d for d in an.did if d.kind == "control"]
     text = "\n".join(an.warnings)

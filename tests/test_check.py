@@ -106,11 +106,23 @@ def edit(path: Path, module: str, /, drop: tuple[str, ...] = (), **changes: str)
 
 def test_written_baseline_has_one_row_per_model(written: Path) -> None:
     header, rows = read_rows(written)
-    assert header[:10] == ["backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads",
-                           "position", "reduction"]  # fmt: skip
+    assert header[:10] == [
+        "backbone",
+        "module",
+        "width",
+        "input_size",
+        "batch",
+        "device",
+        "dtype",
+        "threads",
+        "position",
+        "reduction",
+    ]
     assert [(r["backbone"], r["module"], r["input_size"]) for r in rows] == [
-        ("mbv2", "none", "32"), ("mbv2", "se", "32"), ("mbv2", "ca", "32")
-    ]  # fmt: skip
+        ("mbv2", "none", "32"),
+        ("mbv2", "se", "32"),
+        ("mbv2", "ca", "32"),
+    ]
     none = rows[0]
     assert (none["latency_ratio"], none["latency_ratio_q1"], none["latency_ratio_q3"]) == ("1.0", "1.0", "1.0")
     for r in rows:
@@ -213,9 +225,15 @@ def test_edited_count_fails_naming_row_metric_old_and_new(
     assert summary(out) == f"check {base}: 1 failing ({counts})"
     row = table_rows(out)[(CA, metric)]
     assert row == {
-        "line": "4", "row": CA, "metric": metric, "old": f"{true + delta:,}", "new": f"{true:,}",
-        "change": f"{-delta:+,}", "status": status, "note": "",
-    }  # fmt: skip
+        "line": "4",
+        "row": CA,
+        "metric": metric,
+        "old": f"{true + delta:,}",
+        "new": f"{true:,}",
+        "change": f"{-delta:+,}",
+        "status": status,
+        "note": "",
+    }
     assert all(r["status"] == "ok" for k, r in table_rows(out).items() if k != (CA, metric))
 
 
@@ -411,9 +429,15 @@ def test_json_reports_the_regression(base: Path, orig: dict) -> None:
     assert len(failing) == 1
     f = failing[0]
     assert {k: f[k] for k in ("row", "line", "metric", "old", "new", "status", "module", "backbone")} == {
-        "row": CA, "line": 4, "metric": "params", "old": true - 1, "new": true, "status": "regression",
-        "module": "ca", "backbone": "mbv2",
-    }  # fmt: skip
+        "row": CA,
+        "line": 4,
+        "metric": "params",
+        "old": true - 1,
+        "new": true,
+        "status": "regression",
+        "module": "ca",
+        "backbone": "mbv2",
+    }
 
 
 def test_github_annotation_names_file_and_line(base: Path, orig: dict) -> None:
@@ -491,9 +515,25 @@ def test_failed_check_leaves_baseline_untouched(base: Path, orig: dict) -> None:
 def profile_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("profile") / "X.csv"
     code, out, err = run_cli(
-        "profile", "--module", "ca", "--backbone", "mbv2", "--input", "32", "--repeats", "5", "--warmup", "1",
-        "--max-time", "0", "--csv", path, "--format", "csv", "-q",
-    )  # fmt: skip
+        "profile",
+        "--module",
+        "ca",
+        "--backbone",
+        "mbv2",
+        "--input",
+        "32",
+        "--repeats",
+        "5",
+        "--warmup",
+        "1",
+        "--max-time",
+        "0",
+        "--csv",
+        path,
+        "--format",
+        "csv",
+        "-q",
+    )
     assert code == 0, err
     return path
 
@@ -525,8 +565,9 @@ def test_from_a_non_profile_csv_is_refused(written: Path, tmp_path: Path, source
     assert not out_path.exists()
 
 
-@pytest.mark.parametrize(("module", "value"), [("ca", "inf"), ("ca", "nan"), ("none", "0"), ("ca", "-1"),
-                                             ("none", "-inf")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("module", "value"), [("ca", "inf"), ("ca", "nan"), ("none", "0"), ("ca", "-1"), ("none", "-inf")]
+)
 def test_from_a_csv_with_a_non_finite_latency_is_refused(
     profile_csv: Path, tmp_path: Path, module: str, value: str
 ) -> None:

@@ -104,8 +104,17 @@ def test_help_shows_no_value_placeholder_on_flags(path: str) -> None:
 
 
 # Options whose absence is the default: no file, no plugin, no checkpoint, no filter.
-NO_DEFAULT = {"csv", "plugins", "weights", "from_csv", "checkpoint_dir", "where",
-              "export_csv", "export_json", "export_md"}  # fmt: skip
+NO_DEFAULT = {
+    "csv",
+    "plugins",
+    "weights",
+    "from_csv",
+    "checkpoint_dir",
+    "where",
+    "export_csv",
+    "export_json",
+    "export_md",
+}
 
 
 @pytest.mark.parametrize("path", sorted(_commands()))
@@ -121,9 +130,13 @@ def test_measurement_options_are_the_same_everywhere() -> None:
     from attnbench.cli.options import MEASUREMENT, TIMING, Measurement
 
     cmds = _commands()
-    wanted = {"profile": set(MEASUREMENT), "sweep": set(MEASUREMENT),
-              "baseline write": set(MEASUREMENT) - {"mode", "match_params"},
-              "table": set(MEASUREMENT) - {"reduction", "match_params", "mode"}, "check": set(TIMING)}  # fmt: skip
+    wanted = {
+        "profile": set(MEASUREMENT),
+        "sweep": set(MEASUREMENT),
+        "baseline write": set(MEASUREMENT) - {"mode", "match_params"},
+        "table": set(MEASUREMENT) - {"reduction", "match_params", "mode"},
+        "check": set(TIMING),
+    }
     defaults = Measurement()
     for path, names in wanted.items():
         opts = _options(cmds[path])
@@ -144,8 +157,9 @@ def test_format_help_agrees_with_the_default() -> None:
 
 
 def test_sweep_and_table_write_json() -> None:
-    code, out, err = run_cli("sweep", "--modules", "se", "--widths", "0.35", "--inputs", "32", "--no-latency",
-                             "--format", "json", "--quiet")  # fmt: skip
+    code, out, err = run_cli(
+        "sweep", "--modules", "se", "--widths", "0.35", "--inputs", "32", "--no-latency", "--format", "json", "--quiet"
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert [r["module"] for r in rows] == ["none", "se"] and rows[1]["d_params"] > 0
@@ -187,8 +201,14 @@ def test_format_csv_header_and_rows(ca_runs: dict) -> None:
     base, ca = rows
     for r in rows:
         assert (r["backbone"], r["input_size"], r["batch"], r["device"], r["dtype"], r["threads"], r["build"]) == (
-            "mbv2", "64", "1", "cpu", "float32", "1", "eager"
-        )  # fmt: skip
+            "mbv2",
+            "64",
+            "1",
+            "cpu",
+            "float32",
+            "1",
+            "eager",
+        )
         assert float(r["width"]) == 1.0
         # --no-latency: every latency column is empty
         for col in ("latency_ms_median", "latency_ms_iqr", "latency_n", "throughput_ips", "d_latency_pct", "allocator"):
@@ -311,8 +331,26 @@ def test_timed_profile_writes_the_csv_before_showing_anything(tmp_path: Path, mo
     out = tmp_path / "p.csv"
     shown: list[int] = []
     monkeypatch.setattr(render, "show_profile", lambda frame, *a, **k: shown.append(len(parse_csv(out.read_text())[1])))
-    code, _, err = run_cli("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32",
-                           "--repeats", "5", "--warmup", "1", "--max-time", "0", "--csv", out, "--quiet")  # fmt: skip
+    code, _, err = run_cli(
+        "profile",
+        "--module",
+        "se",
+        "--backbone",
+        "r18",
+        "--width",
+        "0.35",
+        "--input",
+        "32",
+        "--repeats",
+        "5",
+        "--warmup",
+        "1",
+        "--max-time",
+        "0",
+        "--csv",
+        out,
+        "--quiet",
+    )
     assert code == 0, err
     assert shown == [2]
 
@@ -320,8 +358,9 @@ def test_timed_profile_writes_the_csv_before_showing_anything(tmp_path: Path, mo
 def _weights_run(weights: Path, out: Path) -> tuple[int, str, str, float]:
     t0 = time.perf_counter()
     # latency on at 224 px: measuring the baseline would take far longer than the tests' limit
-    code, stdout, err = run_cli("profile", "--module", "ca", "--backbone", "mbv2", "--weights", weights,
-                                "--csv", out, "--quiet")  # fmt: skip
+    code, stdout, err = run_cli(
+        "profile", "--module", "ca", "--backbone", "mbv2", "--weights", weights, "--csv", out, "--quiet"
+    )
     return code, stdout, err, time.perf_counter() - t0
 
 
@@ -353,9 +392,22 @@ def test_bad_weights_fail_before_measuring_with_exit_2(tmp_path: Path, content: 
 
 def test_latency_run_fills_every_latency_and_env_column() -> None:
     code, out, err = run_cli(
-        "profile", "--module", "ca", "--backbone", "mbv2", "--input", "32", "--repeats", "5", "--warmup", "1",
-        "--max-time", "0", "--format", "json",
-    )  # fmt: skip
+        "profile",
+        "--module",
+        "ca",
+        "--backbone",
+        "mbv2",
+        "--input",
+        "32",
+        "--repeats",
+        "5",
+        "--warmup",
+        "1",
+        "--max-time",
+        "0",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert [r["module"] for r in rows] == ["none", "ca"]
@@ -490,11 +542,15 @@ def test_missing_cuda_index_exits_1() -> None:
         (("--module", "cx"), 2, "unknown attention module 'cx'", True),
         (("--width", "abc"), 2, "Invalid value for '--width'", False),
         (("--modul", "ca"), 2, "No such option: --modul", False),
-        (("--device", "cuda" if not torch.cuda.is_available() else "tpu"), 1 if not torch.cuda.is_available() else 2,
-         "CUDA is not available" if not torch.cuda.is_available() else "unknown device 'tpu'", True),
+        (
+            ("--device", "cuda" if not torch.cuda.is_available() else "tpu"),
+            1 if not torch.cuda.is_available() else 2,
+            "CUDA is not available" if not torch.cuda.is_available() else "unknown device 'tpu'",
+            True,
+        ),
     ],
     ids=["unknown-module", "parse-error", "unknown-option", "device"],
-)  # fmt: skip
+)
 def test_bad_input_in_a_real_process(args: tuple[str, ...], code: int, text: str, hint: bool) -> None:
     got, out, err = run_cli("profile", *FAST, *args, subprocess_=True)
     assert got == code, err
@@ -583,9 +639,20 @@ def test_plugin_file(tmp_path: Path) -> None:
     plugin = tmp_path / "my_att.py"
     plugin.write_text(MY_ATT)
     check_my_att_rows(
-        *run_cli("profile", "--module", "my_att", "--backbone", "mbv2", *TINY, "--format", "csv",
-                 "--plugins", str(plugin), subprocess_=True)
-    )  # fmt: skip
+        *run_cli(
+            "profile",
+            "--module",
+            "my_att",
+            "--backbone",
+            "mbv2",
+            *TINY,
+            "--format",
+            "csv",
+            "--plugins",
+            str(plugin),
+            subprocess_=True,
+        )
+    )
 
 
 def test_plugin_folder(tmp_path: Path) -> None:
@@ -595,9 +662,22 @@ def test_plugin_folder(tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("not python (\n")
     # the same file named twice (folder and file) is imported once, not registered twice
     check_my_att_rows(
-        *run_cli("profile", "--module", "my_att", "--backbone", "mbv2", *TINY, "--format", "csv",
-                 "--plugins", str(folder), "--plugins", str(folder / "my_att.py"), subprocess_=True)
-    )  # fmt: skip
+        *run_cli(
+            "profile",
+            "--module",
+            "my_att",
+            "--backbone",
+            "mbv2",
+            *TINY,
+            "--format",
+            "csv",
+            "--plugins",
+            str(folder),
+            "--plugins",
+            str(folder / "my_att.py"),
+            subprocess_=True,
+        )
+    )
 
 
 def test_list_shows_plugin_modules(tmp_path: Path) -> None:
@@ -682,9 +762,18 @@ def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
     plugin = tmp_path / "shrink.py"
     plugin.write_text(plugin_with_forward("shrink", "return x[:, :1]"))
     code, out, err = run_cli(
-        "profile", "--module", "shrink", "--backbone", "mbv2", *TINY, "--format", "csv", "--plugins", str(plugin),
+        "profile",
+        "--module",
+        "shrink",
+        "--backbone",
+        "mbv2",
+        *TINY,
+        "--format",
+        "csv",
+        "--plugins",
+        str(plugin),
         subprocess_=True,
-    )  # fmt: skip
+    )
     assert code == 1, err
     _, rows = parse_csv(out)  # the rows are still reported, the failed one marked
     assert [(r["module"], r["status"]) for r in rows] == [("none", "ok"), ("shrink", "failed")]
@@ -696,9 +785,18 @@ def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> N
     plugin = tmp_path / "pool.py"
     plugin.write_text(plugin_with_forward("pool_att", "return x.mean((2, 3), keepdim=True)"))
     code, out, err = run_cli(
-        "profile", "--module", "pool_att", "--backbone", "mbv2", *TINY, "--format", "csv", "--plugins", str(plugin),
+        "profile",
+        "--module",
+        "pool_att",
+        "--backbone",
+        "mbv2",
+        *TINY,
+        "--format",
+        "csv",
+        "--plugins",
+        str(plugin),
         subprocess_=True,
-    )  # fmt: skip
+    )
     assert code == 1, out
     _, rows = parse_csv(out)
     assert [(r["module"], r["status"]) for r in rows] == [("none", "ok"), ("pool_att", "failed")]
@@ -710,9 +808,18 @@ def test_plugin_with_multiline_error_is_still_one_line(tmp_path: Path) -> None:
     plugin = tmp_path / "boom.py"
     plugin.write_text(plugin_with_forward("boom", 'raise RuntimeError("first line\\nsecond line")'))
     code, out, err = run_cli(
-        "profile", "--module", "boom", "--backbone", "mbv2", *TINY, "--format", "csv", "--plugins", str(plugin),
+        "profile",
+        "--module",
+        "boom",
+        "--backbone",
+        "mbv2",
+        *TINY,
+        "--format",
+        "csv",
+        "--plugins",
+        str(plugin),
         subprocess_=True,
-    )  # fmt: skip
+    )
     assert code == 1
     _, rows = parse_csv(out)
     assert rows[1]["status"] == "failed" and "first line second line" in rows[1]["error"]  # one line in the CSV too

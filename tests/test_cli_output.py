@@ -45,8 +45,11 @@ def test_table_baseline_write_and_check_show_a_progress_bar_with_count_and_eta(
     base = tmp_path / "base.csv"
     grid = ("--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency")
     # the bar counts measurement groups: baseline write's grid points, check's configurations, table's profile runs
-    for args, count in ((("baseline", "write", base, *grid), "1/1"), (("check", base, "--only", "params"), "2/2"),
-                        (("table", tiny_table, "--input", "32"), "1/1")):  # fmt: skip
+    for args, count in (
+        (("baseline", "write", base, *grid), "1/1"),
+        (("check", base, "--only", "params"), "2/2"),
+        (("table", tiny_table, "--input", "32"), "1/1"),
+    ):
         terminal.seek(0)
         terminal.truncate()
         code, _, err = run_cli(*args)
@@ -75,8 +78,16 @@ def test_profile_writes_every_export_beside_its_stdout_output(tmp_path: Path) ->
     from attnbench.io.csvfile import read_rows
 
     files = {fmt: tmp_path / f"r.{fmt}" for fmt in ("csv", "json", "md")}
-    code, out, err = run_cli("profile", "-m", "se", *TINY, "--no-latency", "--format", "json",
-                             *[a for fmt, p in files.items() for a in (f"--export-{fmt}", p)])  # fmt: skip
+    code, out, err = run_cli(
+        "profile",
+        "-m",
+        "se",
+        *TINY,
+        "--no-latency",
+        "--format",
+        "json",
+        *[a for fmt, p in files.items() for a in (f"--export-{fmt}", p)],
+    )
     assert code == 0, err
     assert files["json"].read_text() == out  # the same data as --format json
     data = json.loads(out)
@@ -101,14 +112,19 @@ def test_sweep_and_table_exports_hold_what_their_format_prints(tmp_path: Path, t
 
 @pytest.mark.parametrize(
     "target, says",
-    [("folder/", "is a folder"), ("missing/r.json", "does not exist"), ("link.json", "is a symbolic link"),
-     ("same.csv", "is also the --csv file")],
-)  # fmt: skip
+    [
+        ("folder/", "is a folder"),
+        ("missing/r.json", "does not exist"),
+        ("link.json", "is a symbolic link"),
+        ("same.csv", "is also the --csv file"),
+    ],
+)
 def test_a_bad_export_path_is_refused_before_measuring(tmp_path: Path, target: str, says: str) -> None:
     (tmp_path / "folder").mkdir()
     (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
-    code, out, err = run_cli("profile", "-m", "se", *TINY, "--no-latency", "--csv", tmp_path / "same.csv",
-                             "--export-json", tmp_path / target)  # fmt: skip
+    code, out, err = run_cli(
+        "profile", "-m", "se", *TINY, "--no-latency", "--csv", tmp_path / "same.csv", "--export-json", tmp_path / target
+    )
     assert code == 2 and out == ""
     assert says in error_line(err) and "--export-json" in err
     assert not (tmp_path / "same.csv").exists()  # nothing was measured
@@ -149,8 +165,12 @@ def test_compare_puts_two_profile_csvs_side_by_side(tmp_path: Path) -> None:
     code, out, err = run_cli("compare", a, b, "--format", "json")
     assert code == 0, err
     rows = json.loads(out)
-    assert [(r["module"], r["in"]) for r in rows] == [("none", "both"), ("se", "both"), ("ca", "a_only"),
-                                                      ("cbam", "b_only")]  # fmt: skip
+    assert [(r["module"], r["in"]) for r in rows] == [
+        ("none", "both"),
+        ("se", "both"),
+        ("ca", "a_only"),
+        ("cbam", "b_only"),
+    ]
     se = rows[1]
     assert se["params_diff"] == se["macs_diff"] == se["elementwise_ops_diff"] == 0 and se["params_a"] > 0
     assert se["latency_ratio"] == pytest.approx(se["latency_ms_median_b"] / se["latency_ms_median_a"])
@@ -164,8 +184,10 @@ def test_compare_puts_two_profile_csvs_side_by_side(tmp_path: Path) -> None:
     assert code == 0 and "A only" in out and "B only" in out and "CIs overlap" in out
 
 
-@pytest.mark.parametrize(("column", "values", "heading"), [("quantize", ("none", "int8"), "quant"),
-                                                       ("mode", ("inference", "training"), "mode")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("column", "values", "heading"),
+    [("quantize", ("none", "int8"), "quant"), ("mode", ("inference", "training"), "mode")],
+)
 def test_compare_shows_every_key_column_that_differs(column: str, values: tuple[str, str], heading: str) -> None:
     """An int8 row and a float32 row (or training and inference) of one model are two configurations: the table
     says which is which instead of printing two identical lines."""
@@ -196,8 +218,10 @@ def test_compare_reads_a_file_written_before_the_mode_column(tmp_path: Path) -> 
         w.writerows(rows)
     code, out, err = run_cli("compare", old, a, "--format", "json")
     assert code == 0, err
-    assert [(r["module"], r["mode"], r["in"]) for r in json.loads(out)] == [("none", "inference", "both"),
-                                                                        ("se", "inference", "both")]  # fmt: skip
+    assert [(r["module"], r["mode"], r["in"]) for r in json.loads(out)] == [
+        ("none", "inference", "both"),
+        ("se", "inference", "both"),
+    ]
 
 
 def test_compare_refuses_what_is_not_two_matching_result_files(tmp_path: Path) -> None:
@@ -207,10 +231,12 @@ def test_compare_refuses_what_is_not_two_matching_result_files(tmp_path: Path) -
     other.write_text(a.read_text().replace(",0.35,32,", ",0.5,32,"))  # the same models at another width
     table = tmp_path / "table.csv"
     table.write_text("model,params\nx,1\n")
-    for args, says in (((a, tmp_path / "nope.csv"), "B '{tmp}/nope.csv' does not exist"),
-                       ((tmp_path, a), "A '{tmp}' is a folder"),
-                       ((a, table), "B '{tmp}/table.csv' is not a results CSV"),
-                       ((a, other), "no row of '{tmp}/a.csv' matches a row of '{tmp}/other.csv'")):  # fmt: skip
+    for args, says in (
+        ((a, tmp_path / "nope.csv"), "B '{tmp}/nope.csv' does not exist"),
+        ((tmp_path, a), "A '{tmp}' is a folder"),
+        ((a, table), "B '{tmp}/table.csv' is not a results CSV"),
+        ((a, other), "no row of '{tmp}/a.csv' matches a row of '{tmp}/other.csv'"),
+    ):
         code, out, err = run_cli("compare", *args)
         assert code == 2 and out == "", args
         assert says.format(tmp=tmp_path) in error_line(err)
@@ -243,13 +269,41 @@ def test_a_console_80_wide_gets_the_compact_tables() -> None:
     from attnbench.cost.records import COLUMNS
 
     row = dict.fromkeys(COLUMNS)
-    row.update(backbone="mbv2", width=1.0, input_size=224, batch=1, device="cpu", device_name="AMD EPYC", threads=1,
-               dtype="float32", build="eager", status="ok", position="", attn_count=0, params=3_504_872,
-               macs=300_774_272, elementwise_ops=13_061_000, latency_ms_median=12.345, latency_ms_iqr=0.5,
-               throughput_ips=81.0, peak_mem_bytes=40_000_000)  # fmt: skip
-    ca = {**row, "module": "ca", "position": "after_expand", "reduction": 32, "attn_count": 16, "params": 3_951_000,
-          "d_params": 446_000, "d_macs": 5_900_000, "d_elementwise_ops": 7_800_000, "d_latency_pct": 31.25,
-          "d_latency_pct_ci_low": 28.04, "d_latency_pct_ci_high": 134.1}  # fmt: skip
+    row.update(
+        backbone="mbv2",
+        width=1.0,
+        input_size=224,
+        batch=1,
+        device="cpu",
+        device_name="AMD EPYC",
+        threads=1,
+        dtype="float32",
+        build="eager",
+        status="ok",
+        position="",
+        attn_count=0,
+        params=3_504_872,
+        macs=300_774_272,
+        elementwise_ops=13_061_000,
+        latency_ms_median=12.345,
+        latency_ms_iqr=0.5,
+        throughput_ips=81.0,
+        peak_mem_bytes=40_000_000,
+    )
+    ca = {
+        **row,
+        "module": "ca",
+        "position": "after_expand",
+        "reduction": 32,
+        "attn_count": 16,
+        "params": 3_951_000,
+        "d_params": 446_000,
+        "d_macs": 5_900_000,
+        "d_elementwise_ops": 7_800_000,
+        "d_latency_pct": 31.25,
+        "d_latency_pct_ci_low": 28.04,
+        "d_latency_pct_ci_high": 134.1,
+    }
     frame = pd.DataFrame([{**row, "module": "none"}, ca])
     for width in (80, 200):
         buf = io.StringIO()

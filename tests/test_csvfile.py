@@ -492,19 +492,38 @@ def test_read_table_refuses_with_file_and_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind", "value"),
-    [("3", int, 3), ("3.0", int, 3), ("-2", int, -2), ("0.25", float, 0.25), ("1e3", float, 1000.0), ("", int, None),
-     ("", float, None), ("", bool, None), ("", str, ""), (" x ", str, " x "), ("True", bool, True), ("0", bool, False),
-     ("yes", bool, True), ("NO", bool, False)],
-)  # fmt: skip
+    [
+        ("3", int, 3),
+        ("3.0", int, 3),
+        ("-2", int, -2),
+        ("0.25", float, 0.25),
+        ("1e3", float, 1000.0),
+        ("", int, None),
+        ("", float, None),
+        ("", bool, None),
+        ("", str, ""),
+        (" x ", str, " x "),
+        ("True", bool, True),
+        ("0", bool, False),
+        ("yes", bool, True),
+        ("NO", bool, False),
+    ],
+)
 def test_parse_cell_reads_typed_values(text: str, kind: type, value: Any) -> None:
     assert parse_cell(text, kind) == value and type(parse_cell(text, kind)) is type(value)
 
 
 @pytest.mark.parametrize(
     ("text", "kind", "positive", "want"),
-    [("2.5", int, False, "a whole number"), ("nan", float, False, "a finite number"), ("inf", int, False, "whole"),
-     ("abc", float, False, "a finite number"), ("0", float, True, "a positive number"), ("maybe", bool, False, "true")],
-)  # fmt: skip
+    [
+        ("2.5", int, False, "a whole number"),
+        ("nan", float, False, "a finite number"),
+        ("inf", int, False, "whole"),
+        ("abc", float, False, "a finite number"),
+        ("0", float, True, "a positive number"),
+        ("maybe", bool, False, "true"),
+    ],
+)
 def test_parse_cell_refuses_what_is_not_that_kind(text: str, kind: type, positive: bool, want: str) -> None:
     with pytest.raises(ValueError, match=want):
         parse_cell(text, kind, positive=positive)

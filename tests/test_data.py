@@ -119,8 +119,12 @@ def _cifar_pickle(path: Path, n: int, label_key: bytes, num_classes: int, seed: 
     rng = np.random.default_rng(seed)
     data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     labels = rng.integers(0, num_classes, size=n).tolist()
-    batch = {b"batch_label": b"generated", label_key: labels, b"data": data,
-             b"filenames": [b"img%d.png" % i for i in range(n)]}  # fmt: skip
+    batch = {
+        b"batch_label": b"generated",
+        label_key: labels,
+        b"data": data,
+        b"filenames": [b"img%d.png" % i for i in range(n)],
+    }
     if label_key == b"fine_labels":
         batch[b"coarse_labels"] = [lab // 5 for lab in labels]
     raw = pickle.dumps(batch, protocol=2)
@@ -274,8 +278,9 @@ def test_random_resized_crop_of_a_constant_image_is_constant() -> None:
 # --- image folders decoded once, and data loader workers kept between epochs ------------------------------------------
 
 
-def test_disk_cache_decodes_once_maps_the_file_and_matches_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                                     ) -> None:  # fmt: skip
+def test_disk_cache_decodes_once_maps_the_file_and_matches_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from attnbench.ablation.data import imagefolder
 
     _tree(tmp_path / "imgs" / "train", 3)
@@ -318,6 +323,7 @@ class _PidSplit(LazyImageSplit):
 
 def test_lazy_split_keeps_its_workers_between_epochs(tmp_path: Path) -> None:
     split = _PidSplit([tmp_path / f"{i}" for i in range(8)], list(range(8)), 16)
-    epochs = [{int(p) for _, yb in split.batches([[0, 1, 2, 3], [4, 5, 6, 7]], num_workers=2) for p in yb}
-              for _ in range(3)]  # fmt: skip
+    epochs = [
+        {int(p) for _, yb in split.batches([[0, 1, 2, 3], [4, 5, 6, 7]], num_workers=2) for p in yb} for _ in range(3)
+    ]
     assert len(epochs[0]) == 2 and epochs[0] == epochs[1] == epochs[2]  # the same two worker processes

@@ -95,9 +95,24 @@ def test_a_file_written_before_the_head_columns_reads_as_classification(tmp_path
     older = [c for c in COLUMNS if c not in HEAD_COLUMNS]
     old = tmp_path / "old.csv"
     row = {c: "" for c in older}
-    row.update(backbone="mbv2", module="none", width="1.0", input_size="224", batch="1", device="cpu",
-               dtype="float32", threads="1", build="eager", runtime="eager", quantize="none", mode="inference",
-               status="ok", params="3504872", macs="1", elementwise_ops="1")  # fmt: skip
+    row.update(
+        backbone="mbv2",
+        module="none",
+        width="1.0",
+        input_size="224",
+        batch="1",
+        device="cpu",
+        dtype="float32",
+        threads="1",
+        build="eager",
+        runtime="eager",
+        quantize="none",
+        mode="inference",
+        status="ok",
+        params="3504872",
+        macs="1",
+        elementwise_ops="1",
+    )
     with old.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=older, lineterminator="\n")
         w.writeheader()
@@ -115,9 +130,21 @@ def test_a_file_written_before_the_head_columns_reads_as_classification(tmp_path
 
 def test_profile_cli_with_a_head_and_a_non_square_input(tmp_path: Path) -> None:
     code, out, err = run_cli(
-        "profile", "--module", "se", "--backbone", "mbv2", "--head", "deeplabv3", "--output-stride", "8",
-        "--input", "64x128", "--no-latency", "--format", "json",
-    )  # fmt: skip
+        "profile",
+        "--module",
+        "se",
+        "--backbone",
+        "mbv2",
+        "--head",
+        "deeplabv3",
+        "--output-stride",
+        "8",
+        "--input",
+        "64x128",
+        "--no-latency",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert [(r["head"], r["output_stride"], r["head_classes"], r["input_size"]) for r in rows] == [
@@ -136,15 +163,31 @@ def test_profile_cli_with_a_head_and_a_non_square_input(tmp_path: Path) -> None:
 
 def test_sweep_cli_takes_heads_and_non_square_inputs(tmp_path: Path) -> None:
     out_csv = tmp_path / "s.csv"
-    args = ("sweep", "--modules", "ca", "--backbones", "mbv2", "--inputs", "64,64x96", "--head", "lraspp",
-            "--no-latency", "--csv", str(out_csv), "--quiet")  # fmt: skip
+    args = (
+        "sweep",
+        "--modules",
+        "ca",
+        "--backbones",
+        "mbv2",
+        "--inputs",
+        "64,64x96",
+        "--head",
+        "lraspp",
+        "--no-latency",
+        "--csv",
+        str(out_csv),
+        "--quiet",
+    )
     code, _, err = run_cli(*args)
     assert code == 0, err
     with out_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["input_size"], r["head"], r["output_stride"]) for r in rows] == [
-        ("64", "lraspp", "16"), ("64", "lraspp", "16"), ("64x96", "lraspp", "16"), ("64x96", "lraspp", "16"),
-    ]  # fmt: skip
+        ("64", "lraspp", "16"),
+        ("64", "lraspp", "16"),
+        ("64x96", "lraspp", "16"),
+        ("64x96", "lraspp", "16"),
+    ]
     code, _, err = run_cli(*args, "--resume")
     assert code == 0 and "nothing to measure" in err
 
@@ -152,8 +195,21 @@ def test_sweep_cli_takes_heads_and_non_square_inputs(tmp_path: Path) -> None:
 def test_a_baseline_of_non_square_rows_round_trips(tmp_path: Path) -> None:
     """``baseline write --from`` and ``check`` key a HxW row as the results file holds it ("64x96")."""
     runs, base = tmp_path / "r.csv", tmp_path / "b.csv"
-    code, _, err = run_cli("sweep", "--modules", "se", "--backbones", "mbv2", "--widths", "0.35", "--inputs", "64x96",
-                           "--no-latency", "--csv", str(runs), "--quiet")  # fmt: skip
+    code, _, err = run_cli(
+        "sweep",
+        "--modules",
+        "se",
+        "--backbones",
+        "mbv2",
+        "--widths",
+        "0.35",
+        "--inputs",
+        "64x96",
+        "--no-latency",
+        "--csv",
+        str(runs),
+        "--quiet",
+    )
     assert code == 0, err
     code, _, err = run_cli("baseline", "write", str(base), "--from", str(runs))
     assert code == 0, err

@@ -18,8 +18,23 @@ from attnbench import modules
 from attnbench.cost.runner import profile
 from attnbench.cost.spec import ProfileSpec
 
-SMALL = ("--backbone", "mbv2", "--width", "0.35", "--input", "64x96", "--repeats", "6", "--warmup", "1",
-         "--max-time", "0", "--format", "csv", "--quiet")  # fmt: skip
+SMALL = (
+    "--backbone",
+    "mbv2",
+    "--width",
+    "0.35",
+    "--input",
+    "64x96",
+    "--repeats",
+    "6",
+    "--warmup",
+    "1",
+    "--max-time",
+    "0",
+    "--format",
+    "csv",
+    "--quiet",
+)
 ONNX_RUNTIMES = [r for r in ("onnxruntime", "openvino") if importlib.util.find_spec(r) is not None]
 
 
@@ -61,9 +76,20 @@ def test_onnx_runtimes_check_and_time_the_dense_models(head: str) -> None:
 def test_int8_agreement_is_over_pixels_or_boxes(head: str) -> None:
     pytest.importorskip("onnxruntime")
     spec = ProfileSpec(
-        modules=("se",), backbone="mbv2", width=0.35, input_size=(64, 96), head=head, builds=("onnxruntime",),
-        quantize="int8", repeats=6, warmup=1, max_time=0, calibration_images=4, agreement_images=4, memory=False,
-    ).validate()  # fmt: skip
+        modules=("se",),
+        backbone="mbv2",
+        width=0.35,
+        input_size=(64, 96),
+        head=head,
+        builds=("onnxruntime",),
+        quantize="int8",
+        repeats=6,
+        warmup=1,
+        max_time=0,
+        calibration_images=4,
+        agreement_images=4,
+        memory=False,
+    ).validate()
     records = profile(spec).records
     for r in records:
         assert r.status == "ok", r.error

@@ -26,8 +26,10 @@ def test_available_cpus_follows_the_affinity_mask() -> None:
     assert available_cpus() == expected >= 1
 
 
-@pytest.mark.parametrize(("option", "value"), [("--inputs", ""), ("--backbones", ""), ("--widths", " , "),
-                                               ("--modules", ""), ("--modules", " ,")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--inputs", ""), ("--backbones", ""), ("--widths", " , "), ("--modules", ""), ("--modules", " ,")],
+)
 @pytest.mark.parametrize("command", ["sweep", "baseline"])
 def test_an_empty_grid_is_bad_input(tmp_path: Path, command: str, option: str, value: str) -> None:
     args = ["sweep"] if command == "sweep" else ["baseline", "write", str(tmp_path / "b.csv")]
@@ -43,9 +45,25 @@ THREADS = [
     ("sweep", *GRID),
     ("baseline", "write", "{tmp}/b.csv", *GRID),
     ("table", "ca-table2", "--input", "32"),
-    ("ablate", "--modules", "se", "--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "1",
-     "--train-samples", "96", "--test-samples", "48", "--quiet"),
-]  # fmt: skip
+    (
+        "ablate",
+        "--modules",
+        "se",
+        "--width",
+        "0.35",
+        "--input",
+        "16",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--train-samples",
+        "96",
+        "--test-samples",
+        "48",
+        "--quiet",
+    ),
+]
 
 
 @pytest.mark.parametrize("args", THREADS, ids=lambda a: a[0])
@@ -80,8 +98,14 @@ class Fragile(nn.Module):
 def _attnbench(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ATTNBENCH_DEBUG"}
     env["NO_COLOR"] = "1"
-    return subprocess.run([sys.executable, "-m", "attnbench", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=600, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "attnbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: Path) -> None:
@@ -89,8 +113,23 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
     plugin.write_text(FRAGILE)
     base = tmp_path / "base.csv"
     # r18 at 32 px: every map fragile sees is ≤ 8 px; at 96 px the first blocks see 24 px and it fails
-    done = _attnbench("baseline", "write", base, "--modules", "fragile", "--backbones", "r18", "--widths", "0.35",
-                      "--inputs", "32,96", "--no-latency", "--plugins", plugin, "-q")  # fmt: skip
+    done = _attnbench(
+        "baseline",
+        "write",
+        base,
+        "--modules",
+        "fragile",
+        "--backbones",
+        "r18",
+        "--widths",
+        "0.35",
+        "--inputs",
+        "32,96",
+        "--no-latency",
+        "--plugins",
+        plugin,
+        "-q",
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     written, failure = done.stderr.splitlines()[:2]
@@ -120,8 +159,21 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
 
 def test_baseline_write_over_its_own_from_file_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "profile.csv"
-    code, _, err = run_cli("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32",
-                           "--no-latency", "--csv", src, "--quiet")  # fmt: skip
+    code, _, err = run_cli(
+        "profile",
+        "--module",
+        "se",
+        "--backbone",
+        "r18",
+        "--width",
+        "0.35",
+        "--input",
+        "32",
+        "--no-latency",
+        "--csv",
+        src,
+        "--quiet",
+    )
     assert code == 0, err
     before = src.read_bytes()
     for target in (src, tmp_path / "." / "profile.csv"):

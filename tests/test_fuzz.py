@@ -21,18 +21,72 @@ _FUZZ_DIR = tempfile.mkdtemp(prefix="attnbench-fuzz-")
 
 fuzz_text = st.one_of(
     st.text(max_size=24),
-    st.integers(min_value=-10**9, max_value=10**9).map(str),
+    st.integers(min_value=-(10**9), max_value=10**9).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["", " ", "-", "--", "0", "-1", "1e309", "nan", "inf", "0x10", "1,2", ",", "ca,", "none", "ca,cx",
-                     "cuda", "cuda:9", "mbv3", "r50 ", "CA", "mbv2", "se"]),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "-",
+            "--",
+            "0",
+            "-1",
+            "1e309",
+            "nan",
+            "inf",
+            "0x10",
+            "1,2",
+            ",",
+            "ca,",
+            "none",
+            "ca,cx",
+            "cuda",
+            "cuda:9",
+            "mbv3",
+            "r50 ",
+            "CA",
+            "mbv2",
+            "se",
+        ]
+    ),
+)
 
 # Each fuzzed option is added to a fast, valid base command; values that are valid but expensive are skipped.
-PROFILE_BASE = ["profile", "--module", "se", "--backbone", "mbv2", "--input", "32", "--no-latency", "--format", "csv",
-                "--quiet"]  # fmt: skip
-PROFILE_OPTIONS = ["--module", "--backbone", "--width", "--input", "--batch", "--threads", "--csv", "--reduction",
-                   "--position", "--device", "--dtype", "--format", "--plugins", "--num-classes", "--repeats",
-                   "--warmup", "--weights", "--precision", "--max-time", "--bogus"]  # fmt: skip
+PROFILE_BASE = [
+    "profile",
+    "--module",
+    "se",
+    "--backbone",
+    "mbv2",
+    "--input",
+    "32",
+    "--no-latency",
+    "--format",
+    "csv",
+    "--quiet",
+]
+PROFILE_OPTIONS = [
+    "--module",
+    "--backbone",
+    "--width",
+    "--input",
+    "--batch",
+    "--threads",
+    "--csv",
+    "--reduction",
+    "--position",
+    "--device",
+    "--dtype",
+    "--format",
+    "--plugins",
+    "--num-classes",
+    "--repeats",
+    "--warmup",
+    "--weights",
+    "--precision",
+    "--max-time",
+    "--bogus",
+]
 
 
 def _expensive(option: str, value: str) -> bool:
@@ -85,14 +139,26 @@ def test_fuzz_profile_options(option: str, value: str, capsys: pytest.CaptureFix
 
 
 @FUZZ
-@given(option=st.sampled_from(["--modules", "--backbones", "--widths", "--inputs", "--format", "--csv"]),
-       value=fuzz_text)  # fmt: skip
+@given(
+    option=st.sampled_from(["--modules", "--backbones", "--widths", "--inputs", "--format", "--csv"]), value=fuzz_text
+)
 def test_fuzz_sweep_options(option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assume(not _unsafe_path(option, value))
     if option == "--inputs":  # every listed size must stay cheap
         assume(all(not _expensive("--input", v) for v in value.split(",")))
-    base = ["sweep", "--modules", "se", "--backbones", "mbv2", "--widths", "0.35", "--inputs", "32", "--no-latency",
-            "--quiet"]  # fmt: skip
+    base = [
+        "sweep",
+        "--modules",
+        "se",
+        "--backbones",
+        "mbv2",
+        "--widths",
+        "0.35",
+        "--inputs",
+        "32",
+        "--no-latency",
+        "--quiet",
+    ]
     code, err = run_main([*base, option, value], capsys)
     check_one_line(code, err)
 

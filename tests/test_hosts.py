@@ -174,9 +174,23 @@ def test_rows_written_before_the_rule_column_keep_their_configuration() -> None:
     given), so sweep --resume and compare match its rows with today's."""
     from attnbench.cost.sweep import legacy_rule, row_key
 
-    base = {"backbone": "mbv2", "position": "after_dw", "width": "1.0", "input_size": "224", "batch": "1",
-            "device": "cpu", "dtype": "float32", "threads": "1", "build": "eager", "quantize": "none",
-            "mode": "inference", "head": "", "head_classes": "", "output_stride": "", "head_slots": ""}  # fmt: skip
+    base = {
+        "backbone": "mbv2",
+        "position": "after_dw",
+        "width": "1.0",
+        "input_size": "224",
+        "batch": "1",
+        "device": "cpu",
+        "dtype": "float32",
+        "threads": "1",
+        "build": "eager",
+        "quantize": "none",
+        "mode": "inference",
+        "head": "",
+        "head_classes": "",
+        "output_stride": "",
+        "head_slots": "",
+    }
     old = {**base, "module": "se", "reduction": "16", "reduction_rule": ""}
     assert legacy_rule(old) == "default" and legacy_rule({**old, "reduction": "24"}) == "given"
     assert legacy_rule({**base, "module": "none", "reduction": ""}) == ""

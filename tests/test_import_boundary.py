@@ -32,9 +32,10 @@ def test_modules_imports_only_torch_and_stdlib(tmp_path: Path) -> None:
     assert "attnbench.modules.backbones" in mods
     assert heavy_in(mods) == []
     harness = sorted(
-        m for m in mods
+        m
+        for m in mods
         if m.startswith("attnbench.") and m != "attnbench.modules" and not m.startswith("attnbench.modules.")
-    )  # fmt: skip
+    )
     assert harness == [], f"attnbench.modules pulled in harness modules: {harness}"
 
 

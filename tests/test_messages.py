@@ -24,18 +24,27 @@ GRID = ("--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs",
 @pytest.mark.parametrize(
     ("args", "says", "never"),
     [
-        (("table", "ca-table2", "--input", "1"),
-         "--input 1 does not fit backbone 'mbv2': use 32 to 4096 (or add --small-input", "--inputs"),
+        (
+            ("table", "ca-table2", "--input", "1"),
+            "--input 1 does not fit backbone 'mbv2': use 32 to 4096 (or add --small-input",
+            "--inputs",
+        ),
         (("sweep", *GRID, "--widths", "3"), "--widths 3.0 is outside 0.25-2.0 for backbone 'r18'.", "--width "),
-        (("sweep", *GRID, "--backbones", "mbv2", "--inputs", "16"),
-         "--inputs 16 does not fit backbone 'mbv2': use 32 to 4096 (or add --small-input", "--input "),
+        (
+            ("sweep", *GRID, "--backbones", "mbv2", "--inputs", "16"),
+            "--inputs 16 does not fit backbone 'mbv2': use 32 to 4096 (or add --small-input",
+            "--input ",
+        ),
         (("sweep", *GRID, "--modules", "none"), "also pass a module, e.g. --modules ca", "--module "),
         (("baseline", "write", "{tmp}/b.csv", *GRID, "--widths", "3"), "--widths 3.0 is outside", "--width "),
-        (("baseline", "write", "{tmp}/b.csv", *GRID, "--backbones", "mbv2", "--inputs", "8"),
-         "--inputs 8 does not fit backbone 'mbv2': use 32 to 4096 (or add --small-input", "--input "),
+        (
+            ("baseline", "write", "{tmp}/b.csv", *GRID, "--backbones", "mbv2", "--inputs", "8"),
+            "--inputs 8 does not fit backbone 'mbv2': use 32 to 4096 (or add --small-input",
+            "--input ",
+        ),
     ],
     ids=["table-input", "sweep-widths", "sweep-inputs", "sweep-none", "baseline-widths", "baseline-inputs"],
-)  # fmt: skip
+)
 def test_messages_name_the_commands_own_options(tmp_path: Path, args: tuple[str, ...], says: str, never: str) -> None:
     code, out, err = run_cli(*(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and out == ""
@@ -80,7 +89,7 @@ def _edited(written: Path, tmp_path: Path, **changes: str) -> Path:
         ({"reduction": "0"}, "column 'reduction' holds '0', not a whole number ≥ 1"),
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else "",
-)  # fmt: skip
+)
 def test_semantic_errors_in_a_baseline_are_file_errors(
     written: Path, tmp_path: Path, changes: dict[str, str], says: str
 ) -> None:
@@ -168,21 +177,36 @@ def test_check_format_csv_lists_the_findings(written: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "target", "line"),
     [
-        (("sweep", *GRID), "attnbench.cost.sweep.run",
-         "Interrupted: no configuration had finished; nothing was written (no --csv)."),
-        (("sweep", *GRID, "--csv", "{tmp}/r.csv"), "attnbench.cost.sweep.run",
-         "Interrupted: no configuration had finished, nothing was appended to {tmp}/r.csv; rerun with --resume to "
-         "finish."),
-        (("ablate", "--modules", "se", "--csv", "{tmp}/a.csv"), "attnbench.ablation.run.run_ablation",
-         "Interrupted: rows already written are kept; rerun with --resume to finish a sweep."),
-        (("ablate", "--modules", "se"), "attnbench.ablation.run.run_ablation",
-         "Interrupted: nothing was written (no --csv); pass --csv PATH to keep each finished run."),
-        (("profile", "--module", "se", "--input", "32"), "attnbench.api.run_profile",
-         "Interrupted: nothing had been measured yet; nothing was written (no --csv)."),
+        (
+            ("sweep", *GRID),
+            "attnbench.cost.sweep.run",
+            "Interrupted: no configuration had finished; nothing was written (no --csv).",
+        ),
+        (
+            ("sweep", *GRID, "--csv", "{tmp}/r.csv"),
+            "attnbench.cost.sweep.run",
+            "Interrupted: no configuration had finished, nothing was appended to {tmp}/r.csv; rerun with --resume to "
+            "finish.",
+        ),
+        (
+            ("ablate", "--modules", "se", "--csv", "{tmp}/a.csv"),
+            "attnbench.ablation.run.run_ablation",
+            "Interrupted: rows already written are kept; rerun with --resume to finish a sweep.",
+        ),
+        (
+            ("ablate", "--modules", "se"),
+            "attnbench.ablation.run.run_ablation",
+            "Interrupted: nothing was written (no --csv); pass --csv PATH to keep each finished run.",
+        ),
+        (
+            ("profile", "--module", "se", "--input", "32"),
+            "attnbench.api.run_profile",
+            "Interrupted: nothing had been measured yet; nothing was written (no --csv).",
+        ),
         (("check", "{tmp}/b.csv"), "attnbench.cost.baseline.read_baseline", "Interrupted."),
     ],
     ids=["sweep", "sweep-csv", "ablate-csv", "ablate", "profile", "check"],
-)  # fmt: skip
+)
 def test_interrupted_names_resume_only_where_the_command_has_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], target: str, line: str
 ) -> None:
@@ -201,10 +225,13 @@ def test_interrupted_names_resume_only_where_the_command_has_it(
     [
         (("check", "{tmp}"), "baseline '{tmp}' is a folder"),
         (("baseline", "write", "{tmp}/b.csv", "--from", "{tmp}"), "--from '{tmp}' is a folder"),
-        (("sweep", *GRID, "--inputs", "32,abc"), "--inputs 'abc' is not an input size; give one side (224) or HEIGHTxWIDTH (1024x2048)."),
+        (
+            ("sweep", *GRID, "--inputs", "32,abc"),
+            "--inputs 'abc' is not an input size; give one side (224) or HEIGHTxWIDTH (1024x2048).",
+        ),
     ],
     ids=["check-folder", "from-folder", "inputs-example"],
-)  # fmt: skip
+)
 def test_a_folder_is_called_a_folder_and_examples_fit(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
     code, out, err = run_cli(*(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and out == ""

@@ -290,9 +290,14 @@ def _small(backbone: str, name: str, position: str | None) -> tuple[nn.Module, t
     resnet = backbone.startswith("r")
     width = 0.5 if resnet else max(0.35, M.BACKBONES.get(backbone).meta["width_range"][0])
     spec = ProfileSpec(
-        modules=(name,), backbone=backbone, width=width, input_size=32 if resnet else 16,
-        small_input=not resnet, num_classes=10, position=position,
-    )  # fmt: skip
+        modules=(name,),
+        backbone=backbone,
+        width=width,
+        input_size=32 if resnet else 16,
+        small_input=not resnet,
+        num_classes=10,
+        position=position,
+    )
     model = build_model(spec, name)
     return model, make_input(spec), tuple(n for n, _ in M.find_attention(model))
 

@@ -27,12 +27,31 @@ def _rows() -> list[dict[str, object]]:
     """Eight profile-like rows: mbv2 at width 1.0 and 0.5, four modules, one input size."""
     rows = []
     for width in (1.0, 0.5):
-        for module, d_macs, lat, r in (("none", 0, 10.0, None), ("se", 0.6e6, 12.0, 16), ("cbam", 1.6e6, 15.0, 16),
-                                       ("ca", 4.2e6, 13.0, 32)):  # fmt: skip
+        for module, d_macs, lat, r in (
+            ("none", 0, 10.0, None),
+            ("se", 0.6e6, 12.0, 16),
+            ("cbam", 1.6e6, 15.0, 16),
+            ("ca", 4.2e6, 13.0, 32),
+        ):
             f = width**2
-            rows.append(dict(backbone="mbv2", module=module, reduction=r, width=width, input_size=160, batch=1,
-                             device="cpu", dtype="float32", threads=1, build="eager", params=3.5e6 * f,
-                             macs=154e6 * f + d_macs, latency_ms_median=lat * f, latency_ms_iqr=0.4))  # fmt: skip
+            rows.append(
+                dict(
+                    backbone="mbv2",
+                    module=module,
+                    reduction=r,
+                    width=width,
+                    input_size=160,
+                    batch=1,
+                    device="cpu",
+                    dtype="float32",
+                    threads=1,
+                    build="eager",
+                    params=3.5e6 * f,
+                    macs=154e6 * f + d_macs,
+                    latency_ms_median=lat * f,
+                    latency_ms_iqr=0.4,
+                )
+            )
     return rows
 
 
@@ -81,16 +100,20 @@ def test_labels_drop_constant_and_determined_columns() -> None:
 
 
 def test_labels_keep_what_tells_models_apart() -> None:
-    rows = [dict(backbone=b, module=m, reduction=r, width=1.0, input_size=224)
-            for b in ("mbv2", "mnext") for m, r in (("se", 8), ("se", 16), ("ca", 32))]  # fmt: skip
+    rows = [
+        dict(backbone=b, module=m, reduction=r, width=1.0, input_size=224)
+        for b in ("mbv2", "mnext")
+        for m, r in (("se", 8), ("se", 16), ("ca", 32))
+    ]
     labels, shared = model_labels(pd.DataFrame(rows))
     assert labels == ["mbv2/se r8", "mbv2/se r16", "mbv2/ca r32", "mnext/se r8", "mnext/se r16", "mnext/ca r32"]
     assert shared == ["width 1", "input 224"]
 
 
 def test_labels_tag_non_eager_builds_and_accept_a_column_or_template() -> None:
-    frame = pd.DataFrame([dict(backbone="mbv2", module=m, build=b, reduction=16) for m in ("se", "ca")
-                          for b in ("eager", "compile")])  # fmt: skip
+    frame = pd.DataFrame(
+        [dict(backbone="mbv2", module=m, build=b, reduction=16) for m in ("se", "ca") for b in ("eager", "compile")]
+    )
     assert model_labels(frame)[0] == ["se", "se [compile]", "ca", "ca [compile]"]
     assert model_labels(frame, "module")[0] == ["se", "se [compile]", "ca", "ca [compile]"]
     assert model_labels(frame, "{module}/r{reduction}")[0][0] == "se/r16"
@@ -172,9 +195,12 @@ def test_png_written_at_the_default_path(csv: Path) -> None:
 def test_png_with_accuracy_repeats_filter_and_custom_out(tmp_path: Path) -> None:
     import matplotlib.image
 
-    rows = [dict(backbone=b, module=m, seed=s, params=p, top1=a + 0.001 * s)
-            for b in ("mbv2", "mnext") for m, p, a in (("none", 3.5e6, 0.72), ("ca", 3.95e6, 0.74))
-            for s in range(3)]  # fmt: skip
+    rows = [
+        dict(backbone=b, module=m, seed=s, params=p, top1=a + 0.001 * s)
+        for b in ("mbv2", "mnext")
+        for m, p, a in (("none", 3.5e6, 0.72), ("ca", 3.95e6, 0.74))
+        for s in range(3)
+    ]
     path = tmp_path / "abl.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     out = plot_csv(path, "params", "top1", out=tmp_path / "a.png", where={"backbone": "mnext"})

@@ -19,9 +19,7 @@ from attnbench.cost.records import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-PAGES = {"README.md": README} | {
-    f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))
-}  # fmt: skip
+PAGES = {"README.md": README} | {f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
 
 
 def examples() -> list[tuple[str, str]]:

@@ -22,8 +22,24 @@ from attnbench.modules import (
 
 KEY = re.compile(r"[a-z][a-z0-9_]*")
 
-BUILTIN_ATTENTION = {"none", "se", "cbam", "cbam_c", "cbam_s", "bam", "bam_mul", "ca", "ca_x", "ca_y", "ca_relu6",
-                     "ca_silu", "eca", "simam", "gc", "triplet"}  # fmt: skip
+BUILTIN_ATTENTION = {
+    "none",
+    "se",
+    "cbam",
+    "cbam_c",
+    "cbam_s",
+    "bam",
+    "bam_mul",
+    "ca",
+    "ca_x",
+    "ca_y",
+    "ca_relu6",
+    "ca_silu",
+    "eca",
+    "simam",
+    "gc",
+    "triplet",
+}
 BUILTIN_BACKBONES = {"mbv2", "mnext", "r18", "r50", "mbv3_large", "mbv3_small", "effnet_b0"}
 
 

@@ -99,14 +99,41 @@ def test_kill_at_random_moments_loses_nothing_long(tmp_path: Path, seed: int) ->
 
 # ------------------------------------------------------------------------------- kill -9: ablate, baseline write
 
-ABLATE = ["--modules", "se", "--width", "0.35", "--input", "16", "--epochs", "1", "--seeds", "3", "--batch", "32",
-          "--train-samples", "96", "--test-samples", "48", "--quiet"]  # fmt: skip
+ABLATE = [
+    "--modules",
+    "se",
+    "--width",
+    "0.35",
+    "--input",
+    "16",
+    "--epochs",
+    "1",
+    "--seeds",
+    "3",
+    "--batch",
+    "32",
+    "--train-samples",
+    "96",
+    "--test-samples",
+    "48",
+    "--quiet",
+]
 ABLATE_RUNS = 6  # (none, se) × 3 seeds
 
 
 def ablate_cmd(out: Path, checkpoints: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "attnbench", "ablate", *ABLATE, "--csv", str(out), "--checkpoint-dir",
-            str(checkpoints), *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "attnbench",
+        "ablate",
+        *ABLATE,
+        "--csv",
+        str(out),
+        "--checkpoint-dir",
+        str(checkpoints),
+        *extra,
+    ]
 
 
 def ablation_rows(path: Path) -> list[dict[str, str]]:
@@ -191,8 +218,7 @@ from attnbench.cli import app
 
 app.main(sys.argv[1:])
 """
-BASELINE_ARGS = ["--modules", "se,ca", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency",
-                 "-q"]  # fmt: skip
+BASELINE_ARGS = ["--modules", "se,ca", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency", "-q"]
 
 
 def kill_baseline_write(tmp_path: Path, seed: int) -> None:
@@ -204,8 +230,12 @@ def kill_baseline_write(tmp_path: Path, seed: int) -> None:
     launcher = tmp_path / "slow_writes.py"
     launcher.write_text(SLOW_WRITES)
     path = tmp_path / "base.csv"
-    first = subprocess.run([sys.executable, str(launcher), "baseline", "write", str(path), *BASELINE_ARGS],
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    first = subprocess.run(
+        [sys.executable, str(launcher), "baseline", "write", str(path), *BASELINE_ARGS],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert first.returncode == 0, first.stderr
     old = path.read_bytes()
     old_rows = read_baseline(path)
@@ -231,8 +261,12 @@ def kill_baseline_write(tmp_path: Path, seed: int) -> None:
         assert [r.config["module"] for r in rows] == ["none", "se"]
         assert [(r.params, r.macs) for r in rows] == [(r.params, r.macs) for r in old_rows[:2]]
     # a temporary file the kill left behind does not stand in the way of the next write
-    again = subprocess.run([sys.executable, "-m", "attnbench", "baseline", "write", str(path), *BASELINE_ARGS],
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    again = subprocess.run(
+        [sys.executable, "-m", "attnbench", "baseline", "write", str(path), *BASELINE_ARGS],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0, again.stderr
     assert path.read_bytes().splitlines()[1:] != [] and len(read_baseline(path)) == 3
 
@@ -264,13 +298,31 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) 
         args = sweep_cmd(out)
         min_rows = 3
     else:  # a long timing phase to interrupt; its rows are not finished yet, so none may appear
-        args = [sys.executable, "-m", "attnbench", "profile", "--module", "se", "--input", "32", "--repeats", "100000",
-                "--csv", str(out), "--quiet"]  # fmt: skip
+        args = [
+            sys.executable,
+            "-m",
+            "attnbench",
+            "profile",
+            "--module",
+            "se",
+            "--input",
+            "32",
+            "--repeats",
+            "100000",
+            "--csv",
+            str(out),
+            "--quiet",
+        ]
         min_rows = 0
     # A shell without job control starts background jobs with SIGINT ignored, and a child inherits that; restore
     # the default so the child behaves as under a terminal's Ctrl-C.
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         if min_rows:
             wait_for_rows(out, min_rows, proc)
@@ -313,24 +365,54 @@ class Fragile(nn.Module):
 
 @pytest.mark.parametrize(
     "error, recorded",
-    [('RuntimeError("kernel failed on this shape")',
-      "InsertionError: module 'fragile' fails inside 'r18' at position 'default': RuntimeError: kernel failed"),
-     ('torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
-      "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")],
-)  # fmt: skip
+    [
+        (
+            'RuntimeError("kernel failed on this shape")',
+            "InsertionError: module 'fragile' fails inside 'r18' at position 'default': RuntimeError: kernel failed",
+        ),
+        (
+            'torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
+            "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        ),
+    ],
+)
 def test_failed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path: Path, error: str, recorded: str) -> None:
     plugin = tmp_path / "fragile.py"
     plugin.write_text(FAILING_PLUGIN.format(error=error))
     out = tmp_path / "rows.csv"
-    args = [sys.executable, "-m", "attnbench", "sweep", "--modules", "fragile,se", "--backbones", "r18",
-            "--widths", "0.35", "--inputs", "32,96", "--no-latency", "--csv", str(out), "--quiet", "--plugins", str(plugin)]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "attnbench",
+        "sweep",
+        "--modules",
+        "fragile,se",
+        "--backbones",
+        "r18",
+        "--widths",
+        "0.35",
+        "--inputs",
+        "32,96",
+        "--no-latency",
+        "--csv",
+        str(out),
+        "--quiet",
+        "--plugins",
+        str(plugin),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
     rows = complete_rows(out)
     status = {(r["module"], r["input_size"]): r["status"] for r in rows}
     # at 32 px every map fragile sees is ≤ 8 px wide; at 96 px layer1's blocks see 24 px and fail
-    assert status == {("none", "32"): "ok", ("fragile", "32"): "ok", ("se", "32"): "ok",
-                      ("none", "96"): "ok", ("fragile", "96"): "failed", ("se", "96"): "ok"}  # fmt: skip
+    assert status == {
+        ("none", "32"): "ok",
+        ("fragile", "32"): "ok",
+        ("se", "32"): "ok",
+        ("none", "96"): "ok",
+        ("fragile", "96"): "failed",
+        ("se", "96"): "ok",
+    }
     failed = next(r for r in rows if r["status"] == "failed")
     assert failed["error"].startswith(recorded) and failed["params"] == ""
     err_lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]

@@ -35,12 +35,30 @@ def test_summary_names_non_eager_builds() -> None:
 
     frame = pd.DataFrame(
         [
-            {"build": "compile", "module": "none", "backbone": "mbv2", "status": "ok", "d_params": 0, "d_macs": 0,
-             "d_elementwise_ops": 0, "d_latency_pct": None, "latency_ms_median": 2.0},
-            {"build": "compile", "module": "se", "backbone": "mbv2", "status": "ok", "d_params": 1000, "d_macs": 2000,
-             "d_elementwise_ops": 3000, "d_latency_pct": 10.0, "latency_ms_median": 2.2},
+            {
+                "build": "compile",
+                "module": "none",
+                "backbone": "mbv2",
+                "status": "ok",
+                "d_params": 0,
+                "d_macs": 0,
+                "d_elementwise_ops": 0,
+                "d_latency_pct": None,
+                "latency_ms_median": 2.0,
+            },
+            {
+                "build": "compile",
+                "module": "se",
+                "backbone": "mbv2",
+                "status": "ok",
+                "d_params": 1000,
+                "d_macs": 2000,
+                "d_elementwise_ops": 3000,
+                "d_latency_pct": 10.0,
+                "latency_ms_median": 2.2,
+            },
         ]
-    )  # fmt: skip
+    )
     (line,) = report.summary_lines(frame)
     assert (
         line

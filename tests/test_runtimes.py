@@ -20,8 +20,25 @@ from attnbench.runtimes import RUNTIMES
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).parent / "plugins" / "tiny_runtime_net.py"
-TINY = ("--backbone", "tinynet", "--input", "32", "--num-classes", "10", "--plugins", str(PLUGIN), "--repeats", "5",
-        "--warmup", "2", "--max-time", "0", "--format", "csv", "--quiet")  # fmt: skip
+TINY = (
+    "--backbone",
+    "tinynet",
+    "--input",
+    "32",
+    "--num-classes",
+    "10",
+    "--plugins",
+    str(PLUGIN),
+    "--repeats",
+    "5",
+    "--warmup",
+    "2",
+    "--max-time",
+    "0",
+    "--format",
+    "csv",
+    "--quiet",
+)
 PACKAGE = {"onnxruntime": "onnxruntime", "openvino": "openvino", "executorch": "executorch"}
 """The package whose absence skips a runtime's tests (its extra installs it)."""
 
@@ -63,7 +80,7 @@ def test_onnx_runtimes_export_check_and_time_beside_eager(tiny: None) -> None:
     builds = ("eager", *ONNX_RUNTIMES)
     code, out, err = run_cli(
         "profile", "--module", "sigmoid_gate,drift,no_export", "--runtime", ",".join(builds), *TINY
-    )  # fmt: skip
+    )
     got = {(r["module"], r["build"]): r for r in rows(out)}
     assert set(got) == {(m, b) for m in ("none", "sigmoid_gate", "drift", "no_export") for b in builds}
     for m in ("none", "sigmoid_gate"):
@@ -93,7 +110,7 @@ def test_onnx_runtimes_int8_report_agreement_and_what_stays_float(tiny: None) ->
     pytest.importorskip("onnxruntime")  # the quantizer; OpenVINO runs its QDQ file
     code, out, err = run_cli(
         "profile", "--module", "sigmoid_gate,cbam", "--runtime", ",".join(ONNX_RUNTIMES), "--quantize", "int8", *TINY
-    )  # fmt: skip
+    )
     assert code == 0, err  # CBAM too: its ReduceMax/ReduceMean + Concat once stopped the quantizer's shape pass
     got = {(r["module"], r["build"]): r for r in rows(out)}
     assert len(got) == 3 * len(ONNX_RUNTIMES)
@@ -177,8 +194,9 @@ def test_executorch_lowers_checks_and_times_a_tiny_model(quantize: str, tmp_path
 
     model, x = _tinynet("sigmoid_gate"), torch.randn(1, 3, 32, 32)
     calib = tuple(torch.randn(1, 3, 32, 32) for _ in range(4))
-    prepared = prepare(model, x, "executorch", Request(threads=1, quantize=quantize, calibration=calib,
-                                                         key="t", workdir=tmp_path))  # fmt: skip
+    prepared = prepare(
+        model, x, "executorch", Request(threads=1, quantize=quantize, calibration=calib, key="t", workdir=tmp_path)
+    )
     assert "XNNPACK delegate" in prepared.graph
     spec = ProfileSpec(modules=(), backbone="mbv2", input_size=32, quantize=quantize)
     check = _check(spec, model, prepared, x, "executorch", list(calib) if quantize == "int8" else None)
@@ -202,8 +220,9 @@ def test_executorch_int8_loads_coordinate_attention(tmp_path: Path, tiny: None) 
 
     model, x = _tinynet("ca"), torch.randn(1, 3, 32, 32)
     calib = tuple(torch.randn(1, 3, 32, 32) for _ in range(8))
-    prepared = prepare(model, x, "executorch", Request(threads=1, quantize="int8", calibration=calib, key="ca",
-                                                         workdir=tmp_path))  # fmt: skip
+    prepared = prepare(
+        model, x, "executorch", Request(threads=1, quantize="int8", calibration=calib, key="ca", workdir=tmp_path)
+    )
     spec = ProfileSpec(modules=(), backbone="mbv2", input_size=32, quantize="int8")
     check = _check(spec, model, prepared, x, "executorch", list(calib))
     assert check.top1_agreement is not None and check.top1_agreement >= 0.5
@@ -272,9 +291,22 @@ def test_csv_written_before_some_columns_is_upgraded_and_resumed(tmp_path: Path,
     older = [c for c in COLUMNS if c not in gone]
     old = tmp_path / "old.csv"
     row = {c: "" for c in older}
-    row.update(backbone="mbv2", module="none", width="1.0", input_size="224", batch="1", device="cpu",
-               dtype="float32", threads="1", build="eager", status="ok", torch_version="2.13.0",
-               latency_ms_median="10.0", latency_n="30", params="3504872")  # fmt: skip
+    row.update(
+        backbone="mbv2",
+        module="none",
+        width="1.0",
+        input_size="224",
+        batch="1",
+        device="cpu",
+        dtype="float32",
+        threads="1",
+        build="eager",
+        status="ok",
+        torch_version="2.13.0",
+        latency_ms_median="10.0",
+        latency_n="30",
+        params="3504872",
+    )
     written = dict(runtime="eager", runtime_version="2.13.0", quantize="none", mode="inference")
     row.update({k: v for k, v in written.items() if k in row})
     with old.open("w", newline="") as f:
@@ -306,10 +338,17 @@ def test_baseline_written_before_the_runtime_columns_loads_as_eager() -> None:
 
 def test_device_check_without_cuda_says_so_and_exits_0() -> None:
     proc = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "device_check.sh")], capture_output=True, text=True, timeout=120,
-        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "",
-             "PYTHON": sys.executable}, check=False,
-    )  # fmt: skip
+        ["bash", str(ROOT / "benchmarks" / "device_check.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+            "CUDA_VISIBLE_DEVICES": "",
+            "PYTHON": sys.executable,
+        },
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         "device_check: no CUDA device (torch.cuda.is_available() is False); nothing checked."
@@ -320,8 +359,20 @@ def test_baseline_write_and_check_keep_each_runtime_apart(tmp_path: Path, tiny: 
     pytest.importorskip("onnxruntime")
     base = tmp_path / "b.csv"
     args = ("--plugins", str(PLUGIN), "--repeats", "6", "--warmup", "2", "--max-time", "0", "--quiet")
-    code, _, err = run_cli("baseline", "write", str(base), "--modules", "sigmoid_gate", "--backbones", "tinynet",
-                           "--inputs", "32", "--runtime", "eager,onnxruntime", *args)  # fmt: skip
+    code, _, err = run_cli(
+        "baseline",
+        "write",
+        str(base),
+        "--modules",
+        "sigmoid_gate",
+        "--backbones",
+        "tinynet",
+        "--inputs",
+        "32",
+        "--runtime",
+        "eager,onnxruntime",
+        *args,
+    )
     assert code == 0, err
     with base.open(newline="") as f:
         got = [(r["module"], r["runtime"], r["quantize"], r["runtime_version"]) for r in csv.DictReader(f)]

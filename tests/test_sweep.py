@@ -86,8 +86,9 @@ def test_resume_keys_rows_on_latency_and_repeats(tmp_path: Path) -> None:
     out = tmp_path / "sweep.csv"
     count_only = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], **TINY)
     list(sweep.run(count_only, out, resume=False))
-    timed = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=5, warmup=1, memory=False,
-                       max_time=0)  # fmt: skip
+    timed = sweep.plan(
+        build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=5, warmup=1, memory=False, max_time=0
+    )
     # a count-only row does not satisfy a latency sweep ...
     again = [r for group, _ in sweep.run(timed, out, resume=True) for r in group]
     assert [(r.module, r.latency_n is not None and r.latency_n >= 5) for r in again] == [("none", True), ("se", True)]
@@ -96,8 +97,9 @@ def test_resume_keys_rows_on_latency_and_repeats(tmp_path: Path) -> None:
     assert [r for group, _ in sweep.run(count_only, out, resume=True) for r in group] == []
     done = sweep.existing(out)
     most = max(r.latency_n for r in again)
-    (spec,) = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=most + 1, memory=False,
-                            max_time=0)  # fmt: skip
+    (spec,) = sweep.plan(
+        build_spec, ["se"], ["r18"], [0.35], [32], latency=True, repeats=most + 1, memory=False, max_time=0
+    )
     assert [n for n in spec.names if sweep.is_done(done, spec, n, "eager")] == []
     (spec,) = timed
     assert [n for n in spec.names if sweep.is_done(done, spec, n, "eager")] == ["none", "se"]
@@ -120,8 +122,21 @@ def test_resume_with_nothing_left_says_so_in_one_line(tmp_path: Path) -> None:
     from clihelp import run_cli
 
     out = tmp_path / "sweep.csv"
-    args = ("sweep", "--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency",
-            "--csv", out, "--quiet")  # fmt: skip
+    args = (
+        "sweep",
+        "--modules",
+        "se",
+        "--backbones",
+        "r18",
+        "--widths",
+        "0.35",
+        "--inputs",
+        "32",
+        "--no-latency",
+        "--csv",
+        out,
+        "--quiet",
+    )
     code, _, err = run_cli(*args)
     assert code == 0, err
     for fmt in ("csv", "table"):

@@ -30,15 +30,33 @@ def data_lines() -> list[dict[str, str]]:
 def test_table_data_is_well_formed() -> None:
     check_tables()
     assert set(TABLES) == {
-        "ca-table1", "ca-table2", "ca-table3", "ca-table4", "ca-table5", "cbam-resnet", "bam-resnet", "ca-table6",
-        "ca-table7", "ca-table8", "ca-table9",
-    }  # fmt: skip
+        "ca-table1",
+        "ca-table2",
+        "ca-table3",
+        "ca-table4",
+        "ca-table5",
+        "cbam-resnet",
+        "bam-resnet",
+        "ca-table6",
+        "ca-table7",
+        "ca-table8",
+        "ca-table9",
+    }
 
 
 def test_every_published_value_in_the_data_file_is_well_formed() -> None:
     lines = data_lines()
-    assert lines and list(lines[0]) == ["table", "row", "backbone", "width", "metric", "value", "confidence",
-                                        "source", "note"]  # fmt: skip
+    assert lines and list(lines[0]) == [
+        "table",
+        "row",
+        "backbone",
+        "width",
+        "metric",
+        "value",
+        "confidence",
+        "source",
+        "note",
+    ]
     keys = [(r["table"], r["row"], r["backbone"], float(r["width"]), r["metric"]) for r in lines]
     assert len(keys) == len(set(keys)), "a value appears twice"
     for r in lines:
@@ -86,8 +104,11 @@ def test_tables_py_holds_definitions_not_published_values() -> None:
     """No published value is written as a string in tables.py (docstrings aside): the data file is the only copy."""
     tree = ast.parse(Path(tables.__file__).read_text(encoding="utf-8"))
     docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
-    strings = {n.value for n in ast.walk(tree)
-               if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings}  # fmt: skip
+    strings = {
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
+    }
     values = {r["value"] for r in data_lines() if r["value"]}
     assert not values & strings, sorted(values & strings)
     assert all("arXiv:" in spec.source and "table" in spec.source.lower() for spec in TABLES.values())
@@ -116,8 +137,14 @@ def test_data_file_checks_catch_bad_lines() -> None:
 def test_no_tracked_file_mentions_the_internal_notes_file() -> None:
     """Nothing in the repository points at a notes file that is not in it; cite the papers or the papers/ page."""
     try:
-        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60, check=True).stdout.split()  # fmt: skip
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         pytest.skip("not a git checkout")
     needle = "papers" + ".md"  # spelled so that this file does not match itself
@@ -151,13 +178,34 @@ def test_a_regular_install_ships_the_data_file(tmp_path: Path) -> None:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_bytes((ROOT / name).read_bytes())
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(src)], check=True, timeout=600)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+        timeout=600,
+    )
     assert (target / "attnbench" / "papers" / "published.csv").is_file()
     assert (target / "attnbench" / "papers" / "README.md").is_file()
     code = "import attnbench.papers.tables as t; assert not t.check_published(); print(t.__file__, len(t.PUBLISHED))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)},
-                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(str(target)) and int(out.stdout.split()[-1]) == len(data_lines())
 
@@ -218,8 +266,14 @@ def test_dense_table_params_within_the_published_rounding_or_explained(name: str
 
     for row in TABLES[name].rows:
         kw = {"reduction": row.reduction} if row.reduction else {}
-        net = modules.create_model(row.backbone, row.module, head=row.head, output_stride=row.output_stride,
-                                   num_classes=row.num_classes, attn_kwargs=kw)  # fmt: skip
+        net = modules.create_model(
+            row.backbone,
+            row.module,
+            head=row.head,
+            output_stride=row.output_stride,
+            num_classes=row.num_classes,
+            attn_kwargs=kw,
+        )
         params = sum(p.numel() for p in net.parameters())
         published = Published(row.params)
         off = abs(params - published.value) > published.half_unit
@@ -242,8 +296,9 @@ def test_dense_tables_are_measured_at_their_inputs_with_their_heads() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "attnbench", *args], capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "attnbench", *args], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_table_csv_markdown_and_latex_exports() -> None:

@@ -80,9 +80,12 @@ class FakeSource:
     """
 
     def __init__(
-        self, clock: FakeClock, draw: dict[str, Callable[[int], float]], cost_s: float = 0.01,
+        self,
+        clock: FakeClock,
+        draw: dict[str, Callable[[int], float]],
+        cost_s: float = 0.01,
         fail_at: dict[str, int] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.clock, self.draw, self.cost_s, self.fail_at = clock, draw, cost_s, fail_at or {}
         self.taken: dict[str, int] = dict.fromkeys(draw, 0)
         self.order: list[str] = []
@@ -231,9 +234,15 @@ def test_progress_reports_every_round() -> None:
     source = FakeSource(clock, {"none": noisy(10, 0.05, 1), "ca": noisy(13, 0.05, 2)})
     seen: list[tuple[int, float | None]] = []
     out = sample_until_precise(
-        source, ["none", "ca"], PAIRS, min_samples=6, precision=0.01, max_time=5, clock=clock,
+        source,
+        ["none", "ca"],
+        PAIRS,
+        min_samples=6,
+        precision=0.01,
+        max_time=5,
+        clock=clock,
         progress=lambda r, w: seen.append((r, w)),
-    )  # fmt: skip
+    )
     assert [r for r, _ in seen] == list(range(1, out.rounds + 1))
     assert all(w is None for _, w in seen[:5]) and seen[5][1] is not None
 
@@ -311,8 +320,10 @@ def test_profile_rows_carry_the_paired_median_and_its_interval(fake_timing: Call
         assert r.latency_n == 10 and r.latency_calls_per_sample == 4
     assert rows["ca"].d_latency_pct == pytest.approx(30, abs=1)
     assert (rows["none"].d_latency_pct, rows["none"].d_latency_pct_ci_low, rows["none"].d_latency_pct_ci_high) == (
-        0.0, 0.0, 0.0
-    )  # fmt: skip
+        0.0,
+        0.0,
+        0.0,
+    )
 
 
 def test_profile_warns_once_per_row_that_missed_the_target(fake_timing: Callable[..., FakeClock]) -> None:
@@ -369,8 +380,9 @@ def test_real_tiny_models_reach_a_loose_target() -> None:
 def test_each_timed_sample_follows_untimed_calls_of_the_same_model() -> None:
     clock = FakeClock()
     source = FakeSource(clock, {"none": noisy(10, 0.01, 1), "ca": noisy(13, 0.01, 2), "se": noisy(11, 0.01, 3)})
-    out = sample_until_precise(source, ["none", "ca", "se"], PAIRS, min_samples=6, precision=0.5, max_time=0,
-                               clock=clock, warm_calls=2)  # fmt: skip
+    out = sample_until_precise(
+        source, ["none", "ca", "se"], PAIRS, min_samples=6, precision=0.5, max_time=0, clock=clock, warm_calls=2
+    )
     assert out.rounds == 6
     forward = [e for k in ("none", "ca", "se") for e in (("warm", k), ("warm", k), ("time", k))]
     backward = [e for k in ("se", "ca", "none") for e in (("warm", k), ("warm", k), ("time", k))]
@@ -381,15 +393,17 @@ def test_each_timed_sample_follows_untimed_calls_of_the_same_model() -> None:
 def test_warm_calls_0_times_cold_samples_and_warm_calls_count_against_the_budget() -> None:
     clock = FakeClock()
     source = FakeSource(clock, {"none": noisy(10, 0.01, 1), "ca": noisy(13, 0.01, 2)})
-    sample_until_precise(source, ["none", "ca"], PAIRS, min_samples=6, precision=0.5, max_time=0, clock=clock,
-                         warm_calls=0)  # fmt: skip
+    sample_until_precise(
+        source, ["none", "ca"], PAIRS, min_samples=6, precision=0.5, max_time=0, clock=clock, warm_calls=0
+    )
     assert [kind for kind, _ in source.events] == ["time"] * 12
     rounds = {}
     for calls in (0, 1):
         clk = FakeClock()
         src = FakeSource(clk, {"none": noisy(10, 0.3, 1), "ca": noisy(13, 0.3, 2)}, cost_s=1.0)
-        out = sample_until_precise(src, ["none", "ca"], PAIRS, min_samples=6, precision=1e-9, max_time=200,
-                                   clock=clk, warm_calls=calls)  # fmt: skip
+        out = sample_until_precise(
+            src, ["none", "ca"], PAIRS, min_samples=6, precision=1e-9, max_time=200, clock=clk, warm_calls=calls
+        )
         assert out.elapsed_s >= 200
         rounds[calls] = out.rounds
     # 20 s of warm-up, then 2 s a round cold and 4 s warm: the untimed calls spend the same budget.
@@ -422,10 +436,18 @@ class CacheModel:
 
 def test_warm_samples_measure_the_share_a_repeated_call_sees() -> None:
     pairs = {"none": "none", "ca": "none"}
-    cold = sample_until_precise(CacheModel({"none": 6.0, "ca": 9.0}, 1.0), ["none", "ca"], pairs, min_samples=6,
-                                precision=0.5, max_time=0, warm_calls=0)  # fmt: skip
-    warm = sample_until_precise(CacheModel({"none": 6.0, "ca": 9.0}, 1.0), ["none", "ca"], pairs, min_samples=6,
-                                precision=0.5, max_time=0)  # fmt: skip
+    cold = sample_until_precise(
+        CacheModel({"none": 6.0, "ca": 9.0}, 1.0),
+        ["none", "ca"],
+        pairs,
+        min_samples=6,
+        precision=0.5,
+        max_time=0,
+        warm_calls=0,
+    )
+    warm = sample_until_precise(
+        CacheModel({"none": 6.0, "ca": 9.0}, 1.0), ["none", "ca"], pairs, min_samples=6, precision=0.5, max_time=0
+    )
     # Cold: a model pays the refill unless it ran last, i.e. at every other round's turn (the order alternates):
     # half the rounds read 10/7, half 9/7, so CA's +50 % reads +35.7 %.
     assert cold.estimates["ca"].median == pytest.approx((10 / 7 + 9 / 7) / 2)

@@ -14,8 +14,9 @@ from attnbench.ablation.data import DataRef, SyntheticOptions, load_data
 from attnbench.ablation.train import CheckpointError, TrainConfig, TrainProgress, evaluate, lr_at, train_and_evaluate
 
 DATA = load_data(DataRef("synthetic"), 16, SyntheticOptions(train_samples=96, test_samples=48))
-CFG = TrainConfig(epochs=2, batch=32, lr=0.1, weight_decay=5e-4, warmup_epochs=0.5, label_smoothing=0.1, seed=3,
-                  check_every=2)  # fmt: skip
+CFG = TrainConfig(
+    epochs=2, batch=32, lr=0.1, weight_decay=5e-4, warmup_epochs=0.5, label_smoothing=0.1, seed=3, check_every=2
+)
 
 
 def tiny_model(seed: int = 0) -> nn.Module:
@@ -131,8 +132,9 @@ def test_checkpoint_is_written_atomically_with_the_mode_of_a_new_file(tmp_path: 
     ck = tmp_path / "run.pt"
     mask = os.umask(0o022)
     try:
-        train_and_evaluate(tiny_model(), DATA, TrainConfig(**{**CFG.__dict__, "epochs": 1}), checkpoint=ck,
-                           checkpoint_key="k")  # fmt: skip
+        train_and_evaluate(
+            tiny_model(), DATA, TrainConfig(**{**CFG.__dict__, "epochs": 1}), checkpoint=ck, checkpoint_key="k"
+        )
     finally:
         os.umask(mask)
     assert ck.stat().st_mode & 0o777 == 0o644

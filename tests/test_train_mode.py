@@ -43,13 +43,17 @@ def test_a_train_step_computes_gradients_and_changes_no_weight() -> None:
     ("args", "message"),
     [
         (("--mode", "bogus"), "Error: --mode 'bogus' is not supported; choose from: inference, train."),
-        (("--mode", "train", "--no-latency"),
-         "Error: --mode train times a training step: drop --no-latency (counts are per forward)."),
-        (("--mode", "train", "--batch", "1"),
-         "Error: --mode train needs --batch 2 or more: BatchNorm in train mode needs more than one value per channel."),
+        (
+            ("--mode", "train", "--no-latency"),
+            "Error: --mode train times a training step: drop --no-latency (counts are per forward).",
+        ),
+        (
+            ("--mode", "train", "--batch", "1"),
+            "Error: --mode train needs --batch 2 or more: BatchNorm in train mode needs more than one value per channel.",
+        ),
     ],
     ids=["unknown", "no-latency", "batch-1"],
-)  # fmt: skip
+)
 def test_bad_mode_is_one_line_before_measuring(args: tuple[str, ...], message: str) -> None:
     code, out, err = run_cli("profile", "--module", "ca", "--backbone", "r18", "--width", "0.35", *args)
     assert code == 2 and out == ""
@@ -58,11 +62,13 @@ def test_bad_mode_is_one_line_before_measuring(args: tuple[str, ...], message: s
 
 def test_resume_keys_rows_on_mode(tmp_path: Path) -> None:
     out = tmp_path / "sweep.csv"
-    inference = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], batch=2, repeats=5, warmup=1, max_time=0,
-                           memory=False)  # fmt: skip
+    inference = sweep.plan(
+        build_spec, ["se"], ["r18"], [0.35], [32], batch=2, repeats=5, warmup=1, max_time=0, memory=False
+    )
     list(sweep.run(inference, out, resume=False))
-    (train,) = sweep.plan(build_spec, ["se"], ["r18"], [0.35], [32], batch=2, repeats=5, warmup=1, max_time=0,
-                          memory=False, mode="train")  # fmt: skip
+    (train,) = sweep.plan(
+        build_spec, ["se"], ["r18"], [0.35], [32], batch=2, repeats=5, warmup=1, max_time=0, memory=False, mode="train"
+    )
     done = sweep.existing(out)
     assert [n for n in train.names if sweep.is_done(done, train, n, "eager")] == []
     assert [n for n in inference[0].names if sweep.is_done(done, inference[0], n, "eager")] == ["none", "se"]

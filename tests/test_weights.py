@@ -187,12 +187,20 @@ def _one_line(err: BaseException) -> str:
 def test_reference_has_the_documented_key_layout(ref_ckpt: tuple[RefMBV2CA, Path]) -> None:
     keys = set(ref_ckpt[0].state_dict())
     for key in (
-        "features.0.0.weight", "features.0.1.running_var",
-        "features.1.conv.0.weight", "features.1.conv.4.bias",
-        "features.2.conv.0.weight", "features.2.conv.6.conv1.weight", "features.2.conv.6.bn1.running_mean",
-        "features.2.conv.6.conv2.bias", "features.2.conv.6.conv3.weight", "features.17.conv.8.weight",
-        "conv.0.weight", "conv.1.bias", "classifier.1.weight",
-    ):  # fmt: skip
+        "features.0.0.weight",
+        "features.0.1.running_var",
+        "features.1.conv.0.weight",
+        "features.1.conv.4.bias",
+        "features.2.conv.0.weight",
+        "features.2.conv.6.conv1.weight",
+        "features.2.conv.6.bn1.running_mean",
+        "features.2.conv.6.conv2.bias",
+        "features.2.conv.6.conv3.weight",
+        "features.17.conv.8.weight",
+        "conv.0.weight",
+        "conv.1.bias",
+        "classifier.1.weight",
+    ):
         assert key in keys, key
     assert not any(k.startswith("features.18.") for k in keys)
     assert not any(k.startswith("features.1.conv.6") for k in keys)  # the t = 1 block has no CA

@@ -62,8 +62,9 @@ def curve_slope_pp(curve: Sequence[float], epochs: int = SLOPE_EPOCHS) -> float 
     return 100.0 * num / den
 
 
-def judge(final_loss: float | None, curve: Sequence[float], num_classes: int, chance_loss: float | None = None
-          ) -> Convergence:  # fmt: skip
+def judge(
+    final_loss: float | None, curve: Sequence[float], num_classes: int, chance_loss: float | None = None
+) -> Convergence:
     """The verdict for one run from its last-epoch training loss, its test curve and its class count.
 
     ``chance_loss``: the loss of the best constant guess when the labels are far from balanced (the dense task's

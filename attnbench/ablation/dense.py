@@ -83,9 +83,14 @@ class DenseOptions:
     def synthetic(self) -> SyntheticOptions:
         """The generator's options for the same pixels."""
         return SyntheticOptions(
-            size=self.size, grid=self.grid, shapes=SHAPES[: self.shapes], train_samples=self.train_samples,
-            test_samples=self.test_samples, distractors=self.distractors, seed=self.seed,
-        )  # fmt: skip
+            size=self.size,
+            grid=self.grid,
+            shapes=SHAPES[: self.shapes],
+            train_samples=self.train_samples,
+            test_samples=self.test_samples,
+            distractors=self.distractors,
+            seed=self.seed,
+        )
 
     def validate(self) -> DenseOptions:
         if self.cue not in DENSE_CUES:
@@ -100,8 +105,10 @@ class DenseOptions:
             raise UsageError(f"a {self.grid}×{self.grid} grid has no room for {self.cues - 1} decoys.")
         self.synthetic().validate()
         if self.size // self.grid < 12:
-            raise UsageError(f"dense cells of {self.size // self.grid} px are too small; use --input "
-                             f"{12 * self.grid} or more for a {self.grid}×{self.grid} grid.")  # fmt: skip
+            raise UsageError(
+                f"dense cells of {self.size // self.grid} px are too small; use --input "
+                f"{12 * self.grid} or more for a {self.grid}×{self.grid} grid."
+            )
         return self
 
 
@@ -114,8 +121,9 @@ def dense_options(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((k, str(getattr(opts, k))) for k in DENSE_KEYS if k == "cue" or k in given)
 
 
-def dense_options_for(options: tuple[tuple[str, str], ...], size: int, train_samples: int, test_samples: int
-                      ) -> DenseOptions:  # fmt: skip
+def dense_options_for(
+    options: tuple[tuple[str, str], ...], size: int, train_samples: int, test_samples: int
+) -> DenseOptions:
     """The task ``options`` (``dense_options``) names at ``size`` px with the sweep's split sizes."""
     fields: dict[str, object] = {k: (v if k == "cue" else int(v)) for k, v in options}
     fields.update(train_samples=train_samples, test_samples=test_samples)
@@ -158,9 +166,12 @@ def _square(n: int, s: int, cy: torch.Tensor, cx: torch.Tensor, half: int) -> to
 
 
 def render_dense(
-    shape_ids: torch.Tensor, cell_ids: torch.Tensor, cue_ids: torch.Tensor, opts: DenseOptions,
+    shape_ids: torch.Tensor,
+    cell_ids: torch.Tensor,
+    cue_ids: torch.Tensor,
+    opts: DenseOptions,
     generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (``uint8 N × 3 × S × S``) and per-pixel labels (``int64 N × S × S``) of the dense task."""
     g, n, s, grid = generator, int(shape_ids.shape[0]), opts.size, opts.grid
     images, masks = render_synthetic(shape_ids, cell_ids, opts.synthetic(), g, return_masks=True)
@@ -267,9 +278,13 @@ def mean_iou(matrix: torch.Tensor) -> MeanIoU:
 
 
 def evaluate_miou(
-    model: torch.nn.Module, split: TensorSplit, transform: Callable[[torch.Tensor], torch.Tensor], num_classes: int,
-    batch: int = 64, device: str = "cpu",
-) -> MeanIoU:  # fmt: skip
+    model: torch.nn.Module,
+    split: TensorSplit,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    num_classes: int,
+    batch: int = 64,
+    device: str = "cpu",
+) -> MeanIoU:
     """Mean IoU of ``model`` (logits ``N × classes × H × W``) on ``split``, in eval mode, one confusion matrix."""
     was_training = model.training
     model.eval()

@@ -71,8 +71,10 @@ def _build(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FileWriteError(f"image cache folder '{path.parent}' cannot be created ({exc.strerror or exc}); "
-                             "choose another --data-cache-dir or pass --no-data-cache.") from exc  # fmt: skip
+        raise FileWriteError(
+            f"image cache folder '{path.parent}' cannot be created ({exc.strerror or exc}); "
+            "choose another --data-cache-dir or pass --no-data-cache."
+        ) from exc
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as f, ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -85,8 +87,10 @@ def _build(
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise FileWriteError(f"image cache '{path}' cannot be written ({exc.strerror or exc}); free some space, "
-                             "choose another --data-cache-dir or pass --no-data-cache.") from exc  # fmt: skip
+        raise FileWriteError(
+            f"image cache '{path}' cannot be written ({exc.strerror or exc}); free some space, "
+            "choose another --data-cache-dir or pass --no-data-cache."
+        ) from exc
     stem = path.name.rsplit("-", 1)[0]  # images-<root>-<split>-<size>px
     for old in path.parent.glob(f"{stem}-*.u8"):
         if old != path:

@@ -36,8 +36,13 @@ def _executor(spec: AblationSpec) -> Any:
     assert spec.csv is not None
     folder = spec.job_folder or spec.csv.parent / f"{spec.csv.stem}-jobs"
     executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=spec.submitit_cluster)
-    params: dict[str, Any] = {"timeout_min": spec.slurm_minutes, "cpus_per_task": spec.threads or 1, "nodes": 1,
-                              "tasks_per_node": 1, "name": "attnbench-ablate"}  # fmt: skip
+    params: dict[str, Any] = {
+        "timeout_min": spec.slurm_minutes,
+        "cpus_per_task": spec.threads or 1,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "name": "attnbench-ablate",
+    }
     if spec.device.startswith("cuda"):
         params["gpus_per_node"] = 1
     if spec.slurm_partition:

@@ -107,10 +107,32 @@ class AblationRecord:
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AblationRecord))
 
 RESULT_KEY: tuple[str, ...] = (
-    "backbone", "module", "width", "input_size", "small_input", "head", "output_stride", "data", "num_classes", "train_samples", "test_samples",
-    "val_fraction", "eval_split", "epochs", "batch", "lr", "weight_decay", "momentum", "warmup_epochs",
-    "label_smoothing", "amp", "reduction", "augment", "sync_bn", "seed",
-)  # fmt: skip
+    "backbone",
+    "module",
+    "width",
+    "input_size",
+    "small_input",
+    "head",
+    "output_stride",
+    "data",
+    "num_classes",
+    "train_samples",
+    "test_samples",
+    "val_fraction",
+    "eval_split",
+    "epochs",
+    "batch",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "warmup_epochs",
+    "label_smoothing",
+    "amp",
+    "reduction",
+    "augment",
+    "sync_bn",
+    "seed",
+)
 """The columns that define what a run measures: its configuration, recipe and seed. ``--report-only`` matches the
 runs of its plan on these (and prefers a row with ``init`` ``shared`` where a file has both)."""
 
@@ -123,9 +145,18 @@ with ``status=ok`` count as done (``launcher`` is not part of it, so ``--resume`
 run is history, retried on resume, the retry appended after it."""
 
 ADDED_COLUMNS: tuple[str, ...] = (
-    "val_fraction", "eval_split", "amp", "init", "compile", "converged", "final_loss_ratio", "curve_slope_pp_per_epoch",
-    "head", "output_stride", "miou",
-)  # fmt: skip
+    "val_fraction",
+    "eval_split",
+    "amp",
+    "init",
+    "compile",
+    "converged",
+    "final_loss_ratio",
+    "curve_slope_pp_per_epoch",
+    "head",
+    "output_stride",
+    "miou",
+)
 """Columns that files written by an older attnbench lack; such a file is read with ``legacy_defaults`` and, before
 anything is appended to it, rewritten with today's header (``io.csvfile.upgrade_header``)."""
 
@@ -143,10 +174,34 @@ def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(AblationRecord)}
 
 _FRACTIONS = ("top1", "top5", "miou", "val_fraction")
-_COUNTS = ("width", "input_size", "num_classes", "train_samples", "test_samples", "epochs", "batch", "seed", "threads",
-           "world_size", "params", "attn_params", "macs", "elementwise_ops", "epochs_done", "curve_samples",
-           "train_seconds", "throughput_ips", "lr", "weight_decay", "momentum", "warmup_epochs", "label_smoothing",
-           "reduction", "test_loss", "output_stride")  # fmt: skip
+_COUNTS = (
+    "width",
+    "input_size",
+    "num_classes",
+    "train_samples",
+    "test_samples",
+    "epochs",
+    "batch",
+    "seed",
+    "threads",
+    "world_size",
+    "params",
+    "attn_params",
+    "macs",
+    "elementwise_ops",
+    "epochs_done",
+    "curve_samples",
+    "train_seconds",
+    "throughput_ips",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "warmup_epochs",
+    "label_smoothing",
+    "reduction",
+    "test_loss",
+    "output_stride",
+)
 
 
 def _parse(name: str, text: str) -> Any:
@@ -203,8 +258,11 @@ def _record(row: dict[str, str]) -> AblationRecord:
         raise _BadCell("curve_top1", "has a value outside 0..1")
     if values["converged"] is None and values["status"] == "ok":
         verdict = judge(values["final_loss"], curve, values["num_classes"])
-        values.update(converged=verdict.converged, final_loss_ratio=verdict.final_loss_ratio,
-                      curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch)  # fmt: skip
+        values.update(
+            converged=verdict.converged,
+            final_loss_ratio=verdict.final_loss_ratio,
+            curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch,
+        )
     return AblationRecord(**values)
 
 

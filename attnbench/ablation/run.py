@@ -84,9 +84,16 @@ def _create(spec: AblationSpec, name: str, num_classes: int, seed: int) -> torch
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            return modules.create_model(spec.backbone, name, width=spec.width, num_classes=num_classes,
-                                        small_input=spec.small_input, head=spec.head, output_stride=spec.stride,
-                                        attn_kwargs={"reduction": r} if r is not None else None)  # fmt: skip
+            return modules.create_model(
+                spec.backbone,
+                name,
+                width=spec.width,
+                num_classes=num_classes,
+                small_input=spec.small_input,
+                head=spec.head,
+                output_stride=spec.stride,
+                attn_kwargs={"reduction": r} if r is not None else None,
+            )
         except (ValueError, TypeError, RuntimeError, AssertionError) as exc:
             raise InsertionError(f"module '{name}' cannot be built into '{spec.backbone}': {exc}") from exc
 
@@ -106,8 +113,10 @@ def build_model(spec: AblationSpec, name: str, num_classes: int, seed: int) -> t
     shared, own = base.state_dict(), model.state_dict()
     odd = [k for k, v in shared.items() if k not in own or own[k].shape != v.shape]
     if odd:
-        raise InsertionError(f"module '{name}' changes the backbone of '{spec.backbone}' (tensor '{odd[0]}'), so its "
-                             "runs cannot share the baseline's initialisation.")  # fmt: skip
+        raise InsertionError(
+            f"module '{name}' changes the backbone of '{spec.backbone}' (tensor '{odd[0]}'), so its "
+            "runs cannot share the baseline's initialisation."
+        )
     model.load_state_dict({**own, **shared})
     return model
 
@@ -119,8 +128,17 @@ def _cost(spec: AblationSpec, name: str, num_classes: int) -> _Cost:
     from ..cost.count import count_params
     from ..cost.opcount import count_ops
 
-    key = (spec.backbone, spec.width, spec.input_size, spec.small_input, spec.head, spec.stride, name,
-           spec.reduction(name), num_classes)  # fmt: skip
+    key = (
+        spec.backbone,
+        spec.width,
+        spec.input_size,
+        spec.small_input,
+        spec.head,
+        spec.stride,
+        name,
+        spec.reduction(name),
+        num_classes,
+    )
     if key in _COSTS:
         return _COSTS[key]
     model = _create(spec, name, num_classes, 0).eval()
@@ -145,8 +163,10 @@ def _checkpoint_path(spec: AblationSpec, key: tuple[Any, ...]) -> tuple[Path | N
     if spec.checkpoint_dir is None:
         return None, text
     kind = parse_data(str(field["data"])).kind
-    name = (f"{spec.backbone}-{field['module']}-w{spec.width:g}-i{spec.input_size}-{kind}-e{spec.epochs}"
-            f"-s{field['device']}-{_digest(key)}.pt")  # fmt: skip
+    name = (
+        f"{spec.backbone}-{field['module']}-w{spec.width:g}-i{spec.input_size}-{kind}-e{spec.epochs}"
+        f"-s{field['device']}-{_digest(key)}.pt"
+    )
     return spec.checkpoint_dir / name, text
 
 
@@ -170,8 +190,9 @@ def save_predictions(path: Path, predictions: torch.Tensor, targets: torch.Tenso
     except OSError as exc:
         from ..errors import FileWriteError
 
-        raise FileWriteError(f"predictions folder '{path.parent}' could not be created ({exc.strerror or exc}); "
-                             "choose another --csv.") from exc  # fmt: skip
+        raise FileWriteError(
+            f"predictions folder '{path.parent}' could not be created ({exc.strerror or exc}); choose another --csv."
+        ) from exc
     with atomic_path(path, option="predictions") as tmp, tmp.open("wb") as f:
         np.savez_compressed(f, pred=predictions.numpy().astype(dtype), target=targets.numpy().astype(dtype))
 
@@ -200,9 +221,16 @@ def _broadcast(obj: Any, dist: DistContext) -> Any:
 
 def _load(spec: AblationSpec, task: str) -> ImageData:
     ref = parse_data(task)
-    return load_data(ref, spec.input_size, spec.synthetic, spec.holdout_fraction, threads=spec.threads,
-                     augment=spec.augment_for(ref), val_fraction=spec.val_fraction,
-                     cache_dir=spec.data_cache)  # fmt: skip
+    return load_data(
+        ref,
+        spec.input_size,
+        spec.synthetic,
+        spec.holdout_fraction,
+        threads=spec.threads,
+        augment=spec.augment_for(ref),
+        val_fraction=spec.val_fraction,
+        cache_dir=spec.data_cache,
+    )
 
 
 def execute_run(
@@ -226,14 +254,20 @@ def execute_run(
     model = build_model(spec, name, data.num_classes, seed)
     ck_path, ck_key = _checkpoint_path(spec, run_key(template))
     result = train_and_evaluate(
-        model, data, spec.train_config(seed, device), progress=progress, dist=dist, checkpoint=ck_path,
+        model,
+        data,
+        spec.train_config(seed, device),
+        progress=progress,
+        dist=dist,
+        checkpoint=ck_path,
         checkpoint_key=ck_key,
-    )  # fmt: skip
+    )
     return _finish(template, cost, result, data.chance_loss), result.predictions, data.test.labels
 
 
-def _job(spec: AblationSpec, task: str, name: str, seed: int, template: AblationRecord
-         ) -> tuple[AblationRecord, Any, Any]:  # fmt: skip
+def _job(
+    spec: AblationSpec, task: str, name: str, seed: int, template: AblationRecord
+) -> tuple[AblationRecord, Any, Any]:
     """A submitit job: one run in a fresh process, with the spec's thread count; returns numpy arrays (picklable)."""
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
@@ -264,8 +298,14 @@ def run_ablation(
     if spec.report_only and spec.csv is not None and dist.is_main:
         check_source(spec.csv, "--csv")
     elif spec.csv is not None and dist.is_main:
-        upgrade_header(spec.csv, COLUMNS, ADDED_COLUMNS, legacy_defaults, option="--csv",
-                       filled="evaluated on test, no validation share, amp none, init global, not compiled")  # fmt: skip
+        upgrade_header(
+            spec.csv,
+            COLUMNS,
+            ADDED_COLUMNS,
+            legacy_defaults,
+            option="--csv",
+            filled="evaluated on test, no validation share, amp none, init global, not compiled",
+        )
         check_target(spec.csv, COLUMNS)
     old_threads = torch.get_num_threads()
     if spec.threads is not None:
@@ -332,15 +372,23 @@ def run_ablation(
                 if progress:
                     progress(AblationEvent("start", index, len(plan), name, seed, task=task))
 
-                def on_step(p: TrainProgress, index: int = index, name: str = name, seed: int = seed,
-                            task: str = task) -> None:  # fmt: skip
+                def on_step(
+                    p: TrainProgress, index: int = index, name: str = name, seed: int = seed, task: str = task
+                ) -> None:
                     if progress:
                         progress(AblationEvent("step", index, len(plan), name, seed, train=p, task=task))
 
                 record, preds, labels = execute_run(
-                    spec, task, name, seed, templates[index], data=datas[task],
-                    progress=on_step if progress else None, dist=dist, device=device,
-                )  # fmt: skip
+                    spec,
+                    task,
+                    name,
+                    seed,
+                    templates[index],
+                    data=datas[task],
+                    progress=on_step if progress else None,
+                    dist=dist,
+                    device=device,
+                )
                 finish(index, record, preds, labels)
     finally:
         torch.set_num_threads(old_threads)
@@ -348,10 +396,15 @@ def run_ablation(
     root = spec.csv.parent if spec.csv is not None else None
     first = infos[spec.data[0]]
     return AblationResult(
-        done, tuple(summarize_ablation(done)), skipped, first.name, first.num_classes,
+        done,
+        tuple(summarize_ablation(done)),
+        skipped,
+        first.name,
+        first.num_classes,
         analysis=analyse(done, spec.contrast_pairs(), root, predictions={}, primary=spec.primary),
-        tasks=tuple((d.name, d.num_classes) for d in infos.values()), missing=missing,
-    )  # fmt: skip
+        tasks=tuple((d.name, d.num_classes) for d in infos.values()),
+        missing=missing,
+    )
 
 
 def _describe(spec: AblationSpec, task: str) -> TaskInfo:
@@ -361,37 +414,97 @@ def _describe(spec: AblationSpec, task: str) -> TaskInfo:
 
 def _template(spec: AblationSpec, data: TaskInfo, name: str, seed: int, env: Any, dist: DistContext) -> AblationRecord:
     return AblationRecord(
-        backbone=spec.backbone, module=name, width=spec.width, input_size=spec.input_size,
-        small_input=spec.small_input, head=spec.head or "", output_stride=spec.stride, data=data.name, num_classes=data.num_classes, train_samples=data.train_samples,
-        test_samples=data.test_samples, val_fraction=spec.val_fraction, eval_split=data.eval_split,
-        epochs=spec.epochs, batch=spec.batch, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum,
-        warmup_epochs=spec.warmup_epochs, label_smoothing=spec.label_smoothing, amp=spec.amp,
-        reduction=spec.reduction(name), augment=spec.augment_for(parse_data(data.name)),
-        sync_bn=spec.sync_bn and dist.active, seed=seed, init="shared", preset=spec.preset, device=spec.device,
-        threads=torch.get_num_threads(), world_size=dist.world_size, compile=spec.compile, params=None,
-        attn_params=None, macs=None, elementwise_ops=None, top1=None, top5=None, miou=None, test_loss=None, final_loss=None,
-        converged=None, final_loss_ratio=None, curve_slope_pp_per_epoch=None, train_seconds=0.0, throughput_ips=0.0,
-        epochs_done=0, curve_top1="", curve_samples=min(spec.curve_samples, data.test_samples), predictions="",
-        launcher=spec.launcher, status="", error="", torch_version=env.torch_version, cuda_version=env.cuda_version,
-        device_name=env.device_name, cpu_name=env.cpu_name, host=env.host, git_sha=env.git_sha,
+        backbone=spec.backbone,
+        module=name,
+        width=spec.width,
+        input_size=spec.input_size,
+        small_input=spec.small_input,
+        head=spec.head or "",
+        output_stride=spec.stride,
+        data=data.name,
+        num_classes=data.num_classes,
+        train_samples=data.train_samples,
+        test_samples=data.test_samples,
+        val_fraction=spec.val_fraction,
+        eval_split=data.eval_split,
+        epochs=spec.epochs,
+        batch=spec.batch,
+        lr=spec.lr,
+        weight_decay=spec.weight_decay,
+        momentum=spec.momentum,
+        warmup_epochs=spec.warmup_epochs,
+        label_smoothing=spec.label_smoothing,
+        amp=spec.amp,
+        reduction=spec.reduction(name),
+        augment=spec.augment_for(parse_data(data.name)),
+        sync_bn=spec.sync_bn and dist.active,
+        seed=seed,
+        init="shared",
+        preset=spec.preset,
+        device=spec.device,
+        threads=torch.get_num_threads(),
+        world_size=dist.world_size,
+        compile=spec.compile,
+        params=None,
+        attn_params=None,
+        macs=None,
+        elementwise_ops=None,
+        top1=None,
+        top5=None,
+        miou=None,
+        test_loss=None,
+        final_loss=None,
+        converged=None,
+        final_loss_ratio=None,
+        curve_slope_pp_per_epoch=None,
+        train_seconds=0.0,
+        throughput_ips=0.0,
+        epochs_done=0,
+        curve_top1="",
+        curve_samples=min(spec.curve_samples, data.test_samples),
+        predictions="",
+        launcher=spec.launcher,
+        status="",
+        error="",
+        torch_version=env.torch_version,
+        cuda_version=env.cuda_version,
+        device_name=env.device_name,
+        cpu_name=env.cpu_name,
+        host=env.host,
+        git_sha=env.git_sha,
         timestamp_utc=env.timestamp_utc,
-    )  # fmt: skip
+    )
 
 
-def _finish(template: AblationRecord, cost: _Cost, result: AccuracyResult, chance_loss: float | None = None
-            ) -> AblationRecord:  # fmt: skip
+def _finish(
+    template: AblationRecord, cost: _Cost, result: AccuracyResult, chance_loss: float | None = None
+) -> AblationRecord:
     from datetime import datetime, timezone
 
-    verdict = (judge(result.final_loss, result.curve_top1, template.num_classes, chance_loss)
-               if result.status == "ok" else None)  # fmt: skip
+    verdict = (
+        judge(result.final_loss, result.curve_top1, template.num_classes, chance_loss)
+        if result.status == "ok"
+        else None
+    )
     return dataclasses.replace(
-        template, params=cost.params, attn_params=cost.attn_params, macs=cost.macs,
-        elementwise_ops=cost.elementwise_ops, top1=result.top1, top5=result.top5, miou=result.miou,
+        template,
+        params=cost.params,
+        attn_params=cost.attn_params,
+        macs=cost.macs,
+        elementwise_ops=cost.elementwise_ops,
+        top1=result.top1,
+        top5=result.top5,
+        miou=result.miou,
         test_loss=result.test_loss,
-        final_loss=result.final_loss, converged=verdict.converged if verdict else None,
+        final_loss=result.final_loss,
+        converged=verdict.converged if verdict else None,
         final_loss_ratio=verdict.final_loss_ratio if verdict else None,
-        curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch if verdict else None, train_seconds=result.train_seconds, throughput_ips=result.throughput_ips,
-        epochs_done=result.epochs_done, curve_top1=" ".join(repr(v) for v in result.curve_top1),
-        status=result.status, error=result.error,
+        curve_slope_pp_per_epoch=verdict.curve_slope_pp_per_epoch if verdict else None,
+        train_seconds=result.train_seconds,
+        throughput_ips=result.throughput_ips,
+        epochs_done=result.epochs_done,
+        curve_top1=" ".join(repr(v) for v in result.curve_top1),
+        status=result.status,
+        error=result.error,
         timestamp_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )  # fmt: skip
+    )

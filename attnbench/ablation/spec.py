@@ -192,11 +192,21 @@ class AblationSpec:
 
     def train_config(self, seed: int, device: str | None = None) -> TrainConfig:
         return TrainConfig(
-            epochs=self.epochs, batch=self.batch, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-            warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing, seed=seed,
-            device=device or self.device, num_workers=self.num_workers, sync_bn=self.sync_bn,
-            curve_samples=self.curve_samples, amp=self.amp, compile=self.compile,
-        )  # fmt: skip
+            epochs=self.epochs,
+            batch=self.batch,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            warmup_epochs=self.warmup_epochs,
+            label_smoothing=self.label_smoothing,
+            seed=seed,
+            device=device or self.device,
+            num_workers=self.num_workers,
+            sync_bn=self.sync_bn,
+            curve_samples=self.curve_samples,
+            amp=self.amp,
+            compile=self.compile,
+        )
 
     def validate(self) -> AblationSpec:
         """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix."""
@@ -211,8 +221,13 @@ class AblationSpec:
         if self.head is not None:
             from ..cost.spec import check_head
 
-            check_head(self.backbone, self.head, self.output_stride, small_input=self.small_input,
-                       opt=lambda f: {"small_input": "--small-input"}.get(f, f"--{f.replace('_', '-')}"))  # fmt: skip
+            check_head(
+                self.backbone,
+                self.head,
+                self.output_stride,
+                small_input=self.small_input,
+                opt=lambda f: {"small_input": "--small-input"}.get(f, f"--{f.replace('_', '-')}"),
+            )
         refs = self.data_refs
         if not refs or len(set(self.data)) != len(self.data):
             raise UsageError(f"--data {list(self.data)} must name at least one task, each once.")
@@ -221,15 +236,19 @@ class AblationSpec:
         if len(kinds) > 1:
             raise UsageError(f"--data {list(self.data)} mixes dense and classification tasks; run them as two sweeps.")
         if ref.dense and self.head not in SEGMENTATION_HEADS:
-            raise UsageError(f"--data {ref} is a per-pixel task; give it a segmentation head: --head "
-                             f"{' or '.join(SEGMENTATION_HEADS)}.")  # fmt: skip
+            raise UsageError(
+                f"--data {ref} is a per-pixel task; give it a segmentation head: --head "
+                f"{' or '.join(SEGMENTATION_HEADS)}."
+            )
         if not ref.dense and self.head is not None:
             raise UsageError(f"--head {self.head} trains on the dense tasks only; drop it or use --data dense:cue=row.")
         if self.output_stride is not None and self.head is None:
             raise UsageError("--output-stride applies to a segmentation head; add --data dense:cue=row.")
         if ref.dense and self.val_fraction > 0:
-            raise UsageError("--val-fraction splits classes, not label maps; tune the dense task on another data "
-                             "seed instead (--data dense:cue=row,seed=1).")  # fmt: skip
+            raise UsageError(
+                "--val-fraction splits classes, not label maps; tune the dense task on another data "
+                "seed instead (--data dense:cue=row,seed=1)."
+            )
         for r in refs:
             check_augment(r, self.augment_for(r))
             if r.size is not None and r.size != self.input_size:
@@ -242,8 +261,10 @@ class AblationSpec:
             raise UsageError(f"--preset '{self.preset}' is unknown; choose from: {', '.join(PRESETS)}.")
         for name, r in self.reductions:
             if name not in self.modules or name == BASELINE:
-                raise UsageError(f"--reduction {name}={r}: '{name}' is not among the modules "
-                                 f"({', '.join(self.modules[1:])}); add it to --modules or drop it.")  # fmt: skip
+                raise UsageError(
+                    f"--reduction {name}={r}: '{name}' is not among the modules "
+                    f"({', '.join(self.modules[1:])}); add it to --modules or drop it."
+                )
             if not 1 <= r <= 4096:
                 raise UsageError(f"--reduction {name}={r}: r must be between 1 and 4096.")
             if not modules.accepts_keyword(name, "reduction"):
@@ -252,8 +273,10 @@ class AblationSpec:
             missing = [m for m in (a, b) if m not in self.modules]
             if missing or a == b:
                 flag = "--primary" if (a, b) in self.primary else "--contrasts"
-                raise UsageError(f"{flag} {a}-{b}: each side must be a different module of --modules "
-                                 f"({', '.join(self.modules)}); e.g. {flag} ca-se,ca-ca_x.")  # fmt: skip
+                raise UsageError(
+                    f"{flag} {a}-{b}: each side must be a different module of --modules "
+                    f"({', '.join(self.modules)}); e.g. {flag} ca-se,ca-ca_x."
+                )
         if self.launcher not in LAUNCHERS:
             raise UsageError(f"--launcher '{self.launcher}' is unknown; choose from: {', '.join(LAUNCHERS)}.")
         if self.launcher == "slurm" and self.csv is None:
@@ -262,9 +285,13 @@ class AblationSpec:
             raise UsageError(f"--curve-samples must be between 0 and 10,000,000, got {self.curve_samples}.")
         if not 1 <= self.slurm_minutes <= 100_000:
             raise UsageError(f"--slurm-minutes must be between 1 and 100000, got {self.slurm_minutes}.")
-        ints = (("--epochs", self.epochs, 1, 100_000), ("--batch", self.batch, 1, 65_536),
-                ("--workers", self.num_workers, 0, 256), ("--train-samples", self.train_samples, 1, 10_000_000),
-                ("--test-samples", self.test_samples, 1, 10_000_000))  # fmt: skip
+        ints = (
+            ("--epochs", self.epochs, 1, 100_000),
+            ("--batch", self.batch, 1, 65_536),
+            ("--workers", self.num_workers, 0, 256),
+            ("--train-samples", self.train_samples, 1, 10_000_000),
+            ("--test-samples", self.test_samples, 1, 10_000_000),
+        )
         for opt, value, low, top in ints:
             if not low <= value <= top:
                 raise UsageError(f"{opt} must be between {low} and {top}, got {value}.")
@@ -293,8 +320,9 @@ class AblationSpec:
         if self.amp not in AMP:
             raise UsageError(f"--amp '{self.amp}' is unknown; choose from: {', '.join(AMP)}.")
         if self.amp == "fp16" and not self.device.startswith("cuda"):
-            raise UsageError("--amp fp16 needs --device cuda (float16 autocast with a gradient scaler); on the CPU use "
-                             "--amp bf16.")  # fmt: skip
+            raise UsageError(
+                "--amp fp16 needs --device cuda (float16 autocast with a gradient scaler); on the CPU use --amp bf16."
+            )
         from .data import synthetic_options_for
 
         for r in refs:
@@ -314,16 +342,37 @@ class AblationSpec:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "modules": ("none", "se", "ca"), "backbone": "mbv2", "width": 0.35, "input_size": 24, "data": "synthetic",
-        "epochs": 3, "seeds": (0,), "batch": 64, "lr": 0.05, "weight_decay": 5e-4, "momentum": 0.9,
-        "warmup_epochs": 0.5, "label_smoothing": 0.0, "train_samples": 2000, "test_samples": 1000,
+        "modules": ("none", "se", "ca"),
+        "backbone": "mbv2",
+        "width": 0.35,
+        "input_size": 24,
+        "data": "synthetic",
+        "epochs": 3,
+        "seeds": (0,),
+        "batch": 64,
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "momentum": 0.9,
+        "warmup_epochs": 0.5,
+        "label_smoothing": 0.0,
+        "train_samples": 2000,
+        "test_samples": 1000,
     },
     # The CA paper's ImageNet setting (attnbench/papers/README.md, "The CA paper's training setting"): 200 epochs
     # and cosine are confirmed by the authors' README; SGD momentum 0.9, weight decay 4e-5, lr 0.05 and batch 256
     # are recalled (they match the setting reported for the MobileNeXt paper).
     "paper": {
-        "modules": ("none", "se", "cbam", "ca"), "backbone": "mbv2", "width": 1.0, "input_size": 224, "epochs": 200,
-        "seeds": (0,), "batch": 256, "lr": 0.05, "weight_decay": 4e-5, "momentum": 0.9, "warmup_epochs": 0.0,
+        "modules": ("none", "se", "cbam", "ca"),
+        "backbone": "mbv2",
+        "width": 1.0,
+        "input_size": 224,
+        "epochs": 200,
+        "seeds": (0,),
+        "batch": 256,
+        "lr": 0.05,
+        "weight_decay": 4e-5,
+        "momentum": 0.9,
+        "warmup_epochs": 0.0,
         "label_smoothing": 0.0,
     },
     # The CA paper's Table 1 ablation, parameter-matched as `attnbench table ca-table1` builds it (SE, X and Y
@@ -339,11 +388,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (results/ablation/ca-table1-paired.csv) stopped at 10, where the paired MDE of ca - se was about 6 pp; a blinded
     # look at its seed spread puts an MDE of 1.5 pp near 120 seeds on this task.
     "ca-table1": {
-        "modules": ("none", "se", "ca_x", "ca_y", "ca"), "backbone": "mbv2", "width": 0.35, "input_size": 48,
-        "small_input_mode": False, "data": ("synthetic:labels=shape-row-col,grid=4,shapes=6,distractors=8",),
-        "epochs": 20, "seeds": tuple(range(20)), "batch": 64, "lr": 0.02, "weight_decay": 5e-4, "momentum": 0.9,
+        "modules": ("none", "se", "ca_x", "ca_y", "ca"),
+        "backbone": "mbv2",
+        "width": 0.35,
+        "input_size": 48,
+        "small_input_mode": False,
+        "data": ("synthetic:labels=shape-row-col,grid=4,shapes=6,distractors=8",),
+        "epochs": 20,
+        "seeds": tuple(range(20)),
+        "batch": 64,
+        "lr": 0.02,
+        "weight_decay": 5e-4,
+        "momentum": 0.9,
         "warmup_epochs": 1.0,
-        "label_smoothing": 0.0, "train_samples": 4000, "test_samples": 20000, "curve_samples": 1000,
+        "label_smoothing": 0.0,
+        "train_samples": 4000,
+        "test_samples": 20000,
+        "curve_samples": 1000,
         "reductions": (("se", 24), ("ca_x", 24), ("ca_y", 24), ("ca", 32)),
         "contrasts": (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y"), ("ca_x", "ca_y"), ("se", "none"), ("ca", "none")),
         "primary": (("ca", "se"), ("ca", "ca_x"), ("ca", "ca_y")),
@@ -355,16 +416,35 @@ PRESETS: dict[str, dict[str, Any]] = {
     # costing 2.4 times LR-ASPP's step; LR-ASPP reached 34 % mIoU at lr 0.05 and 20 epochs, 54 % at lr 0.1 and 30.
     # Sized to run in about an hour on a 2-core CPU with one process per core.
     "ca-dense": {
-        "modules": ("none", "ca_x", "ca_y", "ca"), "backbone": "mbv2", "width": 0.35, "input_size": 64,
-        "data": ("dense:cue=row",), "head": "lraspp", "epochs": 30, "seeds": tuple(range(6)), "batch": 64,
-        "lr": 0.1, "weight_decay": 5e-4, "momentum": 0.9, "warmup_epochs": 1.0, "label_smoothing": 0.0,
-        "train_samples": 2000, "test_samples": 500, "curve_samples": 500,
+        "modules": ("none", "ca_x", "ca_y", "ca"),
+        "backbone": "mbv2",
+        "width": 0.35,
+        "input_size": 64,
+        "data": ("dense:cue=row",),
+        "head": "lraspp",
+        "epochs": 30,
+        "seeds": tuple(range(6)),
+        "batch": 64,
+        "lr": 0.1,
+        "weight_decay": 5e-4,
+        "momentum": 0.9,
+        "warmup_epochs": 1.0,
+        "label_smoothing": 0.0,
+        "train_samples": 2000,
+        "test_samples": 500,
+        "curve_samples": 500,
         "reductions": (("ca_x", 24), ("ca_y", 24), ("ca", 32)),
-        "contrasts": (("ca_x", "ca_y"), ("ca", "none"), ("ca", "ca_x"), ("ca", "ca_y"), ("ca_x", "none"),
-                      ("ca_y", "none")),
+        "contrasts": (
+            ("ca_x", "ca_y"),
+            ("ca", "none"),
+            ("ca", "ca_x"),
+            ("ca", "ca_y"),
+            ("ca_x", "none"),
+            ("ca_y", "none"),
+        ),
         "primary": (("ca_x", "ca_y"), ("ca", "none")),
     },
-}  # fmt: skip
+}
 """Named recipes; explicit options override their values."""
 
 DEFAULTS: dict[str, Any] = {"modules": ("none", "se", "cbam", "ca")}
@@ -403,11 +483,13 @@ def build_ablation_spec(preset: str | None = None, **given: Any) -> AblationSpec
     if given.get("reductions") is None and fields.get("reductions"):
         fields["reductions"] = tuple((m, r) for m, r in fields["reductions"] if m in names)
     if given.get("contrasts") is None and fields.get("contrasts") is not None:
-        fields["contrasts"] = tuple((a, b) for a, b in fields["contrasts"]
-                                    if a in fields["modules"] and b in fields["modules"]) or None  # fmt: skip
+        fields["contrasts"] = (
+            tuple((a, b) for a, b in fields["contrasts"] if a in fields["modules"] and b in fields["modules"]) or None
+        )
     if given.get("primary") is None and fields.get("primary"):
-        fields["primary"] = tuple((a, b) for a, b in fields["primary"]
-                                  if a in fields["modules"] and b in fields["modules"])  # fmt: skip
+        fields["primary"] = tuple(
+            (a, b) for a, b in fields["primary"] if a in fields["modules"] and b in fields["modules"]
+        )
     seeds = fields.get("seeds", (0,))
     if isinstance(seeds, int):
         if not 1 <= seeds <= 1000:

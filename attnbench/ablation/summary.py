@@ -115,14 +115,24 @@ def summarize_ablation(records: Iterable[AblationRecord], baseline: str = BASELI
         top5 = [r.top5 for r in good if r.top5 is not None]
         mean = statistics.fmean(top1) if top1 else None
         test = welch_ttest(top1, base) if name != baseline else None
-        out.append(ModuleSummary(
-            module=name, params=rs[0].params, macs=rs[0].macs, runs=len(rs), ok=len(good), top1=top1,
-            seeds=tuple(r.seed for r in good), top1_mean=mean,
-            top1_std=statistics.stdev(top1) if len(top1) > 1 else None,
-            top5_mean=statistics.fmean(top5) if top5 else None,
-            d_top1=mean - statistics.fmean(base) if mean is not None and base and name != baseline else None,
-            p_value=test[2] if test else None, task=task, converged=sum(r.converged is True for r in good),
-        ))  # fmt: skip
+        out.append(
+            ModuleSummary(
+                module=name,
+                params=rs[0].params,
+                macs=rs[0].macs,
+                runs=len(rs),
+                ok=len(good),
+                top1=top1,
+                seeds=tuple(r.seed for r in good),
+                top1_mean=mean,
+                top1_std=statistics.stdev(top1) if len(top1) > 1 else None,
+                top5_mean=statistics.fmean(top5) if top5 else None,
+                d_top1=mean - statistics.fmean(base) if mean is not None and base and name != baseline else None,
+                p_value=test[2] if test else None,
+                task=task,
+                converged=sum(r.converged is True for r in good),
+            )
+        )
     return out
 
 
@@ -257,9 +267,11 @@ def _load_correct(root: Path, record: AblationRecord, cache: dict[str, Any]) -> 
                     raise ValueError("pred and target differ in shape")
                 cache[record.predictions] = (pred == target, target)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ResultsFileError(f"predictions file '{path}' (module {record.module}, seed {record.seed}) cannot "
-                                   f"be read ({type(exc).__name__}); restore it or clear that row's predictions "
-                                   "cell.") from None  # fmt: skip
+            raise ResultsFileError(
+                f"predictions file '{path}' (module {record.module}, seed {record.seed}) cannot "
+                f"be read ({type(exc).__name__}); restore it or clear that row's predictions "
+                "cell."
+            ) from None
     return cache[record.predictions]
 
 
@@ -287,9 +299,13 @@ def _per_example(
     only_a = int(((a == 1) & (b == 0)).sum())
     only_b = int(((a == 0) & (b == 1)).sum())
     return {
-        "examples": int(d.shape[0]), "example_seeds": len(pairs), "p_examples": test[2] if test else None,
-        "mcnemar_b": only_a, "mcnemar_c": only_b, "p_mcnemar": mcnemar_exact(only_a, only_b),
-    }  # fmt: skip
+        "examples": int(d.shape[0]),
+        "example_seeds": len(pairs),
+        "p_examples": test[2] if test else None,
+        "mcnemar_b": only_a,
+        "mcnemar_c": only_b,
+        "p_mcnemar": mcnemar_exact(only_a, only_b),
+    }
 
 
 def _top1_by_seed(rs: Iterable[AblationRecord]) -> dict[int, float]:
@@ -301,8 +317,9 @@ def _is_paired_design(*groups: Sequence[AblationRecord]) -> bool:
     return all(r.init == "shared" for g in groups for r in g)
 
 
-def _contrast(task: str, a: str, b: str, primary: bool, ga: list[AblationRecord], gb: list[AblationRecord],
-              extra: dict[str, Any]) -> Contrast:  # fmt: skip
+def _contrast(
+    task: str, a: str, b: str, primary: bool, ga: list[AblationRecord], gb: list[AblationRecord], extra: dict[str, Any]
+) -> Contrast:
     va, vb = _top1_by_seed(ga), _top1_by_seed(gb)
     welch = mean_difference(list(va.values()), list(vb.values()))
     seeds = sorted(set(va) & set(vb))
@@ -315,20 +332,40 @@ def _contrast(task: str, a: str, b: str, primary: bool, ga: list[AblationRecord]
     use_paired = paired is not None and paired.p is not None and _is_paired_design(ga, gb)
     used = paired if use_paired and paired is not None else welch
     return Contrast(
-        task=task, a=a, b=b, primary=primary, analysis="paired" if use_paired else "welch", n_a=welch.n_a,
-        n_b=welch.n_b, delta_pp=100 * welch.delta, ci_low_pp=_pp(used.low), ci_high_pp=_pp(used.high), p=used.p,
-        p_holm=None, mde_pp=_pp(used.mde), welch_ci_low_pp=_pp(welch.low), welch_ci_high_pp=_pp(welch.high),
-        welch_p=welch.p, welch_df=welch.df, welch_mde_pp=_pp(welch.mde), n_pairs=len(seeds),
-        paired_delta_pp=_pp(paired.delta) if paired else None, paired_ci_low_pp=_pp(paired.low) if paired else None,
-        paired_ci_high_pp=_pp(paired.high) if paired else None, paired_p=paired.p if paired else None,
-        paired_mde_pp=_pp(paired.mde) if paired else None, rho=rho,
+        task=task,
+        a=a,
+        b=b,
+        primary=primary,
+        analysis="paired" if use_paired else "welch",
+        n_a=welch.n_a,
+        n_b=welch.n_b,
+        delta_pp=100 * welch.delta,
+        ci_low_pp=_pp(used.low),
+        ci_high_pp=_pp(used.high),
+        p=used.p,
+        p_holm=None,
+        mde_pp=_pp(used.mde),
+        welch_ci_low_pp=_pp(welch.low),
+        welch_ci_high_pp=_pp(welch.high),
+        welch_p=welch.p,
+        welch_df=welch.df,
+        welch_mde_pp=_pp(welch.mde),
+        n_pairs=len(seeds),
+        paired_delta_pp=_pp(paired.delta) if paired else None,
+        paired_ci_low_pp=_pp(paired.low) if paired else None,
+        paired_ci_high_pp=_pp(paired.high) if paired else None,
+        paired_p=paired.p if paired else None,
+        paired_mde_pp=_pp(paired.mde) if paired else None,
+        rho=rho,
         not_converged_a=sum(r.converged is False for r in _oks(ga)),
-        not_converged_b=sum(r.converged is False for r in _oks(gb)), **extra,
-    )  # fmt: skip
+        not_converged_b=sum(r.converged is False for r in _oks(gb)),
+        **extra,
+    )
 
 
-def _did(kind: str, task: str, other: str, a: str, b: str, groups: dict[tuple[str, str], list[AblationRecord]]
-         ) -> DiffInDiff | None:  # fmt: skip
+def _did(
+    kind: str, task: str, other: str, a: str, b: str, groups: dict[tuple[str, str], list[AblationRecord]]
+) -> DiffInDiff | None:
     four = [groups.get(k, []) for k in ((task, a), (task, b), (other, a), (other, b))]
     by_seed = [_top1_by_seed(g) for g in four]
     if not all(by_seed):
@@ -340,9 +377,22 @@ def _did(kind: str, task: str, other: str, a: str, b: str, groups: dict[tuple[st
     else:
         md = difference_in_differences(*(list(v.values()) for v in by_seed))
         analysis, n = "welch", min(len(v) for v in by_seed)
-    return DiffInDiff(kind=kind, task=task, control=other, a=a, b=b, analysis=analysis, n=n, did_pp=100 * md.delta,
-                      ci_low_pp=_pp(md.low), ci_high_pp=_pp(md.high), p=md.p, p_holm=None, mde_pp=_pp(md.mde),
-                      df=md.df)  # fmt: skip
+    return DiffInDiff(
+        kind=kind,
+        task=task,
+        control=other,
+        a=a,
+        b=b,
+        analysis=analysis,
+        n=n,
+        did_pp=100 * md.delta,
+        ci_low_pp=_pp(md.low),
+        ci_high_pp=_pp(md.high),
+        p=md.p,
+        p_holm=None,
+        mde_pp=_pp(md.mde),
+        df=md.df,
+    )
 
 
 def _convergence_warnings(groups: dict[tuple[str, str], list[AblationRecord]]) -> list[str]:
@@ -353,10 +403,12 @@ def _convergence_warnings(groups: dict[tuple[str, str], list[AblationRecord]]) -
             continue
         worst = max(bad, key=lambda r: r.final_loss_ratio or 0.0)
         slope = worst.curve_slope_pp_per_epoch
-        out.append(f"{name} on {task}: {len(bad)} of {len(_oks(rs))} runs did not converge (seeds "
-                   f"{', '.join(str(r.seed) for r in bad)}; worst final loss {worst.final_loss_ratio or 0:.3f} × "
-                   f"chance loss, test curve {slope if slope is not None else 0:+.2f} pp/epoch at the end); they are "
-                   "included in every mean and contrast: train longer or lower --lr.")  # fmt: skip
+        out.append(
+            f"{name} on {task}: {len(bad)} of {len(_oks(rs))} runs did not converge (seeds "
+            f"{', '.join(str(r.seed) for r in bad)}; worst final loss {worst.final_loss_ratio or 0:.3f} × "
+            f"chance loss, test curve {slope if slope is not None else 0:+.2f} pp/epoch at the end); they are "
+            "included in every mean and contrast: train longer or lower --lr."
+        )
     return out
 
 
@@ -390,9 +442,11 @@ def analyse(
         if low:
             seeds = ", ".join(str(r.seed) for r in low)
             worst = min(float(r.top1) for r in low if r.top1 is not None)
-            warnings.append(f"{name} on {task}: {len(low)} of {len(_oks(rs))} runs near chance (seeds {seeds}; "
-                            f"lowest top-1 {100 * worst:.1f} %, chance {100 / low[0].num_classes:.1f} %); train "
-                            "longer or lower --lr.")  # fmt: skip
+            warnings.append(
+                f"{name} on {task}: {len(low)} of {len(_oks(rs))} runs near chance (seeds {seeds}; "
+                f"lowest top-1 {100 * worst:.1f} %, chance {100 / low[0].num_classes:.1f} %); train "
+                "longer or lower --lr."
+            )
     warnings += _convergence_warnings(groups)
 
     out: list[Contrast] = []
@@ -413,12 +467,16 @@ def analyse(
     out.sort(key=lambda c: not c.primary)
     for c in out:
         if c.mde_pp is not None and c.mde_pp > abs(c.delta_pp):
-            warnings.append(f"{c.a} − {c.b} on {c.task}: |Δ| {abs(c.delta_pp):.2f} pp is below the MDE "
-                            f"{c.mde_pp:.2f} pp ({c.analysis}, 80 % power, {c.n_a} and {c.n_b} seeds): a difference "
-                            "this small cannot be told from seed noise; add seeds.")  # fmt: skip
+            warnings.append(
+                f"{c.a} − {c.b} on {c.task}: |Δ| {abs(c.delta_pp):.2f} pp is below the MDE "
+                f"{c.mde_pp:.2f} pp ({c.analysis}, 80 % power, {c.n_a} and {c.n_b} seeds): a difference "
+                "this small cannot be told from seed noise; add seeds."
+            )
         elif c.mde_pp is None:
-            warnings.append(f"{c.a} − {c.b} on {c.task}: fewer than 2 seeds on a side (or no spread), no interval; "
-                            "run --seeds 3 or more.")  # fmt: skip
+            warnings.append(
+                f"{c.a} − {c.b} on {c.task}: fewer than 2 seeds on a side (or no spread), no interval; "
+                "run --seeds 3 or more."
+            )
 
     did: list[DiffInDiff] = []
     for task in tasks:
@@ -433,9 +491,11 @@ def analyse(
             ctl = [r for m in (a, b) for r in _oks(groups.get((control, m), []))]
             stuck = [r for r in ctl if r.converged is not True]
             if stuck:
-                warnings.append(f"{a} − {b}: no difference in differences against {control}: {len(stuck)} of "
-                                f"{len(ctl)} of its control runs did not converge, so the control measures how "
-                                "fast a module learns, not what position adds.")  # fmt: skip
+                warnings.append(
+                    f"{a} − {b}: no difference in differences against {control}: {len(stuck)} of "
+                    f"{len(ctl)} of its control runs did not converge, so the control measures how "
+                    "fast a module learns, not what position adds."
+                )
                 continue
             if (d := _did("control", task, control, a, b, groups)) is not None:
                 did.append(d)

@@ -379,10 +379,15 @@ def evaluate(
             elif predictions is not None:
                 preds.append(top[:, 0].cpu())
             hit = top == y[:, None]
-            sums += torch.tensor([
-                float(hit[:, 0].sum()), float(hit.any(1).sum()),
-                float(F.cross_entropy(out, y, reduction="sum")), float(y.numel()),
-            ], dtype=torch.float64)  # fmt: skip
+            sums += torch.tensor(
+                [
+                    float(hit[:, 0].sum()),
+                    float(hit.any(1).sum()),
+                    float(F.cross_entropy(out, y, reduction="sum")),
+                    float(y.numel()),
+                ],
+                dtype=torch.float64,
+            )
     model.train(was_training)
     miou = None
     if matrix is not None:
@@ -422,8 +427,9 @@ def load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
             f"checkpoint '{path}' cannot be read ({type(exc).__name__}: {exc}); delete it to retrain."
         ) from None
     if not isinstance(ck, dict) or ck.get("key") != key:
-        raise CheckpointError(f"checkpoint '{path}' belongs to another configuration; delete it or use another "
-                              "--checkpoint-dir.")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint '{path}' belongs to another configuration; delete it or use another --checkpoint-dir."
+        )
     return ck
 
 
@@ -475,8 +481,13 @@ def train_and_evaluate(
     device = cfg.device
     n_train = len(data.train)
     sampler = torch.utils.data.DistributedSampler(  # only len() of the dataset is used
-        range(n_train), num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=False,  # type: ignore[arg-type]
-    )  # fmt: skip
+        range(n_train),
+        num_replicas=world,
+        rank=rank,
+        shuffle=True,
+        seed=cfg.seed,
+        drop_last=False,  # type: ignore[arg-type]
+    )
     steps = max(1, len(_index_batches(list(range(len(sampler))), per_rank, True)))
     total = cfg.epochs * steps
     warmup = min(total, round(cfg.warmup_epochs * steps))
@@ -559,12 +570,18 @@ def train_and_evaluate(
                         bad = "nan" if math.isnan(w[0]) else "inf"
                         ips = images / train_seconds if train_seconds else 0.0
                         return AccuracyResult(
-                            status="failed", top1=None, top5=None, test_loss=None, final_loss=w[0],
-                            train_seconds=train_seconds, throughput_ips=ips, epochs_done=epochs_done,
+                            status="failed",
+                            top1=None,
+                            top5=None,
+                            test_loss=None,
+                            final_loss=w[0],
+                            train_seconds=train_seconds,
+                            throughput_ips=ips,
+                            epochs_done=epochs_done,
                             curve_top1=tuple(curve),
                             error=f"training loss became {bad} in epoch {epoch + 1}, steps {window_start}-{i}; "
-                                  "lower --lr or check the data",
-                        )  # fmt: skip
+                            "lower --lr or check the data",
+                        )
                     epoch_sums += torch.tensor(w, dtype=torch.float64)
                     window.zero_()
                     window_start = i + 1
@@ -583,20 +600,38 @@ def train_and_evaluate(
                 if dist.active:
                     for buf in model.buffers():
                         torch_dist.broadcast(buf, 0)
-                curve.append(evaluate(
-                    evaluated, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank,
-                    device, dist, cfg.num_workers, limit=cfg.curve_samples, channels_last=cfg.channels_last,
-                    amp=cfg.amp,
-                ).score)  # fmt: skip
+                curve.append(
+                    evaluate(
+                        evaluated,
+                        data.test,
+                        data.test_transform,
+                        data.num_classes,
+                        cfg.eval_batch or 2 * per_rank,
+                        device,
+                        dist,
+                        cfg.num_workers,
+                        limit=cfg.curve_samples,
+                        channels_last=cfg.channels_last,
+                        amp=cfg.amp,
+                    ).score
+                )
                 for buf, old in zip(model.buffers(), saved):
                     buf.copy_(old)
             if checkpoint is not None:
                 if dist.is_main:
-                    _save_checkpoint(checkpoint, {
-                        "key": checkpoint_key, "epoch": epoch + 1, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "train_seconds": train_seconds, "images": images,
-                        "final_loss": final_loss, "curve": curve,
-                    })  # fmt: skip
+                    _save_checkpoint(
+                        checkpoint,
+                        {
+                            "key": checkpoint_key,
+                            "epoch": epoch + 1,
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "train_seconds": train_seconds,
+                            "images": images,
+                            "final_loss": final_loss,
+                            "curve": curve,
+                        },
+                    )
                 if dist.active:
                     torch_dist.barrier()
 
@@ -606,12 +641,28 @@ def train_and_evaluate(
                 torch_dist.broadcast(buf, 0)
         predictions: list[torch.Tensor] = []
         final = evaluate(
-            evaluated, data.test, data.test_transform, data.num_classes, cfg.eval_batch or 2 * per_rank, device, dist,
-            cfg.num_workers, channels_last=cfg.channels_last, predictions=predictions, amp=cfg.amp,
-        )  # fmt: skip
+            evaluated,
+            data.test,
+            data.test_transform,
+            data.num_classes,
+            cfg.eval_batch or 2 * per_rank,
+            device,
+            dist,
+            cfg.num_workers,
+            channels_last=cfg.channels_last,
+            predictions=predictions,
+            amp=cfg.amp,
+        )
     return AccuracyResult(
-        status="ok", top1=final.top1, top5=final.top5, test_loss=final.loss, final_loss=final_loss,
-        train_seconds=train_seconds, throughput_ips=images / train_seconds if train_seconds > 0 else 0.0,
-        epochs_done=epochs_done, curve_top1=tuple(curve), predictions=predictions[0] if predictions else None,
+        status="ok",
+        top1=final.top1,
+        top5=final.top5,
+        test_loss=final.loss,
+        final_loss=final_loss,
+        train_seconds=train_seconds,
+        throughput_ips=images / train_seconds if train_seconds > 0 else 0.0,
+        epochs_done=epochs_done,
+        curve_top1=tuple(curve),
+        predictions=predictions[0] if predictions else None,
         miou=final.miou,
-    )  # fmt: skip
+    )

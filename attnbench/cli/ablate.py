@@ -21,24 +21,34 @@ from .options import load_plugins, split_names
 # for every `attnbench --help`).
 DEFAULTS_SHOWN = {
     "modules": "none,se,cbam,ca; quick none,se,ca, ca-table1 none,se,ca_x,ca_y,ca, ca-dense none,ca_x,ca_y,ca",
-    "backbone": "mbv2", "width": "0.5; quick 0.35, paper 1.0, ca-table1 0.35, ca-dense 0.35",
+    "backbone": "mbv2",
+    "width": "0.5; quick 0.35, paper 1.0, ca-table1 0.35, ca-dense 0.35",
     "data": "synthetic; ca-table1 synthetic:labels=shape-row-col,grid=4,shapes=6,distractors=8, ca-dense dense:cue=row",
     "input": "32, imagefolder 224; quick 24, paper 224, ca-table1 48, ca-dense 64; a --data size= sets it",
     "epochs": "15; quick 3, paper 200, ca-table1 20, ca-dense 30",
     "seeds": "3; quick 1, paper 1, ca-table1 20, ca-dense 6",
-    "batch": "64; paper 256", "lr": "0.05; ca-table1 0.02, ca-dense 0.1", "wd": "0.0005; paper 4e-05",
-    "warmup_epochs": "1.0; quick 0.5, paper 0.0", "label_smoothing": "0.0", "threads": "torch's",
-    "train_samples": "4000; quick 2000, ca-dense 2000", "test_samples": "1000; ca-table1 20000, ca-dense 500",
-    "holdout_fraction": "0.2", "val_fraction": "0.0", "primary": "none; ca-table1 ca-se,ca-ca_x,ca-ca_y, ca-dense "
-    "ca_x-ca_y,ca-none",
-    "workers": "0", "preset": "none: the defaults", "reduction": "each module's own; ca-table1 se=24,ca_x=24,ca_y=24,ca=32, ca-dense ca_x=24,ca_y=24,ca=32",
+    "batch": "64; paper 256",
+    "lr": "0.05; ca-table1 0.02, ca-dense 0.1",
+    "wd": "0.0005; paper 4e-05",
+    "warmup_epochs": "1.0; quick 0.5, paper 0.0",
+    "label_smoothing": "0.0",
+    "threads": "torch's",
+    "train_samples": "4000; quick 2000, ca-dense 2000",
+    "test_samples": "1000; ca-table1 20000, ca-dense 500",
+    "holdout_fraction": "0.2",
+    "val_fraction": "0.0",
+    "primary": "none; ca-table1 ca-se,ca-ca_x,ca-ca_y, ca-dense ca_x-ca_y,ca-none",
+    "workers": "0",
+    "preset": "none: the defaults",
+    "reduction": "each module's own; ca-table1 se=24,ca_x=24,ca_y=24,ca=32, ca-dense ca_x=24,ca_y=24,ca=32",
     "augment": "by data: none synthetic, crop CIFAR, imagenet image folders",
     "small_input": "auto: --input ≤ 64; ca-table1 off",
     "contrasts": "each module-none, plus ca-se; ca-table1 ca-se,ca-ca_x,ca-ca_y,ca_x-ca_y,se-none,ca-none, ca-dense "
     "ca_x-ca_y,ca-none,ca-ca_x,ca-ca_y,ca_x-none,ca_y-none",
     "curve_samples": "2000; ca-table1 1000, ca-dense 500",
-    "head": "none; dense tasks lraspp", "output_stride": "the head's, 16",
-}  # fmt: skip
+    "head": "none; dense tasks lraspp",
+    "output_stride": "the head's, 16",
+}
 
 
 def _opt(*decls: str, help: str, key: str) -> Any:
@@ -47,32 +57,45 @@ def _opt(*decls: str, help: str, key: str) -> Any:
 
 CsvOpt = Annotated[
     Path | None,
-    typer.Option("--csv", help="Append one row per run to this CSV (header checked, never overwritten); the runs' "
-                 "test predictions go to <stem>-predictions/ beside it.", show_default="none: rows not kept"),
-]  # fmt: skip
+    typer.Option(
+        "--csv",
+        help="Append one row per run to this CSV (header checked, never overwritten); the runs' "
+        "test predictions go to <stem>-predictions/ beside it.",
+        show_default="none: rows not kept",
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet/--progress", "-q", help="No progress output on stderr.", show_default="--progress")
 ]
 PluginsOpt = Annotated[
     list[Path] | None,
-    typer.Option("--plugins", help="Python file or folder registering extra modules (executed as code).",
-                 show_default="none"),
-]  # fmt: skip
+    typer.Option(
+        "--plugins", help="Python file or folder registering extra modules (executed as code).", show_default="none"
+    ),
+]
 
 ModulesOpt = Annotated[
     str | None,
-    _opt("--modules", "-m", help="Modules to compare, comma-separated; the baseline 'none' is always added.",
-         key="modules"),
-]  # fmt: skip
+    _opt(
+        "--modules",
+        "-m",
+        help="Modules to compare, comma-separated; the baseline 'none' is always added.",
+        key="modules",
+    ),
+]
 BackboneOpt = Annotated[str | None, _opt("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.", key="backbone")]
 WidthOpt = Annotated[float | None, _opt("--width", help="Channel width multiplier.", key="width")]
 DataOpt = Annotated[
     list[str] | None,
-    _opt("--data", help="synthetic, synthetic-shape, synthetic:labels=shape|shape-row|shape-col|shape-row-col|all,"
-         "grid=4,size=96,shapes=4,distractors=3,seed=0, dense:cue=row|col|near,grid=4,size=64,shapes=4,cues=3,"
-         "distractors=3,seed=0 (per-pixel, scored by mean IoU), cifar10:PATH, cifar100:PATH or imagefolder:PATH; "
-         "repeat for several tasks.", key="data"),
-]  # fmt: skip
+    _opt(
+        "--data",
+        help="synthetic, synthetic-shape, synthetic:labels=shape|shape-row|shape-col|shape-row-col|all,"
+        "grid=4,size=96,shapes=4,distractors=3,seed=0, dense:cue=row|col|near,grid=4,size=64,shapes=4,cues=3,"
+        "distractors=3,seed=0 (per-pixel, scored by mean IoU), cifar10:PATH, cifar100:PATH or imagefolder:PATH; "
+        "repeat for several tasks.",
+        key="data",
+    ),
+]
 InputOpt = Annotated[
     int | None, _opt("--input", help="Image size in px; ≤ 64 uses small-input backbones.", key="input")
 ]
@@ -97,10 +120,14 @@ SmoothingOpt = Annotated[
 ]
 PresetOpt = Annotated[
     str | None,
-    _opt("--preset", help="quick (CI size, synthetic), paper (the CA paper's ImageNet recipe), ca-table1 (the CA "
-         "paper's Table 1 ablation, parameter-matched, on the synthetic task family) or ca-dense (X, Y and CA "
-         "attention under LR-ASPP on the dense row-cue task).", key="preset"),
-]  # fmt: skip
+    _opt(
+        "--preset",
+        help="quick (CI size, synthetic), paper (the CA paper's ImageNet recipe), ca-table1 (the CA "
+        "paper's Table 1 ablation, parameter-matched, on the synthetic task family) or ca-dense (X, Y and CA "
+        "attention under LR-ASPP on the dense row-cue task).",
+        key="preset",
+    ),
+]
 ReductionOpt = Annotated[
     str | None,
     _opt("--reduction", help="Reduction ratio per module, e.g. se=24,ca_x=24.", key="reduction"),
@@ -110,32 +137,44 @@ AugmentOpt = Annotated[
 ]
 SmallInputOpt = Annotated[
     bool | None,
-    _opt("--small-input/--full-stride", help="Backbone stride 8 (small_input) or the full stride 32.",
-         key="small_input"),
-]  # fmt: skip
+    _opt(
+        "--small-input/--full-stride", help="Backbone stride 8 (small_input) or the full stride 32.", key="small_input"
+    ),
+]
 ContrastsOpt = Annotated[
     str | None,
-    _opt("--contrasts", help="Module differences to test, a-b comma-separated, e.g. ca-se,ca-ca_x,ca_x-ca_y.",
-         key="contrasts"),
-]  # fmt: skip
+    _opt(
+        "--contrasts",
+        help="Module differences to test, a-b comma-separated, e.g. ca-se,ca-ca_x,ca_x-ca_y.",
+        key="contrasts",
+    ),
+]
 CurveOpt = Annotated[
     int | None,
-    _opt("--curve-samples", help="Test images evaluated after every epoch for the learning curve (0: none).",
-         key="curve_samples"),
-]  # fmt: skip
+    _opt(
+        "--curve-samples",
+        help="Test images evaluated after every epoch for the learning curve (0: none).",
+        key="curve_samples",
+    ),
+]
 LauncherOpt = Annotated[
     str,
-    typer.Option("--launcher", help="local (here), torchrun (DDP inside each run; start with torchrun) or slurm "
-                 "(one submitit job per run)."),
-]  # fmt: skip
+    typer.Option(
+        "--launcher",
+        help="local (here), torchrun (DDP inside each run; start with torchrun) or slurm (one submitit job per run).",
+    ),
+]
 SyncBnOpt = Annotated[
     bool, typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm statistics over the global batch.")
 ]
 ClusterOpt = Annotated[
     str | None,
-    typer.Option("--submitit-cluster", help="slurm launcher: submitit's cluster; local runs the jobs here.",
-                 show_default="auto (Slurm)"),
-]  # fmt: skip
+    typer.Option(
+        "--submitit-cluster",
+        help="slurm launcher: submitit's cluster; local runs the jobs here.",
+        show_default="auto (Slurm)",
+    ),
+]
 PartitionOpt = Annotated[
     str | None,
     typer.Option("--slurm-partition", help="slurm launcher: the partition.", show_default="the cluster's default"),
@@ -143,9 +182,12 @@ PartitionOpt = Annotated[
 SlurmMinutesOpt = Annotated[int, typer.Option("--slurm-minutes", help="slurm launcher: time limit of each job.")]
 JobFolderOpt = Annotated[
     Path | None,
-    typer.Option("--job-folder", help="slurm launcher: submitit's job files and logs.",
-                 show_default="<csv stem>-jobs beside --csv"),
-]  # fmt: skip
+    typer.Option(
+        "--job-folder",
+        help="slurm launcher: submitit's job files and logs.",
+        show_default="<csv stem>-jobs beside --csv",
+    ),
+]
 ReportOnlyOpt = Annotated[
     bool,
     typer.Option("--report-only/--train", help="Train nothing: summarise the runs of this plan --csv already holds."),
@@ -163,44 +205,63 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[int | None, _opt("--threads", help="CPU intra-op threads (recorded).", key="threads")]
 CheckpointOpt = Annotated[
     Path | None,
-    typer.Option("--checkpoint-dir", help="Save each run after every epoch; continue from it when present.",
-                 show_default="none: no checkpoints"),
-]  # fmt: skip
+    typer.Option(
+        "--checkpoint-dir",
+        help="Save each run after every epoch; continue from it when present.",
+        show_default="none: no checkpoints",
+    ),
+]
 TrainSamplesOpt = Annotated[
     int | None, _opt("--train-samples", help="Synthetic tasks: training images.", key="train_samples")
 ]
 TestSamplesOpt = Annotated[int | None, _opt("--test-samples", help="Synthetic tasks: test images.", key="test_samples")]
 HoldoutOpt = Annotated[
     float | None,
-    _opt("--holdout-fraction", help="imagefolder without train/ and val/: share per class held out as the test split.",
-         key="holdout_fraction"),
-]  # fmt: skip
+    _opt(
+        "--holdout-fraction",
+        help="imagefolder without train/ and val/: share per class held out as the test split.",
+        key="holdout_fraction",
+    ),
+]
 ValFractionOpt = Annotated[
     float | None,
-    _opt("--val-fraction", help="Hold out this share of every class of the training split as a validation split, "
-         "train on the rest and report every accuracy on it (the test split stays unseen while tuning).",
-         key="val_fraction"),
-]  # fmt: skip
+    _opt(
+        "--val-fraction",
+        help="Hold out this share of every class of the training split as a validation split, "
+        "train on the rest and report every accuracy on it (the test split stays unseen while tuning).",
+        key="val_fraction",
+    ),
+]
 PrimaryOpt = Annotated[
     str | None,
-    _opt("--primary", help="Pre-registered contrasts a-b, reported first with Holm over them alone; the others are "
-         "exploratory.", key="primary"),
-]  # fmt: skip
+    _opt(
+        "--primary",
+        help="Pre-registered contrasts a-b, reported first with Holm over them alone; the others are exploratory.",
+        key="primary",
+    ),
+]
 DataCacheOpt = Annotated[
     bool,
-    typer.Option("--data-cache/--no-data-cache", help="Image folders: decode every image once into a memory-mapped "
-                 "file under --data-cache-dir, reused by every later run and seed (rebuilt when the folder changes)."),
-]  # fmt: skip
+    typer.Option(
+        "--data-cache/--no-data-cache",
+        help="Image folders: decode every image once into a memory-mapped "
+        "file under --data-cache-dir, reused by every later run and seed (rebuilt when the folder changes).",
+    ),
+]
 DataCacheDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-cache-dir", help="Where the decoded image folders are kept.",
-                 show_default="$XDG_CACHE_HOME/attnbench, else ~/.cache/attnbench"),
-]  # fmt: skip
+    typer.Option(
+        "--data-cache-dir",
+        help="Where the decoded image folders are kept.",
+        show_default="$XDG_CACHE_HOME/attnbench, else ~/.cache/attnbench",
+    ),
+]
 AmpOpt = Annotated[
     str,
-    typer.Option("--amp", help="Mixed precision: none, bf16 (autocast, CPU or CUDA) or fp16 (autocast + gradient "
-                 "scaler, CUDA)."),
-]  # fmt: skip
+    typer.Option(
+        "--amp", help="Mixed precision: none, bf16 (autocast, CPU or CUDA) or fp16 (autocast + gradient scaler, CUDA)."
+    ),
+]
 CompileOpt = Annotated[bool, typer.Option("--compile/--no-compile", help="Train and evaluate through torch.compile.")]
 AblateHeadOpt = Annotated[
     str | None, _opt("--head", help="Dense tasks: the segmentation head trained, deeplabv3 or lraspp.", key="head")
@@ -344,24 +405,55 @@ def ablate_cmd(
         raise UsageError(f"--format '{format}' is not one of table, json.")
     rank, world, local_rank = _dist_from_env()
     if launcher == "torchrun" and world <= 1:
-        raise UsageError("--launcher torchrun: start it with torchrun, e.g. torchrun --nproc-per-node 2 "
-                         "-m attnbench ablate ... --launcher torchrun.")  # fmt: skip
+        raise UsageError(
+            "--launcher torchrun: start it with torchrun, e.g. torchrun --nproc-per-node 2 "
+            "-m attnbench ablate ... --launcher torchrun."
+        )
     if launcher != "torchrun" and world > 1:
         raise UsageError(f"started by torchrun with {world} processes; pass --launcher torchrun.")
     spec = build_ablation_spec(
-        preset, modules=split_names(modules_) if modules_ else None, backbone=backbone, width=width,
+        preset,
+        modules=split_names(modules_) if modules_ else None,
+        backbone=backbone,
+        width=width,
         data=tuple(data) if data else None,
-        input_size=input, epochs=epochs, seeds=parse_seeds(seeds, seed_list), batch=batch, lr=lr, weight_decay=wd,
-        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, csv=csv, resume=resume, device=device,
-        threads=threads, checkpoint_dir=checkpoint_dir, train_samples=train_samples, test_samples=test_samples,
-        holdout_fraction=holdout_fraction, val_fraction=val_fraction, num_workers=workers,
-        reductions=parse_reductions(reduction), augment=augment, small_input_mode=small_input,
-        contrasts=parse_contrasts(contrasts), primary=parse_contrasts(primary, "--primary"), curve_samples=curve_samples,
-        amp=amp, compile=compile, data_cache=cache_folder(data_cache_dir) if data_cache else None,
-        launcher=launcher, sync_bn=sync_bn, submitit_cluster=submitit_cluster, slurm_partition=slurm_partition,
-        slurm_minutes=slurm_minutes, job_folder=job_folder, report_only=report_only, head=head,
+        input_size=input,
+        epochs=epochs,
+        seeds=parse_seeds(seeds, seed_list),
+        batch=batch,
+        lr=lr,
+        weight_decay=wd,
+        warmup_epochs=warmup_epochs,
+        label_smoothing=label_smoothing,
+        csv=csv,
+        resume=resume,
+        device=device,
+        threads=threads,
+        checkpoint_dir=checkpoint_dir,
+        train_samples=train_samples,
+        test_samples=test_samples,
+        holdout_fraction=holdout_fraction,
+        val_fraction=val_fraction,
+        num_workers=workers,
+        reductions=parse_reductions(reduction),
+        augment=augment,
+        small_input_mode=small_input,
+        contrasts=parse_contrasts(contrasts),
+        primary=parse_contrasts(primary, "--primary"),
+        curve_samples=curve_samples,
+        amp=amp,
+        compile=compile,
+        data_cache=cache_folder(data_cache_dir) if data_cache else None,
+        launcher=launcher,
+        sync_bn=sync_bn,
+        submitit_cluster=submitit_cluster,
+        slurm_partition=slurm_partition,
+        slurm_minutes=slurm_minutes,
+        job_folder=job_folder,
+        report_only=report_only,
+        head=head,
         output_stride=output_stride,
-    )  # fmt: skip
+    )
     dist, run_device = init_distributed(spec.device, rank, world, local_rank)
     try:
         with render.ablation_progress(quiet or report_only or not dist.is_main) as progress:
@@ -378,13 +470,17 @@ def ablate_cmd(
     else:
         render.show_ablation(result, spec)
     if report_only:
-        render.info(f"{result.skipped} runs read from {csv}"
-                    + (f"; {result.missing} runs of this plan are not there (not trained)" if result.missing else ""))  # fmt: skip
+        render.info(
+            f"{result.skipped} runs read from {csv}"
+            + (f"; {result.missing} runs of this plan are not there (not trained)" if result.missing else "")
+        )
     elif csv is not None and resume and result.skipped == len(result.records):
         render.info(f"nothing to train: all {result.skipped} runs are already in {csv}")
     elif csv is not None:
-        render.info(f"{len(result.records) - result.skipped} rows appended to {csv}"
-                    + (f" ({result.skipped} runs already there, skipped)" if result.skipped else ""))  # fmt: skip
+        render.info(
+            f"{len(result.records) - result.skipped} rows appended to {csv}"
+            + (f" ({result.skipped} runs already there, skipped)" if result.skipped else "")
+        )
     failures = [(f"{r.module} seed {r.seed}", r.error) for r in result.records if r.status != "ok"]
     if failures:
         raise rows_failed(failures, len(result.records))

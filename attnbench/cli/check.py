@@ -63,14 +63,19 @@ def baseline_write_cmd(
     else:
         fields = measure.spec_fields()
         names = nonempty(split_names(modules_), "--modules", modules_, "se,ca")
-        grid = (nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
-                nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
-                parse_inputs(inputs))  # fmt: skip
+        grid = (
+            nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
+            nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
+            parse_inputs(inputs),
+        )
         specs = [
-            build_spec(names, backbone=b, width=w, input_size=i, latency=latency, memory=False, names=GRID_NAMES,
-                       **fields)
-            for b in grid[0] for w in grid[1] for i in grid[2]
-        ]  # fmt: skip
+            build_spec(
+                names, backbone=b, width=w, input_size=i, latency=latency, memory=False, names=GRID_NAMES, **fields
+            )
+            for b in grid[0]
+            for w in grid[1]
+            for i in grid[2]
+        ]
         with render.progress_bar(len(specs), "baseline write", quiet=quiet) as progress:
             measured = baseline.measure(specs, progress)
     if measured.rows:
@@ -134,10 +139,15 @@ def check_cmd(
 
         check_path(path, option="")  # --accept rewrites it: decided before anything is measured
     specs = baseline.specs_for(
-        old, latency="latency" in metrics or accept, repeats=measure.repeats, warmup=measure.warmup,
-        precision=parse_precision(measure.precision), max_time=measure.max_time, path=path,
+        old,
+        latency="latency" in metrics or accept,
+        repeats=measure.repeats,
+        warmup=measure.warmup,
+        precision=parse_precision(measure.precision),
+        max_time=measure.max_time,
+        path=path,
         warm_calls=measure.warm_calls,
-    )  # fmt: skip
+    )
     with render.progress_bar(len(specs), "check", quiet=quiet or format != "table") as progress:
         new = baseline.measure(specs, progress)
     result = baseline.compare(old, new.rows, metrics, tolerance, force, new.failed)

@@ -10,8 +10,9 @@ import typer
 from ..errors import UsageError
 from . import render
 
-ResultArg = Annotated[Path, typer.Argument(help="A CSV written by 'attnbench profile --csv' or 'sweep --csv'.",
-                                           show_default=False)]  # fmt: skip
+ResultArg = Annotated[
+    Path, typer.Argument(help="A CSV written by 'attnbench profile --csv' or 'sweep --csv'.", show_default=False)
+]
 
 COMPARE_FORMATS = ("table", "csv", "json", "md")
 

@@ -35,22 +35,28 @@ InputOpt = Annotated[
 HeadOpt = Annotated[
     str | None,
     typer.Option(
-        "--head", help="A dense head on the backbone: ssdlite, ssdlite_voc (detection), deeplabv3, lraspp "
-        "(segmentation); see `attnbench list`.", show_default="none: the classification network",
+        "--head",
+        help="A dense head on the backbone: ssdlite, ssdlite_voc (detection), deeplabv3, lraspp "
+        "(segmentation); see `attnbench list`.",
+        show_default="none: the classification network",
     ),
-]  # fmt: skip
+]
 OutputStrideOpt = Annotated[
     int | None,
-    typer.Option("--output-stride", help="Backbone output stride under a segmentation head: 16 or 8.",
-                 show_default="the head's (16)"),
-]  # fmt: skip
+    typer.Option(
+        "--output-stride",
+        help="Backbone output stride under a segmentation head: 16 or 8.",
+        show_default="the head's (16)",
+    ),
+]
 HeadSlotsOpt = Annotated[
     str | None,
     typer.Option(
-        "--head-slots", help="Where attention goes under a head: backbone+extras (also the head's extra blocks) or "
-        "backbone.", show_default="the head's (SSDLite: backbone+extras)",
+        "--head-slots",
+        help="Where attention goes under a head: backbone+extras (also the head's extra blocks) or backbone.",
+        show_default="the head's (SSDLite: backbone+extras)",
     ),
-]  # fmt: skip
+]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size.", rich_help_panel=MEASURE_PANEL)]
 DeviceOpt = Annotated[
     str,
@@ -73,10 +79,13 @@ PluginsOpt = Annotated[
 ReductionOpt = Annotated[
     int | None,
     typer.Option(
-        "--reduction", "-r", help="Reduction ratio r of every module.", show_default="each module's own",
+        "--reduction",
+        "-r",
+        help="Reduction ratio r of every module.",
+        show_default="each module's own",
         rich_help_panel=MEASURE_PANEL,
     ),
-]  # fmt: skip
+]
 MatchParamsOpt = Annotated[
     bool,
     typer.Option(
@@ -89,18 +98,21 @@ MatchParamsOpt = Annotated[
 PositionOpt = Annotated[
     str | None,
     typer.Option(
-        "--position", help="Insertion slot (see `attnbench list`), or 'stage'.",
-        show_default="the backbone's first slot; stage modules at stages", rich_help_panel=MEASURE_PANEL,
+        "--position",
+        help="Insertion slot (see `attnbench list`), or 'stage'.",
+        show_default="the backbone's first slot; stage modules at stages",
+        rich_help_panel=MEASURE_PANEL,
     ),
-]  # fmt: skip
+]
 RepeatsOpt = Annotated[
     int,
     typer.Option(
-        "--repeats", help="Timed samples per model, at least (more until --precision is met; fewer, down to 6, "
+        "--repeats",
+        help="Timed samples per model, at least (more until --precision is met; fewer, down to 6, "
         "only when --max-time runs out first).",
         rich_help_panel=MEASURE_PANEL,
     ),
-]  # fmt: skip
+]
 WarmupOpt = Annotated[
     int,
     typer.Option(
@@ -121,18 +133,20 @@ PrecisionOpt = Annotated[
 WarmCallsOpt = Annotated[
     int,
     typer.Option(
-        "--warm-calls", help="Untimed calls of a model right before each of its timed samples, so each sample finds "
+        "--warm-calls",
+        help="Untimed calls of a model right before each of its timed samples, so each sample finds "
         "the caches as a repeated call does (0: cold samples, each right after another model ran).",
         rich_help_panel=MEASURE_PANEL,
     ),
-]  # fmt: skip
+]
 MaxTimeOpt = Annotated[
     float,
     typer.Option(
-        "--max-time", help="Seconds of timing after which no round is added (0: exactly --repeats samples).",
+        "--max-time",
+        help="Seconds of timing after which no round is added (0: exactly --repeats samples).",
         rich_help_panel=MEASURE_PANEL,
     ),
-]  # fmt: skip
+]
 CompileOpt = Annotated[
     bool,
     typer.Option("--compile", help="Add rows for a torch.compile build (the same as adding compile to --runtime)."),
@@ -157,9 +171,12 @@ QuantizeOpt = Annotated[
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Add rows for a channels_last build.")]
 NumClassesOpt = Annotated[
     int | None,
-    typer.Option("--num-classes", help="Classifier or head outputs.",
-                 show_default="1000; a head's own: 81 for ssdlite, 21 for the others"),
-]  # fmt: skip
+    typer.Option(
+        "--num-classes",
+        help="Classifier or head outputs.",
+        show_default="1000; a head's own: 81 for ssdlite, 21 for the others",
+    ),
+]
 SmallInputOpt = Annotated[
     bool,
     typer.Option("--small-input", help="No early downsampling (32-64 px inputs).", rich_help_panel=MEASURE_PANEL),
@@ -170,27 +187,35 @@ DtypeOpt = Annotated[
 ModeOpt = Annotated[
     str,
     typer.Option(
-        "--mode", help="What latency times: inference (forward) or train (forward + backward, no optimizer step).",
+        "--mode",
+        help="What latency times: inference (forward) or train (forward + backward, no optimizer step).",
         rich_help_panel=MEASURE_PANEL,
     ),
-]  # fmt: skip
+]
 LatencyOpt = Annotated[bool, typer.Option("--latency/--no-latency", help="Time the models (counts are always made).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no precision warnings on stderr.")]
 ExportCsvOpt = Annotated[
     Path | None,
-    typer.Option("--export-csv", help="Also write the rows as CSV to this file (replaced atomically).",
-                 rich_help_panel=EXPORT_PANEL),
-]  # fmt: skip
+    typer.Option(
+        "--export-csv",
+        help="Also write the rows as CSV to this file (replaced atomically).",
+        rich_help_panel=EXPORT_PANEL,
+    ),
+]
 ExportJsonOpt = Annotated[
     Path | None,
-    typer.Option("--export-json", help="Also write the rows as JSON (as --format json) to this file.",
-                 rich_help_panel=EXPORT_PANEL),
-]  # fmt: skip
+    typer.Option(
+        "--export-json",
+        help="Also write the rows as JSON (as --format json) to this file.",
+        rich_help_panel=EXPORT_PANEL,
+    ),
+]
 ExportMdOpt = Annotated[
     Path | None,
-    typer.Option("--export-md", help="Also write the Markdown table (as --format md) to this file.",
-                 rich_help_panel=EXPORT_PANEL),
-]  # fmt: skip
+    typer.Option(
+        "--export-md", help="Also write the Markdown table (as --format md) to this file.", rich_help_panel=EXPORT_PANEL
+    ),
+]
 ModulesOpt = Annotated[str, typer.Option("--modules", "-m", help="Attention modules, comma-separated.")]
 BackbonesOpt = Annotated[str, typer.Option("--backbones", "-b", help="Backbones, comma-separated.")]
 WidthsOpt = Annotated[str, typer.Option("--widths", help="Width multipliers, comma-separated.")]
@@ -237,11 +262,23 @@ class Measurement:
 
 
 MEASUREMENT: dict[str, Any] = {
-    "device": DeviceOpt, "dtype": DtypeOpt, "batch": BatchOpt, "threads": ThreadsOpt, "reduction": ReductionOpt,
-    "match_params": MatchParamsOpt, "position": PositionOpt, "small_input": SmallInputOpt, "repeats": RepeatsOpt,
-    "warmup": WarmupOpt, "precision": PrecisionOpt, "max_time": MaxTimeOpt, "warm_calls": WarmCallsOpt,
-    "runtime": RuntimeOpt, "quantize": QuantizeOpt, "mode": ModeOpt,
-}  # fmt: skip
+    "device": DeviceOpt,
+    "dtype": DtypeOpt,
+    "batch": BatchOpt,
+    "threads": ThreadsOpt,
+    "reduction": ReductionOpt,
+    "match_params": MatchParamsOpt,
+    "position": PositionOpt,
+    "small_input": SmallInputOpt,
+    "repeats": RepeatsOpt,
+    "warmup": WarmupOpt,
+    "precision": PrecisionOpt,
+    "max_time": MaxTimeOpt,
+    "warm_calls": WarmCallsOpt,
+    "runtime": RuntimeOpt,
+    "quantize": QuantizeOpt,
+    "mode": ModeOpt,
+}
 """Each measurement option's alias; its default is ``Measurement``'s."""
 TIMING = ("repeats", "warmup", "precision", "max_time", "warm_calls")
 """The options of the timing loop alone (``check`` takes the rest from the baseline file)."""

@@ -92,10 +92,20 @@ def profile_cmd(
     extra = "+".join(b for b, on in (("compile", compile), ("channels_last", channels_last)) if on)
     builds = tuple(dict.fromkeys((*fields.pop("builds"), *((extra,) if extra else ()))))
     spec = build_spec(
-        split_names(module), backbone=backbone, width=width, input_size=parse_input(input), num_classes=num_classes,
-        head=head, output_stride=output_stride, head_slots=head_slots, latency=latency, builds=builds,
-        weights=str(weights) if weights is not None else None, names=FIELD_FLAGS, **fields,
-    )  # fmt: skip
+        split_names(module),
+        backbone=backbone,
+        width=width,
+        input_size=parse_input(input),
+        num_classes=num_classes,
+        head=head,
+        output_stride=output_stride,
+        head_slots=head_slots,
+        latency=latency,
+        builds=builds,
+        weights=str(weights) if weights is not None else None,
+        names=FIELD_FLAGS,
+        **fields,
+    )
     try:
         with render.status("profiling", quiet=quiet or format != "table") as progress:
             frame, warnings = run_profile(spec, csv=csv, progress=progress)

@@ -20,8 +20,13 @@ from rich.table import Table
 from ..cost import BASELINE
 from ..cost.records import SETTING_KEY
 
-KEY_LABELS = {"output_stride": "OS", "input_size": "input", "quantize": "quant", "head_classes": "classes",
-              "head_slots": "slots"}  # fmt: skip
+KEY_LABELS = {
+    "output_stride": "OS",
+    "input_size": "input",
+    "quantize": "quant",
+    "head_classes": "classes",
+    "head_slots": "slots",
+}
 """Column headings of the key columns whose names are long; the others show as named."""
 
 if TYPE_CHECKING:
@@ -83,8 +88,20 @@ def _with_delta(value: Any, delta: Any, base: bool, digits: int) -> str:
 def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of profile/sweep rows (shared by the rich table and the Markdown/LaTeX exports)."""
     varying = [c for c in SETTING_KEY if c in frame and frame[c].nunique(dropna=False) > 1]
-    columns = ["module", *[KEY_LABELS.get(c, c) for c in varying], "slot", "r", "n", "params M (Δ)", "MACs M (Δ)",
-               "elem-ops M (Δ)", "latency ms", "Δlat", "img/s", "mem MB"]  # fmt: skip
+    columns = [
+        "module",
+        *[KEY_LABELS.get(c, c) for c in varying],
+        "slot",
+        "r",
+        "n",
+        "params M (Δ)",
+        "MACs M (Δ)",
+        "elem-ops M (Δ)",
+        "latency ms",
+        "Δlat",
+        "img/s",
+        "mem MB",
+    ]
     checked = "max_abs_diff" in frame and bool((frame["build"] != "eager").any())
     agreed = "top1_agreement" in frame and bool(frame["top1_agreement"].notna().any())
     columns += [*(["max|Δout|"] if checked else []), *(["top-1 agree"] if agreed else [])]
@@ -96,16 +113,25 @@ def profile_cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             cells[-1] += [""] * (len(columns) - len(cells[-1]))
             continue
         extra = [*([_sci(r["max_abs_diff"])] if checked else []), *([_share(r["top1_agreement"])] if agreed else [])]
-        cells.append([
-            r["module"], *[_cell(r, c) for c in varying], r["position"] or "–",
-            reduction_text(r["reduction"], r.get("reduction_rule", "")), str(r["attn_count"]),
-            _with_delta(r["params"], r["d_params"], base, 3), _with_delta(r["macs"], r["d_macs"], base, 1),
-            _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
-            latency(r["latency_ms_median"], r["latency_ms_iqr"]),
-            "" if base else delta_latency(r["d_latency_pct"], r["d_latency_pct_ci_low"], r["d_latency_pct_ci_high"]),
-            "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}", millions(r["peak_mem_bytes"], 1),
-            *extra,
-        ])  # fmt: skip
+        cells.append(
+            [
+                r["module"],
+                *[_cell(r, c) for c in varying],
+                r["position"] or "–",
+                reduction_text(r["reduction"], r.get("reduction_rule", "")),
+                str(r["attn_count"]),
+                _with_delta(r["params"], r["d_params"], base, 3),
+                _with_delta(r["macs"], r["d_macs"], base, 1),
+                _with_delta(r["elementwise_ops"], r["d_elementwise_ops"], base, 1),
+                latency(r["latency_ms_median"], r["latency_ms_iqr"]),
+                ""
+                if base
+                else delta_latency(r["d_latency_pct"], r["d_latency_pct_ci_low"], r["d_latency_pct_ci_high"]),
+                "–" if _missing(r["throughput_ips"]) else f"{r['throughput_ips']:.1f}",
+                millions(r["peak_mem_bytes"], 1),
+                *extra,
+            ]
+        )
     return columns, cells
 
 
@@ -155,9 +181,15 @@ def screen_width(console: Console) -> int:
 
 
 def _fitted(
-    title: str | None, columns: list[str], cells: list[list[str]], parts: list[list[str]], width: int,
-    console: Console, left: tuple[str, ...], caption: str | None = None,
-) -> list[Table]:  # fmt: skip
+    title: str | None,
+    columns: list[str],
+    cells: list[list[str]],
+    parts: list[list[str]],
+    width: int,
+    console: Console,
+    left: tuple[str, ...],
+    caption: str | None = None,
+) -> list[Table]:
     """One table of ``columns`` when it fits ``width``; else one table per list of column names in ``parts`` (each
     starting with the row's key columns), compact and with wrapping cells, and without columns that hold nothing
     but '–' or empty cells. Only the first table has the title, only the last the caption."""
@@ -235,9 +267,10 @@ def head_label(r: Any) -> str:
 
 def _config_label(r: Any) -> str:
     extra = "".join(
-        f" {fmt(r[c])}" for c, fmt in (("width", width_label), ("input_size", "@{}".format))
+        f" {fmt(r[c])}"
+        for c, fmt in (("width", width_label), ("input_size", "@{}".format))
         if c in r and r[c] is not None
-    )  # fmt: skip
+    )
     return f"{r['backbone']}{head_label(r)}{extra}"
 
 
@@ -252,10 +285,14 @@ def summary_lines(frame: pd.DataFrame) -> list[str]:
         build = base["build"]
         for _, r in group[group["module"] != BASELINE].iterrows():
             ci = [r.get("d_latency_pct_ci_low"), r.get("d_latency_pct_ci_high")]
-            lat = "" if _missing(r["d_latency_pct"]) else (
-                f", latency {delta_latency(r['d_latency_pct'], *ci)} ({r['latency_ms_median']:.3f} vs "
-                f"{base['latency_ms_median']:.3f} ms)"
-            )  # fmt: skip
+            lat = (
+                ""
+                if _missing(r["d_latency_pct"])
+                else (
+                    f", latency {delta_latency(r['d_latency_pct'], *ci)} ({r['latency_ms_median']:.3f} vs "
+                    f"{base['latency_ms_median']:.3f} ms)"
+                )
+            )
             quant = base.get("quantize", "none")
             where = f" ({build}{', ' + quant if quant not in ('none', '') else ''})" if build != "eager" else ""
             lines.append(
@@ -274,29 +311,49 @@ def _widths_text(lo: Any, hi: Any) -> str:
 
 
 def show_list(
-    attention: list[dict[str, Any]], backbones: list[dict[str, Any]], console: Console = stdout,
+    attention: list[dict[str, Any]],
+    backbones: list[dict[str, Any]],
+    console: Console = stdout,
     heads: list[dict[str, Any]] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """The registry (``api.list_attention``/``list_backbones``/``list_heads``, plain values) as tables: paper,
     defaults and insertion slots."""
     attention_rows = [
-        {"name": a["name"], "paper": a["paper"], "arxiv": a["arxiv"],
-         "slot": "stage boundary" if a["hook"] == "stage" else "in block", "variant": a["variant"],
-         "defaults": _defaults_text(a["defaults"])}
+        {
+            "name": a["name"],
+            "paper": a["paper"],
+            "arxiv": a["arxiv"],
+            "slot": "stage boundary" if a["hook"] == "stage" else "in block",
+            "variant": a["variant"],
+            "defaults": _defaults_text(a["defaults"]),
+        }
         for a in attention
-    ]  # fmt: skip
+    ]
     backbone_rows = [
-        {"name": b["name"], "paper": b["paper"], "arxiv": b["arxiv"],
-         "in-block slots (default first)": ", ".join(b["positions"]), "stage slot": b["stage_slot"],
-         "widths": _widths_text(b["width_min"], b["width_max"]), "own attention (kept by se)": b["own_attention"]}
+        {
+            "name": b["name"],
+            "paper": b["paper"],
+            "arxiv": b["arxiv"],
+            "in-block slots (default first)": ", ".join(b["positions"]),
+            "stage slot": b["stage_slot"],
+            "widths": _widths_text(b["width_min"], b["width_max"]),
+            "own attention (kept by se)": b["own_attention"],
+        }
         for b in backbones
-    ]  # fmt: skip
+    ]
     head_rows = [
-        {"name": h["name"], "task": h["task"], "paper": h["paper"], "arxiv": h["arxiv"], "variant": h["variant"],
-         "backbones": ", ".join(h["backbones"]), "output stride": " or ".join(map(str, h["output_strides"])),
-         "attention (default first)": ", ".join(h["slots"])}
+        {
+            "name": h["name"],
+            "task": h["task"],
+            "paper": h["paper"],
+            "arxiv": h["arxiv"],
+            "variant": h["variant"],
+            "backbones": ", ".join(h["backbones"]),
+            "output stride": " or ".join(map(str, h["output_strides"])),
+            "attention (default first)": ", ".join(h["slots"]),
+        }
         for h in heads or []
-    ]  # fmt: skip
+    ]
     tables = (("Attention modules", attention_rows), ("Backbones", backbone_rows), ("Dense heads (--head)", head_rows))
     for title, rows in tables:
         if not rows:
@@ -406,9 +463,7 @@ def _change(f: Any) -> str:
     return f"{int(f.new - f.old):+,}"
 
 
-def show_check(
-    result: Any, path: Any, fmt: str, github: bool, accepted: bool = False, shown: str = "all"
-) -> None:  # fmt: skip
+def show_check(result: Any, path: Any, fmt: str, github: bool, accepted: bool = False, shown: str = "all") -> None:
     """The diff table (or JSON, or CSV of the findings) of ``attnbench check`` and its one-line summary (on stderr
     with CSV); annotations with ``--github`` (on stderr with JSON or CSV, so that stdout stays one document).
 
@@ -426,21 +481,33 @@ def show_check(
     line = f"check {path}: {verdict} ({summary})"
     if fmt == "json":
         data = {
-            "ok": ok, "accepted": accepted, "summary": counts,
+            "ok": ok,
+            "accepted": accepted,
+            "summary": counts,
             "findings": [
-                {"row": f.row.label, "line": f.row.line, "metric": f.metric, "old": f.old, "new": f.new,
-                 "status": f.status, "note": f.note, **f.row.config}
+                {
+                    "row": f.row.label,
+                    "line": f.row.line,
+                    "metric": f.metric,
+                    "old": f.old,
+                    "new": f.new,
+                    "status": f.status,
+                    "note": f.note,
+                    **f.row.config,
+                }
                 for f in result.findings
             ],
-        }  # fmt: skip
+        }
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif fmt == "csv":  # the findings, one per row; the summary goes to stderr so stdout stays one CSV
         from ..io.export import to_csv
 
         config = list(result.findings[0].row.config) if result.findings else []
         columns = ["line", "row", "metric", "old", "new", "status", "note", *config]
-        cells = [[f.row.line, f.row.label, f.metric, f.old, f.new, f.status, f.note, *f.row.config.values()]
-                 for f in result.findings]  # fmt: skip
+        cells = [
+            [f.row.line, f.row.label, f.metric, f.old, f.new, f.status, f.note, *f.row.config.values()]
+            for f in result.findings
+        ]
         sys.stdout.write(to_csv(columns, cells))
         sys.stdout.flush()
         info(line)
@@ -487,8 +554,17 @@ COMPARE_LEGEND = (
 def compare_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Display columns and cells of ``attnbench compare`` (shared by the rich table and the Markdown output)."""
     varying = [c for c in SETTING_KEY if len({str(r[c]) for r in rows}) > 1]
-    columns = ["module", *[KEY_LABELS.get(c, c) for c in varying], "in", "params M", "MACs M", "elem-ops M",
-               "latency ms", "Δlat", "CIs overlap"]  # fmt: skip
+    columns = [
+        "module",
+        *[KEY_LABELS.get(c, c) for c in varying],
+        "in",
+        "params M",
+        "MACs M",
+        "elem-ops M",
+        "latency ms",
+        "Δlat",
+        "CIs overlap",
+    ]
     where = {"both": "both", "a_only": "A only", "b_only": "B only"}
     cells = []
     for r in rows:
@@ -497,16 +573,23 @@ def compare_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
             for m, d in (("params", 3), ("macs", 1), ("elementwise_ops", 1))
         ]
         ratio = r["latency_ratio"]
-        lat = _pair(r["latency_ms_median_a"], r["latency_ms_median_b"], lambda v: "–" if _missing(v) else f"{v:.3f}",
-                    "" if _missing(ratio) else f"×{ratio:.3f}")  # fmt: skip
+        lat = _pair(
+            r["latency_ms_median_a"],
+            r["latency_ms_median_b"],
+            lambda v: "–" if _missing(v) else f"{v:.3f}",
+            "" if _missing(ratio) else f"×{ratio:.3f}",
+        )
         change = r["d_latency_pct_change"]
-        dlat = _pair(r["d_latency_pct_a"], r["d_latency_pct_b"], pct,
-                     "" if _missing(change) else f"{round(change, 1) + 0.0:+.1f} pp")  # fmt: skip
+        dlat = _pair(
+            r["d_latency_pct_a"],
+            r["d_latency_pct_b"],
+            pct,
+            "" if _missing(change) else f"{round(change, 1) + 0.0:+.1f} pp",
+        )
         overlap = {True: "yes", False: "no", None: "–"}[r["ci_overlap"]]
         if r["module"] == BASELINE:  # its share is 0 by definition, as in the profile table
             dlat, overlap = "", ""
-        cells.append([r["module"], *[_cell(r, c) for c in varying], where[r["in"]],
-                      *count, lat, dlat, overlap])  # fmt: skip
+        cells.append([r["module"], *[_cell(r, c) for c in varying], where[r["in"]], *count, lat, dlat, overlap])
     return columns, cells
 
 
@@ -555,8 +638,20 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
     timed = any(not _missing(r["latency_ms_median"]) for r in rows)
     notes: list[str] = []
     metric = SCORE_LABELS.get(rows[0].get("score_metric", "top1"), "score") if rows else "top-1"
-    columns = ["model", "×", "r", "params pub.", "params ours (Δ%)", "MAdds pub.", "MACs ours (Δ%)", "elem-ops ours",
-               f"{metric} pub.", "source", *(["latency ms", "Δlat"] if timed else []), "note"]  # fmt: skip
+    columns = [
+        "model",
+        "×",
+        "r",
+        "params pub.",
+        "params ours (Δ%)",
+        "MAdds pub.",
+        "MACs ours (Δ%)",
+        "elem-ops ours",
+        f"{metric} pub.",
+        "source",
+        *(["latency ms", "Δlat"] if timed else []),
+        "note",
+    ]
     cells = []
     for r in rows:
         if r["note"] and r["note"] not in notes:
@@ -566,16 +661,22 @@ def table_cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]],
             mark = "*" if differs is True else ""
             return f"{value / 1e6:.{digits}f}" + ("" if _missing(pct_) else f" ({pct(pct_)})") + mark
 
-        cells.append([
-            r["row"] + (f" ({r['runtime']})" if several else ""), f"{r['width']:g}",
-            reduction_text(r["reduction"], r.get("reduction_rule", "")),
-            printed(r["published_params_text"]), ours(r["params"], r["d_params_pct"], r["params_differs"], 3),
-            printed(r["published_madds_text"]), ours(r["macs"], r["d_macs_pct"], r["macs_differs"], 1),
-            millions(r["elementwise_ops"], 1),
-            _score(r), r["source"],
-            *([latency(r["latency_ms_median"], r["latency_ms_iqr"]), pct(r["d_latency_pct"])] if timed else []),
-            f"[{notes.index(r['note']) + 1}]" if r["note"] else "",
-        ])  # fmt: skip
+        cells.append(
+            [
+                r["row"] + (f" ({r['runtime']})" if several else ""),
+                f"{r['width']:g}",
+                reduction_text(r["reduction"], r.get("reduction_rule", "")),
+                printed(r["published_params_text"]),
+                ours(r["params"], r["d_params_pct"], r["params_differs"], 3),
+                printed(r["published_madds_text"]),
+                ours(r["macs"], r["d_macs_pct"], r["macs_differs"], 1),
+                millions(r["elementwise_ops"], 1),
+                _score(r),
+                r["source"],
+                *([latency(r["latency_ms_median"], r["latency_ms_iqr"]), pct(r["d_latency_pct"])] if timed else []),
+                f"[{notes.index(r['note']) + 1}]" if r["note"] else "",
+            ]
+        )
     return columns, cells, notes
 
 
@@ -587,8 +688,9 @@ def show_table(title: str, context: str, rows: list[dict[str, Any]], console: Co
     """
     width = screen_width(console)
     columns, cells, notes = table_cells(rows)
-    cells = [[f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row]
-             for row in cells]  # fmt: skip
+    cells = [
+        [f"[bold yellow]{escape(c)}[/bold yellow]" if c.endswith("*") else escape(c) for c in row] for row in cells
+    ]
     split = columns.index("elem-ops ours")
     parts = [columns[:split], ["model", *columns[split:]]]
     for table in _fitted(title, columns, cells, parts, width, console, ("model", "source", "note"), caption=context):
@@ -596,8 +698,9 @@ def show_table(title: str, context: str, rows: list[dict[str, Any]], console: Co
     console.print(
         "* outside the published value's rounding. source: confirmed = paper or authors' README/code; "
         "recalled = unverified recollection; unknown = not recovered (left empty).",
-        markup=False, width=width,
-    )  # fmt: skip
+        markup=False,
+        width=width,
+    )
     for n, text in enumerate(notes, start=1):
         console.print(f"[{n}] {text}", markup=False, width=width)
 
@@ -634,8 +737,14 @@ def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Any]:
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=stderr, transient=False) as bar:
         task = bar.add_task(label, total=total)
 
@@ -663,9 +772,15 @@ class _ProgressSink:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=stderr, transient=True,
-            )  # fmt: skip
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            )
             self.progress.__enter__()
         return self
 
@@ -771,10 +886,17 @@ def summary_table(result: AblationResult, spec: AblationSpec, task: str | None =
         f"{spec.epochs} epochs, seeds {seeds}"
     )
     table = Table(title=title, title_justify="left")
-    for col, just in (("module", "left"), ("params (M)", "right"), ("MACs (M)", "right"), ("runs", "right"),
-                      ("conv.", "right"),
-                      (f"{metric} % (mean ± std)", "right"), (f"{metric} % per seed", "left"), (f"Δ {metric} (pp)", "right"),
-                      ("p (Welch)", "right")):  # fmt: skip
+    for col, just in (
+        ("module", "left"),
+        ("params (M)", "right"),
+        ("MACs (M)", "right"),
+        ("runs", "right"),
+        ("conv.", "right"),
+        (f"{metric} % (mean ± std)", "right"),
+        (f"{metric} % per seed", "left"),
+        (f"Δ {metric} (pp)", "right"),
+        ("p (Welch)", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     rows = [s for s in result.summary if s.task == task or (not s.task and len(result.tasks) <= 1)]
     has_top5 = any(s.top5_mean is not None for s in rows)
@@ -784,9 +906,16 @@ def summary_table(result: AblationResult, spec: AblationSpec, task: str | None =
         mean = _pct(s.top1_mean) + ("" if s.top1_std is None else f" ± {100 * s.top1_std:.2f}")
         delta = "–" if s.d_top1 is None else f"{100 * s.d_top1:+.2f}"
         row = [
-            s.module, millions(s.params), millions(s.macs, 2), f"{s.ok}/{s.runs}", f"{s.converged}/{s.ok}", mean,
-            " ".join(_pct(v, 1) for v in s.top1) or "–", delta, _p(s.p_value),
-        ]  # fmt: skip
+            s.module,
+            millions(s.params),
+            millions(s.macs, 2),
+            f"{s.ok}/{s.runs}",
+            f"{s.converged}/{s.ok}",
+            mean,
+            " ".join(_pct(v, 1) for v in s.top1) or "–",
+            delta,
+            _p(s.p_value),
+        ]
         if has_top5:
             row.append(_pct(s.top5_mean))
         table.add_row(*row)
@@ -818,10 +947,18 @@ def contrasts_table(result: AblationResult, primary: bool) -> Table | None:
     for c in cs:
         n = f"{c.n_pairs}" if c.n_a == c.n_b == c.n_pairs else f"{c.n_a}/{c.n_b} ({c.n_pairs} paired)"
         row = [
-            task_label(c.task), f"{c.a} − {c.b}", n, _signed(c.delta_pp), _ci(c.paired_ci_low_pp, c.paired_ci_high_pp),
-            _ci(c.welch_ci_low_pp, c.welch_ci_high_pp), c.analysis, _p(c.p), _p(c.p_holm), _mde(c.mde_pp),
+            task_label(c.task),
+            f"{c.a} − {c.b}",
+            n,
+            _signed(c.delta_pp),
+            _ci(c.paired_ci_low_pp, c.paired_ci_high_pp),
+            _ci(c.welch_ci_low_pp, c.welch_ci_high_pp),
+            c.analysis,
+            _p(c.p),
+            _p(c.p_holm),
+            _mde(c.mde_pp),
             "–" if c.rho is None else f"{c.rho:+.2f}",
-        ]  # fmt: skip
+        ]
         if boot:
             row.insert(6, _ci(c.boot_low_pp, c.boot_high_pp))
         table.add_row(*row)
@@ -839,8 +976,15 @@ def examples_table(result: AblationResult) -> Table | None:
     for col in ("task", "a − b", "seeds", "examples", "p (t over examples)", "McNemar b/c", "p McNemar"):
         table.add_column(col, justify="left" if col in ("task", "a − b") else "right")
     for c in cs:
-        table.add_row(task_label(c.task), f"{c.a} − {c.b}", str(c.example_seeds), str(c.examples), _p(c.p_examples),
-                      f"{c.mcnemar_b}/{c.mcnemar_c}", _p(c.p_mcnemar))  # fmt: skip
+        table.add_row(
+            task_label(c.task),
+            f"{c.a} − {c.b}",
+            str(c.example_seeds),
+            str(c.examples),
+            _p(c.p_examples),
+            f"{c.mcnemar_b}/{c.mcnemar_c}",
+            _p(c.p_mcnemar),
+        )
     return table
 
 
@@ -850,14 +994,25 @@ def did_table(result: AblationResult) -> Table | None:
 
     if result.analysis is None or not result.analysis.did:
         return None
-    table = Table(title="Crossover and difference in differences (a − b | task) − (a − b | other), pp",
-                  title_justify="left")  # fmt: skip
+    table = Table(
+        title="Crossover and difference in differences (a − b | task) − (a − b | other), pp", title_justify="left"
+    )
     for col in ("kind", "task", "other", "a − b", "n", "DiD (pp)", "95 % CI (pp)", "test", "p", "p Holm", "MDE (pp)"):
         table.add_column(col, justify="left" if col in ("kind", "task", "other", "a − b", "test") else "right")
     for d in result.analysis.did:
-        table.add_row(d.kind, task_label(d.task), task_label(d.control), f"{d.a} − {d.b}", str(d.n),
-                      _signed(d.did_pp), _ci(d.ci_low_pp, d.ci_high_pp), d.analysis, _p(d.p), _p(d.p_holm),
-                      _mde(d.mde_pp))  # fmt: skip
+        table.add_row(
+            d.kind,
+            task_label(d.task),
+            task_label(d.control),
+            f"{d.a} − {d.b}",
+            str(d.n),
+            _signed(d.did_pp),
+            _ci(d.ci_low_pp, d.ci_high_pp),
+            d.analysis,
+            _p(d.p),
+            _p(d.p_holm),
+            _mde(d.mde_pp),
+        )
     return table
 
 
@@ -873,8 +1028,9 @@ def show_ablation(result: AblationResult, spec: AblationSpec, console: Console |
         "percentage points. p: "
         "Welch's two-sided t-test against the baseline over seeds (– with fewer than 2 successful seeds on either "
         "side). conv.: runs that converged.",
-        style="dim", soft_wrap=True,
-    )  # fmt: skip
+        style="dim",
+        soft_wrap=True,
+    )
     tables = (contrasts_table(result, True), contrasts_table(result, False), examples_table(result), did_table(result))
     for table in tables:
         if table is not None:
@@ -888,8 +1044,9 @@ def show_ablation(result: AblationResult, spec: AblationSpec, console: Console |
             f"correlation of the two modules' {_metric(result)} over the paired seeds. Runs that did not converge "
             "are included "
             f"everywhere. {escape(result.analysis.convergence)}.",
-            style="dim", soft_wrap=True,
-        )  # fmt: skip
+            style="dim",
+            soft_wrap=True,
+        )
     for line in result.analysis.warnings if result.analysis is not None else ():
         console.print(f"warning: {escape(line)}", soft_wrap=True, markup=True)
 
@@ -915,16 +1072,22 @@ def ablation_json(result: AblationResult, spec: AblationSpec) -> dict[str, Any]:
 
     analysis = result.analysis
     return {
-        "backbone": spec.backbone, "width": spec.width, "input_size": spec.input_size, "epochs": spec.epochs,
-        "seeds": list(spec.seeds), "tasks": [{"data": t, "num_classes": c} for t, c in result.tasks],
-        "head": spec.head or "", "output_stride": spec.stride, "metric": "miou" if _metric(result) == "mIoU" else "top1",
+        "backbone": spec.backbone,
+        "width": spec.width,
+        "input_size": spec.input_size,
+        "epochs": spec.epochs,
+        "seeds": list(spec.seeds),
+        "tasks": [{"data": t, "num_classes": c} for t, c in result.tasks],
+        "head": spec.head or "",
+        "output_stride": spec.stride,
+        "metric": "miou" if _metric(result) == "mIoU" else "top1",
         "modules": [dataclasses.asdict(s) for s in result.summary],
         "eval_split": sorted({r.eval_split for r in result.records}),
         "convergence_rule": analysis.convergence if analysis else "",
         "contrasts": [dataclasses.asdict(c) for c in analysis.contrasts] if analysis else [],
         "did": [dataclasses.asdict(d) for d in analysis.did] if analysis else [],
         "warnings": list(analysis.warnings) if analysis else [],
-    }  # fmt: skip
+    }
 
 
 def write_ablation_json(result: AblationResult, spec: AblationSpec) -> None:

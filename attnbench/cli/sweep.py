@@ -38,9 +38,14 @@ from .options import (
 )
 
 GRID_NAMES: dict[str, str | None] = {
-    "module": "--modules", "backbone": "--backbones", "width": "--widths", "input_size": "--inputs",
-    "num_classes": "--num-classes", "weights": None, **FIELD_FLAGS,
-}  # fmt: skip
+    "module": "--modules",
+    "backbone": "--backbones",
+    "width": "--widths",
+    "input_size": "--inputs",
+    "num_classes": "--num-classes",
+    "weights": None,
+    **FIELD_FLAGS,
+}
 """How messages name the fields of a grid command (sweep, baseline write): its own options; None for the options it
 lacks, which no message may suggest."""
 
@@ -80,12 +85,19 @@ def sweep_cmd(
     exports.check(appended=csv)
     load_plugins(plugins)
     specs = sweep.plan(
-        build_spec, nonempty(split_names(modules_), "--modules", modules_, "se,ca"),
+        build_spec,
+        nonempty(split_names(modules_), "--modules", modules_, "se,ca"),
         nonempty(split_names(backbones), "--backbones", backbones, "mbv2"),
         nonempty(parse_numbers(widths, float, "--widths"), "--widths", widths, "1.0,0.5"),
-        parse_inputs(inputs), latency=latency, head=head, output_stride=output_stride, head_slots=head_slots,
-        num_classes=num_classes, names=GRID_NAMES, **measure.spec_fields(),
-    )  # fmt: skip
+        parse_inputs(inputs),
+        latency=latency,
+        head=head,
+        output_stride=output_stride,
+        head_slots=head_slots,
+        num_classes=num_classes,
+        names=GRID_NAMES,
+        **measure.spec_fields(),
+    )
     if csv is not None:
         from ..io.csvfile import check_target
 

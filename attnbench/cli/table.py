@@ -22,8 +22,13 @@ from .options import (
 )
 
 TABLE_NAMES: dict[str, str | None] = {
-    "reduction": None, "num_classes": None, "weights": None, "head": None, "output_stride": None, "head_slots": None,
-}  # fmt: skip
+    "reduction": None,
+    "num_classes": None,
+    "weights": None,
+    "head": None,
+    "output_stride": None,
+    "head_slots": None,
+}
 """Options of ``profile`` that ``table`` lacks: no message may suggest them."""
 
 
@@ -68,8 +73,9 @@ def table_cmd(
     groups = len(tables.measure_groups(spec))
     with render.progress_bar(groups, f"table {name}", quiet=quiet or format != "table") as progress:
         size = spec.input_size if input is None else parse_input(input)
-        rows = tables.measure_table(spec, latency=latency, input_size=size, progress=progress, names=TABLE_NAMES,
-                                    **fields)  # fmt: skip
+        rows = tables.measure_table(
+            spec, latency=latency, input_size=size, progress=progress, names=TABLE_NAMES, **fields
+        )
     from ..cost.shape import input_hw
     from ..env import collect_env
 

@@ -37,11 +37,32 @@ REQUIRED = ("backbone", "module", "width", "input_size", "batch", "device", "dty
 CONFIG = (*REQUIRED, "runtime", "quantize")
 """A row's configuration; files written before the runtime columns load with runtime eager, quantize none."""
 COLUMNS = (
-    *CONFIG, *EXACT, "latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_ratio_ci_low",
-    "latency_ratio_ci_high", "latency_n", "torch_version", "runtime_version", "device_name", "timestamp_utc",
-)  # fmt: skip
-_GROUP = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction", "runtime",
-          "quantize")  # fmt: skip
+    *CONFIG,
+    *EXACT,
+    "latency_ratio",
+    "latency_ratio_q1",
+    "latency_ratio_q3",
+    "latency_ratio_ci_low",
+    "latency_ratio_ci_high",
+    "latency_n",
+    "torch_version",
+    "runtime_version",
+    "device_name",
+    "timestamp_utc",
+)
+_GROUP = (
+    "backbone",
+    "width",
+    "input_size",
+    "batch",
+    "device",
+    "dtype",
+    "threads",
+    "position",
+    "reduction",
+    "runtime",
+    "quantize",
+)
 
 
 def config_label(c: dict[str, Any]) -> str:
@@ -120,9 +141,13 @@ def _ratio_stats(result: ProfileResult, name: str, build: str = "eager") -> dict
     est = paired_ratio(own, base)
     q1, _, q3 = quartiles([a / b for a, b in zip(own, base)])
     return {
-        "latency_ratio": est.median, "latency_ratio_q1": q1, "latency_ratio_q3": q3, "latency_ratio_ci_low": est.low,
-        "latency_ratio_ci_high": est.high, "latency_n": est.n,
-    }  # fmt: skip
+        "latency_ratio": est.median,
+        "latency_ratio_q1": q1,
+        "latency_ratio_q3": q3,
+        "latency_ratio_ci_low": est.low,
+        "latency_ratio_ci_high": est.high,
+        "latency_n": est.n,
+    }
 
 
 def _record_config(r: Any) -> dict[str, Any]:
@@ -321,9 +346,15 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
 
 
 def specs_for(
-    rows: Iterable[BaselineRow], latency: bool, repeats: int, warmup: int, precision: float = 0.02,
-    max_time: float = 60.0, path: Path | None = None, warm_calls: int = 1,
-) -> list[ProfileSpec]:  # fmt: skip
+    rows: Iterable[BaselineRow],
+    latency: bool,
+    repeats: int,
+    warmup: int,
+    precision: float = 0.02,
+    max_time: float = 60.0,
+    path: Path | None = None,
+    warm_calls: int = 1,
+) -> list[ProfileSpec]:
     """One profile spec per configuration group; each measures its baseline and all of its modules together.
 
     The configuration comes from the file, so a value that does not fit (a width outside the backbone's range, an
@@ -493,8 +524,18 @@ def rows_from_profile_csv(path: Path) -> Measured:
         if r.get("status", "ok") != "ok":
             config = _config_from(_with_build(r), line, path)
             failed[tuple(config[k] for k in CONFIG)] = (config_label(config), r.get("error", "") or "failed")
-    run = ("backbone", "width", "input_size", "batch", "device", "dtype", "threads", "timestamp_utc", "runtime",
-           "quantize")  # fmt: skip
+    run = (
+        "backbone",
+        "width",
+        "input_size",
+        "batch",
+        "device",
+        "dtype",
+        "threads",
+        "timestamp_utc",
+        "runtime",
+        "quantize",
+    )
 
     def latency(line: int, r: dict[str, str]) -> float | None:
         try:
@@ -530,7 +571,7 @@ def rows_from_profile_csv(path: Path) -> Measured:
                 runtime_version=r.get("runtime_version", ""),
                 device_name=r.get("device_name", ""),
                 timestamp_utc=r.get("timestamp_utc", ""),
-            )  # fmt: skip
+            )
         )
     latest = {tuple(r.config[k] for k in CONFIG): r for r in rows}  # a configuration measured twice: the last run
     failed = {k: v for k, v in failed.items() if k not in latest}  # measured again after it failed: not a failure

@@ -31,13 +31,21 @@ REQUIRED = (*KEY, *COUNTS)
 """Columns a results file must have; the latency columns may be missing (an older or count-only file)."""
 
 COLUMNS = (
-    *KEY, "in",
+    *KEY,
+    "in",
     *[f"{m}_{s}" for m in COUNTS for s in ("a", "b", "diff")],
-    "latency_ms_median_a", "latency_ms_median_b", "latency_ratio",
-    "d_latency_pct_a", "d_latency_pct_b", "d_latency_pct_change",
-    "d_latency_pct_ci_low_a", "d_latency_pct_ci_high_a", "d_latency_pct_ci_low_b", "d_latency_pct_ci_high_b",
+    "latency_ms_median_a",
+    "latency_ms_median_b",
+    "latency_ratio",
+    "d_latency_pct_a",
+    "d_latency_pct_b",
+    "d_latency_pct_change",
+    "d_latency_pct_ci_low_a",
+    "d_latency_pct_ci_high_a",
+    "d_latency_pct_ci_low_b",
+    "d_latency_pct_ci_high_b",
     "ci_overlap",
-)  # fmt: skip
+)
 """The columns of a comparison row: raw numbers; ``in`` is ``both``, ``a_only`` or ``b_only``."""
 
 
@@ -119,14 +127,20 @@ def compare(a: Results, b: Results) -> list[dict[str, Any]]:
             row.update({f"{m}_a": ra.get(m), f"{m}_b": rb.get(m), f"{m}_diff": _diff(ra.get(m), rb.get(m))})
         lat_a, lat_b = ra.get("latency_ms_median"), rb.get("latency_ms_median")
         d_a, d_b = ra.get("d_latency_pct"), rb.get("d_latency_pct")
-        row.update({
-            "latency_ms_median_a": lat_a, "latency_ms_median_b": lat_b, "latency_ratio": _ratio(lat_a, lat_b),
-            "d_latency_pct_a": d_a, "d_latency_pct_b": d_b, "d_latency_pct_change": _diff(d_a, d_b),
-            "d_latency_pct_ci_low_a": ra.get("d_latency_pct_ci_low"),
-            "d_latency_pct_ci_high_a": ra.get("d_latency_pct_ci_high"),
-            "d_latency_pct_ci_low_b": rb.get("d_latency_pct_ci_low"),
-            "d_latency_pct_ci_high_b": rb.get("d_latency_pct_ci_high"),
-            "ci_overlap": _overlap(ra, rb) if where == "both" else None,
-        })  # fmt: skip
+        row.update(
+            {
+                "latency_ms_median_a": lat_a,
+                "latency_ms_median_b": lat_b,
+                "latency_ratio": _ratio(lat_a, lat_b),
+                "d_latency_pct_a": d_a,
+                "d_latency_pct_b": d_b,
+                "d_latency_pct_change": _diff(d_a, d_b),
+                "d_latency_pct_ci_low_a": ra.get("d_latency_pct_ci_low"),
+                "d_latency_pct_ci_high_a": ra.get("d_latency_pct_ci_high"),
+                "d_latency_pct_ci_low_b": rb.get("d_latency_pct_ci_low"),
+                "d_latency_pct_ci_high_b": rb.get("d_latency_pct_ci_high"),
+                "ci_overlap": _overlap(ra, rb) if where == "both" else None,
+            }
+        )
         out.append(row)
     return out

@@ -151,22 +151,60 @@ def _inplace_too(*names: str) -> tuple[str, ...]:
 
 # relu6 is F.relu6; nn.ReLU6 and nn.Hardtanh dispatch hardtanh (hardtanh_ when inplace=True).
 _PER_OUTPUT_NAMES = _inplace_too(
-    "mul", "add", "sub", "div", "sigmoid", "hardswish", "hardsigmoid", "relu", "relu6", "hardtanh", "silu", "clamp",
-    "clamp_min", "clamp_max", "gelu", "tanh", "leaky_relu", "elu", "rsub", "neg", "exp", "sqrt", "rsqrt", "pow",
-    "minimum", "maximum",
-)  # fmt: skip
+    "mul",
+    "add",
+    "sub",
+    "div",
+    "sigmoid",
+    "hardswish",
+    "hardsigmoid",
+    "relu",
+    "relu6",
+    "hardtanh",
+    "silu",
+    "clamp",
+    "clamp_min",
+    "clamp_max",
+    "gelu",
+    "tanh",
+    "leaky_relu",
+    "elu",
+    "rsub",
+    "neg",
+    "exp",
+    "sqrt",
+    "rsqrt",
+    "pow",
+    "minimum",
+    "maximum",
+)
 # AdaptiveAvgPool2d is adaptive_avg_pool2d under inference mode; with autograd on, mean for a 1x1 output and
 # _adaptive_avg_pool2d for others.
 _PER_INPUT_NAMES = (
-    "mean", "sum", "amax", "amin", "max", "min", "softmax", "_softmax", "adaptive_avg_pool2d", "_adaptive_avg_pool2d",
+    "mean",
+    "sum",
+    "amax",
+    "amin",
+    "max",
+    "min",
+    "softmax",
+    "_softmax",
+    "adaptive_avg_pool2d",
+    "_adaptive_avg_pool2d",
     "adaptive_max_pool2d",
-)  # fmt: skip
+)
 # batch_norm is seen whole under inference mode; the rest are what it decomposes to on each backend and torch version.
 _BATCH_NORM_NAMES = (
-    "batch_norm", "_batch_norm_impl_index", "native_batch_norm", "_native_batch_norm_legit",
-    "_native_batch_norm_legit_no_training", "_batch_norm_no_update", "_batch_norm_with_update", "cudnn_batch_norm",
+    "batch_norm",
+    "_batch_norm_impl_index",
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_batch_norm_no_update",
+    "_batch_norm_with_update",
+    "cudnn_batch_norm",
     "miopen_batch_norm",
-)  # fmt: skip
+)
 
 _RULE_SPEC: tuple[tuple[str, Count, tuple[str, ...]], ...] = (
     # Convolutions: conv{1,2,3}d / conv_transpose* are what inference mode shows, convolution what autograd shows.
@@ -197,22 +235,75 @@ _RULE_SPEC: tuple[tuple[str, Count, tuple[str, ...]], ...] = (
 
 _FREE_NAMES = (
     # Copies and layout changes (views are free without being listed: their schema says so).
-    "cat", "stack", "clone", "copy_", "_to_copy", "_unsafe_view", "constant_pad_nd", "reflection_pad1d",
-    "reflection_pad2d", "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "repeat",
-    "roll", "flip", "index", "_unsafe_index", "index_select", "gather", "index_put", "index_put_", "masked_fill",
-    "masked_fill_", "where", "fill", "fill_", "zero_",
+    "cat",
+    "stack",
+    "clone",
+    "copy_",
+    "_to_copy",
+    "_unsafe_view",
+    "constant_pad_nd",
+    "reflection_pad1d",
+    "reflection_pad2d",
+    "reflection_pad3d",
+    "replication_pad1d",
+    "replication_pad2d",
+    "replication_pad3d",
+    "repeat",
+    "roll",
+    "flip",
+    "index",
+    "_unsafe_index",
+    "index_select",
+    "gather",
+    "index_put",
+    "index_put_",
+    "masked_fill",
+    "masked_fill_",
+    "where",
+    "fill",
+    "fill_",
+    "zero_",
     # Nearest-neighbour upsampling: one input element copied to each output element.
-    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
-    "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
+    "upsample_nearest1d",
+    "upsample_nearest2d",
+    "upsample_nearest3d",
+    "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d",
+    "_upsample_nearest_exact3d",
     # In-place metadata changes: the view ops' in-place forms.
-    "detach_", "squeeze_", "unsqueeze_", "transpose_", "t_", "as_strided_", "resize_", "set_",
+    "detach_",
+    "squeeze_",
+    "unsqueeze_",
+    "transpose_",
+    "t_",
+    "as_strided_",
+    "resize_",
+    "set_",
     # Factories and scalars.
-    "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
-    "new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full", "arange", "scalar_tensor",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "zeros",
+    "zeros_like",
+    "ones",
+    "ones_like",
+    "full",
+    "full_like",
+    "new_empty",
+    "new_empty_strided",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "arange",
+    "scalar_tensor",
     "_local_scalar_dense",
     # Dropout: identity in eval, and free by the convention in training too (as fvcore's ignore list has it).
-    "dropout", "dropout_", "feature_dropout", "alpha_dropout", "native_dropout",
-)  # fmt: skip
+    "dropout",
+    "dropout_",
+    "feature_dropout",
+    "alpha_dropout",
+    "native_dropout",
+)
 
 
 def _packets(names: Iterable[str]) -> list[torch._ops.OpOverloadPacket]:

@@ -128,9 +128,17 @@ class ProfileRecord:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ProfileRecord))
 RUNTIME_COLUMNS: tuple[str, ...] = (
-    "runtime", "runtime_version", "quantize", "graph", "max_abs_diff", "output_abs_max", "top1_agreement",
-    "attn_ops_int8", "attn_ops_float", "attn_float_op_types",
-)  # fmt: skip
+    "runtime",
+    "runtime_version",
+    "quantize",
+    "graph",
+    "max_abs_diff",
+    "output_abs_max",
+    "top1_agreement",
+    "attn_ops_int8",
+    "attn_ops_float",
+    "attn_float_op_types",
+)
 """Columns added with the runtimes."""
 HEAD_COLUMNS: tuple[str, ...] = ("head", "head_classes", "output_stride", "head_slots")
 """Columns added with the dense heads; empty in a classification row, as in every older row."""
@@ -138,9 +146,25 @@ TIMING_COLUMNS: tuple[str, ...] = ("latency_repeats", "latency_precision_pp", "l
 """The timing settings a row was measured under, and what ended its rounds (``sweep --resume`` keys on them, and on
 ``warm_calls``)."""
 KEY: tuple[str, ...] = (
-    "backbone", "module", "position", "reduction", "reduction_rule", "width", "input_size", "head", "head_classes",
-    "output_stride", "head_slots", "batch", "device", "dtype", "threads", "build", "quantize", "mode",
-)  # fmt: skip
+    "backbone",
+    "module",
+    "position",
+    "reduction",
+    "reduction_rule",
+    "width",
+    "input_size",
+    "head",
+    "head_classes",
+    "output_stride",
+    "head_slots",
+    "batch",
+    "device",
+    "dtype",
+    "threads",
+    "build",
+    "quantize",
+    "mode",
+)
 """A row's configuration, declared once: the columns that must be equal for one row to stand for another
 (``sweep --resume``, ``compare``, ``check``, ``plot`` and the tables). Every other column is a measurement or
 where and when it was taken; an older row gets the key columns it lacks from ``legacy_defaults``."""

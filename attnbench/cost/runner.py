@@ -131,9 +131,14 @@ def synthetic_images(spec: ProfileSpec, count: int, seed: int) -> list[torch.Ten
 
 
 def _check(
-    spec: ProfileSpec, model: Any, prepared: Any, x: torch.Tensor, build: str, agreement: list[torch.Tensor] | None,
+    spec: ProfileSpec,
+    model: Any,
+    prepared: Any,
+    x: torch.Tensor,
+    build: str,
+    agreement: list[torch.Tensor] | None,
     eager_top1: list[torch.Tensor] | None = None,
-) -> _Check:  # fmt: skip
+) -> _Check:
     """Run the prepared model on the timing input (and, for int8, on the agreement images) beside eager.
 
     Raises:
@@ -171,9 +176,14 @@ def _check(
 
 
 def _prepare_all(
-    spec: ProfileSpec, models: dict[str, Any], x: torch.Tensor, progress: Progress | None,
-    failed: dict[tuple[str, str], str], checks: dict[tuple[str, str], _Check], workdir: Path,
-) -> dict[tuple[str, str], Callable[[], Any]]:  # fmt: skip
+    spec: ProfileSpec,
+    models: dict[str, Any],
+    x: torch.Tensor,
+    progress: Progress | None,
+    failed: dict[tuple[str, str], str],
+    checks: dict[tuple[str, str], _Check],
+    workdir: Path,
+) -> dict[tuple[str, str], Callable[[], Any]]:
     """Build every (model, build) on its runtime and check it against eager; the calls to time of those that pass.
 
     A build that cannot be exported, built or checked gets its failure in ``failed`` and is not timed; the others
@@ -189,9 +199,14 @@ def _prepare_all(
             if progress:
                 progress(f"building {name} on {build}" + (f" ({spec.quantize})" if spec.quantize != "none" else ""))
             request = Request(
-                threads=spec.threads, quantize=spec.quantize, calibration=tuple(calibration), key=name,
-                attention=attention, workdir=workdir, cache=cache,
-            )  # fmt: skip
+                threads=spec.threads,
+                quantize=spec.quantize,
+                calibration=tuple(calibration),
+                key=name,
+                attention=attention,
+                workdir=workdir,
+                cache=cache,
+            )
             try:
                 with torch_threads(spec.threads):  # exporters trace outside inference mode
                     if spec.mode == "train":  # a copy in train mode; its output is checked by the training itself
@@ -214,9 +229,10 @@ def _time_all(
     x: torch.Tensor,
     progress: Progress | None,
     failed: dict[tuple[str, str], str],
-    source: SampleSource[tuple[str, str]] | None = None, clock: Callable[[], float] | None = None,
+    source: SampleSource[tuple[str, str]] | None = None,
+    clock: Callable[[], float] | None = None,
     checks: dict[tuple[str, str], _Check] | None = None,
-) -> tuple[dict[tuple[str, str], Latency], Sampling[tuple[str, str]]]:  # fmt: skip
+) -> tuple[dict[tuple[str, str], Latency], Sampling[tuple[str, str]]]:
     """Time every (model, build) in interleaved rounds until every Δ is precise (``sample_until_precise``); a call
     that raises is recorded in ``failed`` and dropped. ``source`` and ``clock`` replace the real timers (tests).
 
@@ -239,9 +255,17 @@ def _time_all(
         grad = torch.enable_grad() if spec.mode == "train" else torch.inference_mode()
         with torch_threads(spec.threads), grad, kept_heap():
             sampling = sample_until_precise(
-                source, keys, pairs, min_samples=spec.repeats, precision=spec.precision, max_time=spec.max_time,
-                clock=clock, errors=FAILURES, progress=report, warm_calls=spec.warm_calls,
-            )  # fmt: skip
+                source,
+                keys,
+                pairs,
+                min_samples=spec.repeats,
+                precision=spec.precision,
+                max_time=spec.max_time,
+                clock=clock,
+                errors=FAILURES,
+                progress=report,
+                warm_calls=spec.warm_calls,
+            )
     for key, exc in sampling.failed.items():
         failed[key] = f"timing failed: {failure_text(exc)}"
     latencies = {
@@ -273,9 +297,18 @@ def precision_warning(spec: ProfileSpec, key: tuple[str, str], est: RatioEstimat
 
 
 def _record(
-    spec: ProfileSpec, env: EnvInfo, name: str, build: str, cost: _Cost | None, lat: Latency | None,
-    base: _Cost | None, est: RatioEstimate | None, error: str, check: _Check | None = None, stop: str = "",
-) -> ProfileRecord:  # fmt: skip
+    spec: ProfileSpec,
+    env: EnvInfo,
+    name: str,
+    build: str,
+    cost: _Cost | None,
+    lat: Latency | None,
+    base: _Cost | None,
+    est: RatioEstimate | None,
+    error: str,
+    check: _Check | None = None,
+    stop: str = "",
+) -> ProfileRecord:
     med = lat.summary.median if lat else None
     runtime = runtime_of(build)
     reduction = reduction_for(spec, name)
@@ -288,38 +321,73 @@ def _record(
         return None if ratio is None else 100 * (ratio - 1)
 
     return ProfileRecord(
-        backbone=spec.backbone, module=name, position=effective_position(spec, name),
-        reduction=reduction.value, reduction_rule=reduction.rule, width=spec.width,
-        input_size=input_label(spec.input_size), head=spec.head or "", head_classes=spec.classes if spec.head else None,
-        output_stride=spec.stride, head_slots=spec.slots, batch=spec.batch,
-        device=spec.device, dtype=spec.dtype, threads=spec.threads, build=build, mode=spec.mode, runtime=runtime,
-        runtime_version=RUNTIMES[runtime].version() if runtime in RUNTIMES else "", quantize=spec.quantize,
+        backbone=spec.backbone,
+        module=name,
+        position=effective_position(spec, name),
+        reduction=reduction.value,
+        reduction_rule=reduction.rule,
+        width=spec.width,
+        input_size=input_label(spec.input_size),
+        head=spec.head or "",
+        head_classes=spec.classes if spec.head else None,
+        output_stride=spec.stride,
+        head_slots=spec.slots,
+        batch=spec.batch,
+        device=spec.device,
+        dtype=spec.dtype,
+        threads=spec.threads,
+        build=build,
+        mode=spec.mode,
+        runtime=runtime,
+        runtime_version=RUNTIMES[runtime].version() if runtime in RUNTIMES else "",
+        quantize=spec.quantize,
         graph=check.graph if check else "",
-        params=cost.params if cost else None, attn_params=cost.attn_params if cost else None,
-        attn_count=cost.attn_count if cost else None, macs=cost.macs if cost else None,
-        attn_macs=cost.attn_macs if cost else None, elementwise_ops=cost.elementwise_ops if cost else None,
+        params=cost.params if cost else None,
+        attn_params=cost.attn_params if cost else None,
+        attn_count=cost.attn_count if cost else None,
+        macs=cost.macs if cost else None,
+        attn_macs=cost.attn_macs if cost else None,
+        elementwise_ops=cost.elementwise_ops if cost else None,
         attn_elementwise_ops=cost.attn_elementwise_ops if cost else None,
         flops_unsupported=cost.unsupported if cost else "",
-        latency_ms_median=med, latency_ms_iqr=lat.summary.iqr if lat else None,
-        latency_ms_mean=lat.summary.mean if lat else None, latency_ms_min=lat.summary.min if lat else None,
-        latency_n=lat.summary.n if lat else None, latency_calls_per_sample=lat.calls_per_sample if lat else None,
+        latency_ms_median=med,
+        latency_ms_iqr=lat.summary.iqr if lat else None,
+        latency_ms_mean=lat.summary.mean if lat else None,
+        latency_ms_min=lat.summary.min if lat else None,
+        latency_n=lat.summary.n if lat else None,
+        latency_calls_per_sample=lat.calls_per_sample if lat else None,
         warm_calls=spec.warm_calls if lat else None,
-        latency_repeats=spec.repeats if lat else None, latency_precision_pp=100 * spec.precision if lat else None,
-        latency_max_time_s=spec.max_time if lat else None, latency_stop=stop,
+        latency_repeats=spec.repeats if lat else None,
+        latency_precision_pp=100 * spec.precision if lat else None,
+        latency_max_time_s=spec.max_time if lat else None,
+        latency_stop=stop,
         throughput_ips=spec.batch / (med / 1e3) if med else None,
         peak_mem_bytes=cost.peak_mem_bytes if cost and build == "eager" and spec.mode == "inference" else None,
         # measured on the eager model, in one inference forward
-        d_params=delta("params"), d_macs=delta("macs"), d_elementwise_ops=delta("elementwise_ops"),
-        d_latency_pct=pct(est.median) if est else None, d_latency_pct_ci_low=pct(est.low) if est else None,
+        d_params=delta("params"),
+        d_macs=delta("macs"),
+        d_elementwise_ops=delta("elementwise_ops"),
+        d_latency_pct=pct(est.median) if est else None,
+        d_latency_pct_ci_low=pct(est.low) if est else None,
         d_latency_pct_ci_high=pct(est.high) if est else None,
-        max_abs_diff=check.max_abs_diff if check else None, output_abs_max=check.output_abs_max if check else None,
-        top1_agreement=check.top1_agreement if check else None, attn_ops_int8=ops.int8 if ops else None,
+        max_abs_diff=check.max_abs_diff if check else None,
+        output_abs_max=check.output_abs_max if check else None,
+        top1_agreement=check.top1_agreement if check else None,
+        attn_ops_int8=ops.int8 if ops else None,
         attn_ops_float=ops.float if ops else None,
         attn_float_op_types=";".join(f"{k}:{v}" for k, v in ops.float_types.items()) if ops else "",
-        status="failed" if error else "ok", error=error,
-        torch_version=env.torch_version, cuda_version=env.cuda_version, device_name=env.device_name,
-        cpu_name=env.cpu_name, cpu_cache_kib=env.cpu_cache_kib, allocator=allocator_name() if lat else "", host=env.host, git_sha=env.git_sha, timestamp_utc=env.timestamp_utc,
-    )  # fmt: skip
+        status="failed" if error else "ok",
+        error=error,
+        torch_version=env.torch_version,
+        cuda_version=env.cuda_version,
+        device_name=env.device_name,
+        cpu_name=env.cpu_name,
+        cpu_cache_kib=env.cpu_cache_kib,
+        allocator=allocator_name() if lat else "",
+        host=env.host,
+        git_sha=env.git_sha,
+        timestamp_utc=env.timestamp_utc,
+    )
 
 
 def profile(
@@ -351,9 +419,18 @@ def profile(
         if (name, build) not in made:
             lat = latencies.get((name, build))
             made[(name, build)] = _record(
-                spec, env, name, build, costs.get(name), lat, costs.get(BASELINE), estimates.get((name, build)),
-                failed.get((name, build), ""), checks.get((name, build)), stop if lat else "",
-            )  # fmt: skip
+                spec,
+                env,
+                name,
+                build,
+                costs.get(name),
+                lat,
+                costs.get(BASELINE),
+                estimates.get((name, build)),
+                failed.get((name, build), ""),
+                checks.get((name, build)),
+                stop if lat else "",
+            )
         return made[(name, build)]
 
     def emit(names: list[str]) -> None:

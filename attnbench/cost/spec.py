@@ -30,20 +30,40 @@ def check_name(registry: modules.Registry, name: str) -> None:
 
 
 OPTIONS: dict[str, str | None] = {
-    "module": "--module", "backbone": "--backbone", "width": "--width", "input_size": "--input", "batch": "--batch",
-    "device": "--device", "dtype": "--dtype", "threads": "--threads", "warmup": "--warmup", "repeats": "--repeats",
-    "reduction": "--reduction", "position": "--position", "num_classes": "--num-classes",
-    "small_input": "--small-input", "weights": "--weights", "runtime": "--runtime", "mode": "--mode",
-    "head": "--head", "output_stride": "--output-stride", "head_slots": "--head-slots",
-}  # fmt: skip
+    "module": "--module",
+    "backbone": "--backbone",
+    "width": "--width",
+    "input_size": "--input",
+    "batch": "--batch",
+    "device": "--device",
+    "dtype": "--dtype",
+    "threads": "--threads",
+    "warmup": "--warmup",
+    "repeats": "--repeats",
+    "reduction": "--reduction",
+    "position": "--position",
+    "num_classes": "--num-classes",
+    "small_input": "--small-input",
+    "weights": "--weights",
+    "runtime": "--runtime",
+    "mode": "--mode",
+    "head": "--head",
+    "output_stride": "--output-stride",
+    "head_slots": "--head-slots",
+}
 """How messages name each ``ProfileSpec`` field: ``profile``'s options. A caller with other names passes its own
 (``validate(names=...)``): another command's options (``sweep``'s ``--widths``), a baseline file's columns, or
 ``None`` for an option the command does not have, so that no message suggests it."""
 
 FILE_COLUMNS: dict[str, str | None] = {
-    **{name: name for name in OPTIONS}, "module": None, "small_input": None, "weights": None, "head": None,
-    "output_stride": None, "head_slots": None,
-}  # fmt: skip
+    **{name: name for name in OPTIONS},
+    "module": None,
+    "small_input": None,
+    "weights": None,
+    "head": None,
+    "output_stride": None,
+    "head_slots": None,
+}
 """Names for a spec read from a file (a baseline): the fields are its columns, and no message suggests an option."""
 
 
@@ -71,9 +91,13 @@ def check_device(device: str, option: str | None = "--device") -> None:
 
 
 def check_model(
-    backbone: str, width: float, input_size: InputSize, small_input: bool, hint_small: bool = True,
+    backbone: str,
+    width: float,
+    input_size: InputSize,
+    small_input: bool,
+    hint_small: bool = True,
     names: dict[str, str | None] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Raise a one-line ``UsageError`` when width or input size do not fit ``backbone`` (a registered name).
 
     ``names`` as for ``ProfileSpec.validate``; ``hint_small=False`` (or no ``small_input`` name) leaves out the
@@ -98,9 +122,13 @@ def check_model(
 
 
 def check_head(
-    backbone: str, head: str, stride: int | None = None, slots: str | None = None, small_input: bool = False,
+    backbone: str,
+    head: str,
+    stride: int | None = None,
+    slots: str | None = None,
+    small_input: bool = False,
     opt: Callable[[str], str] = lambda field: OPTIONS.get(field) or field,
-) -> None:  # fmt: skip
+) -> None:
     """A registered head on a backbone it takes, at a stride and slot rule it offers (``None``: its own), on the
     full-stride backbone; ``opt`` names a field as the caller's user knows it."""
     check_name(modules.HEADS, head)

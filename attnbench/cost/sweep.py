@@ -131,25 +131,34 @@ def row_timing(row: dict[str, Any]) -> Timing | None:
 
 
 def plan(
-    build_spec: Callable[..., ProfileSpec], modules: Iterable[str], backbones: Iterable[str], widths: Iterable[float],
-    inputs: Iterable[int], **fields: Any,
-) -> list[ProfileSpec]:  # fmt: skip
+    build_spec: Callable[..., ProfileSpec],
+    modules: Iterable[str],
+    backbones: Iterable[str],
+    widths: Iterable[float],
+    inputs: Iterable[int],
+    **fields: Any,
+) -> list[ProfileSpec]:
     """One validated spec per (backbone, width, input); raises on the first bad configuration, before any work.
 
     A value given twice (``--widths 0.5,.5``) is one configuration, measured once.
     """
     mods = list(modules)
     axes = [list(dict.fromkeys(axis)) for axis in (backbones, widths, inputs)]
-    return [build_spec(mods, backbone=b, width=w, input_size=i, **fields)
-            for b, w, i in itertools.product(*axes)]  # fmt: skip
+    return [build_spec(mods, backbone=b, width=w, input_size=i, **fields) for b, w, i in itertools.product(*axes)]
 
 
 def upgrade(path: Path, option: str = "--csv") -> bool:
     """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator, the timing settings, ...) with today's
     header, so rows can be appended; its rows kept, the new columns filled by ``records.legacy_defaults`` (their
     build's runtime, no quantization, inference, the rest empty). Returns whether the file was rewritten."""
-    return upgrade_header(path, COLUMNS, ADDED_COLUMNS, legacy_defaults, option=option,
-                          filled="runtime from their build, quantize none, mode inference")  # fmt: skip
+    return upgrade_header(
+        path,
+        COLUMNS,
+        ADDED_COLUMNS,
+        legacy_defaults,
+        option=option,
+        filled="runtime from their build, quantize none, mode inference",
+    )
 
 
 def existing(path: Path) -> Done:
@@ -220,9 +229,23 @@ def run(
 
 def _key_fields(spec: ProfileSpec, name: str, build: str) -> dict[str, Any]:
     reduction = reduction_for(spec, name)
-    return {"backbone": spec.backbone, "module": name, "position": effective_position(spec, name),
-            "reduction": reduction.value, "reduction_rule": reduction.rule, "width": spec.width,
-            "input_size": input_label(spec.input_size), "head": spec.head or "",
-            "head_classes": spec.classes if spec.head else None, "output_stride": spec.stride,
-            "head_slots": spec.slots, "batch": spec.batch, "device": spec.device, "dtype": spec.dtype,
-            "threads": spec.threads, "build": build, "quantize": spec.quantize, "mode": spec.mode}  # fmt: skip
+    return {
+        "backbone": spec.backbone,
+        "module": name,
+        "position": effective_position(spec, name),
+        "reduction": reduction.value,
+        "reduction_rule": reduction.rule,
+        "width": spec.width,
+        "input_size": input_label(spec.input_size),
+        "head": spec.head or "",
+        "head_classes": spec.classes if spec.head else None,
+        "output_stride": spec.stride,
+        "head_slots": spec.slots,
+        "batch": spec.batch,
+        "device": spec.device,
+        "dtype": spec.dtype,
+        "threads": spec.threads,
+        "build": build,
+        "quantize": spec.quantize,
+        "mode": spec.mode,
+    }

@@ -125,9 +125,14 @@ class CallTimer:
 
 
 def time_latency(
-    fn: Callable[[], Any], *, threads: int, warmup: int, repeats: int, calls_per_sample: int | None = None,
+    fn: Callable[[], Any],
+    *,
+    threads: int,
+    warmup: int,
+    repeats: int,
+    calls_per_sample: int | None = None,
     device: str = "cpu",
-) -> Latency:  # fmt: skip
+) -> Latency:
     """Time ``fn()`` alone: ``warmup`` calls (at least one, for calibration), then ``repeats`` samples.
 
     Args:

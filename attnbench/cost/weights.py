@@ -326,9 +326,14 @@ def check_spec_weights(spec: ProfileSpec) -> None:
     for name in spec.modules:
         try:
             model = modules.create_model(
-                spec.backbone, name, width=spec.width, num_classes=spec.classes, position=spec.position,
-                small_input=spec.small_input, attn_kwargs=spec.module_kwargs(),
-            )  # fmt: skip
+                spec.backbone,
+                name,
+                width=spec.width,
+                num_classes=spec.classes,
+                position=spec.position,
+                small_input=spec.small_input,
+                attn_kwargs=spec.module_kwargs(),
+            )
         except (ValueError, TypeError, RuntimeError, AssertionError):
             continue
         if modules.find_attention(model):

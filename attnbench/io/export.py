@@ -50,10 +50,25 @@ def to_markdown(
 
 
 _LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "×": r"$\times$", "−": "--", "±": r"$\pm$",
-    "Δ": r"$\Delta$", "≈": r"$\approx$", "–": "--", "→": r"$\rightarrow$", "§": r"\S{}",
-}  # fmt: skip
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "×": r"$\times$",
+    "−": "--",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "≈": r"$\approx$",
+    "–": "--",
+    "→": r"$\rightarrow$",
+    "§": r"\S{}",
+}
 
 
 LATEX_REQUIRES = r"% requires \usepackage{booktabs}"
@@ -76,8 +91,12 @@ def to_latex(
     out = [LATEX_REQUIRES, r"\begin{table}[t]", r"\centering", r"\small"]
     if title:
         out.append(r"\caption{" + latex_escape(title) + "}")
-    out += [r"\begin{tabular}{" + spec + "}", r"\toprule", " & ".join(latex_escape(c) for c in columns) + r" \\",
-            r"\midrule"]  # fmt: skip
+    out += [
+        r"\begin{tabular}{" + spec + "}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in columns) + r" \\",
+        r"\midrule",
+    ]
     out += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in rows]
     out += [r"\bottomrule", r"\end{tabular}"]
     if footnotes:

@@ -41,8 +41,19 @@ __all__ = [
 
 # Columns that identify a model, in label order; every other column (seed, timestamps, measurements) is not
 # part of a model's identity, so rows differing only there are repeats of one model.
-_IDENTITY = ("table", "backbone", "module", "position", "reduction", "width", "input_size", "batch", "device",
-             "dtype", "threads")  # fmt: skip
+_IDENTITY = (
+    "table",
+    "backbone",
+    "module",
+    "position",
+    "reduction",
+    "width",
+    "input_size",
+    "batch",
+    "device",
+    "dtype",
+    "threads",
+)
 _DROP_ORDER = ("position", "threads", "dtype", "device", "batch", "reduction", "table", "input_size", "width")
 """Label columns tried for removal, first to last, when the remaining ones still tell every model apart."""
 
@@ -107,8 +118,13 @@ def axis_label(column: str, values: Sequence[float] = ()) -> tuple[str, float]:
             break
     finite = [abs(v) for v in values if not math.isnan(v)]
     top = max(finite) if finite else 0.0
-    millions = {"macs": "MACs", "madds": "MAdds", "params": "params", "elementwise_ops": "element-wise ops",
-                "flops": "FLOPs"}  # fmt: skip
+    millions = {
+        "macs": "MACs",
+        "madds": "MAdds",
+        "params": "params",
+        "elementwise_ops": "element-wise ops",
+        "flops": "FLOPs",
+    }
     if base in millions:
         return f"{prefix}{millions[base]} (M)", 1e-6
     if base.startswith("latency_ms"):
@@ -142,8 +158,13 @@ def _fmt(column: str, value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and column != "width":
         value = int(value)
     text = f"{value:g}" if isinstance(value, float) else str(value)
-    return {"reduction": f"r{text}", "width": f"×{text}", "input_size": f"@{text}", "batch": f"b{text}",
-            "threads": f"{text}thr"}.get(column, text)  # fmt: skip
+    return {
+        "reduction": f"r{text}",
+        "width": f"×{text}",
+        "input_size": f"@{text}",
+        "batch": f"b{text}",
+        "threads": f"{text}thr",
+    }.get(column, text)
 
 
 def _describe_constant(column: str, value: Any) -> str:
@@ -440,8 +461,7 @@ def choose_label_boxes(
     return result
 
 
-def _place_labels(ax: Any, renderer: Any, pts: list[tuple[float, float]], texts: list[str],
-                  bold: list[bool]) -> None:  # fmt: skip
+def _place_labels(ax: Any, renderer: Any, pts: list[tuple[float, float]], texts: list[str], bold: list[bool]) -> None:
     """Annotate each point with its label, Pareto points first, avoiding other labels and markers."""
     font = _LABEL_FONT if len(pts) <= 20 else _LABEL_FONT - 1 if len(pts) <= 40 else _LABEL_FONT - 2
     px_per_pt = _DPI / 72.0
@@ -462,13 +482,18 @@ def _place_labels(ax: Any, renderer: Any, pts: list[tuple[float, float]], texts:
     for i, (dx, dy, radius) in enumerate(choose_label_boxes(centers, sizes, bounds, fixed, order)):
         norm = math.hypot(dx, dy)
         ax.annotate(
-            texts[i], pts[i], xytext=(dx / norm * radius, dy / norm * radius), textcoords="offset points",
+            texts[i],
+            pts[i],
+            xytext=(dx / norm * radius, dy / norm * radius),
+            textcoords="offset points",
             ha="left" if dx > 0 else "right" if dx < 0 else "center",
             va="bottom" if dy > 0 else "top" if dy < 0 else "center",
-            fontsize=font, fontweight="bold" if bold[i] else "normal", zorder=6,
+            fontsize=font,
+            fontweight="bold" if bold[i] else "normal",
+            zorder=6,
             bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8),
             arrowprops=dict(arrowstyle="-", color="0.5", lw=0.7, shrinkA=0, shrinkB=5) if radius > _RADII[1] else None,
-        )  # fmt: skip
+        )
 
 
 def _log_axis(axis: Any, set_scale: Any) -> None:
@@ -588,8 +613,17 @@ def _labelled(n_points: int, front: set[int]) -> list[int]:
     return sorted(front) if len(front) <= LABEL_LIMIT else []
 
 
-def _title(csv_path: Path, xlabel: str, ylabel: str, shared: list[str], where: Mapping[str, Any] | None,
-           n_rows: int, n_points: int, skipped: int, n_labelled: int | None = None) -> str:  # fmt: skip
+def _title(
+    csv_path: Path,
+    xlabel: str,
+    ylabel: str,
+    shared: list[str],
+    where: Mapping[str, Any] | None,
+    n_rows: int,
+    n_points: int,
+    skipped: int,
+    n_labelled: int | None = None,
+) -> str:
     line1 = f"{ylabel} vs {xlabel}  —  {csv_path.name}"
     facts = []
     if where:
@@ -607,8 +641,14 @@ def _title(csv_path: Path, xlabel: str, ylabel: str, shared: list[str], where: M
     return line1 + "\n" + "  ·  ".join(facts)
 
 
-def _draw(points: list[PlotPoint], front: set[int], xaxis: tuple[str, float, bool], yaxis: tuple[str, float, bool],
-          title: str, labelled: Sequence[int] | None = None) -> Any:  # fmt: skip
+def _draw(
+    points: list[PlotPoint],
+    front: set[int],
+    xaxis: tuple[str, float, bool],
+    yaxis: tuple[str, float, bool],
+    title: str,
+    labelled: Sequence[int] | None = None,
+) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -624,21 +664,52 @@ def _draw(points: list[PlotPoint], front: set[int], xaxis: tuple[str, float, boo
     spread = [i for i, p in enumerate(points) if p.n > 1 and (p.x_max > p.x_min or p.y_max > p.y_min)]
     if spread:
         ax.errorbar(
-            [px[i] for i in spread], [py[i] for i in spread],
-            xerr=[[(points[i].x - points[i].x_min) * kx for i in spread],
-                  [(points[i].x_max - points[i].x) * kx for i in spread]],
-            yerr=[[(points[i].y - points[i].y_min) * ky for i in spread],
-                  [(points[i].y_max - points[i].y) * ky for i in spread]],
-            fmt="none", ecolor="0.55", elinewidth=1.0, capsize=3, zorder=2,
-        )  # fmt: skip
+            [px[i] for i in spread],
+            [py[i] for i in spread],
+            xerr=[
+                [(points[i].x - points[i].x_min) * kx for i in spread],
+                [(points[i].x_max - points[i].x) * kx for i in spread],
+            ],
+            yerr=[
+                [(points[i].y - points[i].y_min) * ky for i in spread],
+                [(points[i].y_max - points[i].y) * ky for i in spread],
+            ],
+            fmt="none",
+            ecolor="0.55",
+            elinewidth=1.0,
+            capsize=3,
+            zorder=2,
+        )
     others = [i for i in range(len(points)) if i not in front]
-    ax.scatter([px[i] for i in others], [py[i] for i in others], s=70, color=_COLOR_POINT, alpha=0.9, zorder=3,
-               edgecolors="white", linewidths=0.8)  # fmt: skip
+    ax.scatter(
+        [px[i] for i in others],
+        [py[i] for i in others],
+        s=70,
+        color=_COLOR_POINT,
+        alpha=0.9,
+        zorder=3,
+        edgecolors="white",
+        linewidths=0.8,
+    )
     ordered = sorted(front, key=lambda i: (px[i], py[i]))
-    ax.step([px[i] for i in ordered], [py[i] for i in ordered], where="pre" if max_x else "post",
-            color=_COLOR_FRONT, lw=1.8, ls="--", zorder=2.5)  # fmt: skip
-    ax.scatter([px[i] for i in ordered], [py[i] for i in ordered], s=120, color=_COLOR_FRONT, edgecolors="black",
-               linewidths=1.0, zorder=4)  # fmt: skip
+    ax.step(
+        [px[i] for i in ordered],
+        [py[i] for i in ordered],
+        where="pre" if max_x else "post",
+        color=_COLOR_FRONT,
+        lw=1.8,
+        ls="--",
+        zorder=2.5,
+    )
+    ax.scatter(
+        [px[i] for i in ordered],
+        [py[i] for i in ordered],
+        s=120,
+        color=_COLOR_FRONT,
+        edgecolors="black",
+        linewidths=1.0,
+        zorder=4,
+    )
 
     if _use_log(px):
         _log_axis(ax.xaxis, ax.set_xscale)
@@ -658,9 +729,17 @@ def _draw(points: list[PlotPoint], front: set[int], xaxis: tuple[str, float, boo
     better = f"{'higher' if max_x else 'lower'} x, {'higher' if max_y else 'lower'} y"
     handles = [
         Line2D([], [], marker="o", ls="none", color=_COLOR_POINT, markersize=8, label="model"),
-        Line2D([], [], marker="o", ls="--", color=_COLOR_FRONT, markeredgecolor="black", markersize=10,
-               label=f"Pareto front (better: {better})"),
-    ]  # fmt: skip
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="--",
+            color=_COLOR_FRONT,
+            markeredgecolor="black",
+            markersize=10,
+            label=f"Pareto front (better: {better})",
+        ),
+    ]
     if spread:
         handles.append(Line2D([], [], color="0.55", marker="|", markersize=10, label="min–max over repeats"))
     # Below the axes, so it never hides a point or a label.
@@ -749,8 +828,9 @@ def plot_curves(
         for t, m, curve in runs:
             if t != task:
                 continue
-            ax.plot(range(1, len(curve) + 1), curve, color=colours[m], alpha=0.8, lw=1.2,
-                    label=m if m not in seen else None)  # fmt: skip
+            ax.plot(
+                range(1, len(curve) + 1), curve, color=colours[m], alpha=0.8, lw=1.2, label=m if m not in seen else None
+            )
             seen.add(m)
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("epoch")

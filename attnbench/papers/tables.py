@@ -355,12 +355,40 @@ def get_table(name: str) -> TableSpec:
 
 
 TABLE_COLUMNS = (
-    "table", "row", "backbone", "module", "width", "reduction", "reduction_rule", "input_size", "head",
-    "output_stride", "head_classes", "runtime", "quantize", "published_params", "published_madds", "published_top1",
-    "published_score", "score_metric", "published_score_text", "published_params_text", "published_madds_text",
-    "source", "params", "macs", "elementwise_ops", "d_params_pct", "d_macs_pct", "params_differs", "macs_differs",
-    "latency_ms_median", "latency_ms_iqr", "d_latency_pct", "note",
-)  # fmt: skip
+    "table",
+    "row",
+    "backbone",
+    "module",
+    "width",
+    "reduction",
+    "reduction_rule",
+    "input_size",
+    "head",
+    "output_stride",
+    "head_classes",
+    "runtime",
+    "quantize",
+    "published_params",
+    "published_madds",
+    "published_top1",
+    "published_score",
+    "score_metric",
+    "published_score_text",
+    "published_params_text",
+    "published_madds_text",
+    "source",
+    "params",
+    "macs",
+    "elementwise_ops",
+    "d_params_pct",
+    "d_macs_pct",
+    "params_differs",
+    "macs_differs",
+    "latency_ms_median",
+    "latency_ms_iqr",
+    "d_latency_pct",
+    "note",
+)
 
 
 def _pct(ours: float, published: Published | None) -> float | None:
@@ -399,9 +427,12 @@ def measure_groups(spec: TableSpec) -> dict[Group, list[str]]:
 
 
 def measure_table(
-    spec: TableSpec, latency: bool = False, input_size: InputSize | None = None,
-    progress: Callable[[str, bool], None] | None = None, **profile_fields: Any,
-) -> list[dict[str, Any]]:  # fmt: skip
+    spec: TableSpec,
+    latency: bool = False,
+    input_size: InputSize | None = None,
+    progress: Callable[[str, bool], None] | None = None,
+    **profile_fields: Any,
+) -> list[dict[str, Any]]:
     """Build and measure every row of ``spec``; one dict per row with ``TABLE_COLUMNS``.
 
     Rows that share backbone, width, reduction and head are measured in one profile run (with its own baseline),
@@ -421,9 +452,20 @@ def measure_table(
         label = f"{backbone}{on} ×{width:g} r={reduction}: {', '.join(['none', *names])}"
         if progress:
             progress(label, False)
-        ps = build_spec(names, backbone=backbone, width=width, reduction=reduction, input_size=size, head=head,
-                        output_stride=stride, num_classes=classes, latency=latency, memory=False,
-                        require_module=False, **profile_fields)  # fmt: skip
+        ps = build_spec(
+            names,
+            backbone=backbone,
+            width=width,
+            reduction=reduction,
+            input_size=size,
+            head=head,
+            output_stride=stride,
+            num_classes=classes,
+            latency=latency,
+            memory=False,
+            require_module=False,
+            **profile_fields,
+        )
         inner = (lambda text, label=label: progress(f"{label}: {text}", False)) if progress else None
         for rec in profile(ps, inner).records:
             key = (group if rec.module != BASELINE else (*group[:2], None, *group[3:]), rec.module, rec.build)
@@ -435,21 +477,43 @@ def measure_table(
         group = _group(row, row.reduction if row.module != BASELINE else None)
         rec = measured[(group, row.module, build)]
         pp, pm = (Published(row.params) if row.params else None), (Published(row.madds) if row.madds else None)
-        out.append({
-            "table": spec.name, "row": row.label, "backbone": row.backbone, "module": row.module, "width": row.width,
-            "reduction": rec.reduction, "reduction_rule": rec.reduction_rule, "input_size": input_label(size), "head": rec.head,
-            "output_stride": rec.output_stride, "head_classes": rec.head_classes, "runtime": rec.build,
-            "quantize": rec.quantize, "published_params": pp.value if pp else None,
-            "published_madds": pm.value if pm else None, "published_top1": float(row.top1) if row.top1 else None,
-            "published_score": float(row.score) if row.score else None, "score_metric": row.score_metric,
-            "published_score_text": row.score or "",
-            "published_params_text": row.params or "", "published_madds_text": row.madds or "", "source": row.source,
-            "params": rec.params, "macs": rec.macs, "elementwise_ops": rec.elementwise_ops,
-            "d_params_pct": _pct(rec.params, pp), "d_macs_pct": _pct(rec.macs, pm),
-            "params_differs": _differs(rec.params, pp), "macs_differs": _differs(rec.macs, pm),
-            "latency_ms_median": rec.latency_ms_median, "latency_ms_iqr": rec.latency_ms_iqr,
-            "d_latency_pct": rec.d_latency_pct, "note": row.note,
-        })  # fmt: skip
+        out.append(
+            {
+                "table": spec.name,
+                "row": row.label,
+                "backbone": row.backbone,
+                "module": row.module,
+                "width": row.width,
+                "reduction": rec.reduction,
+                "reduction_rule": rec.reduction_rule,
+                "input_size": input_label(size),
+                "head": rec.head,
+                "output_stride": rec.output_stride,
+                "head_classes": rec.head_classes,
+                "runtime": rec.build,
+                "quantize": rec.quantize,
+                "published_params": pp.value if pp else None,
+                "published_madds": pm.value if pm else None,
+                "published_top1": float(row.top1) if row.top1 else None,
+                "published_score": float(row.score) if row.score else None,
+                "score_metric": row.score_metric,
+                "published_score_text": row.score or "",
+                "published_params_text": row.params or "",
+                "published_madds_text": row.madds or "",
+                "source": row.source,
+                "params": rec.params,
+                "macs": rec.macs,
+                "elementwise_ops": rec.elementwise_ops,
+                "d_params_pct": _pct(rec.params, pp),
+                "d_macs_pct": _pct(rec.macs, pm),
+                "params_differs": _differs(rec.params, pp),
+                "macs_differs": _differs(rec.macs, pm),
+                "latency_ms_median": rec.latency_ms_median,
+                "latency_ms_iqr": rec.latency_ms_iqr,
+                "d_latency_pct": rec.d_latency_pct,
+                "note": row.note,
+            }
+        )
     return out
 
 
@@ -500,8 +564,10 @@ def check_tables() -> None:
                 problems.append(f"{where}: two rows with the same label, backbone and width")
             metrics = [e.metric for e in row.published]
             if "params" not in metrics or "madds" not in metrics or sum(m in SCORES for m in metrics) != 1:
-                problems.append(f"{where}: {DATA_FILE} needs one line each for params, madds and one task metric "
-                                f"({', '.join(SCORES)})")  # fmt: skip
+                problems.append(
+                    f"{where}: {DATA_FILE} needs one line each for params, madds and one task metric "
+                    f"({', '.join(SCORES)})"
+                )
             if row.source not in TAGS:
                 problems.append(f"{where}: its stated values mix confidence tags ({row.source})")
             modules.BACKBONES.get(row.backbone)

@@ -224,9 +224,14 @@ def quantized(model: nn.Module, x: torch.Tensor, request: Request) -> Exported:
             # them (CBAM's spatial gate). SE's and CA's quantized modules come out byte-identical either way.
             quant_pre_process(str(base.path), str(pre), skip_optimization=True, skip_symbolic_shape=True)
             quantize_static(
-                str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            )  # fmt: skip
+                str(pre),
+                str(path),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+            )
     except Exception as exc:  # the quantizer raises many types; each becomes this model's failed row
         raise ExportError(f"int8 quantization failed: {reason(exc)}") from exc
     proto = onnx.load(str(path))

@@ -39,8 +39,11 @@ class OpenVino:
 
         exported = built(model, x, request)
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": request.threads, "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "f32"}  # fmt: skip
+        config = {
+            "INFERENCE_NUM_THREADS": request.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
         try:
             compiled = core.compile_model(core.read_model(str(exported.path)), "CPU", config)
         except Exception as exc:  # OpenVINO raises its own types for a graph it cannot compile
@@ -56,9 +59,11 @@ class OpenVino:
             return torch.from_numpy(next(iter(out.values())).copy())
 
         return Prepared(
-            call=lambda: timed.infer(feed, share_inputs=True), run=run, graph=exported.graph,
+            call=lambda: timed.infer(feed, share_inputs=True),
+            run=run,
+            graph=exported.graph,
             ops=executed(compiled, exported.attention_nodes),
-        )  # fmt: skip
+        )
 
 
 def executed(compiled: Any, attention_nodes: frozenset[str]) -> OpTally:

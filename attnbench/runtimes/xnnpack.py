@@ -103,9 +103,10 @@ class ExecuTorch:
 
         quant = ", int8 (XNNPACK PT2E quantizer, per-channel)" if request.quantize == "int8" else ""
         return Prepared(
-            call=lambda: method.execute([x]), run=run,
+            call=lambda: method.execute([x]),
+            run=run,
             graph=f"executorch .pte (torch.export, XNNPACK delegate: {delegated} subgraphs, {outside} ops outside){quant}",
-        )  # fmt: skip
+        )
 
 
 RUNTIME = ExecuTorch()

@@ -18,8 +18,9 @@ class TinyNet(nn.Module):
     def __init__(self, width=1.0, num_classes=10, small_input=False, attn_layer=None, attn_position="block"):
         super().__init__()
         c = max(8, int(16 * width))
-        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, stride=1 if small_input else 2, padding=1), nn.BatchNorm2d(c),
-                                  nn.ReLU())  # fmt: skip
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, c, 3, stride=1 if small_input else 2, padding=1), nn.BatchNorm2d(c), nn.ReLU()
+        )
         self.conv = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c), nn.BatchNorm2d(c), nn.ReLU6())
         self.attn = attn_layer(c) if attn_layer is not None else nn.Identity()
         self.head = nn.Linear(c, num_classes)
@@ -35,9 +36,16 @@ def _tinynet(width=1.0, num_classes=10, small_input=False, attn_layer=None, attn
 
 if "tinynet" not in BACKBONES:
     BACKBONES.register(
-        "tinynet", _tinynet, paper="attnbench test backbone", arxiv="", positions=("block",), stage_slot="",
-        width_range=(0.25, 2.0), min_input=16, min_input_small=8,
-    )  # fmt: skip
+        "tinynet",
+        _tinynet,
+        paper="attnbench test backbone",
+        arxiv="",
+        positions=("block",),
+        stage_slot="",
+        width_range=(0.25, 2.0),
+        min_input=16,
+        min_input_small=8,
+    )
 
 
 if "sigmoid_gate" not in ATTENTION:
@@ -68,8 +76,9 @@ if "no_export" not in ATTENTION:
 
 if "drift" not in ATTENTION:
 
-    @ATTENTION.register("drift", paper="attnbench test gate whose eager output changes with every call", arxiv="",
-                        hook="block")  # fmt: skip
+    @ATTENTION.register(
+        "drift", paper="attnbench test gate whose eager output changes with every call", arxiv="", hook="block"
+    )
     class Drift(nn.Module):
         """An exporter bakes the call count it saw into the graph; eager's next call differs from it. The count is
         the class's, so a copy of the model (each runtime gets one) shares it."""

@@ -58,17 +58,40 @@ from .refs import (
     DataRef,
     expand_data,
     parse_data,
-)  # fmt: skip
+)
 from .splits import BatchTransform, ImageData, LazyImageSplit, Split, TensorSplit, split_off
 from .synthetic import SHAPES, SyntheticOptions, make_synthetic, num_label_classes, render_synthetic, synthetic_labels
 
 __all__ = [
-    "AUGMENTS", "DATA_KINDS", "LABEL_MAPS", "SHAPES", "SYNTHETIC_KEYS", "BatchTransform", "DataError", "DataRef",
-    "ImageData", "LazyImageSplit", "Split", "SyntheticOptions", "TaskInfo", "TensorSplit", "check_augment",
-    "default_augment", "describe_data", "expand_data", "load_cifar", "load_data", "load_imagefolder",
-    "make_synthetic", "num_label_classes", "parse_data", "render_synthetic", "split_off", "synthetic_labels",
+    "AUGMENTS",
+    "DATA_KINDS",
+    "LABEL_MAPS",
+    "SHAPES",
+    "SYNTHETIC_KEYS",
+    "BatchTransform",
+    "DataError",
+    "DataRef",
+    "ImageData",
+    "LazyImageSplit",
+    "Split",
+    "SyntheticOptions",
+    "TaskInfo",
+    "TensorSplit",
+    "check_augment",
+    "default_augment",
+    "describe_data",
+    "expand_data",
+    "load_cifar",
+    "load_data",
+    "load_imagefolder",
+    "make_synthetic",
+    "num_label_classes",
+    "parse_data",
+    "render_synthetic",
+    "split_off",
+    "synthetic_labels",
     "synthetic_options_for",
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)
@@ -86,8 +109,9 @@ class TaskInfo:
         return TaskInfo(data.name, data.num_classes, len(data.train), len(data.test), data.eval_split)
 
 
-def describe_data(ref: DataRef, input_size: int, synthetic: SyntheticOptions | None, val_fraction: float
-                  ) -> TaskInfo | None:  # fmt: skip
+def describe_data(
+    ref: DataRef, input_size: int, synthetic: SyntheticOptions | None, val_fraction: float
+) -> TaskInfo | None:
     """A synthetic task's ``TaskInfo`` without rendering it (``None`` for tasks that must be read to be known, and
     for a validation share, whose per-class rounding depends on the labels)."""
     if ref.dense and val_fraction <= 0:
@@ -123,11 +147,14 @@ def check_augment(ref: DataRef, augment: str) -> None:
     if augment not in AUGMENTS:
         raise UsageError(f"--augment '{augment}' is unknown; choose from: {', '.join(AUGMENTS)}.")
     if ref.dense and augment != "none":
-        raise UsageError(f"--augment {augment} would move the pixels but not the label map of --data {ref}; "
-                         "use --augment none.")  # fmt: skip
+        raise UsageError(
+            f"--augment {augment} would move the pixels but not the label map of --data {ref}; use --augment none."
+        )
     if ref.synthetic and augment != "none" and (augment != "flip" or ref.labels in ("shape-col", "shape-row-col")):
-        raise UsageError(f"--augment {augment} changes where the shape is, i.e. the label of --data {ref}; "
-                         "use --augment none (or flip for the shape and shape-row labels).")  # fmt: skip
+        raise UsageError(
+            f"--augment {augment} changes where the shape is, i.e. the label of --data {ref}; "
+            "use --augment none (or flip for the shape and shape-row labels)."
+        )
 
 
 def synthetic_options_for(ref: DataRef, input_size: int, base: SyntheticOptions | None = None) -> SyntheticOptions:
@@ -186,8 +213,9 @@ def load_data(
             so the test split stays unseen while a recipe is tuned. 0: train on all of it, evaluate on the test split.
         cache_dir: image folders only: the folder of decoded-image caches (``imagecache``); ``None``: none.
     """
-    data = _load(ref, input_size, synthetic, holdout_fraction, cache, threads, augment or default_augment(ref),
-                 cache_dir)  # fmt: skip
+    data = _load(
+        ref, input_size, synthetic, holdout_fraction, cache, threads, augment or default_augment(ref), cache_dir
+    )
     if val_fraction <= 0:
         return data
     train, val = split_off(data.train, val_fraction)
@@ -195,9 +223,15 @@ def load_data(
 
 
 def _load(
-    ref: DataRef, input_size: int, synthetic: SyntheticOptions | None, holdout_fraction: float, cache: bool | None,
-    threads: int | None, augment: str, cache_dir: Path | None,
-) -> ImageData:  # fmt: skip
+    ref: DataRef,
+    input_size: int,
+    synthetic: SyntheticOptions | None,
+    holdout_fraction: float,
+    cache: bool | None,
+    threads: int | None,
+    augment: str,
+    cache_dir: Path | None,
+) -> ImageData:
     check_augment(ref, augment)
     if ref.dense:
         from ..dense import label_entropy, make_dense
@@ -206,28 +240,50 @@ def _load(
         train, test = make_dense(dense)
         mean, std = _mean_std(train.images)
         plain = BatchTransform("none", input_size, mean, std)
-        return ImageData(str(ref), dense.num_classes, train, test, plain, plain,
-                         chance_loss=label_entropy(train.labels, dense.num_classes))  # fmt: skip
+        return ImageData(
+            str(ref),
+            dense.num_classes,
+            train,
+            test,
+            plain,
+            plain,
+            chance_loss=label_entropy(train.labels, dense.num_classes),
+        )
     if ref.synthetic:
         opts = synthetic_options_for(ref, input_size, synthetic)
         train, test = make_synthetic(opts, ref.labels)
         mean, std = _mean_std(train.images)
         plain = BatchTransform("none", input_size, mean, std)
-        return ImageData(str(ref), num_label_classes(opts, ref.labels), train, test,
-                         _transform(ref.kind, augment, input_size, mean, std), plain)  # fmt: skip
+        return ImageData(
+            str(ref),
+            num_label_classes(opts, ref.labels),
+            train,
+            test,
+            _transform(ref.kind, augment, input_size, mean, std),
+            plain,
+        )
     assert ref.path is not None
     if ref.kind in CIFAR_MEAN_STD:
         train, test, classes = load_cifar(ref.kind, ref.path)
         mean, std = CIFAR_MEAN_STD[ref.kind]
         return ImageData(
-            str(ref), classes, train, test,
-            _transform(ref.kind, augment, input_size, mean, std), BatchTransform("none", input_size, mean, std),
-        )  # fmt: skip
-    tr, va, names = load_imagefolder(ref.path, input_size, holdout_fraction, cache, threads or os.cpu_count() or 1,
-                                     cache_dir)  # fmt: skip
+            str(ref),
+            classes,
+            train,
+            test,
+            _transform(ref.kind, augment, input_size, mean, std),
+            BatchTransform("none", input_size, mean, std),
+        )
+    tr, va, names = load_imagefolder(
+        ref.path, input_size, holdout_fraction, cache, threads or os.cpu_count() or 1, cache_dir
+    )
     mean, std = IMAGENET_MEAN_STD
     return ImageData(
-        str(ref), len(names), tr, va,
-        _transform(ref.kind, augment, input_size, mean, std), BatchTransform("center_crop", input_size, mean, std),
+        str(ref),
+        len(names),
+        tr,
+        va,
+        _transform(ref.kind, augment, input_size, mean, std),
+        BatchTransform("center_crop", input_size, mean, std),
         class_names=names,
-    )  # fmt: skip
+    )

@@ -40,8 +40,17 @@ def _read_cifar_file(path: Path, label_key: bytes, layout: str) -> tuple[torch.T
         with path.open("rb") as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             obj = _ArrayUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            IndexError, KeyError, OSError) as exc:  # fmt: skip
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        OSError,
+    ) as exc:
         raise DataError(
             f"CIFAR file '{path}' is corrupt or not a CIFAR python batch ({exc}); expected {layout}."
         ) from None

@@ -24,8 +24,9 @@ def _list_classes(root: Path, what: str) -> dict[str, list[Path]]:
             if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
         )
         if not files:
-            raise DataError(f"class folder '{c}' holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                            f"expected {IMAGEFOLDER_LAYOUT}.")  # fmt: skip
+            raise DataError(
+                f"class folder '{c}' holds no images ({', '.join(IMAGE_EXTENSIONS)}); expected {IMAGEFOLDER_LAYOUT}."
+            )
         out[c.name] = files
     return out
 
@@ -64,9 +65,13 @@ def _materialise(
 
 
 def load_imagefolder(
-    root: Path, input_size: int, holdout_fraction: float = 0.2, cache: bool | None = None, threads: int = 4,
+    root: Path,
+    input_size: int,
+    holdout_fraction: float = 0.2,
+    cache: bool | None = None,
+    threads: int = 4,
     cache_dir: Path | None = None,
-) -> tuple[Split, Split, tuple[str, ...]]:  # fmt: skip
+) -> tuple[Split, Split, tuple[str, ...]]:
     """Read an image-folder tree: (train, val, class names). Images are stored at ``round(input / 0.875)`` px.
 
     Args:
@@ -89,8 +94,10 @@ def load_imagefolder(
         va = _list_classes(val_dir, "validation folder")
         extra = sorted(set(va) - set(tr))
         if extra:
-            raise DataError(f"validation folder '{val_dir}' has classes missing from '{train_dir}': "
-                            f"{', '.join(extra[:5])}; both need the same class folders.")  # fmt: skip
+            raise DataError(
+                f"validation folder '{val_dir}' has classes missing from '{train_dir}': "
+                f"{', '.join(extra[:5])}; both need the same class folders."
+            )
         index = {name: i for i, name in enumerate(tr)}
         train_items = [(p, index[c]) for c, fs in tr.items() for p in fs]
         val_items = [(p, index[c]) for c, fs in va.items() for p in fs]

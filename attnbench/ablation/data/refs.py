@@ -103,8 +103,10 @@ def _synthetic_options(text: str, body: str) -> tuple[tuple[str, str], ...]:
         key, eq, value = (x.strip() for x in part.partition("="))
         key = key.lower()
         if not eq or key not in SYNTHETIC_KEYS:
-            raise UsageError(f"--data '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(SYNTHETIC_KEYS)}; "
-                             "e.g. --data synthetic:labels=shape-row-col,grid=4,size=96.")  # fmt: skip
+            raise UsageError(
+                f"--data '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(SYNTHETIC_KEYS)}; "
+                "e.g. --data synthetic:labels=shape-row-col,grid=4,size=96."
+            )
         if key in given:
             raise UsageError(f"--data '{text}' gives {key} twice; give it once.")
         if key == "labels":
@@ -133,8 +135,10 @@ def parse_data(text: str) -> DataRef:
     """``"synthetic"``, ``"cifar10:/data/x"``… → :class:`DataRef`; raise ``UsageError`` naming the accepted forms."""
     kind, sep, path = text.strip().partition(":")
     kind = kind.strip().lower()
-    forms = ("synthetic, synthetic-shape, synthetic:labels=...,grid=..., dense:cue=row, cifar10:PATH, cifar100:PATH "
-             "or imagefolder:PATH")  # fmt: skip
+    forms = (
+        "synthetic, synthetic-shape, synthetic:labels=...,grid=..., dense:cue=row, cifar10:PATH, cifar100:PATH "
+        "or imagefolder:PATH"
+    )
     if kind not in DATA_KINDS:
         raise UsageError(f"--data '{text}' is not a known data source; use {forms}.")
     if kind == "dense":
@@ -145,8 +149,10 @@ def parse_data(text: str) -> DataRef:
         if not sep:
             return DataRef(kind)
         if kind != "synthetic" or "=" not in path:
-            raise UsageError(f"--data '{text}': the synthetic tasks take no path; use --data {kind}, or options "
-                             "such as --data synthetic:labels=shape-row-col,grid=4.")  # fmt: skip
+            raise UsageError(
+                f"--data '{text}': the synthetic tasks take no path; use --data {kind}, or options "
+                "such as --data synthetic:labels=shape-row-col,grid=4."
+            )
         return DataRef("synthetic", options=_synthetic_options(text, path))
     if not path.strip():
         raise UsageError(f"--data '{text}' needs a folder: --data {kind}:PATH.")
@@ -158,5 +164,6 @@ def expand_data(text: str) -> list[DataRef]:
     ref = parse_data(text)
     if ref.option("labels") != "all":
         return [ref]
-    return [DataRef(ref.kind, options=tuple((k, lab if k == "labels" else v) for k, v in ref.options))
-            for lab in LABEL_MAPS]  # fmt: skip
+    return [
+        DataRef(ref.kind, options=tuple((k, lab if k == "labels" else v) for k, v in ref.options)) for lab in LABEL_MAPS
+    ]

@@ -25,8 +25,9 @@ class TensorSplit:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def batches(self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    def batches(
+        self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(images, labels)`` for each list of indices, in order."""
         del num_workers, pin_memory  # already decoded: indexing is faster than any worker
         for idx in index_batches:
@@ -66,15 +67,19 @@ class LazyImageSplit(torch.utils.data.Dataset):  # type: ignore[type-arg]
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return _decode(self.files[i], self.size), self.labels[i]
 
-    def batches(self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    def batches(
+        self, index_batches: Sequence[Sequence[int]], num_workers: int = 0, pin_memory: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         key = (num_workers, pin_memory)
         if key not in self._loaders:
             sampler = _EpochBatches()
             loader = torch.utils.data.DataLoader(
-                self, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory,
+                self,
+                batch_sampler=sampler,
+                num_workers=num_workers,
+                pin_memory=pin_memory,
                 persistent_workers=num_workers > 0,
-            )  # fmt: skip
+            )
             self._loaders[key] = (loader, sampler)
         loader, sampler = self._loaders[key]
         sampler.batches = [list(b) for b in index_batches]
@@ -151,8 +156,13 @@ class BatchTransform:
         if self.kind == "rrc_flip":
             y = _random_resized_crop_flip(y, self.out_size, self.scale, self.ratio, generator)
         elif y.shape[-1] != self.out_size or y.shape[-2] != self.out_size:
-            y = F.interpolate(y, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False,
-                              antialias=y.shape[-1] > self.out_size)  # fmt: skip
+            y = F.interpolate(
+                y,
+                size=(self.out_size, self.out_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=y.shape[-1] > self.out_size,
+            )
         mean = torch.tensor(self.mean, device=y.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(self.std, device=y.device).view(1, 3, 1, 1) * 255
         return (y - mean) / std

@@ -78,9 +78,12 @@ def _shape_mask(kind: str, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
 
 
 def render_synthetic(
-    shape_ids: torch.Tensor, cell_ids: torch.Tensor, opts: SyntheticOptions, generator: torch.Generator,
+    shape_ids: torch.Tensor,
+    cell_ids: torch.Tensor,
+    opts: SyntheticOptions,
+    generator: torch.Generator,
     return_masks: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Draw one image per ``(shape, cell)`` pair: ``uint8`` ``N × 3 × S × S``.
 
     The shape (radius 0.28-0.42 of a cell, a bright random colour) lies entirely inside its cell at a random
