@@ -1,5 +1,10 @@
 """Statistics over plain numbers: summaries of timing samples, paired ratios with a distribution-free confidence
-interval for their median, and Welch's t-test."""
+interval for their median, Welch's and paired t-tests, Holm's correction and exact McNemar.
+
+The distributions come from ``scipy.stats`` (imported when a test is computed, so importing attnbench stays light).
+The median interval's ranks are computed here, in exact integer arithmetic: they decide how many timing rounds are
+enough, and an exact ``Binomial(n, 1/2)`` tail is a dozen lines where a floating-point one could put a boundary
+rank one off."""
 
 from __future__ import annotations
 
@@ -127,42 +132,14 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], confidence: float = CON
     return RatioEstimate(statistics.median(ratios), *(ci or (None, None)), len(ratios), confidence)
 
 
-# Welch's t-test with the Student-t tail from the regularized incomplete beta function
-
-
-def regularized_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b) by Lentz's continued fraction (Numerical Recipes ``betacf``), to ~1e-14 relative."""
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"x must be in [0, 1], got {x}")
-    if x in (0.0, 1.0):
-        return x
-    ln_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x > (a + 1) / (a + b + 2):
-        return 1.0 - regularized_beta(b, a, 1.0 - x)
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        for num in (
-            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
-            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
-        ):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return math.exp(ln_front) * h / a
+# Welch's t-test
 
 
 def student_t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` (real, > 0) degrees of freedom."""
-    tail = 0.5 * regularized_beta(df / 2, 0.5, df / (df + t * t))
-    return tail if t >= 0 else 1.0 - tail
+    """P(T > t) for Student's t with ``df`` (real, > 0) degrees of freedom (``scipy.stats.t``)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.sf(t, df))
 
 
 def welch_ttest(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float] | None:
@@ -184,25 +161,12 @@ def welch_ttest(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, f
 
 
 def student_t_ppf(q: float, df: float) -> float:
-    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (bisection on ``student_t_sf``, ~1e-12)."""
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom (``scipy.stats.t``)."""
     if not 0.0 < q < 1.0:
         raise ValueError(f"q must be in (0, 1), got {q}")
-    if q < 0.5:
-        return -student_t_ppf(1.0 - q, df)
-    if q == 0.5:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    while student_t_sf(hi, df) > 1.0 - q:
-        lo, hi = hi, hi * 2
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if student_t_sf(mid, df) > 1.0 - q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-13 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(q, df))
 
 
 @dataclass(frozen=True)
@@ -309,12 +273,10 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 
 def binomial_cdf_half(k: int, n: int) -> float:
-    """P(X ≤ k) for X ~ Binomial(n, 1/2), as I_{1/2}(n − k, k + 1)."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    return regularized_beta(n - k, k + 1, 0.5)
+    """P(X ≤ k) for X ~ Binomial(n, 1/2) (``scipy.stats.binom``)."""
+    from scipy.stats import binom
+
+    return float(binom.cdf(k, n, 0.5))
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -34,7 +34,7 @@ from attnbench.ablation.summary import summarize_ablation
 from attnbench.cli import app as cli
 from attnbench.cli.ablate import ablate_cmd, parse_seeds
 from attnbench.errors import ResultsFileError, UnknownNameError, UsageError
-from attnbench.stats import regularized_beta, student_t_sf, welch_ttest
+from attnbench.stats import student_t_sf, welch_ttest
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TINY: dict[str, Any] = {
@@ -167,11 +167,7 @@ def test_bad_options_raise_one_line_usage_errors(kwargs: dict[str, Any], exc: ty
 # --- statistics on fixed numbers -------------------------------------------------------------------------------------
 
 
-def test_incomplete_beta_and_t_tail_match_closed_forms() -> None:
-    for x in (0.0, 0.1, 0.5, 0.93, 1.0):
-        assert regularized_beta(1, 1, x) == pytest.approx(x, abs=1e-14)
-        assert regularized_beta(3, 1, x) == pytest.approx(x**3, abs=1e-14)
-    assert regularized_beta(4.5, 4.5, 0.5) == pytest.approx(0.5, abs=1e-14)
+def test_t_tail_matches_closed_forms() -> None:
     for t in (0.0, 0.3, 1.0, 4.0, -2.0):
         assert student_t_sf(t, 1) == pytest.approx(0.5 - math.atan(t) / math.pi, abs=1e-13)  # Cauchy
         assert student_t_sf(t, 2) == pytest.approx(0.5 * (1 - t / math.sqrt(t * t + 2)), abs=1e-13)
