@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import RuntimeUnavailableError, UnknownNameError, UsageError
-from . import compile as compile_
-from . import eager, ort, ov, xnnpack
+from . import ort, ov, xnnpack
 from .base import OpTally, Prepared, Request, Runtime
+from .torch_runtime import COMPILE, EAGER
 
 __all__ = ["RUNTIMES", "OpTally", "Prepared", "Request", "Runtime", "check_builds", "get", "prepare"]
 
@@ -29,7 +29,7 @@ QUANTIZE = ("none", "int8")
 
 
 RUNTIMES: dict[str, Runtime] = {
-    r.name: r for r in (eager.RUNTIME, compile_.RUNTIME, ort.RUNTIME, ort.CUDA_RUNTIME, ov.RUNTIME, xnnpack.RUNTIME)
+    r.name: r for r in (EAGER, COMPILE, ort.RUNTIME, ort.CUDA_RUNTIME, ov.RUNTIME, xnnpack.RUNTIME)
 }
 LAYOUTS = ("channels_last",)
 """What a build may add to a PyTorch runtime after ``+``."""
