@@ -14,7 +14,7 @@ import typer
 
 from ..errors import UsageError, rows_failed
 from . import render
-from .options import load_plugins, split_names
+from .options import PluginsOpt, load_plugins, split_names
 
 # What each option falls back to: the spec's default, then the presets' values where they differ. The help shows
 # them; tests/test_ablate.py checks them against AblationSpec and PRESETS (importing those here would load torch
@@ -55,7 +55,7 @@ def _opt(*decls: str, help: str, key: str) -> Any:
     return typer.Option(*decls, help=help, show_default=DEFAULTS_SHOWN[key])
 
 
-CsvOpt = Annotated[
+AblateCsvOpt = Annotated[
     Path | None,
     typer.Option(
         "--csv",
@@ -64,17 +64,11 @@ CsvOpt = Annotated[
         show_default="none: rows not kept",
     ),
 ]
-QuietOpt = Annotated[
+AblateQuietOpt = Annotated[
     bool, typer.Option("--quiet/--progress", "-q", help="No progress output on stderr.", show_default="--progress")
 ]
-PluginsOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--plugins", help="Python file or folder registering extra modules (executed as code).", show_default="none"
-    ),
-]
 
-ModulesOpt = Annotated[
+AblateModulesOpt = Annotated[
     str | None,
     _opt(
         "--modules",
@@ -83,8 +77,10 @@ ModulesOpt = Annotated[
         key="modules",
     ),
 ]
-BackboneOpt = Annotated[str | None, _opt("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.", key="backbone")]
-WidthOpt = Annotated[float | None, _opt("--width", help="Channel width multiplier.", key="width")]
+AblateBackboneOpt = Annotated[
+    str | None, _opt("--backbone", "-b", help="Backbone: mbv2, mnext, r18, r50.", key="backbone")
+]
+AblateWidthOpt = Annotated[float | None, _opt("--width", help="Channel width multiplier.", key="width")]
 DataOpt = Annotated[
     list[str] | None,
     _opt(
@@ -96,7 +92,7 @@ DataOpt = Annotated[
         key="data",
     ),
 ]
-InputOpt = Annotated[
+AblateInputOpt = Annotated[
     int | None, _opt("--input", help="Image size in px; ≤ 64 uses small-input backbones.", key="input")
 ]
 EpochsOpt = Annotated[int | None, _opt("--epochs", help="Training epochs per run.", key="epochs")]
@@ -107,12 +103,12 @@ SeedListOpt = Annotated[
     str | None,
     typer.Option("--seed-list", help="The seeds to run, comma-separated: 5, or 0,5,7.", show_default="0..--seeds-1"),
 ]
-BatchOpt = Annotated[
+AblateBatchOpt = Annotated[
     int | None, _opt("--batch", help="Global batch size (split over torchrun processes).", key="batch")
 ]
 LrOpt = Annotated[float | None, _opt("--lr", help="Peak learning rate (cosine schedule to 0).", key="lr")]
 WdOpt = Annotated[float | None, _opt("--wd", help="Weight decay on conv/linear weights.", key="wd")]
-WarmupOpt = Annotated[
+AblateWarmupOpt = Annotated[
     float | None, _opt("--warmup-epochs", help="Linear learning-rate warm-up, in epochs.", key="warmup_epochs")
 ]
 SmoothingOpt = Annotated[
@@ -128,14 +124,14 @@ PresetOpt = Annotated[
         key="preset",
     ),
 ]
-ReductionOpt = Annotated[
+AblateReductionOpt = Annotated[
     str | None,
     _opt("--reduction", help="Reduction ratio per module, e.g. se=24,ca_x=24.", key="reduction"),
 ]
 AugmentOpt = Annotated[
     str | None, _opt("--augment", help="Training augmentation: none, flip, crop or imagenet.", key="augment")
 ]
-SmallInputOpt = Annotated[
+AblateSmallInputOpt = Annotated[
     bool | None,
     _opt(
         "--small-input/--full-stride", help="Backbone stride 8 (small_input) or the full stride 32.", key="small_input"
@@ -199,10 +195,10 @@ ResumeOpt = Annotated[
     bool,
     typer.Option("--resume/--no-resume", help="Skip runs the --csv file already holds (same config and seed)."),
 ]
-DeviceOpt = Annotated[
+AblateDeviceOpt = Annotated[
     str, typer.Option("--device", help="cpu, cuda or cuda:N (cuda under torchrun). Never falls back.")
 ]
-ThreadsOpt = Annotated[int | None, _opt("--threads", help="CPU intra-op threads (recorded).", key="threads")]
+AblateThreadsOpt = Annotated[int | None, _opt("--threads", help="CPU intra-op threads (recorded).", key="threads")]
 CheckpointOpt = Annotated[
     Path | None,
     typer.Option(
@@ -262,7 +258,9 @@ AmpOpt = Annotated[
         "--amp", help="Mixed precision: none, bf16 (autocast, CPU or CUDA) or fp16 (autocast + gradient scaler, CUDA)."
     ),
 ]
-CompileOpt = Annotated[bool, typer.Option("--compile/--no-compile", help="Train and evaluate through torch.compile.")]
+AblateCompileOpt = Annotated[
+    bool, typer.Option("--compile/--no-compile", help="Train and evaluate through torch.compile.")
+]
 AblateHeadOpt = Annotated[
     str | None, _opt("--head", help="Dense tasks: the segmentation head trained, deeplabv3 or lraspp.", key="head")
 ]
@@ -348,25 +346,25 @@ def _dist_from_env() -> tuple[int, int, int]:
 
 
 def ablate_cmd(
-    modules_: ModulesOpt = None,
-    backbone: BackboneOpt = None,
-    width: WidthOpt = None,
+    modules_: AblateModulesOpt = None,
+    backbone: AblateBackboneOpt = None,
+    width: AblateWidthOpt = None,
     data: DataOpt = None,
-    input: InputOpt = None,
+    input: AblateInputOpt = None,
     epochs: EpochsOpt = None,
     seeds: SeedsOpt = None,
     seed_list: SeedListOpt = None,
-    batch: BatchOpt = None,
+    batch: AblateBatchOpt = None,
     lr: LrOpt = None,
     wd: WdOpt = None,
-    warmup_epochs: WarmupOpt = None,
+    warmup_epochs: AblateWarmupOpt = None,
     label_smoothing: SmoothingOpt = None,
     preset: PresetOpt = None,
-    csv: CsvOpt = None,
+    csv: AblateCsvOpt = None,
     resume: ResumeOpt = False,
-    quiet: QuietOpt = False,
-    device: DeviceOpt = "cpu",
-    threads: ThreadsOpt = None,
+    quiet: AblateQuietOpt = False,
+    device: AblateDeviceOpt = "cpu",
+    threads: AblateThreadsOpt = None,
     plugins: PluginsOpt = None,
     checkpoint_dir: CheckpointOpt = None,
     train_samples: TrainSamplesOpt = None,
@@ -374,14 +372,14 @@ def ablate_cmd(
     holdout_fraction: HoldoutOpt = None,
     val_fraction: ValFractionOpt = None,
     workers: WorkersOpt = None,
-    reduction: ReductionOpt = None,
+    reduction: AblateReductionOpt = None,
     augment: AugmentOpt = None,
-    small_input: SmallInputOpt = None,
+    small_input: AblateSmallInputOpt = None,
     contrasts: ContrastsOpt = None,
     primary: PrimaryOpt = None,
     curve_samples: CurveOpt = None,
     amp: AmpOpt = "none",
-    compile: CompileOpt = False,
+    compile: AblateCompileOpt = False,
     data_cache: DataCacheOpt = True,
     data_cache_dir: DataCacheDirOpt = None,
     launcher: LauncherOpt = "local",
