@@ -39,6 +39,32 @@ class Backbone(nn.Module):
         if stage_attn_layer is not None and stage in self.stage_attn_stages:
             self.stage_attn[stage] = stage_attn_layer(channels)
 
+    def _build_stages(
+        self,
+        layers: dict[str, nn.Module],
+        stages: Iterable[tuple[Any, ...]],
+        channels: int,
+        block: Callable[[int, int, int, int, int, tuple[Any, ...]], nn.Module],
+        stage_attn_layer: AttnLayer,
+    ) -> int:
+        """Append one ``nn.Sequential`` per stage to ``layers`` and return the channels after the last.
+
+        ``stages`` yields ``(i, out, n, s, d_first, d_rest, row)``: the stage number (from 1), its output channels,
+        its block count, the stride and dilation of its first block, the dilation of the others, and the row of the
+        stage table it came from. ``block(j, in_channels, out, stride, dilation, row)`` builds block ``j`` of the
+        stage (the first takes ``s`` and ``d_first``, the others stride 1 and ``d_rest``). Stage attention goes after
+        each stage that takes one (:meth:`_add_stage_attn`).
+        """
+        for i, out, n, s, d_first, d_rest, row in stages:
+            blocks = []
+            for j in range(n):
+                stride, dilation = (s, d_first) if j == 0 else (1, d_rest)
+                blocks.append(block(j, channels, out, stride, dilation, row))
+                channels = out
+            layers[f"stage{i}"] = nn.Sequential(*blocks)
+            self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)
+        return channels
+
     def _stages(self) -> Iterator[tuple[str, nn.Module]]:
         """The layers before pooling as ``(name, module)``, in forward order, named as the keys of ``stage_attn``."""
         return self.features.named_children()

@@ -120,16 +120,17 @@ class EfficientNet(Backbone):
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             stem=conv_norm_act(3, channels, 3, 1 if small_input else 2, act_layer=nn.SiLU)
         )
-        for i, t, k, c, n, s, _, _ in stage_settings(SETTINGS, small_input):
-            out = make_divisible(c * width, 8)
-            blocks = []
-            for j in range(n):
-                hidden = make_divisible(channels * t, 8)
-                native = native_se(hidden, channels)
-                blocks.append(MBConv(channels, out, hidden, k, s if j == 0 else 1, nn.SiLU, native, attn_layer))
-                channels = out
-            layers[f"stage{i}"] = nn.Sequential(*blocks)
-            self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)
+
+        def block(j: int, cin: int, out: int, stride: int, dilation: int, row: tuple[int, int]) -> nn.Module:
+            t, k = row
+            hidden = make_divisible(cin * t, 8)
+            return MBConv(cin, out, hidden, k, stride, nn.SiLU, native_se(hidden, cin), attn_layer)
+
+        stages = (
+            (i, make_divisible(c * width, 8), n, s, 1, 1, (t, k))
+            for i, t, k, c, n, s, _, _ in stage_settings(SETTINGS, small_input)
+        )
+        channels = self._build_stages(layers, stages, channels, block, stage_attn_layer)
         head = 4 * channels
         layers["head"] = conv_norm_act(channels, head, 1, act_layer=nn.SiLU)
         self.features = nn.Sequential(layers)

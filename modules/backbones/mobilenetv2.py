@@ -149,15 +149,19 @@ class MobileNetV2(Backbone):
         channels = make_divisible(32 * width, 8)
         layers: OrderedDict[str, nn.Module] = OrderedDict(stem=conv_bn_act(3, channels, 3, 1 if small_input else 2))
         self.stage_attn = nn.ModuleDict()
-        for i, t, c, n, s, d_first, d_rest in stage_settings(SETTINGS, small_input, output_stride):
-            out = make_divisible(c * width, 8)
-            blocks = []
-            for j in range(n):
-                stride, dilation = (s, d_first) if j == 0 else (1, d_rest)
-                blocks.append(InvertedResidual(channels, out, stride, t, attn_layer, attn_position, dilation))
-                channels = out
-            layers[f"stage{i}"] = nn.Sequential(*blocks)
-            self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)
+        stages = (
+            (i, make_divisible(c * width, 8), n, s, d_first, d_rest, (t,))
+            for i, t, c, n, s, d_first, d_rest in stage_settings(SETTINGS, small_input, output_stride)
+        )
+        channels = self._build_stages(
+            layers,
+            stages,
+            channels,
+            lambda j, cin, out, stride, dilation, row: InvertedResidual(
+                cin, out, stride, row[0], attn_layer, attn_position, dilation
+            ),
+            stage_attn_layer,
+        )
         last = make_divisible(_LAST_CHANNELS * width, 8) if width > 1.0 else _LAST_CHANNELS
         layers["head"] = conv_bn_act(channels, last, 1)
         self.features = nn.Sequential(layers)

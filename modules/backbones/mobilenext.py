@@ -194,18 +194,28 @@ class MobileNeXt(Backbone):
         channels = make_divisible(32 * width, 8)
         layers: OrderedDict[str, nn.Module] = OrderedDict(stem=conv_bn_act(3, channels, 3, 1 if small_input else 2))
         self.stage_attn = nn.ModuleDict()
-        for i, t, c, n, s, d_first, d_rest in stage_settings(SETTINGS, small_input, output_stride):
-            out = make_divisible(c * width, 8)
-            if c == _LAST_CHANNELS and width < 1.0:
-                out = _LAST_CHANNELS
+
+        def block(j: int, cin: int, out: int, stride: int, dilation: int, row: tuple[int, int, int]) -> nn.Module:
+            t, n, table_stride = row
+            if j > 0:
+                return SGBlock(cin, out, 1, t, False, attn_layer, attn_position, dilation)
             # keep_3x3 uses the table's stride, so small_input changes strides but never the block variants.
-            keep_3x3 = n == 1 and SETTINGS[i - 1][3] == 1
-            first = SGBlock(channels, out, s, t, keep_3x3, attn_layer, attn_position, d_first, SETTINGS[i - 1][3])
-            blocks = [first]
-            blocks += [SGBlock(out, out, 1, t, False, attn_layer, attn_position, d_rest) for _ in range(n - 1)]
-            channels = out
-            layers[f"stage{i}"] = nn.Sequential(*blocks)
-            self._add_stage_attn(f"stage{i}", channels, stage_attn_layer)
+            keep_3x3 = n == 1 and table_stride == 1
+            return SGBlock(cin, out, stride, t, keep_3x3, attn_layer, attn_position, dilation, table_stride)
+
+        stages = (
+            (
+                i,
+                _LAST_CHANNELS if c == _LAST_CHANNELS and width < 1.0 else make_divisible(c * width, 8),
+                n,
+                s,
+                d_first,
+                d_rest,
+                (t, n, SETTINGS[i - 1][3]),
+            )
+            for i, t, c, n, s, d_first, d_rest in stage_settings(SETTINGS, small_input, output_stride)
+        )
+        channels = self._build_stages(layers, stages, channels, block, stage_attn_layer)
         self.features = nn.Sequential(layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
