@@ -144,3 +144,35 @@ def test_ablate_trains_scores_resumes_and_reports_the_dense_task(tmp_path: Path)
     means = {m["module"]: m["top1_mean"] for m in doc["modules"]}
     assert means["ca"] == pytest.approx(sum(r.miou for r in rows if r.module == "ca") / 2)
     assert {(c["a"], c["b"]) for c in doc["contrasts"]} >= {("ca", "none"), ("ca_x", "none")}
+
+
+def test_the_curves_of_a_dense_sweep_are_labelled_mean_iou(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.axes import Axes
+
+    from attnbench.io.plot import plot_curves
+
+    csv = tmp_path / "dense.csv"
+    code, _, err = run_main(
+        "ablate",
+        "--data",
+        "dense:cue=row,grid=3",
+        "--input",
+        "48",
+        *TINY[:6],
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--train-samples",
+        "16",
+        "--test-samples",
+        "4",
+        "--csv",
+        str(csv),
+        "-q",
+    )
+    assert code == 0, err
+    labels: list[str] = []
+    real = Axes.set_ylabel
+    monkeypatch.setattr(Axes, "set_ylabel", lambda ax, text, *a, **k: labels.append(text) or real(ax, text, *a, **k))
+    assert plot_curves(csv).is_file() and labels == ["test mIoU (%)"]

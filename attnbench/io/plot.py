@@ -786,7 +786,8 @@ def plot_curves(
     rules: Mapping[str, Rule] | None = None,
 ) -> Path:
     """Write a PNG of the ablation rows' learning curves: test top-1 (on the first ``curve_samples`` test images)
-    after every epoch, one line per run, one colour per module, one panel per task (``data``).
+    after every epoch, or mean IoU for a dense task's rows (those with a ``head``), one line per run, one colour per
+    module, one panel per task (``data``).
 
     Raises:
         ResultsFileError: ``csv_path`` is missing, unreadable or has no rows, or ``out`` cannot be written (exit 2).
@@ -807,8 +808,11 @@ def plot_curves(
     runs = []
     for _, row in frame.iterrows():
         text = row["curve_top1"]
+        if isinstance(text, (int, float)) and math.isfinite(text):  # a one-epoch curve reads as a number
+            text = repr(float(text))
         if isinstance(text, str) and text.strip():
             runs.append((str(row.get("data", "")), str(row["module"]), [100 * float(v) for v in text.split()]))
+    dense = {str(t) for t, h in zip(frame.get("data", []), frame.get("head", [])) if isinstance(h, str) and h}
     if not runs:
         raise UsageError(f"no row of {csv_path.name} has a learning curve; run ablate with --curve-samples > 0.")
     from matplotlib import colormaps
@@ -834,7 +838,7 @@ def plot_curves(
             seen.add(m)
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("test top-1 (%)")
+        ax.set_ylabel("test mIoU (%)" if task in dense else "test top-1 (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(tasks) :]:
