@@ -141,3 +141,19 @@ def test_the_runtime_tables_come_from_the_committed_csv() -> None:
     assert table.block(ROOT / "results" / "runtimes.csv") in PAGES["docs/runtimes.md"], (
         "run: python benchmarks/runtimes_table.py --write docs/runtimes.md"
     )
+
+
+def test_the_configuration_keys_are_described_once_as_the_code_declares_them() -> None:
+    from attnbench.ablation.records import RESULT_KEY, RUN_KEY
+    from attnbench.cost.records import KEY
+
+    page = PAGES["docs/measurement.md"]
+    section = page[page.index("## The configuration key") :]
+    cost, _, ablation = section.partition("An ablation row has its own key")
+    listed = re.findall(r"`(\w+)`", cost[: cost.index("`sweep --resume`, `compare`")])
+    assert [c for c in listed if c != "KEY"] == list(KEY)
+    result, _, run = ablation.split("\n\n")[0].partition("`ablate --resume` adds")
+    assert [c for c in re.findall(r"`(\w+)`", result) if c != "RESULT_KEY"] == list(RESULT_KEY)
+    assert [c for c in re.findall(r"`(\w+)`", run) if c != "RUN_KEY"] == list(RUN_KEY[len(RESULT_KEY) :])
+    others = [p for p, text in PAGES.items() if p != "docs/measurement.md" and "`reduction_rule`, `width`" in text]
+    assert not others, f"the key is described again in {others}"
