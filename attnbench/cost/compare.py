@@ -1,10 +1,8 @@
 """Two result files side by side (``attnbench compare A.csv B.csv``): rows matched on their configuration.
 
-A row of A and a row of B stand for the same model when their configuration key is equal: the key ``sweep
---resume`` uses (``records.KEY``: backbone, module, position, reduction and its rule, width, input size, head and its
-options, batch, device, dtype, threads, build, quantize, mode), normalised the same way, so CSV text from two runs compares
-equal. Only ``status=ok`` rows count;
-when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
+A row of A and a row of B stand for the same model when their configuration key (``records.KEY``, the key ``sweep
+--resume`` uses) is equal, normalised the same way, so CSV text from two runs compares equal. Only ``status=ok`` rows
+count; when a file holds one configuration more than once (a resumed sweep), its last ok row stands for it.
 
 For each matched row: params, MACs and element-wise ops of A and B and B − A; the median latency of A and B and
 B / A; the latency share ``d_latency_pct`` of A and B, its change B − A in percentage points, and whether the 95 %

@@ -4,9 +4,8 @@ Every configuration is validated before anything is measured. Each finished grou
 CSV at once (complete lines, flushed and fsynced), so an interruption keeps every finished group; ``resume`` skips
 rows already in the file and measures only what is missing, with no duplicates.
 
-What counts as done when resuming: a row with ``status=ok`` and the same configuration (``KEY``: backbone, module,
-position, reduction and the rule that chose it, width, input size, head and its options (classes, output stride,
-slots), batch, device, dtype, threads, build, quantize, mode) that measured what this run measures. A count-only row does not satisfy a latency run; a timed row satisfies a
+What counts as done when resuming: a row with ``status=ok`` and the same configuration (``records.KEY``) that
+measured what this run measures. A count-only row does not satisfy a latency run; a timed row satisfies a
 count-only run (it holds the same counts), and a latency run when it was timed under the same settings:
 ``--repeats``, ``--precision``, ``--max-time`` and ``--warm-calls`` (the row's ``latency_repeats``,
 ``latency_precision_pp``, ``latency_max_time_s``, ``warm_calls``), whatever ended its rounds (``latency_stop``: the
