@@ -111,8 +111,14 @@ def summarise(csv: Path, out: Path) -> None:
     share = rows[columns].sort_values(keys + ["module"])
     share.to_csv(out / "share.csv", index=False)
     panels = share.groupby(["model", "runtime"], sort=False)
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4 * max(1, len(panels)), 3.6), squeeze=False)
-    for ax, ((model, runtime), group) in zip(axes[0], panels):
+    models = list(dict.fromkeys(share["model"]))
+    runtimes = list(dict.fromkeys(share["runtime"]))
+    # One row per model, one column per runtime.
+    fig, axes = plt.subplots(
+        len(models), len(runtimes), figsize=(4.4 * len(runtimes), 3.2 * len(models)), squeeze=False
+    )
+    for (model, runtime), group in panels:
+        ax = axes[models.index(model)][runtimes.index(runtime)]
         for module, g in group.groupby("module"):
             g = g.sort_values("side")
             line = ax.errorbar(
@@ -129,7 +135,8 @@ def summarise(csv: Path, out: Path) -> None:
         ax.set_title(f"{model} · {runtime}", fontsize=9)
         ax.set_xlabel("input side (px)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("share over 'none' (%)")
+    for row in axes:
+        row[0].set_ylabel("share over 'none' (%)")
     axes[0][-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(out / "share.png", dpi=120)
