@@ -1,4 +1,8 @@
-"""Image classification data for ``attnbench ablate``: a synthetic positional task, CIFAR-10/100 and image folders.
+"""Data for ``attnbench ablate``: a synthetic positional task, CIFAR-10/100, image folders, and the per-pixel dense
+task (``ablation/dense.py``, whose labels are ``N × S × S`` maps).
+
+The package by job: ``refs`` (the ``--data`` values), ``splits`` (splits, the held-out share, batch transforms,
+``ImageData``), ``synthetic`` (the generator), ``cifar``, ``imagefolder``; this file loads a task from its ``DataRef``.
 
 Every source ends as two splits of ``uint8`` images (``N × 3 × S × S``) with ``int64`` labels, plus a
 :class:`BatchTransform` per split that turns a batch of them into normalised ``float32`` model inputs. The
