@@ -74,7 +74,9 @@ FormatOpt = Annotated[
 ]
 PluginsOpt = Annotated[
     list[Path] | None,
-    typer.Option("--plugins", help="Python file or folder registering extra modules (executed as code)."),
+    typer.Option(
+        "--plugins", help="Python file or folder registering extra modules (executed as code).", show_default="none"
+    ),
 ]
 ReductionOpt = Annotated[
     int | None,
