@@ -23,6 +23,7 @@ Progress goes to an optional callback, checkpoints to an optional path (``torch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 import warnings
@@ -358,6 +359,8 @@ def evaluate(
     k = 5 if num_classes >= 10 else 1
     sums = torch.zeros(4, dtype=torch.float64)  # correct1, correct5, loss sum, count
     matrix: torch.Tensor | None = None  # label maps: the confusion matrix over every pixel
+    from .dense import confusion, mean_iou
+
     was_training = model.training
     model.eval()
     pin = device.startswith("cuda")
@@ -372,8 +375,6 @@ def evaluate(
             out = out.float()
             top = out.topk(k, 1).indices
             if y.ndim > 1:
-                from .dense import confusion
-
                 part = confusion(top[:, 0].cpu(), y.cpu(), num_classes)
                 matrix = part if matrix is None else matrix + part
             elif predictions is not None:
@@ -391,8 +392,6 @@ def evaluate(
     model.train(was_training)
     miou = None
     if matrix is not None:
-        from .dense import mean_iou
-
         if dist is not None and dist.active:
             matrix = torch.tensor(_all_sum(matrix.double().flatten().tolist(), dist, device)).view_as(matrix).long()
         miou = mean_iou(matrix).miou
@@ -520,6 +519,19 @@ def train_and_evaluate(
     if cfg.compile:
         net = torch.compile(net)  # type: ignore[assignment]
         evaluated = net if not dist.active else torch.compile(model)  # type: ignore[assignment]
+    evaluate_test = functools.partial(
+        evaluate,
+        evaluated,
+        data.test,
+        data.test_transform,
+        data.num_classes,
+        cfg.eval_batch or 2 * per_rank,
+        device,
+        dist,
+        cfg.num_workers,
+        channels_last=cfg.channels_last,
+        amp=cfg.amp,
+    )  # the learning curve's (on the first curve_samples images) and the final evaluation
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     pin = device.startswith("cuda")
     train_seconds, images = prior_seconds, prior_images
@@ -600,21 +612,7 @@ def train_and_evaluate(
                 if dist.active:
                     for buf in model.buffers():
                         torch_dist.broadcast(buf, 0)
-                curve.append(
-                    evaluate(
-                        evaluated,
-                        data.test,
-                        data.test_transform,
-                        data.num_classes,
-                        cfg.eval_batch or 2 * per_rank,
-                        device,
-                        dist,
-                        cfg.num_workers,
-                        limit=cfg.curve_samples,
-                        channels_last=cfg.channels_last,
-                        amp=cfg.amp,
-                    ).score
-                )
+                curve.append(evaluate_test(limit=cfg.curve_samples).score)
                 for buf, old in zip(model.buffers(), saved):
                     buf.copy_(old)
             if checkpoint is not None:
@@ -640,19 +638,7 @@ def train_and_evaluate(
             for buf in model.buffers():
                 torch_dist.broadcast(buf, 0)
         predictions: list[torch.Tensor] = []
-        final = evaluate(
-            evaluated,
-            data.test,
-            data.test_transform,
-            data.num_classes,
-            cfg.eval_batch or 2 * per_rank,
-            device,
-            dist,
-            cfg.num_workers,
-            channels_last=cfg.channels_last,
-            predictions=predictions,
-            amp=cfg.amp,
-        )
+        final = evaluate_test(predictions=predictions)
     return AccuracyResult(
         status="ok",
         top1=final.top1,
