@@ -10,7 +10,7 @@ from torch import nn
 
 from . import modules
 from .cost.spec import BASELINE, ProfileSpec, check_name
-from .errors import UsageError
+from .errors import UsageError, opt
 from .hosts import resolve
 
 if TYPE_CHECKING:
@@ -192,7 +192,6 @@ def list_runtimes() -> list[dict[str, str]]:
 def build_spec(
     module_names: Iterable[str],
     require_module: bool = True,
-    names: dict[str, str | None] | None = None,
     **fields: Any,
 ) -> ProfileSpec:
     """A validated ``ProfileSpec``; ``"none"`` in ``module_names`` is dropped (the baseline is always measured).
@@ -200,7 +199,6 @@ def build_spec(
     Args:
         module_names: attention modules to measure beside the baseline.
         require_module: refuse an empty module list (the CLI does; tables may measure a baseline alone).
-        names: how the caller's command names each field in messages (``cost.spec.OPTIONS``: ``profile``'s).
         **fields: the other ``ProfileSpec`` fields.
     """
     module_names = list(module_names)
@@ -208,9 +206,8 @@ def build_spec(
         resolve(fields["backbone"])  # a reference (PATH.py:FACTORY, timm:NAME) is registered on first use
     wanted = tuple(n for n in dict.fromkeys(module_names) if n != BASELINE)
     if require_module and not wanted and BASELINE in module_names:
-        option = (names or {}).get("module", "--module") or "--module"
-        raise UsageError(f"'none' is the baseline and always measured; also pass a module, e.g. {option} ca.")
-    return ProfileSpec(modules=wanted, **fields).validate(require_module=require_module, names=names)
+        raise UsageError(f"'none' is the baseline and always measured; also pass a module, e.g. {opt('modules')} ca.")
+    return ProfileSpec(modules=wanted, **fields).validate(require_module=require_module)
 
 
 def run_profile(
@@ -223,14 +220,12 @@ def run_profile(
     """
     from .cost.records import COLUMNS, as_dict, to_frame
     from .cost.runner import profile as _profile
-    from .cost.weights import check_spec_weights
     from .io.csvfile import CsvAppender
 
-    check_spec_weights(spec)  # every input file is read before anything is measured
     if csv is None:
         result = _profile(spec, progress)
     else:
-        from .cost.sweep import upgrade
+        from .cost.records import upgrade
 
         upgrade(csv)  # a file written before some of the columns gets them, its rows kept
         with CsvAppender(csv, COLUMNS) as out:

@@ -70,7 +70,7 @@ def git_sha() -> str:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
@@ -78,7 +78,7 @@ def git_sha() -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    return out.stdout.strip()[:12] if out.returncode == 0 else ""
 
 
 def collect_env(device: str) -> EnvInfo:

@@ -6,6 +6,25 @@ any other exception keeps its traceback (it is a bug, not a user error).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+_FIELD = re.compile(r"`(\w+)`")
+
+
+def opt(name: str) -> str:
+    """A field named inside a message: ``f"{opt('width')} {w} is outside 0.35-1.4"`` reads "`width` 1.5 is ...".
+
+    The library speaks fields, not flags. The CLI shows a marked field as the option of the command that ran
+    (``--width`` on ``profile``, ``--widths`` on ``sweep``); the Python API keeps the message as it is.
+    """
+    return f"`{name}`"
+
+
+def name_fields(text: str, name: Callable[[str], str | None]) -> str:
+    """``text`` with every marked field replaced by ``name(field)``, or by the bare field where that is ``None``."""
+    return _FIELD.sub(lambda m: name(m[1]) or m[1], text)
+
 
 class AttnbenchError(Exception):
     """Base class: a failure the user can act on. Exit code 1."""

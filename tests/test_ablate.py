@@ -145,15 +145,15 @@ def test_help_defaults_are_the_spec_and_preset_values() -> None:
     ("kwargs", "exc", "match"),
     [
         ({"modules": ("nope",)}, UnknownNameError, "nope"),
-        ({"modules": ("none",)}, UsageError, "--modules"),
+        ({"modules": ("none",)}, UsageError, "`modules`"),
         ({"preset": "paper"}, UsageError, "imagefolder"),
         ({"preset": "fast"}, UsageError, "quick, paper, ca-table1"),
-        ({"resume": True}, UsageError, "--resume needs --csv"),
-        ({"width": 3.0}, UsageError, "--width"),
-        ({"input_size": 4}, UsageError, "--input 4"),
-        ({"lr": -1.0}, UsageError, "--lr"),
+        ({"resume": True}, UsageError, "`resume` needs `csv`"),
+        ({"width": 3.0}, UsageError, "`width`"),
+        ({"input_size": 4}, UsageError, "`input_size` 4"),
+        ({"lr": -1.0}, UsageError, "`lr`"),
         ({"data": "mnist"}, UsageError, "cifar10:PATH"),
-        ({"seeds": 0}, UsageError, "--seeds"),
+        ({"seeds": 0}, UsageError, "`seeds`"),
         ({"device": "tpu"}, UsageError, "device"),
     ],
 )
@@ -210,6 +210,7 @@ def test_summary_statistics_on_fixed_records() -> None:
 # --- the sweep ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweep_appends_one_complete_row_per_run(tmp_path: Path) -> None:
     out = tmp_path / "ablate.csv"
     events: list[AblationEvent] = []
@@ -425,7 +426,7 @@ def test_a_checkpoint_dir_that_cannot_be_one_is_refused_up_front(tmp_path: Path,
         ck.symlink_to(tmp_path / "gone")
     with pytest.raises(UsageError) as info:
         build_ablation_spec(**TINY, checkpoint_dir=ck)
-    assert info.value.exit_code == 2 and "--checkpoint-dir" in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == 2 and "`checkpoint_dir`" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_a_checkpoint_dir_that_is_a_link_to_a_folder_is_used(tmp_path: Path) -> None:
@@ -457,6 +458,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_two_process_ddp_run_on_cpu(tmp_path: Path) -> None:
     launcher = tmp_path / "launch_attnbench.py"
     launcher.write_text(LAUNCHER)
@@ -517,7 +519,7 @@ def test_live_progress_bars_render_every_event(monkeypatch: pytest.MonkeyPatch) 
     from attnbench.cli import render as report
 
     buf = io.StringIO()
-    monkeypatch.setattr(report, "stderr", Console(file=buf, force_terminal=True, width=120, color_system=None))
+    monkeypatch.setattr(report.ablate, "stderr", Console(file=buf, force_terminal=True, width=120, color_system=None))
     done = _record("none", 0, 0.5)
     with report.ablation_progress(quiet=False) as progress:
         assert progress is not None

@@ -66,6 +66,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_processes_with_sync_bn_match_one_process(tmp_path: Path) -> None:
     from test_ablate import _free_port
 
@@ -113,6 +114,7 @@ def test_ranks_draw_different_augmentations_and_rank_0_is_the_single_process_str
     assert len(seen) == 3 and torch.equal(seen[2], draws[0])  # epoch 2's first draw of a one-process run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["none", "ca"])
 def test_channels_last_training_matches_contiguous(module: str) -> None:
     """Same function, float rounding only: in float64 a few SGD steps give the same losses in both formats to 1e-9;

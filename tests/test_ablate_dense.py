@@ -57,11 +57,11 @@ def test_the_data_value_is_canonical_and_takes_lraspp_at_stride_16() -> None:
     ("given", "message"),
     [
         ({"data": ("dense:cue=row,grid=3", "synthetic")}, "mixes dense and classification"),
-        ({"val_fraction": 0.2}, "--val-fraction splits classes"),
-        ({"head": "ssdlite"}, "segmentation head: --head deeplabv3 or lraspp"),
-        ({"output_stride": 4}, "takes --output-stride 16 or 8, not 4"),
-        ({"small_input_mode": True}, "drop --small-input"),
-        ({"augment": "flip"}, "use --augment none"),
+        ({"val_fraction": 0.2}, "`val_fraction` splits classes"),
+        ({"head": "ssdlite"}, "segmentation head: `head` deeplabv3 or lraspp"),
+        ({"output_stride": 4}, "takes `output_stride` 16 or 8, not 4"),
+        ({"small_input_mode": True}, "drop `small_input`"),
+        ({"augment": "flip"}, "use `augment` none"),
         ({"data": "synthetic", "head": "deeplabv3"}, "trains on the dense tasks only"),
         ({"data": "dense:cue=diagonal"}, "dense cue 'diagonal' is not one of"),
     ],
@@ -96,6 +96,7 @@ def test_evaluate_scores_label_maps_by_mean_iou() -> None:
     assert got.score == got.miou
 
 
+@pytest.mark.slow
 def test_the_chance_loss_of_a_dense_task_is_its_label_entropy() -> None:
     labels = torch.tensor([[0, 0, 0, 1]])
     assert label_entropy(labels, 4) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))

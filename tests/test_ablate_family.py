@@ -83,6 +83,7 @@ def test_label_maps_share_pixels_and_encode_row_and_column() -> None:
     assert synthetic_labels(torch.tensor([1]), torch.tensor([6]), 4, "shape-col").tolist() == [1 * 4 + 2]
 
 
+@pytest.mark.slow
 def test_large_test_set_is_fast_deterministic_and_cached() -> None:
     opts = SyntheticOptions(size=48, grid=4, train_samples=16, test_samples=20_000, seed=11)
     t0 = time.perf_counter()
@@ -113,9 +114,9 @@ def test_load_family_task_sizes_classes_and_augment() -> None:
     plain = flip.test_transform(x)
     for i in range(4):  # each image is itself or its mirror
         assert torch.allclose(out[i], plain[i]) or torch.allclose(out[i], plain[i].flip(-1))
-    with pytest.raises(UsageError, match="--augment flip changes where the shape is"):
+    with pytest.raises(UsageError, match="`augment` flip changes where the shape is"):
         load_data(parse_data("synthetic:labels=shape-col,grid=2"), 32, opts, augment="flip")
-    with pytest.raises(UsageError, match="--augment 'blur' is unknown"):
+    with pytest.raises(UsageError, match="`augment` 'blur' is unknown"):
         load_data(parse_data("synthetic"), 32, opts, augment="blur")
 
 
@@ -148,17 +149,18 @@ def test_reduction_contrast_and_launcher_options_are_checked() -> None:
         parse_contrasts("ca")
     with pytest.raises(UsageError, match="'ca' is not among the modules"):
         build_ablation_spec(modules=("se",), reductions=(("ca", 8),))
-    with pytest.raises(UsageError, match="--reduction eca=8: 'eca' has no reduction ratio; drop it"):
+    with pytest.raises(UsageError, match="`reductions` eca=8: 'eca' has no reduction ratio; drop it"):
         build_ablation_spec(modules=("se", "eca"), reductions=(("eca", 8),))
-    with pytest.raises(UsageError, match="--contrasts ca-se"):
+    with pytest.raises(UsageError, match="`contrasts` ca-se"):
         build_ablation_spec(modules=("se",), contrasts=(("ca", "se"),))
-    with pytest.raises(UsageError, match="--launcher 'pbs' is unknown"):
+    with pytest.raises(UsageError, match="`launcher` 'pbs' is unknown"):
         build_ablation_spec(modules=("se",), launcher="pbs")
-    with pytest.raises(UsageError, match="size=48 but --input is 64"):
+    with pytest.raises(UsageError, match="size=48 but `input_size` is 64"):
         build_ablation_spec(modules=("se",), data="synthetic:size=48", input_size=64)
     assert build_ablation_spec(modules=("se", "ca")).contrast_pairs() == (("se", "none"), ("ca", "none"), ("ca", "se"))
 
 
+@pytest.mark.slow
 def test_ca_table1_command_prints_contrasts_and_json_has_them(tmp_path) -> None:
     out = tmp_path / "runs.csv"
     args = (
@@ -224,6 +226,7 @@ def test_ca_table1_command_prints_contrasts_and_json_has_them(tmp_path) -> None:
     assert len(preds) == 12
 
 
+@pytest.mark.slow
 def test_reduction_reaches_the_model_and_the_row(tmp_path) -> None:
     out = tmp_path / "r.csv"
     code, _, stderr = run_main(
@@ -274,6 +277,7 @@ def test_data_ref_of_disk_sources_has_no_labels() -> None:
     assert DataRef("cifar10").labels == "" and parse_data("cifar10:/x").options == ()
 
 
+@pytest.mark.slow
 def test_plot_curves_draws_the_learning_curves(tmp_path) -> None:
     from attnbench.io.plot import plot_curves
 

@@ -23,6 +23,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_submitit_local_jobs_append_rows_and_resume_across_launchers(tmp_path: Path) -> None:
     out = tmp_path / "runs.csv"
     # First launch, here: only the baseline.
@@ -47,6 +48,7 @@ def test_submitit_local_jobs_append_rows_and_resume_across_launchers(tmp_path: P
     assert again.skipped == 2 and len(_rows(out)) == 2
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_a_failed_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "runs.csv"
     spec = build_ablation_spec(

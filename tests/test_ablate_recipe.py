@@ -109,6 +109,7 @@ def test_split_off_holds_out_the_same_share_of_every_class_whatever_the_run() ->
     assert torch.equal(held.images, again_held.images) and torch.equal(rest.labels, again_rest.labels)
 
 
+@pytest.mark.slow
 def test_a_validation_share_moves_evaluation_off_the_test_split(tmp_path: Path) -> None:
     from attnbench.ablation.run import run_ablation
 
@@ -216,12 +217,12 @@ def test_a_bad_value_is_refused_with_its_file_line_and_column(
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ({"amp": "fp8"}, "--amp 'fp8' is unknown; choose from: none, bf16, fp16"),
-        ({"amp": "fp16"}, "--amp fp16 needs --device cuda"),
-        ({"val_fraction": 1.0}, r"--val-fraction must be in \[0, 1\)"),
-        ({"val_fraction": -0.1}, r"--val-fraction must be in \[0, 1\)"),
-        ({"holdout_fraction": 0.0}, "--holdout-fraction must be between 0 and 1"),
-        ({"primary": (("ca", "cbam"),)}, "--primary ca-cbam: each side must be a different module of --modules"),
+        ({"amp": "fp8"}, "`amp` 'fp8' is unknown; choose from: none, bf16, fp16"),
+        ({"amp": "fp16"}, "`amp` fp16 needs `device` cuda"),
+        ({"val_fraction": 1.0}, r"`val_fraction` must be in \[0, 1\)"),
+        ({"val_fraction": -0.1}, r"`val_fraction` must be in \[0, 1\)"),
+        ({"holdout_fraction": 0.0}, "`holdout_fraction` must be between 0 and 1"),
+        ({"primary": (("ca", "cbam"),)}, "`primary` ca-cbam: each side must be a different module of `modules`"),
     ],
 )
 def test_recipe_options_are_checked(given: dict[str, object], message: str) -> None:

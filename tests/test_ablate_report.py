@@ -66,6 +66,7 @@ def _report(csv_path: Path, *extra: str) -> tuple[int, str, str]:
     return run_main(*PLAN, "--csv", str(csv_path), "--report-only", *extra)
 
 
+@pytest.mark.slow
 def test_report_reads_a_read_only_file_and_matches_runs_whatever_their_thread_count(
     sweep: Path, tmp_path: Path
 ) -> None:

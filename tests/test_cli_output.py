@@ -32,7 +32,7 @@ def tiny_table(monkeypatch: pytest.MonkeyPatch) -> str:
 def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """stderr as a terminal: what the progress bars draw, ANSI codes included."""
     buf = io.StringIO()
-    monkeypatch.setattr(render, "stderr", Console(file=buf, force_terminal=True, width=120))
+    monkeypatch.setattr(render.console, "stderr", Console(file=buf, force_terminal=True, width=120))
     return buf
 
 
@@ -64,7 +64,7 @@ def test_the_progress_bar_is_silent_when_quiet_or_off_a_terminal(
         update("r18 ×0.35", True)
     assert terminal.getvalue() == ""
     piped = io.StringIO()
-    monkeypatch.setattr(render, "stderr", Console(file=piped))  # not a terminal
+    monkeypatch.setattr(render.console, "stderr", Console(file=piped))  # not a terminal
     with render.progress_bar(2, "table") as update:
         update("r18 ×0.35", True)
     assert piped.getvalue() == ""

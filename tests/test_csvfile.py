@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from attnbench.errors import CsvWriteError, FileWriteError, ResultsFileError
+from attnbench.errors import CsvWriteError, FileWriteError, ResultsFileError, opt
 from attnbench.io import csvfile
 from attnbench.io.csvfile import (
     CsvAppender,
@@ -89,7 +89,7 @@ def test_refuses_folders_missing_parents_and_parents_that_are_files(tmp_path: Pa
     assert "does not exist" in refused(check_target, tmp_path / "nope" / "r.csv", COLS)
     (tmp_path / "file").write_text("x")
     assert "is not a folder" in refused(check_target, tmp_path / "file" / "r.csv", COLS)
-    assert refused(check_target, tmp_path, COLS, option="--csv").startswith("--csv ")
+    assert refused(check_target, tmp_path, COLS).startswith("`csv` ")  # the default label: the field
     check_target(tmp_path / "new.csv", COLS)  # a new file in an existing folder is fine
     assert not (tmp_path / "new.csv").exists()
 
@@ -579,10 +579,10 @@ def test_atomic_path_serves_writers_that_want_a_name(tmp_path: Path) -> None:
 
 
 def test_atomic_write_refuses_bad_targets_up_front(tmp_path: Path) -> None:
-    assert "is a folder" in refused(atomic_write, tmp_path, b"x", option="--out")
+    assert "is a folder" in refused(atomic_write, tmp_path, b"x", option=opt("out"))
     assert "does not exist" in refused(atomic_write, tmp_path / "no" / "f", b"x")
     with pytest.raises(ResultsFileError) as info:
-        check_path(tmp_path / "no" / "f", option="--out")
+        check_path(tmp_path / "no" / "f", option=opt("out"))
     assert info.value.exit_code == 2 and str(info.value).startswith("folder ")
 
 

@@ -81,7 +81,7 @@ def test_moving_the_shape_to_another_cell_changes_only_the_positional_label() ->
 def test_synthetic_options_are_validated() -> None:
     with pytest.raises(UsageError, match="shapes"):
         SyntheticOptions(shapes=("blob",)).validate()
-    with pytest.raises(UsageError, match="--input"):
+    with pytest.raises(UsageError, match="`input_size`"):
         SyntheticOptions(size=8, grid=2).validate()
 
 
@@ -310,7 +310,7 @@ def test_disk_cache_folder_that_cannot_be_made_is_one_error(tmp_path: Path) -> N
 
     _tree(tmp_path / "imgs", 2)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(FileWriteError, match="image cache folder .* cannot be created.*--no-data-cache"):
+    with pytest.raises(FileWriteError, match="image cache folder .* cannot be created.*`no_data_cache`"):
         load_imagefolder(tmp_path / "imgs", 16, cache_dir=tmp_path / "file" / "sub")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from clihelp import run_cli
 
-from attnbench.cost import sweep
+from attnbench.cost import records, sweep
 from attnbench.cost.compare import compare, read_results
 from attnbench.cost.records import COLUMNS, HEAD_COLUMNS
 from attnbench.cost.runner import profile
@@ -33,6 +33,7 @@ def _spec(**kw: object) -> ProfileSpec:
     return ProfileSpec(**{"modules": ("ca",), "latency": False, "memory": False, **kw}).validate()  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # counts three dense models
 def test_a_dense_row_names_its_head_options_and_slot_rule() -> None:
     records = profile(_spec(head="deeplabv3", output_stride=8, num_classes=19, input_size=(64, 96))).records
     assert [(r.head, r.head_classes, r.output_stride, r.head_slots) for r in records] == [
@@ -53,13 +54,13 @@ def test_a_dense_row_names_its_head_options_and_slot_rule() -> None:
     ("fields", "message"),
     [
         ({"head": "deeplab"}, "unknown head 'deeplab'. Did you mean 'deeplabv3'?"),
-        ({"head": "deeplabv3", "backbone": "r18"}, "--head deeplabv3 takes --backbone mbv2 or mnext, not 'r18'"),
-        ({"head": "deeplabv3", "output_stride": 32}, "--output-stride 16 or 8, not 32"),
-        ({"head": "ssdlite", "output_stride": 16}, "--output-stride 32, not 16"),
-        ({"head": "lraspp", "head_slots": "backbone+extras"}, "--head-slots backbone, not 'backbone+extras'"),
-        ({"output_stride": 8}, "--output-stride applies to a dense head; add --head"),
-        ({"head": "ssdlite", "small_input": True, "input_size": 32}, "drop --small-input"),
-        ({"input_size": (16, 224)}, "--input 16x224 does not fit"),
+        ({"head": "deeplabv3", "backbone": "r18"}, "`head` deeplabv3 takes `backbone` mbv2 or mnext, not 'r18'"),
+        ({"head": "deeplabv3", "output_stride": 32}, "`output_stride` 16 or 8, not 32"),
+        ({"head": "ssdlite", "output_stride": 16}, "`output_stride` 32, not 16"),
+        ({"head": "lraspp", "head_slots": "backbone+extras"}, "`head_slots` backbone, not 'backbone+extras'"),
+        ({"output_stride": 8}, "`output_stride` applies to a dense head; add `head`"),
+        ({"head": "ssdlite", "small_input": True, "input_size": 32}, "drop `small_input`"),
+        ({"input_size": (16, 224)}, "`input_size` 16x224 does not fit"),
     ],
 )
 def test_bad_head_options_are_one_line(fields: dict[str, object], message: str) -> None:
@@ -119,7 +120,7 @@ def test_a_file_written_before_the_head_columns_reads_as_classification(tmp_path
         w.writerow(row)
     assert [r["head"] for r in read_results(old, "A").rows.values()] == [""]  # read as it is, no head
     with pytest.warns(UserWarning, match="had the columns of an older attnbench"):
-        assert sweep.upgrade(old)
+        assert records.upgrade(old)
     with old.open(newline="") as f:
         got = list(csv.DictReader(f))
     assert list(got[0]) == list(COLUMNS) and all(got[0][c] == "" for c in HEAD_COLUMNS)

@@ -53,6 +53,7 @@ def test_predicted_classes_are_per_pixel_and_per_box() -> None:
     assert classes.shape == d.shape[:2] and int(classes.max()) < 21  # the box offsets never win
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["deeplabv3", "ssdlite"])
 def test_onnx_runtimes_check_and_time_the_dense_models(head: str) -> None:
     if not ONNX_RUNTIMES:
@@ -72,6 +73,7 @@ def test_onnx_runtimes_check_and_time_the_dense_models(head: str) -> None:
         assert r["module"] == "none" or r["d_latency_pct"] != ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["lraspp", "ssdlite_voc"])
 def test_int8_agreement_is_over_pixels_or_boxes(head: str) -> None:
     pytest.importorskip("onnxruntime")
@@ -116,7 +118,7 @@ def test_agreement_counts_each_pixel() -> None:
     assert got.top1_agreement == pytest.approx(1 - 1 / (2 * 64 * 96))
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("runtime", ["compile", "executorch"])
 def test_compile_and_executorch_take_the_dense_models(runtime: str) -> None:
     if runtime == "executorch":

@@ -129,7 +129,7 @@ def test_evaluate_miou_of_a_model_that_sees_only_background() -> None:
     assert got.miou == pytest.approx(background / present) and got.pixel_accuracy == pytest.approx(background)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_segmentation_head_learns_the_near_cue_task() -> None:
     """A few hundred steps of plain SGD: the pieces compose with ``F.cross_entropy`` on label maps."""
     torch.manual_seed(0)

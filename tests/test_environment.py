@@ -80,17 +80,20 @@ def _run(args: list[str], env: dict[str, str] | None = None, **kw: object) -> su
     )
 
 
+SLOW = pytest.mark.slow  # the same guard through more commands: run by the test command, not by a bare pytest
 FULL = [
     ("stdout", ["list"]),
-    ("stdout", ["compare", "{good}", "{good}", "--format", "csv"]),
-    ("stdout", [*PROFILE, "--csv", "{tmp}/rows.csv"]),
-    ("stderr", ["compare", "{tmp}/missing.csv", "{good}"]),
-    ("both", ["list"]),
+    pytest.param("stdout", ["compare", "{good}", "{good}", "--format", "csv"], marks=SLOW),
+    pytest.param("stdout", [*PROFILE, "--csv", "{tmp}/rows.csv"], marks=SLOW),
+    pytest.param("stderr", ["compare", "{tmp}/missing.csv", "{good}"], marks=SLOW),
+    pytest.param("both", ["list"], marks=SLOW),
 ]
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-@pytest.mark.parametrize(("stream", "args"), FULL, ids=[f"{s}-{a[0]}" for s, a in FULL])
+@pytest.mark.parametrize(
+    ("stream", "args"), FULL, ids=["stdout-list", "stdout-compare", "stdout-profile", "stderr-compare", "both-list"]
+)
 def test_a_full_device_on_stdout_or_stderr_is_one_line(
     good: Path, tmp_path: Path, stream: str, args: list[str]
 ) -> None:
@@ -112,7 +115,13 @@ def test_a_full_device_on_stdout_or_stderr_is_one_line(
 
 
 @pytest.mark.parametrize(
-    "args", [["list"], ["profile", "--help"], ["compare", "{good}", "{good}", "--format", "csv"]], ids=lambda a: a[0]
+    "args",
+    [
+        ["list"],
+        pytest.param(["profile", "--help"], marks=SLOW),
+        pytest.param(["compare", "{good}", "{good}", "--format", "csv"], marks=SLOW),
+    ],
+    ids=["list", "profile", "compare"],
 )
 def test_a_pipe_closed_early_is_one_line(good: Path, args: list[str]) -> None:
     """As ``| head -1`` once the reader is gone: the read end is closed before the command writes anything."""
@@ -136,10 +145,16 @@ def test_a_pipe_closed_early_is_one_line(good: Path, args: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["list"], ["list", "--runtimes"], [*PROFILE], ["compare", "{good}", "{good}"], ["table", "ca-table2"]],
+    [
+        pytest.param(["list"], marks=SLOW),
+        pytest.param(["list", "--runtimes"], marks=SLOW),
+        [*PROFILE],
+        pytest.param(["compare", "{good}", "{good}"], marks=SLOW),
+        pytest.param(["table", "ca-table2"], marks=SLOW),
+    ],
     ids=lambda a: "-".join(a[:2]),
 )
-@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("encoding", ["ascii", pytest.param("latin-1", marks=SLOW)])
 def test_an_output_encoding_without_our_characters_gets_ascii(good: Path, args: list[str], encoding: str) -> None:
     argv = [a.format(good=good) for a in args]
     if argv[0] == "table":

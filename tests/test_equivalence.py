@@ -229,6 +229,7 @@ def test_forward_matches_reference_large_inputs(name: str, mode: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- float64 / gradcheck
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("name", NAME_PARAMS)
 def test_gradcheck_input(name: str, mode: str) -> None:
@@ -248,6 +249,7 @@ def test_gradcheck_input(name: str, mode: str) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAME_PARAMS)
 def test_gradcheck_params(name: str) -> None:
     reference_for(name)

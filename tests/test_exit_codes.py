@@ -108,6 +108,7 @@ def _attnbench(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: Path) -> None:
     plugin = tmp_path / "fragile.py"
     plugin.write_text(FRAGILE)

@@ -130,6 +130,7 @@ def check_one_line(code: int, err: str) -> None:
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(option=st.sampled_from(PROFILE_OPTIONS), value=fuzz_text)
 def test_fuzz_profile_options(option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,6 +139,7 @@ def test_fuzz_profile_options(option: str, value: str, capsys: pytest.CaptureFix
     check_one_line(code, err)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     option=st.sampled_from(["--modules", "--backbones", "--widths", "--inputs", "--format", "--csv"]), value=fuzz_text
@@ -163,6 +165,7 @@ def test_fuzz_sweep_options(option: str, value: str, capsys: pytest.CaptureFixtu
     check_one_line(code, err)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(command=st.sampled_from(["table", "check", "plot", "baseline-write"]), value=fuzz_text)
 def test_fuzz_table_check_plot_arguments(command: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -257,6 +260,7 @@ READERS = {
 FILES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @FILES
 @given(reader=st.sampled_from(sorted(READERS)), data=st.data())
 def test_fuzz_file_contents(reader: str, data: st.DataObject, capsys: pytest.CaptureFixture[str]) -> None:

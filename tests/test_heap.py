@@ -44,6 +44,7 @@ print(x.numel() * x.element_size() // resource.getpagesize(), default, restored,
 """
 
 
+@pytest.mark.slow
 @glibc_only
 def test_kept_heap_reuses_freed_memory_without_faulting_it_in_again() -> None:
     # a fresh process, so that no earlier allocation has moved glibc's thresholds

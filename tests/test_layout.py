@@ -7,6 +7,7 @@ inside a function, under ``TYPE_CHECKING``), so a circle hidden in a local impor
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,7 @@ def test_model_code_never_imports_the_harness(name: str) -> None:
     assert not harness, f"{name} imports {harness}"
 
 
-RICH_ALLOWED = {"attnbench.cli.render"}
+RICH_ALLOWED = {n for n in FILES if n == "attnbench.cli.render" or n.startswith("attnbench.cli.render.")}
 
 
 @pytest.mark.parametrize("name", sorted(n for n in FILES if n.startswith("attnbench.") and n not in RICH_ALLOWED))
@@ -130,3 +131,87 @@ def test_only_render_imports_rich(name: str) -> None:
         if isinstance(node, ast.ImportFrom) and node.level == 0:
             mods = [node.module or ""]
         assert not any(m == "rich" or m.startswith("rich.") for m in mods), f"{name} imports rich"
+
+
+CSV_HOME = "attnbench.io.csvfile"
+KEY_HOMES = {"attnbench.cost.records", "attnbench.ablation.records"}
+
+
+def csv_uses(source: str) -> list[str]:
+    """Where ``source`` reads or writes CSV by itself: the csv module, or pandas' CSV reader or writer."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(a.name == "csv" for a in node.names):
+            found.append(f"line {node.lineno}: import csv")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "csv":
+            found.append(f"line {node.lineno}: from csv import")
+        elif isinstance(node, ast.Attribute) and node.attr in ("to_csv", "read_csv"):
+            found.append(f"line {node.lineno}: .{node.attr}")
+    return found
+
+
+def key_copies(source: str, key: set[str]) -> list[str]:
+    """Literal lists of three or more column names, all of them key columns: a key spelled out again."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            names = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            if len(names) == len(node.elts) >= 3 and set(names) <= key:
+                found.append(f"line {node.lineno}: {names}")
+    return found
+
+
+def _key_columns() -> set[str]:
+    from attnbench.ablation.records import RESULT_KEY
+    from attnbench.cost.records import KEY
+
+    return {*KEY, *RESULT_KEY}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FILES if n.startswith("attnbench.") and n != CSV_HOME))
+def test_csv_is_read_and_written_in_one_place(name: str) -> None:
+    """Every CSV goes through ``io/csvfile.py`` (``read_table``, ``parse_text``, ``csv_text``, the appender)."""
+    assert not csv_uses(FILES[name].read_text()), name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FILES if n.startswith("attnbench.") and n not in KEY_HOMES))
+def test_the_configuration_keys_are_declared_in_one_place(name: str) -> None:
+    """Only the two record modules spell out a key (``KEY``, ``BASELINE_KEY``, ``RESULT_KEY``); everything else
+    builds on them."""
+    assert not key_copies(FILES[name].read_text(), _key_columns()), name
+
+
+def test_the_layout_checks_find_a_copy() -> None:
+    source = "import csv\nimport pandas as pd\nGROUP = ('backbone', 'width', 'input_size')\npd.read_csv('x')\n"
+    assert csv_uses(source) == ["line 1: import csv", "line 4: .read_csv"]
+    assert key_copies(source, _key_columns()) == ["line 3: ['backbone', 'width', 'input_size']"]
+    assert key_copies("COLUMNS = ('backbone', 'module', 'published_top1')", _key_columns()) == []
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+
+
+def flag_literals(source: str) -> list[str]:
+    """The ``--flag`` spellings in the string literals of ``source``, docstrings left out (they may describe the
+    command line). The library names fields (``errors.opt``); only ``cli/`` knows how a command spells them."""
+    tree = ast.parse(source)
+    docstrings = {  # a string standing alone as a statement documents what precedes or encloses it
+        id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            found += [f"line {node.lineno}: {m}" for m in FLAG.findall(node.value)]
+    return found
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in FILES if n.startswith("attnbench.") and not n.startswith("attnbench.cli"))
+)
+def test_no_flag_is_spelled_below_the_cli(name: str) -> None:
+    assert not flag_literals(FILES[name].read_text()), name
+
+
+def test_the_flag_check_finds_a_flag() -> None:
+    source = 'def f():\n    """Like --resume."""\n    raise UsageError(f"drop --small-input, keep {x}--")\n'
+    assert flag_literals(source) == ["line 3: --small-input"]

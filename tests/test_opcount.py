@@ -270,11 +270,15 @@ _ALL = [(bb, name, None) for bb in BACKBONES for name in M.ATTENTION.names()] + 
     ("mbv2", "ca", "after_expand"),
     ("mnext", "cbam", "block_end"),
 ]
-_EVERY_RUN = {"none", "se", "cbam", "bam", "ca", "eca", "simam", "gc", "triplet"}
-"""In the default run: every module in mbv2 and every module family in every backbone; the variants in the other
-backbones run with ``-m slow`` (they repeat the same ops)."""
+# A bare pytest checks every module in mbv2 and CA in every backbone; the test command adds one module of each
+# family in every backbone (slow); the variants in the other backbones repeat the same ops (long, on demand).
+SLOW = pytest.mark.slow
+FAMILIES = {"none", "se", "cbam", "bam", "ca", "eca", "simam", "gc", "triplet"}
 CONFIGS = [
-    c if c[0] == "mbv2" or c[1] in _EVERY_RUN or c[2] else pytest.param(*c, marks=pytest.mark.slow) for c in _ALL
+    c
+    if c[0] == "mbv2" or c[1] == "ca" or c[2]
+    else pytest.param(*c, marks=SLOW if c[1] in FAMILIES else pytest.mark.long)
+    for c in _ALL
 ]
 LAYOUTS = ("contiguous", "channels_last")
 CHANNELS_LAST_PEAK = [("mbv2", "cbam", None), ("mnext", "ca", None), ("r18", "bam", None), ("r50", "se", None)]
@@ -340,6 +344,7 @@ DENSE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone, name, head", DENSE)
 def test_dense_models_equal_fvcore(backbone: str, name: str, head: str) -> None:
     """Every op the heads use has a rule: no unsupported op, and the same counts as fvcore's trace."""
@@ -354,7 +359,11 @@ def test_dense_models_equal_fvcore(backbone: str, name: str, head: str) -> None:
 
 @pytest.mark.parametrize(
     "backbone, name, position, layout",
-    [(*c, "contiguous") for c in _ALL if c[0] == "mbv2" or c[1] in _EVERY_RUN or c[2]]
+    [
+        (*c, "contiguous") if c[0] == "mbv2" or c[1] == "ca" or c[2] else pytest.param(*c, "contiguous", marks=SLOW)
+        for c in _ALL
+        if c[0] == "mbv2" or c[1] in FAMILIES or c[2]
+    ]
     + [(*c, "channels_last") for c in CHANNELS_LAST_PEAK],
 )
 def test_peak_memory_equals_measure(backbone: str, name: str, position: str | None, layout: str) -> None:
@@ -387,7 +396,7 @@ def test_decomposed_level_gives_the_same_counts() -> None:
 # --- the committed baselines at full size ----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_cost_csv_rows_equal_fvcore_and_measure() -> None:
     """Every row of results/baselines/cost.csv, built as the runner builds it: counts, attention shares, peak."""
     rows = read_baseline(COST_CSV)
@@ -415,7 +424,7 @@ def test_cost_csv_rows_equal_fvcore_and_measure() -> None:
     assert wrong == []
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_one_pass_is_faster_than_fvcore_plus_peak_memory(capsys: pytest.CaptureFixture[str]) -> None:
     """mbv2 + CA at 224: one dispatch pass against fvcore's count plus the separate peak-memory forward.
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from attnbench.cost.records import KEY, USUAL
 from attnbench.errors import ResultsFileError, UsageError
 from attnbench.io.plot import (
     aggregate_points,
@@ -19,6 +20,8 @@ from attnbench.io.plot import (
     pareto_front,
     plot_csv,
 )
+
+IDENTITY = ("table", *KEY)  # what the CLI passes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -92,7 +95,7 @@ def test_better_high_columns() -> None:
 
 
 def test_labels_drop_constant_and_determined_columns() -> None:
-    labels, shared = model_labels(pd.DataFrame(_rows()))
+    labels, shared = model_labels(pd.DataFrame(_rows()), identity=IDENTITY)
     # backbone, input, batch, device, dtype, threads are constant; reduction is fixed by the module.
     assert labels[:4] == ["none ×1", "se ×1", "cbam ×1", "ca ×1"]
     assert labels[4] == "none ×0.5"
@@ -105,7 +108,7 @@ def test_labels_keep_what_tells_models_apart() -> None:
         for b in ("mbv2", "mnext")
         for m, r in (("se", 8), ("se", 16), ("ca", 32))
     ]
-    labels, shared = model_labels(pd.DataFrame(rows))
+    labels, shared = model_labels(pd.DataFrame(rows), identity=IDENTITY)
     assert labels == ["mbv2/se r8", "mbv2/se r16", "mbv2/ca r32", "mnext/se r8", "mnext/se r16", "mnext/ca r32"]
     assert shared == ["width 1", "input 224"]
 
@@ -114,13 +117,31 @@ def test_labels_tag_non_eager_builds_and_accept_a_column_or_template() -> None:
     frame = pd.DataFrame(
         [dict(backbone="mbv2", module=m, build=b, reduction=16) for m in ("se", "ca") for b in ("eager", "compile")]
     )
-    assert model_labels(frame)[0] == ["se", "se [compile]", "ca", "ca [compile]"]
+    assert model_labels(frame, identity=IDENTITY)[0] == ["se", "se [compile]", "ca", "ca [compile]"]
     assert model_labels(frame, "module")[0] == ["se", "se [compile]", "ca", "ca [compile]"]
     assert model_labels(frame, "{module}/r{reduction}")[0][0] == "se/r16"
     with pytest.raises(UsageError, match="did you mean 'module'"):
         model_labels(frame, "modul")
     with pytest.raises(UsageError, match="label template"):
         model_labels(frame, "{nope}")
+
+
+def test_quantized_rows_are_other_models_and_usual_values_go_unnamed() -> None:
+    rows = [
+        dict(backbone="mbv2", module=m, quantize=q, mode="inference", reduction_rule="default")
+        for m in ("se", "ca")
+        for q in ("none", "int8")
+    ]
+    labels, shared = model_labels(pd.DataFrame(rows), identity=IDENTITY, usual=USUAL)
+    assert labels == ["se none", "se int8", "ca none", "ca int8"]
+    assert shared == ["mbv2"]
+    assert model_labels(pd.DataFrame(rows[:1]), identity=IDENTITY)[1] == [
+        "mbv2",
+        "se",
+        "reduction_rule default",
+        "quantize none",
+        "mode inference",
+    ]
 
 
 def test_repeated_runs_aggregate_to_the_median() -> None:
@@ -137,7 +158,7 @@ def test_repeated_runs_aggregate_to_the_median() -> None:
 
 def test_repeats_share_a_label_in_ablation_rows() -> None:
     rows = [dict(backbone="mbv2", module=m, seed=s, top1=0.7) for m in ("se", "ca") for s in range(3)]
-    labels, _ = model_labels(pd.DataFrame(rows))
+    labels, _ = model_labels(pd.DataFrame(rows), identity=IDENTITY)
     assert labels == ["se"] * 3 + ["ca"] * 3
 
 
@@ -250,13 +271,13 @@ def test_unknown_column_lists_numeric_columns(csv: Path) -> None:
     with pytest.raises(UsageError) as info:
         plot_csv(csv, "mac", "latency_ms_median")
     text = _one_line(info.value)
-    assert "unknown column 'mac'" in text and "did you mean 'macs'" in text and "--x" in text
+    assert "unknown column 'mac'" in text and "did you mean 'macs'" in text and "`x`" in text
     assert "params, macs, latency_ms_median" in text and "module" not in text.split("from")[-1]
     assert info.value.exit_code == 2
 
 
 def test_column_without_numbers(csv: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="'module' of p.csv has no numeric values; choose --y from"):
+    with pytest.raises(UsageError, match="'module' of p.csv has no numeric values; choose `y` from"):
         plot_csv(csv, "macs", "module")
     frame = pd.DataFrame(_rows()).assign(latency_ms_median=None)
     no_latency = tmp_path / "nolat.csv"

@@ -134,7 +134,9 @@ SPECIAL = {
 }
 
 
-@pytest.mark.parametrize("special", list(SPECIAL))
+@pytest.mark.parametrize(  # a FIFO takes a subprocess per reader (it must never be waited on): with the slow tests
+    "special", [pytest.param(s, marks=pytest.mark.slow) if s == "fifo" else s for s in SPECIAL]
+)
 @pytest.mark.parametrize("reader", [r for r in READERS if r != "sweep-resume"])
 def test_a_path_that_is_not_a_regular_file_is_named_for_what_it_is(
     tmp_path: Path, files: dict[str, bytes], reader: str, special: str

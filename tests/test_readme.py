@@ -145,13 +145,18 @@ def test_the_runtime_tables_come_from_the_committed_csv() -> None:
 
 def test_the_configuration_keys_are_described_once_as_the_code_declares_them() -> None:
     from attnbench.ablation.records import RESULT_KEY, RUN_KEY
-    from attnbench.cost.records import KEY
+    from attnbench.cost.records import BASELINE_KEY, KEY, USUAL
 
     page = PAGES["docs/measurement.md"]
     section = page[page.index("## The configuration key") :]
     cost, _, ablation = section.partition("An ablation row has its own key")
     listed = re.findall(r"`(\w+)`", cost[: cost.index("`sweep --resume`, `compare`")])
     assert [c for c in listed if c != "KEY"] == list(KEY)
+    usual, _, baseline = cost.partition("A baseline (")
+    assert dict(re.findall(r"`(\w+)` (\w+)", usual[usual.index("`USUAL`") :])) == USUAL
+    dropped = re.findall(r"`(\w+)`", baseline[baseline.index("leaving out") : baseline.index("); baselines")])
+    head = [c for c in KEY if c.startswith("head") or c == "output_stride"]
+    assert [c for c in KEY if c not in BASELINE_KEY] == [dropped[0], *head, dropped[-1]]
     result, _, run = ablation.split("\n\n")[0].partition("`ablate --resume` adds")
     assert [c for c in re.findall(r"`(\w+)`", result) if c != "RESULT_KEY"] == list(RESULT_KEY)
     assert [c for c in re.findall(r"`(\w+)`", run) if c != "RUN_KEY"] == list(RUN_KEY[len(RESULT_KEY) :])

@@ -86,12 +86,13 @@ def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     return len(kept), lost
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_kill_at_random_moments_loses_nothing(tmp_path: Path, seed: int) -> None:
     kill_and_resume(tmp_path, seed)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("seed", range(3, 13))
 def test_kill_at_random_moments_loses_nothing_long(tmp_path: Path, seed: int) -> None:
     kill_and_resume(tmp_path, seed)
@@ -189,11 +190,12 @@ def kill_ablate_and_resume(tmp_path: Path, seed: int) -> None:
     assert all(r["status"] == "ok" for r in final)
 
 
+@pytest.mark.slow
 def test_kill_ablate_at_a_random_moment_loses_nothing(tmp_path: Path) -> None:
     kill_ablate_and_resume(tmp_path, 0)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("seed", range(1, 9))
 def test_kill_ablate_at_random_moments_loses_nothing_long(tmp_path: Path, seed: int) -> None:
     kill_ablate_and_resume(tmp_path, seed)
@@ -271,12 +273,13 @@ def kill_baseline_write(tmp_path: Path, seed: int) -> None:
     assert path.read_bytes().splitlines()[1:] != [] and len(read_baseline(path)) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_kill_baseline_write_leaves_the_old_file_or_the_whole_new_one(tmp_path: Path, seed: int) -> None:
     kill_baseline_write(tmp_path, seed)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("seed", range(2, 10))
 def test_kill_baseline_write_at_random_moments_long(tmp_path: Path, seed: int) -> None:
     kill_baseline_write(tmp_path, seed)
@@ -291,6 +294,7 @@ def wait_for_rows(path: Path, n: int, proc: subprocess.Popen[str], timeout: floa
     raise AssertionError(f"no {n} rows in {path} before the command ended")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["sweep", "profile"])
 def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) -> None:
     out = tmp_path / "rows.csv"
@@ -370,9 +374,10 @@ class Fragile(nn.Module):
             'RuntimeError("kernel failed on this shape")',
             "InsertionError: module 'fragile' fails inside 'r18' at position 'default': RuntimeError: kernel failed",
         ),
-        (
+        pytest.param(
             'torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")',
             "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+            marks=pytest.mark.slow,
         ),
     ],
 )

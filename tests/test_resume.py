@@ -55,6 +55,7 @@ def test_the_readme_sweep_resumed_twice_holds_every_configuration_once(tmp_path:
     assert len(counts) == 6 and set(counts.values()) == {1}
 
 
+@pytest.mark.slow
 def test_the_issue_loop_leaves_each_configuration_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``for i in 1 2 3; do attnbench sweep ... --max-time 1 --csv x.csv --resume --quiet; done``, as written."""
     monkeypatch.chdir(tmp_path)

@@ -74,6 +74,7 @@ ONNX_RUNTIMES = [r for r in ("onnxruntime", "openvino") if importlib.util.find_s
 """The ONNX-based runtimes installed here; one run times them together, so they share one export per model."""
 
 
+@pytest.mark.slow  # an ONNX export takes seconds
 def test_onnx_runtimes_export_check_and_time_beside_eager(tiny: None) -> None:
     if not ONNX_RUNTIMES:
         pytest.skip("neither the 'onnx' nor the 'openvino' extra is installed")
@@ -106,6 +107,7 @@ def test_onnx_runtimes_export_check_and_time_beside_eager(tiny: None) -> None:
     assert code == 1 and f"{2 * len(ONNX_RUNTIMES)} of {4 * len(builds)} rows failed" in failure_line(err)
 
 
+@pytest.mark.slow
 def test_onnx_runtimes_int8_report_agreement_and_what_stays_float(tiny: None) -> None:
     pytest.importorskip("onnxruntime")  # the quantizer; OpenVINO runs its QDQ file
     code, out, err = run_cli(
@@ -128,6 +130,7 @@ COMPARATORS = "eca,simam,gc,triplet"
 """The comparator modules whose ops (1-D conv, LayerNorm, softmax, matmul, channel max, pow) are new to the exporters."""
 
 
+@pytest.mark.slow
 def test_comparator_modules_export_and_equal_eager_on_every_runtime(tiny: None) -> None:
     """float32: ECA, SimAM, GC and triplet attention export, build and run on every installed runtime, and each row's
     output equals eager's."""
@@ -147,6 +150,7 @@ def test_comparator_modules_export_and_equal_eager_on_every_runtime(tiny: None) 
             assert int(r["attn_ops_float"]) > 0  # the attention's nodes were found in the graph
 
 
+@pytest.mark.slow
 def test_comparator_modules_quantize_to_int8_on_the_onnx_runtimes(tiny: None) -> None:
     """int8 (QDQ) on ONNX Runtime and OpenVINO. Width 2: at width 1 the tiny net's GC bottleneck is one channel wide,
     so its LayerNorm outputs its bias alone and the network's logits barely depend on the image (a degenerate case
@@ -164,7 +168,7 @@ def test_comparator_modules_quantize_to_int8_on_the_onnx_runtimes(tiny: None) ->
             assert int(r["attn_ops_int8"]) + int(r["attn_ops_float"]) > 0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_comparator_modules_quantize_to_int8_on_executorch(tiny: None) -> None:
     pytest.importorskip("executorch")
     args = ("profile", "--module", COMPARATORS, "--runtime", "executorch", "--quantize", "int8")
@@ -182,7 +186,8 @@ def _tinynet(attention: str):  # type: ignore[no-untyped-def]
     return modules.create_model("tinynet", attention, num_classes=10).eval()
 
 
-@pytest.mark.parametrize("quantize", ["none", pytest.param("int8", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize", ["none", pytest.param("int8", marks=pytest.mark.long)])
 def test_executorch_lowers_checks_and_times_a_tiny_model(quantize: str, tmp_path: Path, tiny: None) -> None:
     pytest.importorskip("executorch")
     import torch
@@ -208,6 +213,7 @@ def test_executorch_lowers_checks_and_times_a_tiny_model(quantize: str, tmp_path
     assert lat.summary.median > 0 and lat.summary.n == 5
 
 
+@pytest.mark.slow
 def test_executorch_int8_loads_coordinate_attention(tmp_path: Path, tiny: None) -> None:
     """XNNPACK refused the squeeze an int8 graph of CA's pooled strips needed ("Failed to create squeeze node",
     xnn_status_invalid_parameter); CA's strips now keep their dims and the program loads and agrees with eager."""
@@ -283,7 +289,7 @@ def test_list_runtimes_shows_each_runtime_and_whether_it_is_installed() -> None:
 
 @pytest.mark.parametrize("missing", [("runtime", "mode", "allocator"), ("allocator",)], ids=["runtime", "allocator"])
 def test_csv_written_before_some_columns_is_upgraded_and_resumed(tmp_path: Path, missing: tuple[str, ...]) -> None:
-    from attnbench.cost import sweep
+    from attnbench.cost import records, sweep
     from attnbench.cost.records import COLUMNS, RUNTIME_COLUMNS
     from attnbench.cost.spec import ProfileSpec
 
@@ -314,7 +320,7 @@ def test_csv_written_before_some_columns_is_upgraded_and_resumed(tmp_path: Path,
         w.writeheader()
         w.writerow(row)
     with pytest.warns(UserWarning, match="had the columns of an older attnbench"):
-        assert sweep.upgrade(old)
+        assert records.upgrade(old)
     with old.open(newline="") as f:
         got = list(csv.DictReader(f))
     assert list(got[0]) == list(COLUMNS)
@@ -326,16 +332,17 @@ def test_csv_written_before_some_columns_is_upgraded_and_resumed(tmp_path: Path,
     assert sweep.is_done(done, cold, "none", "eager")
     assert not sweep.is_done(done, ProfileSpec(modules=()), "none", "eager")  # warm samples: measured again
     assert not sweep.is_done(done, replace(cold, quantize="int8"), "none", "eager")
-    assert not sweep.upgrade(old)  # already current
+    assert not records.upgrade(old)  # already current
 
 
 def test_baseline_written_before_the_runtime_columns_loads_as_eager() -> None:
     from attnbench.cost.baseline import read_baseline
 
     rows_ = read_baseline(ROOT / "results" / "baselines" / "cost.csv")
-    assert rows_ and all(r.config["runtime"] == "eager" and r.config["quantize"] == "none" for r in rows_)
+    assert rows_ and all(r.config["build"] == "eager" and r.config["quantize"] == "none" for r in rows_)
 
 
+@pytest.mark.slow
 def test_device_check_without_cuda_says_so_and_exits_0() -> None:
     proc = subprocess.run(
         ["bash", str(ROOT / "benchmarks" / "device_check.sh")],
@@ -355,6 +362,7 @@ def test_device_check_without_cuda_says_so_and_exits_0() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_baseline_write_and_check_keep_each_runtime_apart(tmp_path: Path, tiny: None) -> None:
     pytest.importorskip("onnxruntime")
     base = tmp_path / "b.csv"
@@ -375,7 +383,7 @@ def test_baseline_write_and_check_keep_each_runtime_apart(tmp_path: Path, tiny: 
     )
     assert code == 0, err
     with base.open(newline="") as f:
-        got = [(r["module"], r["runtime"], r["quantize"], r["runtime_version"]) for r in csv.DictReader(f)]
+        got = [(r["module"], r["build"], r["quantize"], r["runtime_version"]) for r in csv.DictReader(f)]
     assert sorted(got) == sorted(
         (m, rt, "none", RUNTIMES[rt].version()) for m in ("none", "sigmoid_gate") for rt in ("eager", "onnxruntime")
     )

@@ -23,7 +23,7 @@ def rows(path: Path) -> list[dict[str, str]]:
 def test_plan_validates_every_configuration_first() -> None:
     specs = sweep.plan(build_spec, ["se", "ca"], ["mbv2", "r18"], [1.0, 0.5], [32], **FAST)
     assert [(s.backbone, s.width) for s in specs] == [("mbv2", 1.0), ("mbv2", 0.5), ("r18", 1.0), ("r18", 0.5)]
-    with pytest.raises(UsageError, match="--width 9.0"):
+    with pytest.raises(UsageError, match="`width` 9.0"):
         sweep.plan(build_spec, ["se"], ["mbv2"], [1.0, 9.0], [32], **FAST)
 
 

@@ -168,7 +168,7 @@ def test_pyproject_ships_the_data_file_and_its_page() -> None:
     assert (ROOT / "attnbench" / "papers" / "README.md").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_regular_install_ships_the_data_file(tmp_path: Path) -> None:
     """``pip install .`` (not editable) puts published.csv and its page in the package, and the tables load."""
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
@@ -218,6 +218,7 @@ def test_published_values_and_their_rounding() -> None:
     assert report.printed("3.89M") == "3.89" and report.printed("1.814G") == "1814" and report.printed("") == "–"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_every_row_builds(name: str) -> None:
     spec = get_table(name)
@@ -335,4 +336,6 @@ def test_markdown_and_latex_escape_their_special_characters() -> None:
     assert "a\\|b" in md and "x\\|y" in md and "| ---" not in md.splitlines()[1]
     tex = export.latex_escape("50% of x_1 & y ×2 Δ")
     assert tex == r"50\% of x\_1 \& y $\times$2 $\Delta$"
-    assert export.to_csv(["a", "b"], [[None, 1]]) == "a,b\n,1\n"
+    from attnbench.io.csvfile import csv_text
+
+    assert csv_text(["a", "b"], [[None, 1], {"b": float("nan")}]) == "a,b\n,1\n,\n"  # None and NaN: empty cells

@@ -326,21 +326,22 @@ def test_profile_rows_carry_the_paired_median_and_its_interval(fake_timing: Call
     )
 
 
+@pytest.mark.slow
 def test_profile_warns_once_per_row_that_missed_the_target(fake_timing: Callable[..., FakeClock]) -> None:
     fake_timing({"none": noisy(10, 0.3, 1), "ca": noisy(13, 0.3, 2), "se": noisy(11, 0.001, 3)})
     result = runner.profile(_spec(repeats=8, precision=0.02, max_time=1, threads=2))
     (line,) = [w for w in result.warnings if w.startswith("ca (eager)")]
     assert len(result.warnings) == 2  # ca and se both pair with the noisy baseline; none gets no line
     assert "Δlatency +" in line and "95% interval" in line and "paired samples" in line and "s of timing" in line
-    assert "--precision target of ±2 pp" in line
-    assert line.endswith("raise --max-time, run with --threads 1, or measure on a quieter machine.")
+    assert "`precision` target of ±2 pp" in line
+    assert line.endswith("raise `max_time`, run with `threads` 1, or measure on a quieter machine.")
     assert "\n" not in line
 
 
 def test_profile_with_too_few_pairs_says_so(fake_timing: Callable[..., FakeClock]) -> None:
     fake_timing({"none": noisy(10, 0.01, 1), "ca": noisy(13, 0.01, 2), "se": noisy(11, 0.01, 3)})
     result = runner.profile(_spec(repeats=5, max_time=0))
-    more = "raise --repeats (--max-time 0 takes exactly --repeats rounds)"  # raising the budget 0 would not help
+    more = "raise `repeats` (`max_time` 0 takes exactly `repeats` rounds)"  # raising the budget 0 would not help
     assert result.warnings == (
         f"ca (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); {more}.",
         f"se (eager): no 95% interval for Δlatency from 5 paired samples (6 needed); {more}.",
@@ -358,7 +359,7 @@ def test_profile_marks_a_model_whose_timing_fails(fake_timing: Callable[..., Fak
     assert rows["ca"].status == "ok" and rows["ca"].latency_n == 10 and result.warnings == ()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_real_tiny_models_reach_a_loose_target() -> None:
     spec = _spec(repeats=10, warmup=2, precision=0.25, max_time=30)
     result = runner.profile(spec)

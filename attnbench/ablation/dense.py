@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, opt
 from .data.splits import TensorSplit
 from .data.synthetic import SHAPES, SyntheticOptions, render_synthetic
 
@@ -106,7 +106,7 @@ class DenseOptions:
         self.synthetic().validate()
         if self.size // self.grid < 12:
             raise UsageError(
-                f"dense cells of {self.size // self.grid} px are too small; use --input "
+                f"dense cells of {self.size // self.grid} px are too small; use {opt('input_size')} "
                 f"{12 * self.grid} or more for a {self.grid}×{self.grid} grid."
             )
         return self

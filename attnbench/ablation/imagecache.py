@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import FileWriteError
+from ..errors import FileWriteError, opt
 
 VERSION = "1"
 """Changes when the stored format or the decoding changes: older files are then never reused."""
@@ -73,7 +73,7 @@ def _build(
     except OSError as exc:
         raise FileWriteError(
             f"image cache folder '{path.parent}' cannot be created ({exc.strerror or exc}); "
-            "choose another --data-cache-dir or pass --no-data-cache."
+            f"choose another {opt('data_cache_dir')} or pass {opt('no_data_cache')}."
         ) from exc
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -89,7 +89,7 @@ def _build(
         tmp.unlink(missing_ok=True)
         raise FileWriteError(
             f"image cache '{path}' cannot be written ({exc.strerror or exc}); free some space, "
-            "choose another --data-cache-dir or pass --no-data-cache."
+            f"choose another {opt('data_cache_dir')} or pass {opt('no_data_cache')}."
         ) from exc
     stem = path.name.rsplit("-", 1)[0]  # images-<root>-<split>-<size>px
     for old in path.parent.glob(f"{stem}-*.u8"):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, opt
 from .records import AblationRecord
 from .spec import AblationSpec
 
@@ -32,7 +32,9 @@ def _executor(spec: AblationSpec) -> Any:
     try:
         import submitit
     except ImportError:
-        raise UsageError("--launcher slurm needs submitit; install it with pip install 'attnbench[slurm]'.") from None
+        raise UsageError(
+            f"{opt('launcher')} slurm needs submitit; install it with pip install 'attnbench[slurm]'."
+        ) from None
     assert spec.csv is not None
     folder = spec.job_folder or spec.csv.parent / f"{spec.csv.stem}-jobs"
     executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=spec.submitit_cluster)

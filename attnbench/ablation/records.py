@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ResultsFileError
+from ..errors import ResultsFileError, opt
 from .convergence import judge
 
 
@@ -272,7 +272,7 @@ class _BadCell(Exception):
         self.column, self.why = column, why
 
 
-def read_records(path: Path, option: str = "--csv") -> list[AblationRecord]:
+def read_records(path: Path, option: str = opt("csv")) -> list[AblationRecord]:
     """The records of an ablation CSV (``[]`` when the file is missing or empty); older files read too.
 
     Read as appending sees the file (``csvfile.read_table``): a row with another field count than the header (a torn

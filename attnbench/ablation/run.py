@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from .. import modules
-from ..errors import InsertionError
+from ..errors import InsertionError, opt
 from . import records as rec
 from .convergence import judge
 from .data import ImageData, TaskInfo, describe_data, load_data, parse_data
@@ -191,7 +191,8 @@ def save_predictions(path: Path, predictions: torch.Tensor, targets: torch.Tenso
         from ..errors import FileWriteError
 
         raise FileWriteError(
-            f"predictions folder '{path.parent}' could not be created ({exc.strerror or exc}); choose another --csv."
+            f"predictions folder '{path.parent}' could not be created ({exc.strerror or exc}); "
+            f"choose another {opt('csv')}."
         ) from exc
     with atomic_path(path, option="predictions") as tmp, tmp.open("wb") as f:
         np.savez_compressed(f, pred=predictions.numpy().astype(dtype), target=targets.numpy().astype(dtype))
@@ -296,14 +297,14 @@ def run_ablation(
     dist = dist or DistContext()
     device = device or spec.device
     if spec.report_only and spec.csv is not None and dist.is_main:
-        check_source(spec.csv, "--csv")
+        check_source(spec.csv, opt("csv"))
     elif spec.csv is not None and dist.is_main:
         upgrade_header(
             spec.csv,
             COLUMNS,
             ADDED_COLUMNS,
             legacy_defaults,
-            option="--csv",
+            option=opt("csv"),
             filled="evaluated on test, no validation share, amp none, init global, not compiled",
         )
         check_target(spec.csv, COLUMNS)
@@ -320,7 +321,9 @@ def run_ablation(
         if (spec.resume or spec.report_only) and spec.csv is not None and dist.is_main:
             rows = [r for r in read_records(spec.csv) if is_done(r)]
             if spec.report_only and not rows:
-                raise ResultsFileError(f"--csv '{spec.csv}' holds no finished run; train first (drop --report-only).")
+                raise ResultsFileError(
+                    f"{opt('csv')} '{spec.csv}' holds no finished run; train first (drop {opt('report_only')})."
+                )
             # Later rows win; a row initialised with common random numbers wins over an older one of the same run.
             for r in sorted(rows, key=lambda r: r.init == "shared"):
                 previous[key_of(r)] = r

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import modules
 from ..cost.spec import BASELINE, check_device, check_model, check_name, check_threads
-from ..errors import UsageError
+from ..errors import UsageError, opt
 from .data import DataRef, SyntheticOptions, check_augment, default_augment, expand_data, parse_data
 from .train import TrainConfig
 
@@ -214,7 +214,9 @@ class AblationSpec:
         if not self.modules or self.modules[0] != BASELINE or len(set(self.modules)) != len(self.modules):
             raise UsageError("modules must start with the baseline 'none' and not repeat; use build_ablation_spec.")
         if len(self.modules) < 2:
-            raise UsageError("no attention module to compare; pass --modules, e.g. --modules none,se,ca.")
+            raise UsageError(
+                f"no attention module to compare; pass {opt('modules')}, e.g. {opt('modules')} none,se,ca."
+            )
         for name in self.modules:
             check_name(modules.ATTENTION, name)
         check_model(self.backbone, self.width, self.input_size, self.small_input, hint_small=False)
@@ -226,102 +228,119 @@ class AblationSpec:
                 self.head,
                 self.output_stride,
                 small_input=self.small_input,
-                opt=lambda f: {"small_input": "--small-input"}.get(f, f"--{f.replace('_', '-')}"),
             )
         refs = self.data_refs
         if not refs or len(set(self.data)) != len(self.data):
-            raise UsageError(f"--data {list(self.data)} must name at least one task, each once.")
+            raise UsageError(f"{opt('data')} {list(self.data)} must name at least one task, each once.")
         ref = refs[0]
         kinds = {r.dense for r in refs}
         if len(kinds) > 1:
-            raise UsageError(f"--data {list(self.data)} mixes dense and classification tasks; run them as two sweeps.")
+            raise UsageError(
+                f"{opt('data')} {list(self.data)} mixes dense and classification tasks; run them as two sweeps."
+            )
         if ref.dense and self.head not in SEGMENTATION_HEADS:
             raise UsageError(
-                f"--data {ref} is a per-pixel task; give it a segmentation head: --head "
+                f"{opt('data')} {ref} is a per-pixel task; give it a segmentation head: {opt('head')} "
                 f"{' or '.join(SEGMENTATION_HEADS)}."
             )
         if not ref.dense and self.head is not None:
-            raise UsageError(f"--head {self.head} trains on the dense tasks only; drop it or use --data dense:cue=row.")
+            raise UsageError(
+                f"{opt('head')} {self.head} trains on the dense tasks only; drop it or use {opt('data')} dense:cue=row."
+            )
         if self.output_stride is not None and self.head is None:
-            raise UsageError("--output-stride applies to a segmentation head; add --data dense:cue=row.")
+            raise UsageError(f"{opt('output_stride')} applies to a segmentation head; add {opt('data')} dense:cue=row.")
         if ref.dense and self.val_fraction > 0:
             raise UsageError(
-                "--val-fraction splits classes, not label maps; tune the dense task on another data "
-                "seed instead (--data dense:cue=row,seed=1)."
+                f"{opt('val_fraction')} splits classes, not label maps; tune the dense task on another data "
+                f"seed instead ({opt('data')} dense:cue=row,seed=1)."
             )
         for r in refs:
             check_augment(r, self.augment_for(r))
             if r.size is not None and r.size != self.input_size:
-                raise UsageError(f"--data {r} says size={r.size} but --input is {self.input_size}; give one of them.")
+                raise UsageError(
+                    f"{opt('data')} {r} says size={r.size} but {opt('input_size')} is {self.input_size}; "
+                    "give one of them."
+                )
         if self.preset == "paper" and ref.kind.startswith("synthetic"):
             raise UsageError(
-                "--preset paper is the CA paper's ImageNet recipe; pass --data imagefolder:/path/to/imagenet."
+                f"{opt('preset')} paper is the CA paper's ImageNet recipe; pass {opt('data')} imagefolder:/path/to/imagenet."
             )
         if self.preset not in ("", *PRESETS):
-            raise UsageError(f"--preset '{self.preset}' is unknown; choose from: {', '.join(PRESETS)}.")
+            raise UsageError(f"{opt('preset')} '{self.preset}' is unknown; choose from: {', '.join(PRESETS)}.")
         for name, r in self.reductions:
             if name not in self.modules or name == BASELINE:
                 raise UsageError(
-                    f"--reduction {name}={r}: '{name}' is not among the modules "
-                    f"({', '.join(self.modules[1:])}); add it to --modules or drop it."
+                    f"{opt('reductions')} {name}={r}: '{name}' is not among the modules "
+                    f"({', '.join(self.modules[1:])}); add it to {opt('modules')} or drop it."
                 )
             if not 1 <= r <= 4096:
-                raise UsageError(f"--reduction {name}={r}: r must be between 1 and 4096.")
+                raise UsageError(f"{opt('reductions')} {name}={r}: r must be between 1 and 4096.")
             if not modules.accepts_keyword(name, "reduction"):
-                raise UsageError(f"--reduction {name}={r}: '{name}' has no reduction ratio; drop it from --reduction.")
+                raise UsageError(
+                    f"{opt('reductions')} {name}={r}: '{name}' has no reduction ratio; drop it from {opt('reductions')}."
+                )
         for a, b in self.contrast_pairs():
             missing = [m for m in (a, b) if m not in self.modules]
             if missing or a == b:
-                flag = "--primary" if (a, b) in self.primary else "--contrasts"
+                flag = opt("primary") if (a, b) in self.primary else opt("contrasts")
                 raise UsageError(
-                    f"{flag} {a}-{b}: each side must be a different module of --modules "
+                    f"{flag} {a}-{b}: each side must be a different module of {opt('modules')} "
                     f"({', '.join(self.modules)}); e.g. {flag} ca-se,ca-ca_x."
                 )
         if self.launcher not in LAUNCHERS:
-            raise UsageError(f"--launcher '{self.launcher}' is unknown; choose from: {', '.join(LAUNCHERS)}.")
+            raise UsageError(f"{opt('launcher')} '{self.launcher}' is unknown; choose from: {', '.join(LAUNCHERS)}.")
         if self.launcher == "slurm" and self.csv is None:
-            raise UsageError("--launcher slurm needs --csv PATH: the driver appends each job's row there.")
+            raise UsageError(
+                f"{opt('launcher')} slurm needs {opt('csv')} PATH: the driver appends each job's row there."
+            )
         if not 0 <= self.curve_samples <= 10_000_000:
-            raise UsageError(f"--curve-samples must be between 0 and 10,000,000, got {self.curve_samples}.")
+            raise UsageError(f"{opt('curve_samples')} must be between 0 and 10,000,000, got {self.curve_samples}.")
         if not 1 <= self.slurm_minutes <= 100_000:
-            raise UsageError(f"--slurm-minutes must be between 1 and 100000, got {self.slurm_minutes}.")
+            raise UsageError(f"{opt('slurm_minutes')} must be between 1 and 100000, got {self.slurm_minutes}.")
         ints = (
-            ("--epochs", self.epochs, 1, 100_000),
-            ("--batch", self.batch, 1, 65_536),
-            ("--workers", self.num_workers, 0, 256),
-            ("--train-samples", self.train_samples, 1, 10_000_000),
-            ("--test-samples", self.test_samples, 1, 10_000_000),
+            ("epochs", self.epochs, 1, 100_000),
+            ("batch", self.batch, 1, 65_536),
+            ("num_workers", self.num_workers, 0, 256),
+            ("train_samples", self.train_samples, 1, 10_000_000),
+            ("test_samples", self.test_samples, 1, 10_000_000),
         )
-        for opt, value, low, top in ints:
+        for field, value, low, top in ints:
             if not low <= value <= top:
-                raise UsageError(f"{opt} must be between {low} and {top}, got {value}.")
+                raise UsageError(f"{opt(field)} must be between {low} and {top}, got {value}.")
         if self.threads is not None and not 1 <= self.threads <= 1024:
-            raise UsageError(f"--threads must be between 1 and 1024, got {self.threads}.")
+            raise UsageError(f"{opt('threads')} must be between 1 and 1024, got {self.threads}.")
         if self.threads is not None:
             check_threads(self.threads)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(not 0 <= s < 2**31 for s in self.seeds):
-            raise UsageError(f"seeds {self.seeds} must be distinct integers in 0..2^31-1; e.g. --seeds 3 runs 0, 1, 2.")
+            raise UsageError(
+                f"seeds {self.seeds} must be distinct integers in 0..2^31-1; e.g. {opt('seeds')} 3 runs 0, 1, 2."
+            )
         if not (math.isfinite(self.lr) and 0 < self.lr <= 100):
-            raise UsageError(f"--lr must be a positive number, got {self.lr}.")
+            raise UsageError(f"{opt('lr')} must be a positive number, got {self.lr}.")
         if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay < 1):
-            raise UsageError(f"--wd must be in [0, 1), got {self.weight_decay}.")
+            raise UsageError(f"{opt('weight_decay')} must be in [0, 1), got {self.weight_decay}.")
         if not 0 <= self.momentum < 1:
             raise UsageError(f"momentum must be in [0, 1), got {self.momentum}.")
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise UsageError(
-                f"--warmup-epochs must be between 0 and --epochs ({self.epochs}), got {self.warmup_epochs}."
+                f"{opt('warmup_epochs')} must be between 0 and {opt('epochs')} ({self.epochs}), got {self.warmup_epochs}."
             )
         if not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}.")
+            raise UsageError(f"{opt('label_smoothing')} must be in [0, 1), got {self.label_smoothing}.")
         if not 0 < self.holdout_fraction < 1:
-            raise UsageError(f"--holdout-fraction must be between 0 and 1 (exclusive), got {self.holdout_fraction}.")
+            raise UsageError(
+                f"{opt('holdout_fraction')} must be between 0 and 1 (exclusive), got {self.holdout_fraction}."
+            )
         if not 0 <= self.val_fraction < 1:
-            raise UsageError(f"--val-fraction must be in [0, 1) (0: no validation split), got {self.val_fraction}.")
+            raise UsageError(
+                f"{opt('val_fraction')} must be in [0, 1) (0: no validation split), got {self.val_fraction}."
+            )
         if self.amp not in AMP:
-            raise UsageError(f"--amp '{self.amp}' is unknown; choose from: {', '.join(AMP)}.")
+            raise UsageError(f"{opt('amp')} '{self.amp}' is unknown; choose from: {', '.join(AMP)}.")
         if self.amp == "fp16" and not self.device.startswith("cuda"):
             raise UsageError(
-                "--amp fp16 needs --device cuda (float16 autocast with a gradient scaler); on the CPU use --amp bf16."
+                f"{opt('amp')} fp16 needs {opt('device')} cuda (float16 autocast with a gradient scaler); "
+                f"on the CPU use {opt('amp')} bf16."
             )
         from .data import synthetic_options_for
 
@@ -329,13 +348,13 @@ class AblationSpec:
             if r.synthetic:
                 synthetic_options_for(r, self.input_size, self.synthetic).validate()
         if self.report_only and self.csv is None:
-            raise UsageError("--report-only needs --csv PATH: the runs are read from that file.")
+            raise UsageError(f"{opt('report_only')} needs {opt('csv')} PATH: the runs are read from that file.")
         if self.resume and self.csv is None:
-            raise UsageError("--resume needs --csv PATH: finished runs are read from that file.")
+            raise UsageError(f"{opt('resume')} needs {opt('csv')} PATH: finished runs are read from that file.")
         if self.checkpoint_dir is not None:
             from ..io.csvfile import check_folder
 
-            check_folder(self.checkpoint_dir, "--checkpoint-dir")
+            check_folder(self.checkpoint_dir, opt("checkpoint_dir"))
         check_device(self.device)
         return self
 
@@ -458,7 +477,7 @@ def build_ablation_spec(preset: str | None = None, **given: Any) -> AblationSpec
     the rest to 32 px (presets set their own).
     """
     if preset is not None and preset not in PRESETS:
-        raise UsageError(f"--preset '{preset}' is unknown; choose from: {', '.join(PRESETS)}.")
+        raise UsageError(f"{opt('preset')} '{preset}' is unknown; choose from: {', '.join(PRESETS)}.")
     fields = {**DEFAULTS, **(PRESETS[preset] if preset else {})}
     fields.update({k: v for k, v in given.items() if v is not None})
     data = fields.get("data", ("synthetic",))
@@ -468,7 +487,9 @@ def build_ablation_spec(preset: str | None = None, **given: Any) -> AblationSpec
     if given.get("input_size") is None:
         sizes = {r.size for r in refs if r.size is not None}
         if len(sizes) > 1:
-            raise UsageError(f"--data values give different sizes ({', '.join(map(str, sorted(sizes)))}); give one.")
+            raise UsageError(
+                f"{opt('data')} values give different sizes ({', '.join(map(str, sorted(sizes)))}); give one."
+            )
         if sizes:
             fields["input_size"] = sizes.pop()
         elif "input_size" not in fields:
@@ -493,7 +514,7 @@ def build_ablation_spec(preset: str | None = None, **given: Any) -> AblationSpec
     seeds = fields.get("seeds", (0,))
     if isinstance(seeds, int):
         if not 1 <= seeds <= 1000:
-            raise UsageError(f"--seeds must be between 1 and 1000 (or a list such as 0,3,7), got {seeds}.")
+            raise UsageError(f"{opt('seeds')} must be between 1 and 1000 (or a list such as 0,3,7), got {seeds}.")
         seeds = tuple(range(seeds))
     fields["seeds"] = tuple(int(s) for s in seeds)
     fields["preset"] = preset or ""

@@ -407,7 +407,7 @@ def _convergence_warnings(groups: dict[tuple[str, str], list[AblationRecord]]) -
             f"{name} on {task}: {len(bad)} of {len(_oks(rs))} runs did not converge (seeds "
             f"{', '.join(str(r.seed) for r in bad)}; worst final loss {worst.final_loss_ratio or 0:.3f} × "
             f"chance loss, test curve {slope if slope is not None else 0:+.2f} pp/epoch at the end); they are "
-            "included in every mean and contrast: train longer or lower --lr."
+            "included in every mean and contrast: train longer or lower the learning rate."
         )
     return out
 
@@ -445,7 +445,7 @@ def analyse(
             warnings.append(
                 f"{name} on {task}: {len(low)} of {len(_oks(rs))} runs near chance (seeds {seeds}; "
                 f"lowest top-1 {100 * worst:.1f} %, chance {100 / low[0].num_classes:.1f} %); train "
-                "longer or lower --lr."
+                "longer or lower the learning rate."
             )
     warnings += _convergence_warnings(groups)
 
@@ -475,7 +475,7 @@ def analyse(
         elif c.mde_pp is None:
             warnings.append(
                 f"{c.a} − {c.b} on {c.task}: fewer than 2 seeds on a side (or no spread), no interval; "
-                "run --seeds 3 or more."
+                "run 3 or more seeds."
             )
 
     did: list[DiffInDiff] = []

@@ -37,7 +37,7 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, DeviceUnavailableError, FileWriteError, UsageError
+from ..errors import CheckpointError, DeviceUnavailableError, FileWriteError, UsageError, opt
 from .data import BatchTransform, ImageData, Split
 
 __all__ = [
@@ -186,22 +186,26 @@ class DistContext:
         return self.world_size > 1
 
 
-def init_distributed(device: str, rank: int, world_size: int, local_rank: int) -> tuple[DistContext, str]:
+def init_distributed(
+    device: str, rank: int, world_size: int, local_rank: int, *, fewer: str = "start fewer processes per node"
+) -> tuple[DistContext, str]:
     """Join the process group torchrun set up (gloo on CPU, nccl on CUDA); returns the context and this rank's device.
 
     ``device`` ``cuda`` becomes ``cuda:<local_rank>``. The rendezvous address comes from torchrun's environment.
+    ``fewer`` is the fix named when a process has no GPU of its own (the CLI names torchrun's option).
     """
     if world_size <= 1:
         return DistContext(), device
     if device.startswith("cuda"):
         if device != "cuda":
             raise UsageError(
-                f"--device {device} under torchrun: pass --device cuda; each process takes cuda:LOCAL_RANK."
+                f"{opt('device')} {device} under torchrun: pass {opt('device')} cuda; each process takes "
+                "cuda:LOCAL_RANK."
             )
         if local_rank >= torch.cuda.device_count():
             raise DeviceUnavailableError(
                 f"torchrun process {local_rank} needs cuda:{local_rank}, but only {torch.cuda.device_count()} CUDA "
-                "device(s) exist; lower --nproc-per-node."
+                f"device(s) exist; {fewer}."
             )
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(local_rank)
@@ -427,7 +431,7 @@ def load_checkpoint(path: Path, key: str) -> dict[str, object] | None:
         ) from None
     if not isinstance(ck, dict) or ck.get("key") != key:
         raise CheckpointError(
-            f"checkpoint '{path}' belongs to another configuration; delete it or use another --checkpoint-dir."
+            f"checkpoint '{path}' belongs to another configuration; delete it or use another {opt('checkpoint_dir')}."
         )
     return ck
 
@@ -440,9 +444,10 @@ def _save_checkpoint(path: Path, state: dict[str, object]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FileWriteError(
-            f"--checkpoint-dir '{path.parent}' could not be created ({exc.strerror or exc}); choose another folder."
+            f"{opt('checkpoint_dir')} '{path.parent}' could not be created ({exc.strerror or exc}); "
+            "choose another folder."
         ) from exc
-    with atomic_path(path, option="--checkpoint-dir") as tmp:
+    with atomic_path(path, option=opt("checkpoint_dir")) as tmp:
         try:
             torch.save(state, tmp)
         except RuntimeError as exc:  # torch's zip writer reports a failed write (a full disk) as a RuntimeError
@@ -474,7 +479,7 @@ def train_and_evaluate(
     world, rank = dist.world_size, dist.rank
     if cfg.batch % world:
         raise UsageError(
-            f"--batch {cfg.batch} does not split evenly over {world} processes; use a multiple of {world}."
+            f"{opt('batch')} {cfg.batch} does not split evenly over {world} processes; use a multiple of {world}."
         )
     per_rank = cfg.batch // world
     device = cfg.device
@@ -592,7 +597,7 @@ def train_and_evaluate(
                             epochs_done=epochs_done,
                             curve_top1=tuple(curve),
                             error=f"training loss became {bad} in epoch {epoch + 1}, steps {window_start}-{i}; "
-                            "lower --lr or check the data",
+                            "lower the learning rate or check the data",
                         )
                     epoch_sums += torch.tensor(w, dtype=torch.float64)
                     window.zero_()

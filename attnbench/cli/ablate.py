@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -189,7 +189,8 @@ ReportOnlyOpt = Annotated[
     typer.Option("--report-only/--train", help="Train nothing: summarise the runs of this plan --csv already holds."),
 ]
 AblateFormatOpt = Annotated[
-    str, typer.Option("--format", help="Summary on stdout: table (rich) or json (raw numbers, pp for contrasts).")
+    Literal["table", "json"],
+    typer.Option("--format", help="Summary on stdout: table (rich) or json (raw numbers, pp for contrasts)."),
 ]
 ResumeOpt = Annotated[
     bool,
@@ -399,8 +400,6 @@ def ablate_cmd(
     from ..ablation.train import init_distributed
 
     load_plugins(plugins)
-    if format not in ("table", "json"):
-        raise UsageError(f"--format '{format}' is not one of table, json.")
     rank, world, local_rank = _dist_from_env()
     if launcher == "torchrun" and world <= 1:
         raise UsageError(
@@ -452,7 +451,7 @@ def ablate_cmd(
         head=head,
         output_stride=output_stride,
     )
-    dist, run_device = init_distributed(spec.device, rank, world, local_rank)
+    dist, run_device = init_distributed(spec.device, rank, world, local_rank, fewer="lower --nproc-per-node")
     try:
         with render.ablation_progress(quiet or report_only or not dist.is_main) as progress:
             result = run_ablation(spec, progress=progress, dist=dist, device=run_device)

@@ -24,7 +24,7 @@ import typer.core
 from .. import __version__
 from ..errors import AttnbenchError, CsvWriteError, ExportWriteError, Notice
 from ..io.reading import path_problem
-from . import ablate, check, compare, plot, profile, render, streams, sweep, table
+from . import ablate, check, compare, flags, plot, profile, render, streams, sweep, table
 
 
 class _BareFlags:
@@ -40,7 +40,9 @@ class _BareFlags:
 
 
 class Command(_BareFlags, typer.core.TyperCommand):
-    pass
+    def invoke(self, ctx: Any) -> Any:
+        with flags.running(self):
+            return super().invoke(ctx)
 
 
 class Group(_BareFlags, typer.core.TyperGroup):
@@ -148,7 +150,7 @@ def _unsaved(exc: CsvWriteError) -> None:
     if kept.text:
         sys.stdout.write(kept.text)
         sys.stdout.flush()
-    render.error(f"{exc} {kept.note}")
+    render.error(f"{flags.error_text(exc)} {kept.note}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -196,12 +198,12 @@ def _run(argv: list[str] | None) -> None:
             raise
         if exc.text:  # the last resort: an export neither its file nor <file>.unsaved could take
             render.write_text(exc.text)
-        render.error(str(exc))
+        render.error(flags.error_text(exc))
         sys.exit(exc.exit_code)
     except AttnbenchError as exc:
         if debug:
             raise
-        render.error(str(exc), hint=DEBUG_HINT)
+        render.error(flags.error_text(exc), hint=DEBUG_HINT)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(_interrupted(_command(argv), argv))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -31,8 +31,6 @@ from .options import (
 BaselinePathArg = Annotated[Path, typer.Argument(help="Baseline CSV file.", show_default=False)]
 FromOpt = Annotated[Path | None, typer.Option("--from", help="Build the baseline from a profile/sweep CSV instead.")]
 
-CHECK_FORMATS = ("table", "csv", "json")
-
 
 @measurement_options(omit=("mode", "match_params"))  # a baseline holds inference costs, its r as a number
 def baseline_write_cmd(
@@ -52,7 +50,6 @@ def baseline_write_cmd(
     from ..api import build_spec
     from ..cost import baseline
     from ..io.csvfile import check_path
-    from .sweep import GRID_NAMES
 
     check_path(path, option="")  # a folder, a link or a missing folder is refused before anything is measured
     load_plugins(plugins)
@@ -69,9 +66,7 @@ def baseline_write_cmd(
             parse_inputs(inputs),
         )
         specs = [
-            build_spec(
-                names, backbone=b, width=w, input_size=i, latency=latency, memory=False, names=GRID_NAMES, **fields
-            )
+            build_spec(names, backbone=b, width=w, input_size=i, latency=latency, memory=False, **fields)
             for b in grid[0]
             for w in grid[1]
             for i in grid[2]
@@ -105,7 +100,8 @@ def check_cmd(
         typer.Option("--only", help="Metrics to check: params,macs,elementwise_ops,latency.", show_default="all"),
     ] = None,
     format: Annotated[
-        str, typer.Option("--format", help="Output on stdout: table (rich), csv (one row per finding) or json.")
+        Literal["table", "csv", "json"],
+        typer.Option("--format", help="Output on stdout: table (rich), csv (one row per finding) or json."),
     ] = "table",
     github: Annotated[bool, typer.Option("--github", help="Also print GitHub Actions annotations.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Compare latency across torch versions and devices.")] = False,
@@ -127,10 +123,8 @@ def check_cmd(
     """Re-measure every row of a baseline; exit 1 on a regression or a changed count, 2 on bad input."""
     from ..cost import baseline
 
-    if format not in CHECK_FORMATS:
-        raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(CHECK_FORMATS)}.")
     load_plugins(plugins)
-    tolerance, metrics = baseline.parse_tolerance(latency_tolerance), baseline.parse_metrics(only)
+    tolerance, metrics = parse_tolerance(latency_tolerance), parse_metrics(only)
     old = baseline.read_baseline(path)
     if runtime is not None:
         old = baseline.select_runtimes(old, nonempty(split_names(runtime), "--runtime", runtime, "eager"), path)
@@ -159,3 +153,29 @@ def check_cmd(
     render.show_check(result, path, format, github, accepted=accept, shown=shown)
     if result.failures and not accept:
         raise typer.Exit(1)
+
+
+def parse_tolerance(text: str) -> float:
+    """``"10%"`` or ``"0.1"`` → 0.1."""
+    import math
+
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10 or not math.isfinite(value):
+        raise UsageError(f"--latency-tolerance '{text}' is not a tolerance; use a percentage such as 10%.")
+    return value
+
+
+def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """``"params,latency"`` → the metrics named, each one of ``cost.baseline.METRICS``; all of them when empty."""
+    from ..cost import baseline
+
+    if not text:
+        return baseline.METRICS
+    names = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    bad = [m for m in names if m not in baseline.METRICS]
+    if bad or not names:
+        raise UsageError(f"--only '{text}' names no known metric; choose from: {', '.join(baseline.METRICS)}.")
+    return names

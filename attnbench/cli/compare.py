@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from ..errors import UsageError
 from . import render
 
 ResultArg = Annotated[
     Path, typer.Argument(help="A CSV written by 'attnbench profile --csv' or 'sweep --csv'.", show_default=False)
 ]
 
-COMPARE_FORMATS = ("table", "csv", "json", "md")
-
 
 def compare_cmd(
     a: ResultArg,
     b: ResultArg,
     format: Annotated[
-        str, typer.Option("--format", help="Output on stdout: table (rich), csv or json (raw numbers), or md.")
+        Literal["table", "csv", "json", "md"],
+        typer.Option("--format", help="Output on stdout: table (rich), csv or json (raw numbers), or md."),
     ] = "table",
 ) -> None:
     """Compare two result files: params, MACs, element-wise ops and latency of A and B for every configuration."""
@@ -29,9 +27,8 @@ def compare_cmd(
 
     from ..cost import compare
     from ..io import export
+    from ..io.csvfile import csv_text
 
-    if format not in COMPARE_FORMATS:
-        raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(COMPARE_FORMATS)}.")
     first, second = compare.read_results(a, "A"), compare.read_results(b, "B")
     rows = compare.compare(first, second)
     counts = {w: sum(r["in"] == w for r in rows) for w in ("both", "a_only", "b_only")}
@@ -42,7 +39,7 @@ def compare_cmd(
         render.show_compare(rows, title, notes)
         return
     if format == "csv":
-        render.write_text(export.to_csv(compare.COLUMNS, [[r[c] for c in compare.COLUMNS] for r in rows]))
+        render.write_text(csv_text(compare.COLUMNS, rows))
     elif format == "json":
         render.write_text(json.dumps(rows, indent=2) + "\n")
     else:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import typer
 
@@ -69,8 +69,10 @@ ThreadsOpt = Annotated[
 CsvOpt = Annotated[
     Path | None, typer.Option("--csv", help="Append result rows to this CSV (header checked, never overwritten).")
 ]
+Format = Literal["table", "csv", "json", "md", "latex"]
+"""What ``--format`` takes on commands that print result rows (Typer refuses anything else, naming the choices)."""
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="Output on stdout: table (rich), csv or json (raw numbers), md or latex.")
+    Format, typer.Option("--format", help="Output on stdout: table (rich), csv or json (raw numbers), md or latex.")
 ]
 PluginsOpt = Annotated[
     list[Path] | None,
@@ -184,10 +186,11 @@ SmallInputOpt = Annotated[
     typer.Option("--small-input", help="No early downsampling (32-64 px inputs).", rich_help_panel=MEASURE_PANEL),
 ]
 DtypeOpt = Annotated[
-    str, typer.Option("--dtype", help="float32, bfloat16, or float16 (CUDA only).", rich_help_panel=MEASURE_PANEL)
+    Literal["float32", "bfloat16", "float16"],
+    typer.Option("--dtype", help="float16 and bfloat16 need --device cuda.", rich_help_panel=MEASURE_PANEL),
 ]
 ModeOpt = Annotated[
-    str,
+    Literal["inference", "train"],
     typer.Option(
         "--mode",
         help="What latency times: inference (forward) or train (forward + backward, no optimizer step).",
@@ -226,12 +229,7 @@ InputsOpt = Annotated[
 ]
 
 
-FIELD_FLAGS: dict[str, str | None] = {"match_params": "--match-params"}
-"""How messages name the spec fields whose option the harness does not name itself (``cost.spec.OPTIONS``); every
-command that builds a spec passes them (``build_spec(names=...)``)."""
-
-FORMATS = ("table", "csv", "json", "md", "latex")
-"""What ``--format`` takes on commands that print result rows."""
+FORMATS: tuple[str, ...] = get_args(Format)
 
 
 @dataclass(frozen=True)
@@ -403,11 +401,6 @@ def parse_inputs(text: str, option: str = "--inputs") -> list[Any]:
     """``"224,1024x2048"`` → ``[224, (1024, 2048)]``, de-duplicated, order kept."""
     sizes = [parse_input(v, option) for v in split_names(text)]
     return nonempty(list(dict.fromkeys(sizes)), option, text, "224,1024x2048")
-
-
-def check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise UsageError(f"--format '{fmt}' is not supported; choose from: {', '.join(FORMATS)}.")
 
 
 def nonempty(values: tuple | list, option: str, text: str, example: str) -> tuple | list:  # type: ignore[type-arg]

@@ -10,6 +10,9 @@ import typer
 from ..errors import UsageError
 from . import render
 
+EMPTY_FIX = "run a profile or sweep with --csv first."
+"""How to fill an empty results file: the options are those of other commands."""
+
 
 def plot_cmd(
     csv_path: Annotated[
@@ -46,7 +49,7 @@ def plot_cmd(
     ] = False,
 ) -> None:
     """Plot two columns of a results CSV, one labelled point per model, with the Pareto front marked."""
-    from ..cost.records import VALUES
+    from ..cost.records import KEY, USUAL, VALUES
     from ..io.plot import plot_csv
 
     filters = {}
@@ -58,9 +61,27 @@ def plot_cmd(
     if curves:
         from ..io.plot import plot_curves
 
-        path = plot_curves(csv_path, out=out, where=filters or None, rules=VALUES)
+        path = plot_curves(
+            csv_path,
+            out=out,
+            where=filters or None,
+            rules=VALUES,
+            empty_fix=EMPTY_FIX,
+            curves_fix="run ablate with --curve-samples > 0.",
+        )
     else:
+        identity = ("table", *KEY)  # paper-table rows add the table they belong to
         path = plot_csv(
-            csv_path, x, y, out=out, label=label, maximize_y=maximize_y, where=filters or None, rules=VALUES
+            csv_path,
+            x,
+            y,
+            out=out,
+            label=label,
+            maximize_y=maximize_y,
+            where=filters or None,
+            rules=VALUES,
+            identity=identity,
+            usual=USUAL,
+            empty_fix=EMPTY_FIX,
         )
     render.info(f"wrote {path}")

@@ -10,7 +10,6 @@ import typer
 from ..errors import rows_failed
 from . import render
 from .options import (
-    FIELD_FLAGS,
     BackboneOpt,
     ChannelsLastOpt,
     CompileOpt,
@@ -31,7 +30,6 @@ from .options import (
     PluginsOpt,
     QuietOpt,
     WidthOpt,
-    check_format,
     load_plugins,
     measurement_options,
     parse_input,
@@ -84,7 +82,6 @@ def profile_cmd(
     """Measure params, MACs, element-wise ops, latency and memory of modules inside a backbone, beside the baseline."""
     from ..api import build_spec, run_profile
 
-    check_format(format)
     exports = Exports(export_csv, export_json, export_md)
     exports.check(appended=csv)  # every path is refused or accepted before anything is measured
     load_plugins(plugins)
@@ -103,7 +100,6 @@ def profile_cmd(
         latency=latency,
         builds=builds,
         weights=str(weights) if weights is not None else None,
-        names=FIELD_FLAGS,
         **fields,
     )
     try:

@@ -9,7 +9,6 @@ import typer
 from ..errors import UsageError, rows_failed
 from . import render
 from .options import (
-    FIELD_FLAGS,
     BackbonesOpt,
     CsvOpt,
     ExportCsvOpt,
@@ -28,7 +27,6 @@ from .options import (
     PluginsOpt,
     QuietOpt,
     WidthsOpt,
-    check_format,
     load_plugins,
     measurement_options,
     nonempty,
@@ -36,18 +34,6 @@ from .options import (
     parse_numbers,
     split_names,
 )
-
-GRID_NAMES: dict[str, str | None] = {
-    "module": "--modules",
-    "backbone": "--backbones",
-    "width": "--widths",
-    "input_size": "--inputs",
-    "num_classes": "--num-classes",
-    "weights": None,
-    **FIELD_FLAGS,
-}
-"""How messages name the fields of a grid command (sweep, baseline write): its own options; None for the options it
-lacks, which no message may suggest."""
 
 
 @measurement_options()
@@ -76,9 +62,8 @@ def sweep_cmd(
     from ..api import build_spec
     from ..cost import sweep
     from ..cost.records import COLUMNS, as_dict, to_frame
-    from ..io import export
+    from ..io.csvfile import csv_text
 
-    check_format(format)
     if resume and csv is None:
         raise UsageError("--resume needs --csv PATH: the file whose rows are skipped.")
     exports = Exports(export_csv, export_json, export_md)
@@ -95,7 +80,6 @@ def sweep_cmd(
         output_stride=output_stride,
         head_slots=head_slots,
         num_classes=num_classes,
-        names=GRID_NAMES,
         **measure.spec_fields(),
     )
     if csv is not None:
@@ -118,7 +102,7 @@ def sweep_cmd(
             if records and format == "table":
                 render.show_profile(to_frame(records))
             elif records:
-                rows_csv = export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records])
+                rows_csv = csv_text(COLUMNS, [as_dict(r) for r in records])
                 render.write_text(rows_csv if format == "csv" else render.rows_text(to_frame(records), format, ""))
             done = f"the {len(records)} row(s) of finished configurations are printed above" if records else ""
             render.on_interrupt(f"{done or 'no configuration had finished'}; nothing was written (no --csv).")
@@ -132,7 +116,7 @@ def sweep_cmd(
 
     def text(fmt: str) -> str:
         if fmt == "csv":
-            return export.to_csv(COLUMNS, [[as_dict(r)[c] for c in COLUMNS] for r in records])
+            return csv_text(COLUMNS, [as_dict(r) for r in records])
         return render.rows_text(frame, fmt, title="attnbench sweep")
 
     if format == "table":

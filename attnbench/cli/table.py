@@ -21,16 +21,6 @@ from .options import (
     parse_input,
 )
 
-TABLE_NAMES: dict[str, str | None] = {
-    "reduction": None,
-    "num_classes": None,
-    "weights": None,
-    "head": None,
-    "output_stride": None,
-    "head_slots": None,
-}
-"""Options of ``profile`` that ``table`` lacks: no message may suggest them."""
-
 
 # every paper row fixes its reduction; tables time inference
 @measurement_options(omit=("reduction", "match_params", "mode"))
@@ -73,9 +63,7 @@ def table_cmd(
     groups = len(tables.measure_groups(spec))
     with render.progress_bar(groups, f"table {name}", quiet=quiet or format != "table") as progress:
         size = spec.input_size if input is None else parse_input(input)
-        rows = tables.measure_table(
-            spec, latency=latency, input_size=size, progress=progress, names=TABLE_NAMES, **fields
-        )
+        rows = tables.measure_table(spec, latency=latency, input_size=size, progress=progress, **fields)
     from ..cost.shape import input_hw
     from ..env import collect_env
 
@@ -97,10 +85,11 @@ def table_text(spec: Any, rows: list[dict[str, Any]], context: str, fmt: str) ->
     import json
 
     from ..io import export
+    from ..io.csvfile import csv_text
     from ..papers import tables
 
     if fmt == "csv":
-        return export.to_csv(tables.TABLE_COLUMNS, [[r[c] for c in tables.TABLE_COLUMNS] for r in rows])
+        return csv_text(tables.TABLE_COLUMNS, rows)
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
     columns, cells, notes = render.table_cells(rows)

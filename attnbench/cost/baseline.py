@@ -14,28 +14,29 @@ runs whose metadata differ), unless forced.
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import modules
-from ..errors import BaselineFileError, DeviceUnavailableError, UsageError
+from ..errors import BaselineFileError, DeviceUnavailableError, UsageError, opt
 from ..io.reading import BadValue, Rule, bad_value
 from ..stats import paired_ratio, quartiles
+from .records import BASELINE_KEY, MODULE_KEY, USUAL, legacy_defaults, read_result_rows
+from .records import VALUES as RESULT_VALUES
 from .runner import ProfileResult, profile
-from .shape import INPUT_SIZE, input_label, parse_input_size
-from .spec import BASELINE, FILE_COLUMNS, ProfileSpec, check_name
+from .shape import input_label, parse_input_size
+from .spec import BASELINE, ProfileSpec, check_name
 
 EXACT = ("params", "macs", "elementwise_ops")
 METRICS = (*EXACT, "latency")
-REQUIRED = ("backbone", "module", "width", "input_size", "batch", "device", "dtype", "threads", "position", "reduction")
-"""The configuration columns every baseline file has."""
-CONFIG = (*REQUIRED, "runtime", "quantize")
-"""A row's configuration; files written before the runtime columns load with runtime eager, quantize none."""
+CONFIG = BASELINE_KEY
+"""A row's configuration (``records.BASELINE_KEY``)."""
+REQUIRED = tuple(c for c in CONFIG if c not in ("build", "quantize"))
+"""The configuration columns every baseline file has; files written before the runtimes lack the other two."""
+LEGACY_BUILD = "runtime"
+"""What older baseline files called the ``build`` column."""
 COLUMNS = (
     *CONFIG,
     *EXACT,
@@ -50,19 +51,8 @@ COLUMNS = (
     "device_name",
     "timestamp_utc",
 )
-_GROUP = (
-    "backbone",
-    "width",
-    "input_size",
-    "batch",
-    "device",
-    "dtype",
-    "threads",
-    "position",
-    "reduction",
-    "runtime",
-    "quantize",
-)
+_GROUP = tuple(c for c in CONFIG if c != "module")
+"""The configuration a baseline ``none`` and its modules share: measured together by one profile spec."""
 
 
 def config_label(c: dict[str, Any]) -> str:
@@ -70,7 +60,7 @@ def config_label(c: dict[str, Any]) -> str:
     it was not eager)."""
     slot = f" {c['position']}" if c.get("position") else ""
     r = f" r{c['reduction']}" if c.get("reduction") is not None else ""
-    rt = c.get("runtime") or "eager"
+    rt = c.get("build") or "eager"
     q = c.get("quantize") or "none"
     on = f" on {rt}" + (f" {q}" if q != "none" else "") if (rt, q) != ("eager", "none") else ""
     return f"{c['backbone']}/{c['module']} w{c['width']:g} @{input_label(c['input_size'])}{slot}{r}{on}"
@@ -151,8 +141,8 @@ def _ratio_stats(result: ProfileResult, name: str, build: str = "eager") -> dict
 
 
 def _record_config(r: Any) -> dict[str, Any]:
-    """A profile record's configuration as a baseline keys it: its build (layout included) is the runtime."""
-    return {**{k: getattr(r, k) for k in CONFIG}, "runtime": r.build}
+    """A profile record's configuration as a baseline keys it."""
+    return {k: getattr(r, k) for k in CONFIG}
 
 
 def rows_from_result(result: ProfileResult) -> list[BaselineRow]:
@@ -222,16 +212,17 @@ def measure(specs: Iterable[ProfileSpec], progress: Any = None) -> Measured:
 
 
 VALUES: dict[str, Rule] = {
-    "width": Rule(float, low=0, above=True),
-    "input_size": INPUT_SIZE,
-    **dict.fromkeys(("batch", "threads", "reduction"), Rule(int, low=1)),
+    **{k: rule for k, rule in RESULT_VALUES.items() if k in CONFIG},
     **dict.fromkeys((*EXACT, "latency_n"), Rule(int, low=0)),
     **dict.fromkeys(
         ("latency_ratio", "latency_ratio_q1", "latency_ratio_q3", "latency_ratio_ci_low", "latency_ratio_ci_high"),
         Rule(float, low=0, above=True),
     ),
 }
-"""What each numeric column of a baseline may hold: counts ≥ 0, ratios above 0, sizes and threads ≥ 1."""
+"""What each numeric column of a baseline may hold: the configuration as in a results file (sizes and threads ≥ 1),
+counts ≥ 0, ratios above 0."""
+_NEEDED = tuple(c for c in CONFIG if c in VALUES and c != "reduction")
+"""The numeric configuration every row must give (the baseline ``none`` has no reduction)."""
 
 
 def _num(value: str, column: str, line: int, path: Path, rules: dict[str, Rule] = VALUES) -> Any:
@@ -243,12 +234,10 @@ def _num(value: str, column: str, line: int, path: Path, rules: dict[str, Rule] 
 
 
 def _config_from(row: dict[str, str], line: int, path: Path) -> dict[str, Any]:
-    """The ``CONFIG`` fields of a CSV row, numbers parsed."""
-    config: dict[str, Any] = {k: row[k] for k in ("backbone", "module", "device", "dtype", "position")}
-    config["runtime"] = row.get("runtime") or row.get("build", "").partition("+")[0] or "eager"
-    config["quantize"] = row.get("quantize") or "none"
-    for k in ("width", "input_size", "batch", "threads", "reduction"):
-        config[k] = _num(row[k], k, line, path)
+    """The ``CONFIG`` fields of a CSV row, numbers parsed, the columns an older file lacks filled in."""
+    config = {k: _num(row.get(k, ""), k, line, path) if k in VALUES else row.get(k, "") for k in CONFIG}
+    config["build"] = row.get("build") or row.get(LEGACY_BUILD) or "eager"
+    config["quantize"] = row.get("quantize") or USUAL["quantize"]
     return config
 
 
@@ -268,7 +257,7 @@ def read_baseline(path: Path) -> list[BaselineRow]:
         raise BaselineFileError(f"baseline '{path}' is empty; {write}")
     header = table.header
     missing = [c for c in (*REQUIRED, *EXACT) if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
+    unknown = [c for c in header if c not in (*COLUMNS, LEGACY_BUILD)]
     if missing or unknown:
         what = f"lacks columns {', '.join(missing)}" if missing else f"has unknown columns {', '.join(unknown)}"
         raise BaselineFileError(f"baseline '{path}' {what}; rewrite it with 'attnbench baseline write'.")
@@ -285,8 +274,8 @@ def read_baseline(path: Path) -> list[BaselineRow]:
             except UsageError as exc:
                 raise BaselineFileError(f"{path}:{i}: {exc}") from None
         config = _config_from(d, i, path)
-        if None in (config["width"], config["input_size"], config["batch"], config["threads"]):
-            raise BaselineFileError(f"{path}:{i}: width, input_size, batch and threads must be given.")
+        if any(config[k] is None for k in _NEEDED):
+            raise BaselineFileError(f"{path}:{i}: {', '.join(_NEEDED)} must be given.")
         exact = {k: _num(d[k], k, i, path) for k in EXACT}
         if None in exact.values():
             raise BaselineFileError(f"{path}:{i}: params, macs and elementwise_ops must be given.")
@@ -318,10 +307,10 @@ def select_runtimes(rows: Sequence[BaselineRow], names: Sequence[str], path: Pat
 
     for name in names:
         get(name)
-    kept = [r for r in rows if runtime_of(r.config["runtime"]) in names or r.config["runtime"] in names]
+    kept = [r for r in rows if runtime_of(r.config["build"]) in names or r.config["build"] in names]
     if not kept:
-        have = ", ".join(dict.fromkeys(r.config["runtime"] for r in rows))
-        raise UsageError(f"baseline '{path}' has no rows on --runtime {', '.join(names)}; it has: {have}.")
+        have = ", ".join(dict.fromkeys(r.config["build"] for r in rows))
+        raise UsageError(f"baseline '{path}' has no rows on {opt('runtime')} {', '.join(names)}; it has: {have}.")
     return kept
 
 
@@ -335,14 +324,9 @@ def write_baseline(path: Path, rows: Sequence[BaselineRow]) -> None:
         ResultsFileError: the path cannot take a file (a folder, a symbolic link, a missing folder).
         FileWriteError: writing failed (the old file is unchanged).
     """
-    from ..io.csvfile import atomic_write
+    from ..io.csvfile import atomic_write, csv_text
 
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: "" if v is None else v for k, v in row.as_row().items()})
-    atomic_write(path, buf.getvalue(), option="")
+    atomic_write(path, csv_text(COLUMNS, [row.as_row() for row in rows]), option="")
 
 
 def specs_for(
@@ -398,7 +382,7 @@ def specs_for(
             threads=c["threads"],
             reduction=c["reduction"],
             position=c["position"] or None,
-            builds=(c["runtime"],),
+            builds=(c["build"],),
             quantize=c["quantize"],
             latency=latency,
             memory=False,
@@ -410,7 +394,7 @@ def specs_for(
         )
         try:
             # threads only matter where latency is timed
-            specs.append(spec.validate(require_module=False, check_cores=latency, names=FILE_COLUMNS))
+            specs.append(spec.validate(require_module=False, check_cores=latency, hint_small=False))
         except DeviceUnavailableError as exc:
             raise DeviceUnavailableError(f"{where}: {exc}") from None
         except UsageError as exc:
@@ -461,18 +445,18 @@ def _judge_latency(row: BaselineRow, twin: BaselineRow, tolerance: float, force:
         f"{what} {a or '?'} → {b}"
         for what, a, b in (
             ("torch", row.torch_version, twin.torch_version),
-            (row.config.get("runtime", "runtime"), row.runtime_version, twin.runtime_version),
+            (row.config["build"], row.runtime_version, twin.runtime_version),
             ("device", row.device_name, twin.device_name),
         )
         if a != b
     ]
     if differs and not force:
-        note = f"not compared: {'; '.join(differs)} (pass --force to compare anyway)"
+        note = f"not compared: {'; '.join(differs)} (pass {opt('force')} to compare anyway)"
         return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, "skipped", note)
     limit_hi, limit_lo = row.latency_ratio * (1 + tolerance), row.latency_ratio * (1 - tolerance)
     low, high = twin.latency_ratio_ci_low, twin.latency_ratio_ci_high
     if low is None or high is None:
-        note = f"no 95% interval from {twin.latency_n} paired samples; raise --repeats"
+        note = f"no 95% interval from {twin.latency_n} paired samples; raise {opt('repeats')}"
         return Finding(row, "latency", row.latency_ratio, twin.latency_ratio, "skipped", note)
     note = (
         f"95% interval {low:.3f}–{high:.3f} over {twin.latency_n} paired samples; limits {limit_lo:.3f}–{limit_hi:.3f}"
@@ -496,21 +480,22 @@ def rows_from_profile_csv(path: Path) -> Measured:
     Only ``status=ok`` rows become baseline rows; a configuration whose rows all failed is reported in ``failed``.
     A latency that is not a positive finite number is refused with its line."""
     from ..io.csvfile import parse_cell
-    from .records import read_result_rows
 
-    fix = "pass a CSV written by 'attnbench profile --csv'."
-    table = read_result_rows(path, "--from", fix, error=BaselineFileError)
+    fix = "pass a results CSV that 'attnbench profile' or 'attnbench sweep' wrote."
+    source = opt("from_csv")
+    table = read_result_rows(path, source, fix, error=BaselineFileError)
     table = table._replace(rows=[(line, {k: _text(v) for k, v in r.items()}) for line, r in table.rows])
     header = table.header
     if table.bad:
         line, fields = table.bad[0]
         raise BaselineFileError(
-            f"--from '{path}' line {line} has {fields} fields, not {len(header)} (a torn or glued row); "
+            f"{source} '{path}' line {line} has {fields} fields, not {len(header)} (a torn or glued row); "
             "fix or remove that line."
         )
     if not header or any(c not in header for c in (*REQUIRED, *EXACT, "build", "latency_ms_median")):
         raise BaselineFileError(
-            f"--from '{path}' is not a profile CSV (expected the columns of 'attnbench profile --csv')."
+            f"{source} '{path}' is not a profile CSV (expected the columns of the results CSV 'attnbench profile' "
+            "writes)."
         )
     headed = next(((line, r["head"]) for line, r in table.rows if r.get("head")), None)
     if headed is not None:
@@ -518,24 +503,14 @@ def rows_from_profile_csv(path: Path) -> Measured:
             f"{path}:{headed[0]}: a row of the dense head '{headed[1]}'; a baseline holds classification models "
             "only: give a file without head rows."
         )
-    eager = [(line, _with_build(r)) for line, r in table.rows if r.get("status", "ok") == "ok"]  # every runtime
+    table = table._replace(rows=[(line, legacy_defaults(r)) for line, r in table.rows])
+    eager = [(line, r) for line, r in table.rows if r.get("status", "ok") == "ok"]  # every runtime
     failed = {}
     for line, r in table.rows:
         if r.get("status", "ok") != "ok":
-            config = _config_from(_with_build(r), line, path)
+            config = _config_from(r, line, path)
             failed[tuple(config[k] for k in CONFIG)] = (config_label(config), r.get("error", "") or "failed")
-    run = (
-        "backbone",
-        "width",
-        "input_size",
-        "batch",
-        "device",
-        "dtype",
-        "threads",
-        "timestamp_utc",
-        "runtime",
-        "quantize",
-    )
+    run = (*(c for c in _GROUP if c not in MODULE_KEY), "timestamp_utc")  # a model and the none it ran beside
 
     def latency(line: int, r: dict[str, str]) -> float | None:
         try:
@@ -576,37 +551,10 @@ def rows_from_profile_csv(path: Path) -> Measured:
     latest = {tuple(r.config[k] for k in CONFIG): r for r in rows}  # a configuration measured twice: the last run
     failed = {k: v for k, v in failed.items() if k not in latest}  # measured again after it failed: not a failure
     if not latest and not failed:
-        raise BaselineFileError(f"--from '{path}' has no rows.")
+        raise BaselineFileError(f"{source} '{path}' has no rows.")
     return Measured(list(latest.values()), failed)
 
 
 def _text(value: Any) -> str:
     """A checked cell back as the text the parsers below take (``None`` → ``""``)."""
     return "" if value is None else str(value)
-
-
-def _with_build(r: dict[str, str]) -> dict[str, str]:
-    """A profile CSV row with ``runtime`` and ``quantize`` as a baseline keys them: the build (layout included), and
-    none for rows written before the quantize column."""
-    return {**r, "runtime": r.get("build") or "eager", "quantize": r.get("quantize") or "none"}
-
-
-def parse_tolerance(text: str) -> float:
-    """``"10%"`` or ``"0.1"`` → 0.1."""
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 10 or not math.isfinite(value):
-        raise UsageError(f"--latency-tolerance '{text}' is not a tolerance; use a percentage such as 10%.")
-    return value
-
-
-def parse_metrics(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return METRICS
-    names = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
-    bad = [m for m in names if m not in METRICS]
-    if bad or not names:
-        raise UsageError(f"--only '{text}' names no known metric; choose from: {', '.join(METRICS)}.")
-    return names

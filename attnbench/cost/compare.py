@@ -67,7 +67,7 @@ def read_results(path: Path, option: str) -> Results:
             breaks its column's rule (``file:line``), or no ok row at all.
     """
     label = f"{option} '{os.fspath(path)}'"
-    fix = "pass a CSV written by 'attnbench profile --csv' or 'attnbench sweep --csv'."
+    fix = "pass a results CSV that 'attnbench profile' or 'attnbench sweep' wrote."
     table = read_result_rows(path, option, fix)
     missing = [c for c in REQUIRED if c not in table.header and c not in ADDED_COLUMNS]
     if missing:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import AttnbenchError, ResultsFileError
+from ..errors import AttnbenchError, ResultsFileError, opt
 from ..io.reading import Rule
 from .shape import INPUT_SIZE
 
@@ -168,11 +168,18 @@ KEY: tuple[str, ...] = (
 """A row's configuration, declared once: the columns that must be equal for one row to stand for another
 (``sweep --resume``, ``compare``, ``check``, ``plot`` and the tables). Every other column is a measurement or
 where and when it was taken; an older row gets the key columns it lacks from ``legacy_defaults``."""
+USUAL: dict[str, str] = {"quantize": "none", "mode": "inference", "reduction_rule": "default"}
+"""The value a key column holds unless the user asked for another; an older file without the column implies it
+(``legacy_defaults``), and a plot's title does not name it."""
 MODULE_KEY: tuple[str, ...] = ("module", "position", "reduction", "reduction_rule")
 """The key columns that tell the modules of one sweep apart."""
 SETTING_KEY: tuple[str, ...] = tuple(c for c in KEY if c not in MODULE_KEY)
 """The rest of the key: the network the modules sit in and how it was run. Rows sharing it are one comparison
 (each module against the baseline ``none`` of the same setting)."""
+BASELINE_KEY: tuple[str, ...] = tuple(c for c in KEY if c not in ("reduction_rule", *HEAD_COLUMNS, "mode"))
+"""The key of a baseline row (``attnbench baseline``, ``check``): a baseline holds classification models timed for
+inference, so it has no head columns and no ``mode``, and ``reduction_rule`` follows from the module. Files written
+before the runtimes load with build eager and quantize none; files that called the build ``runtime`` still load."""
 ADDED_COLUMNS: tuple[str, ...] = (
     *RUNTIME_COLUMNS,
     "mode",
@@ -193,7 +200,8 @@ def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
     build = row.get("build", "") or "eager"
     runtime = "eager" if build == "channels_last" else build.partition("+")[0]
     filled = {c: "" for c in ADDED_COLUMNS}
-    filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""), quantize="none", mode="inference")
+    filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""), quantize=USUAL["quantize"])
+    filled["mode"] = USUAL["mode"]
     if row.get("latency_ms_median"):
         filled["warm_calls"] = "0"  # timed before warm samples: each sample right after another model's
     return {**filled, **row}
@@ -286,3 +294,19 @@ def read_result_rows(
 
     table = read_table(path, columns, option, fix=fix, error=error, missing_ok=missing_ok, missing_fix=missing_fix)
     return CheckedRows(table.header, check_values(table.rows, VALUES, path, error=error), table.bad)
+
+
+def upgrade(path: Path, option: str = opt("csv")) -> bool:
+    """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator, the timing settings, ...) with today's
+    header, so rows can be appended; its rows kept, the new columns filled by ``legacy_defaults`` (their
+    build's runtime, no quantization, inference, the rest empty). Returns whether the file was rewritten."""
+    from ..io.csvfile import upgrade_header
+
+    return upgrade_header(
+        path,
+        COLUMNS,
+        ADDED_COLUMNS,
+        legacy_defaults,
+        option=option,
+        filled="runtime from their build, quantize none, mode inference",
+    )

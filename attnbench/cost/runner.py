@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from .. import modules
 from ..env import EnvInfo, collect_env
-from ..errors import OutputMismatchError
+from ..errors import CheckpointFileError, OutputMismatchError, WeightsError, opt
 from ..runtimes import RUNTIMES, OpTally, Request, prepare, runtime_of
 from ..stats import RatioEstimate, min_pairs
 from .build import build_model, inspect_model, make_input
@@ -62,9 +63,8 @@ def effective_position(spec: ProfileSpec, name: str) -> str:
     return str(modules.BACKBONES.get(spec.backbone).meta["positions"][0])
 
 
-def _measure_cost(spec: ProfileSpec, name: str, x: torch.Tensor) -> tuple[Any, _Cost]:
-    """Build the model once and run it once, instrumented: counts, peak memory and the shape checks together."""
-    model = build_model(spec, name)
+def _measure_cost(spec: ProfileSpec, name: str, model: nn.Module, x: torch.Tensor) -> _Cost:
+    """Run the built model once, instrumented: counts, peak memory and the shape checks together."""
     attn = modules.find_attention(model)
     params = count_params(model, [m for _, m in attn])
     flops = inspect_model(spec, name, model, x)
@@ -79,7 +79,7 @@ def _measure_cost(spec: ProfileSpec, name: str, x: torch.Tensor) -> tuple[Any, _
         unsupported=";".join(f"{k}:{v}" for k, v in flops.unsupported.items()),
         peak_mem_bytes=flops.peak_mem_bytes if spec.memory else None,
     )
-    return model, cost
+    return cost
 
 
 FLOAT_TOLERANCE = 1e-4
@@ -279,19 +279,21 @@ def precision_warning(spec: ProfileSpec, key: tuple[str, str], est: RatioEstimat
     """The one line for a row whose Δlatency interval stayed wider than ``spec.precision``, with the remedy.
 
     The remedy follows the options the run had: with a time budget of 0 (exactly ``repeats`` rounds) only more
-    rounds help, so it never says to raise the budget; ``--threads 1`` only when more threads were used.
+    rounds help, so it never says to raise the budget; one thread only when more threads were used.
     """
     label = f"{key[0]} ({key[1]})"
-    exact = "raise --repeats (--max-time 0 takes exactly --repeats rounds)" if spec.max_time == 0 else ""
+    repeats, max_time = opt("repeats"), opt("max_time")
+    exact = f"raise {repeats} ({max_time} 0 takes exactly {repeats} rounds)" if spec.max_time == 0 else ""
     if est.low is None:
         need = min_pairs(est.confidence)
-        more = exact or "raise --repeats or --max-time"
+        more = exact or f"raise {repeats} or {max_time}"
         return f"{label}: no {est.confidence:.0%} interval for Δlatency from {est.n} paired samples ({need} needed); {more}."
-    threads = ", run with --threads 1" if spec.threads > 1 else ""
+    threads = f", run with {opt('threads')} 1" if spec.threads > 1 else ""
     return (
         f"{label}: Δlatency {100 * (est.median - 1):+.1f}% is known to ±{100 * est.half_width:.1f} pp "
         f"({est.confidence:.0%} interval, {est.n} paired samples, {seconds:.0f} s of timing), wider than the "
-        f"--precision target of ±{100 * spec.precision:g} pp; {exact or 'raise --max-time'}{threads}, or measure on a "
+        f"{opt('precision')} target of ±{100 * spec.precision:g} pp; {exact or f'raise {max_time}'}{threads}, or measure "
+        "on a "
         "quieter machine."
     )
 
@@ -440,11 +442,30 @@ def profile(
             on_records(records)
 
     try:
-        for name in spec.names:
+        built: dict[str, nn.Module] = {}
+        for name in spec.names:  # every model is built (and its weights loaded) before anything is measured
             if progress:
-                progress(f"building and counting {name}")
+                progress(f"building {name}")
             try:
-                models[name], costs[name] = _measure_cost(spec, name, x)
+                built[name] = build_model(spec, name)
+            except (CheckpointFileError, WeightsError):
+                raise  # a --weights file that does not fit is bad input, found before any row exists
+            except FAILURES as exc:
+                failed.update({(name, b): failure_text(exc) for b in spec.builds})
+                if name == BASELINE:
+                    break
+        for name in spec.names:
+            if name not in built:
+                if name == BASELINE:
+                    break
+                if not spec.latency:
+                    emit([name])
+                continue
+            if progress:
+                progress(f"counting {name}")
+            try:
+                costs[name] = _measure_cost(spec, name, built[name], x)
+                models[name] = built[name]
             except FAILURES as exc:
                 failed.update({(name, b): failure_text(exc) for b in spec.builds})
                 if name == BASELINE:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from .. import modules
-from ..errors import DeviceUnavailableError, UnknownNameError, UsageError
+from ..errors import DeviceUnavailableError, UnknownNameError, UsageError, opt
 from . import BASELINE
 from .shape import InputSize, input_hw, input_label
 
@@ -29,58 +28,16 @@ def check_name(registry: modules.Registry, name: str) -> None:
         raise UnknownNameError(str(exc)) from None
 
 
-OPTIONS: dict[str, str | None] = {
-    "module": "--module",
-    "backbone": "--backbone",
-    "width": "--width",
-    "input_size": "--input",
-    "batch": "--batch",
-    "device": "--device",
-    "dtype": "--dtype",
-    "threads": "--threads",
-    "warmup": "--warmup",
-    "repeats": "--repeats",
-    "reduction": "--reduction",
-    "position": "--position",
-    "num_classes": "--num-classes",
-    "small_input": "--small-input",
-    "weights": "--weights",
-    "runtime": "--runtime",
-    "mode": "--mode",
-    "head": "--head",
-    "output_stride": "--output-stride",
-    "head_slots": "--head-slots",
-}
-"""How messages name each ``ProfileSpec`` field: ``profile``'s options. A caller with other names passes its own
-(``validate(names=...)``): another command's options (``sweep``'s ``--widths``), a baseline file's columns, or
-``None`` for an option the command does not have, so that no message suggests it."""
-
-FILE_COLUMNS: dict[str, str | None] = {
-    **{name: name for name in OPTIONS},
-    "module": None,
-    "small_input": None,
-    "weights": None,
-    "head": None,
-    "output_stride": None,
-    "head_slots": None,
-}
-"""Names for a spec read from a file (a baseline): the fields are its columns, and no message suggests an option."""
-
-
-def check_device(device: str, option: str | None = "--device") -> None:
-    """Raise when ``device`` is malformed or absent; never fall back to another device.
-
-    ``option`` is how the caller's user chooses the device, for the hint (``None``: the command has no such option).
-    """
+def check_device(device: str) -> None:
+    """Raise when ``device`` is malformed or absent; never fall back to another device."""
     if device == "cpu":
         return
     m = re.fullmatch(r"cuda(?::(\d+))?", device)
     if not m:
         raise UsageError(f"unknown device '{device}'; use 'cpu', 'cuda' or 'cuda:N'.")
     if not torch.cuda.is_available():
-        hint = f"; use {option} cpu" if option else ""
         raise DeviceUnavailableError(
-            f"device '{device}' requested but CUDA is not available on this machine{hint} "
+            f"device '{device}' requested but CUDA is not available on this machine; use {opt('device')} cpu "
             "(attnbench never falls back silently)."
         )
     index = int(m.group(1) or 0)
@@ -96,27 +53,22 @@ def check_model(
     input_size: InputSize,
     small_input: bool,
     hint_small: bool = True,
-    names: dict[str, str | None] | None = None,
 ) -> None:
     """Raise a one-line ``UsageError`` when width or input size do not fit ``backbone`` (a registered name).
 
-    ``names`` as for ``ProfileSpec.validate``; ``hint_small=False`` (or no ``small_input`` name) leaves out the
-    ``--small-input`` hint, for commands without that option.
+    ``hint_small=False`` leaves out the ``small_input`` hint, for callers that cannot set it (a baseline file).
     """
-    n = {**OPTIONS, **(names or {})}
     meta = modules.BACKBONES.get(backbone).meta
     lo, hi = meta["width_range"]
     if not (math.isfinite(width) and lo <= width <= hi):
-        raise UsageError(f"{n['width'] or 'width'} {width} is outside {lo}-{hi} for backbone '{backbone}'.")
+        raise UsageError(f"{opt('width')} {width} is outside {lo}-{hi} for backbone '{backbone}'.")
     if small_input and meta.get("min_input_small") is None:
-        flag = n["small_input"] or "small_input"
-        raise UsageError(f"backbone '{backbone}' has no small-input variant; drop {flag}.")
+        raise UsageError(f"backbone '{backbone}' has no small-input variant; drop {opt('small_input')}.")
     min_input = meta["min_input_small" if small_input else "min_input"]
     if not all(min_input <= side <= 4096 for side in input_hw(input_size)):
-        flag = n["small_input"] if hint_small else None
-        small = f" (or add {flag} for 32-64 px images)" if flag and not small_input else ""
+        small = f" (or add {opt('small_input')} for 32-64 px images)" if hint_small and not small_input else ""
         raise UsageError(
-            f"{n['input_size'] or 'input_size'} {input_label(input_size)} does not fit backbone '{backbone}': "
+            f"{opt('input_size')} {input_label(input_size)} does not fit backbone '{backbone}': "
             f"use {min_input} to 4096{small}."
         )
 
@@ -127,10 +79,9 @@ def check_head(
     stride: int | None = None,
     slots: str | None = None,
     small_input: bool = False,
-    opt: Callable[[str], str] = lambda field: OPTIONS.get(field) or field,
 ) -> None:
     """A registered head on a backbone it takes, at a stride and slot rule it offers (``None``: its own), on the
-    full-stride backbone; ``opt`` names a field as the caller's user knows it."""
+    full-stride backbone."""
     check_name(modules.HEADS, head)
     meta = modules.HEADS.get(head).meta
     if backbone not in meta["backbones"]:
@@ -146,7 +97,7 @@ def check_head(
         raise UsageError(f"{opt('head')} {head} needs the full-stride backbone: drop {opt('small_input')}.")
 
 
-def check_threads(threads: int, option: str | None = "--threads") -> None:
+def check_threads(threads: int) -> None:
     """Refuse more threads than the cores this process may use: timing them would measure contention, not the
     model, and the row would record a condition that did not hold."""
     from ..env import available_cpus
@@ -154,7 +105,7 @@ def check_threads(threads: int, option: str | None = "--threads") -> None:
     cores = available_cpus()
     if threads > cores:
         raise UsageError(
-            f"{option or 'threads'} {threads} is more than the {cores} CPU core(s) this process may use; "
+            f"{opt('threads')} {threads} is more than the {cores} CPU core(s) this process may use; "
             f"use at most {cores}."
         )
 
@@ -245,37 +196,31 @@ class ProfileSpec:
         return (BASELINE, *self.modules)
 
     def module_kwargs(self) -> dict[str, Any]:
-        """Constructor keywords of every module of the run (``--reduction`` included)."""
+        """Constructor keywords of every module of the run (``reduction`` included)."""
         kw = dict(self.attn_kwargs)
         if self.reduction is not None:  # the baseline's factory takes and ignores it
             kw["reduction"] = self.reduction
         return kw
 
-    def validate(
-        self, require_module: bool = True, check_cores: bool = True, names: dict[str, str | None] | None = None
-    ) -> ProfileSpec:
+    def validate(self, require_module: bool = True, check_cores: bool = True, hint_small: bool = True) -> ProfileSpec:
         """Check every field; raise a one-line ``UsageError`` (or ``DeviceUnavailableError``) naming the fix.
 
         Args:
             require_module: refuse a spec without a module (the baseline alone).
             check_cores: refuse more ``threads`` than this process's cores; off only where nothing is timed and the
                 thread count is a recorded condition of another machine (a count-only check of a baseline).
-            names: how the caller's user gave each field, for the messages (see ``OPTIONS``, ``FILE_COLUMNS``).
+            hint_small: suggest ``small_input`` for an input too small for the backbone (not where it cannot be set).
         """
-        n = {**OPTIONS, **(names or {})}
-
-        def opt(field: str) -> str:
-            return n[field] or field
 
         check_name(modules.BACKBONES, self.backbone)
         if self.head:
             check_name(modules.HEADS, self.head)
         if not self.modules and require_module:
-            m = opt("module")
+            m = opt("modules")
             raise UsageError(f"no attention module given; pass {m}, e.g. {m} ca or {m} se,ca.")
         for name in self.modules:
             check_name(modules.ATTENTION, name)
-        check_model(self.backbone, self.width, self.input_size, self.small_input, names=n)
+        check_model(self.backbone, self.width, self.input_size, self.small_input, hint_small)
         meta = modules.BACKBONES.get(self.backbone).meta
         for key, value, top in (
             ("batch", self.batch, 4096),
@@ -286,17 +231,17 @@ class ProfileSpec:
             if not 1 <= value <= top:
                 raise UsageError(f"{opt(key)} must be between 1 and {top}, got {value}.")
         if check_cores:
-            check_threads(self.threads, n["threads"])
+            check_threads(self.threads)
         if not 0 <= self.warm_calls <= 1000:
-            raise UsageError(f"--warm-calls must be between 0 and 1000, got {self.warm_calls}.")
+            raise UsageError(f"{opt('warm_calls')} must be between 0 and 1000, got {self.warm_calls}.")
         if not 0 <= self.warmup <= 100000:
             raise UsageError(f"{opt('warmup')} must be between 0 and 100000, got {self.warmup}.")
         if self.latency and self.repeats < 5:
             raise UsageError(f"{opt('repeats')} must be at least 5 for a median and IQR, got {self.repeats}.")
         if not (math.isfinite(self.precision) and 0 < self.precision < 1):
-            raise UsageError(f"--precision must be above 0 % and below 100 %, got {100 * self.precision:g}%.")
+            raise UsageError(f"{opt('precision')} must be above 0 % and below 100 %, got {100 * self.precision:g}%.")
         if not (math.isfinite(self.max_time) and 0 <= self.max_time <= 86400):
-            raise UsageError(f"--max-time must be between 0 and 86400 seconds, got {self.max_time:g}.")
+            raise UsageError(f"{opt('max_time')} must be between 0 and 86400 seconds, got {self.max_time:g}.")
         if self.reduction is not None and not 1 <= self.reduction <= 4096:
             raise UsageError(f"{opt('reduction')} must be between 1 and 4096, got {self.reduction}.")
         if self.reduction is not None:
@@ -308,7 +253,7 @@ class ProfileSpec:
                     f"{'it' if len(fixed) == 1 else 'them'} without {opt('reduction')}."
                 )
         if self.match_params:
-            match = n.get("match_params") or "match_params"
+            match = opt("match_params")
             if self.reduction is not None:
                 raise UsageError(f"{opt('reduction')} and {match} both set r; give one of them.")
             if not meta.get("own_attention"):
@@ -326,17 +271,19 @@ class ProfileSpec:
         if self.dtype not in DTYPES:
             raise UsageError(f"{opt('dtype')} '{self.dtype}' is not supported; choose from: {', '.join(DTYPES)}.")
         if not self.builds:
-            raise UsageError(f"no runtime given; pass {n.get('runtime') or '--runtime'} eager (or a comma list).")
+            raise UsageError(f"no runtime given; pass {opt('builds')} eager (or a comma list).")
         for key, value in (
             ("calibration_images", self.calibration_images),
             ("agreement_images", self.agreement_images),
         ):
             if not 1 <= value <= 100000:
-                raise UsageError(f"{key} must be between 1 and 100000, got {value}.")
+                raise UsageError(f"{opt(key)} must be between 1 and 100000, got {value}.")
         if self.mode not in MODES:
             raise UsageError(f"{opt('mode')} '{self.mode}' is not supported; choose from: {', '.join(MODES)}.")
         if self.mode == "train" and not self.latency:
-            raise UsageError(f"{opt('mode')} train times a training step: drop --no-latency (counts are per forward).")
+            raise UsageError(
+                f"{opt('mode')} train times a training step: drop {opt('no_latency')} (counts are per forward)."
+            )
         if self.mode == "train" and self.batch < 2:
             raise UsageError(
                 f"{opt('mode')} train needs {opt('batch')} 2 or more: BatchNorm in train mode needs more than one value "
@@ -347,30 +294,29 @@ class ProfileSpec:
                 f"{opt('mode')} train times PyTorch builds only (eager, compile, channels_last): an exported runtime "
                 "has no backward pass."
             )
-        self._validate_head(opt)
+        self._validate_head()
         if self.weights is not None:
             ca_family = {"ca", "ca_relu6", "ca_silu"}
             if self.backbone != "mbv2" or not self.modules or not set(self.modules) <= ca_family:
                 raise UsageError(
-                    "--weights loads the Coordinate Attention authors' MobileNetV2+CA checkpoint: "
-                    "use it with --backbone mbv2 --module ca."
+                    f"{opt('weights')} loads the Coordinate Attention authors' MobileNetV2+CA checkpoint: "
+                    f"use it with {opt('backbone')} mbv2 {opt('modules')} ca."
                 )
-        check_device(self.device, n["device"])
+        check_device(self.device)
         from ..runtimes import check_builds
 
-        check_builds(self.builds, self.device, self.dtype, self.quantize, option=n.get("runtime") or "--runtime")
+        check_builds(self.builds, self.device, self.dtype, self.quantize)
         if self.dtype == "float16" and self.device == "cpu":
-            device = f"{n['device']} cuda" if n["device"] else "a CUDA device"
-            raise UsageError(f"{opt('dtype')} float16 needs {device}; on CPU use float32 or bfloat16.")
+            raise UsageError(f"{opt('dtype')} float16 needs {opt('device')} cuda; on CPU use float32 or bfloat16.")
         return self
 
-    def _validate_head(self, opt: Any) -> None:
+    def _validate_head(self) -> None:
         """The head's own checks (``check_head``), and no classification checkpoint under a head."""
         if not self.head:
             for key, value in (("output_stride", self.output_stride), ("head_slots", self.head_slots)):
                 if value is not None:
                     raise UsageError(f"{opt(key)} applies to a dense head; add {opt('head')} (e.g. deeplabv3).")
             return
-        check_head(self.backbone, self.head, self.stride, self.slots, self.small_input, opt)
+        check_head(self.backbone, self.head, self.stride, self.slots, self.small_input)
         if self.weights is not None:
             raise UsageError(f"{opt('weights')} loads a classification checkpoint: drop it with {opt('head')}.")

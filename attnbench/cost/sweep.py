@@ -26,16 +26,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import modules
-from ..io.csvfile import CsvAppender, check_target, upgrade_header
+from ..errors import opt
+from ..io.csvfile import CsvAppender, check_target
 from .records import (
-    ADDED_COLUMNS,
     COLUMNS,
     HEAD_COLUMNS,
     KEY,
+    USUAL,
+    VALUES,
     ProfileRecord,
     as_dict,
-    legacy_defaults,
     read_result_rows,
+    upgrade,
 )
 from .reduction import reduction_for
 from .runner import effective_position, profile
@@ -78,16 +80,16 @@ def row_key(row: dict[str, Any]) -> tuple[str, ...]:
     for k in KEY:
         v = row[k]
         if k == "quantize" and (v is None or v == ""):
-            out.append("none")  # a row written before the quantize column
+            out.append(USUAL["quantize"])  # a row written before the quantize column
         elif k == "reduction_rule" and (v is None or v == ""):
             out.append(legacy_rule(row))  # a row written before the reduction_rule column (or the baseline)
         elif v is None or v == "":
             out.append("")
-        elif k == "width":
-            out.append(repr(float(v)))
         elif k == "input_size":
             out.append(str(input_label(parse_input_size(v))))
-        elif k in ("batch", "threads", "reduction", "head_classes", "output_stride"):
+        elif k in VALUES and VALUES[k].kind is float:
+            out.append(repr(float(v)))
+        elif k in VALUES and VALUES[k].kind is int:
             out.append(str(int(float(v))))
         else:
             out.append(str(v))
@@ -146,20 +148,6 @@ def plan(
     return [build_spec(mods, backbone=b, width=w, input_size=i, **fields) for b, w, i in itertools.product(*axes)]
 
 
-def upgrade(path: Path, option: str = "--csv") -> bool:
-    """Rewrite a results CSV written before some of today's columns (runtime, mode, allocator, the timing settings, ...) with today's
-    header, so rows can be appended; its rows kept, the new columns filled by ``records.legacy_defaults`` (their
-    build's runtime, no quantization, inference, the rest empty). Returns whether the file was rewritten."""
-    return upgrade_header(
-        path,
-        COLUMNS,
-        ADDED_COLUMNS,
-        legacy_defaults,
-        option=option,
-        filled="runtime from their build, quantize none, mode inference",
-    )
-
-
 def existing(path: Path) -> Done:
     """What the ok rows already in a results CSV measured, by configuration (empty when the file does not exist).
 
@@ -172,7 +160,7 @@ def existing(path: Path) -> Done:
     required = [
         k for k in KEY if k not in ("position", "reduction", "reduction_rule", *HEAD_COLUMNS)
     ]  # empty for the baseline
-    checked = read_result_rows(path, "--csv", "choose another path.", missing_ok=True, columns=COLUMNS)
+    checked = read_result_rows(path, opt("csv"), "choose another path.", missing_ok=True, columns=COLUMNS)
     for _, r in checked.rows:
         if r.get("status") == "ok" and all(r.get(k) not in (None, "") for k in required):
             done.setdefault(row_key(r), set()).add(row_timing(r))

@@ -33,11 +33,10 @@ from torch import nn
 from ..errors import CheckpointFileError, UnsafeCheckpointError, WeightsError
 
 if TYPE_CHECKING:
-    from .spec import ProfileSpec
+    pass
 
 __all__ = [
     "CheckpointFileError",
-    "check_spec_weights",
     "UnsafeCheckpointError",
     "WeightsError",
     "ca_checkpoint_key_map",
@@ -306,35 +305,3 @@ def load_ca_checkpoint(model: nn.Module, path: str | Path) -> None:
             f"checkpoint {path} holds a {type(state).__name__}, not a state dict; pass the mbv2_ca.pth file."
         )
     model.load_state_dict(map_ca_checkpoint_keys(state, model), strict=True)
-
-
-def check_spec_weights(spec: ProfileSpec) -> None:
-    """Load ``spec.weights`` into every attended model of ``spec`` once, before anything is measured.
-
-    A missing, unreadable or ill-fitting file is bad input and ends the run at once (exit 2), instead of being
-    found after the baseline was measured and recorded as a failed row. A model that cannot be built is left to the
-    measuring pass, which records it as a failed row as usual.
-
-    Raises:
-        CheckpointFileError: the file is missing, unreadable, corrupt or unsafe.
-        WeightsError: it does not fit a model of ``spec``.
-    """
-    from .. import modules
-
-    if spec.weights is None:
-        return
-    for name in spec.modules:
-        try:
-            model = modules.create_model(
-                spec.backbone,
-                name,
-                width=spec.width,
-                num_classes=spec.classes,
-                position=spec.position,
-                small_input=spec.small_input,
-                attn_kwargs=spec.module_kwargs(),
-            )
-        except (ValueError, TypeError, RuntimeError, AssertionError):
-            continue
-        if modules.find_attention(model):
-            load_ca_checkpoint(model, spec.weights)

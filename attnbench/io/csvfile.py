@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import AttnbenchError, CsvWriteError, FileRepairNotice, FileWriteError, ResultsFileError
+from ..errors import AttnbenchError, CsvWriteError, FileRepairNotice, FileWriteError, ResultsFileError, opt
 from .reading import Rule, path_problem, read_regular
 
 if TYPE_CHECKING:  # only for annotations: at run time Python 3.10 has no typing.Self
@@ -91,7 +91,7 @@ def _why(exc: BaseException) -> str:
     return (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
 
 
-def check_path(path: PathLike, option: str = "--out") -> Path:
+def check_path(path: PathLike, option: str = opt("out")) -> Path:
     """Refuse, with one line naming the fix, a path that no file can be written to; return it as a ``Path``.
 
     Refused: a folder (or a name ending in a slash), a symbolic link, a missing parent folder or one that is a file,
@@ -177,7 +177,7 @@ def check_folder(path: PathLike, option: str) -> Path:
     return p
 
 
-def check_source(path: PathLike, option: str = "--csv") -> Path:
+def check_source(path: PathLike, option: str = opt("csv")) -> Path:
     """Fail unless ``path`` is a regular, readable, non-empty file (a file that is only read, never written).
 
     A folder, a FIFO or a device (which would block or never end) and an empty file are each one line naming the
@@ -205,7 +205,7 @@ def check_source(path: PathLike, option: str = "--csv") -> Path:
     return p
 
 
-def check_target(path: PathLike, columns: Sequence[str] | None = None, option: str = "--csv") -> None:
+def check_target(path: PathLike, columns: Sequence[str] | None = None, option: str = opt("csv")) -> None:
     """Fail before any measuring when rows with ``columns`` cannot be appended to ``path``.
 
     On top of :func:`check_path`: an existing file must be UTF-8 CSV text (its last line may be torn: appending
@@ -447,7 +447,7 @@ class Rows(NamedTuple):
 def read_table(
     path: PathLike,
     columns: Sequence[str] | None = None,
-    option: str = "--csv",
+    option: str = opt("csv"),
     *,
     fix: str | None = None,
     error: type[AttnbenchError] = ResultsFileError,
@@ -489,6 +489,10 @@ def read_table(
         plan = _plan(data, columns, p, option, fix)
     except ResultsFileError as exc:
         raise (exc if error is ResultsFileError else error(str(exc))) from None
+    return _table(plan)
+
+
+def _table(plan: _Plan) -> Table:
     header = plan.header or []
     rows, bad = [], []
     for r in plan.rows:
@@ -516,7 +520,7 @@ def parse_cell(text: str, kind: type, *, positive: bool = False) -> Any:
     return Rule(kind, low=0 if positive else None, above=positive).parse(text)
 
 
-def read_rows(path: PathLike, columns: Sequence[str] | None = None, option: str = "--csv") -> Rows:
+def read_rows(path: PathLike, columns: Sequence[str] | None = None, option: str = opt("csv")) -> Rows:
     """The complete rows of a results CSV as dicts, and how many rows had the wrong field count.
 
     Args:
@@ -623,7 +627,7 @@ class CsvAppender:
         columns: Sequence[str],
         *,
         notice: Callable[[str], None] | None = None,
-        option: str = "--csv",
+        option: str = opt("csv"),
     ) -> None:
         self.path = Path(os.fspath(path))
         self.columns = tuple(columns)
@@ -855,7 +859,7 @@ class CsvAppender:
 
 
 def open_appender(
-    path: PathLike, columns: Sequence[str], *, notice: Callable[[str], None] | None = None, option: str = "--csv"
+    path: PathLike, columns: Sequence[str], *, notice: Callable[[str], None] | None = None, option: str = opt("csv")
 ) -> CsvAppender:
     """A :class:`CsvAppender`, already opened (close it, or use it in a ``with`` block)."""
     return CsvAppender(path, columns, notice=notice, option=option).open()
@@ -867,7 +871,7 @@ def append_rows(
     rows: Iterable[Row],
     *,
     notice: Callable[[str], None] | None = None,
-    option: str = "--csv",
+    option: str = opt("csv"),
 ) -> int:
     """Append ``rows`` to ``path`` (header first when the file is new) and return how many were written.
 
@@ -879,14 +883,33 @@ def append_rows(
         return out.extend(rows)
 
 
-def csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    """A whole CSV (header and rows) as text, encoded as appended rows are."""
-    return _csv_text(columns, rows)
+def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> str:
+    """A whole CSV (header and rows) as text, every cell encoded as appended rows are: ``None`` and NaN are empty
+    cells, numbers are written raw (``repr``). The one writer behind ``--format csv``, the exports, baselines and
+    result files.
 
-
-def _csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    lines = [_encode(columns, "\n")] + [_encode([r.get(c) for c in columns], "\n") for r in rows]
+    Args:
+        columns: the header.
+        rows: each a mapping (its values for ``columns``, missing ones empty) or a sequence in column order.
+    """
+    lines = [_encode(columns, "\n")]
+    for r in rows:
+        values = [r.get(c) for c in columns] if isinstance(r, Mapping) else list(r)
+        lines.append(_encode([None if _is_nan(v) else v for v in values], "\n"))
     return b"".join(lines).decode("utf-8")
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value or type(value).__name__ in ("NAType", "NaTType")
+
+
+def parse_text(text: str, name: str) -> Table:
+    """A CSV held in memory (a data file shipped with the package), read as :func:`read_table` reads a file.
+
+    Raises:
+        ResultsFileError: the text is not CSV (``name:line``) or its header names a column twice.
+    """
+    return _table(_plan(text.encode("utf-8"), None, Path(name), "", "fix the file."))
 
 
 @dataclass(frozen=True)
@@ -933,7 +956,7 @@ def save_unsaved(error: CsvWriteError, *, notice: Callable[[str], None] | None =
                 saved, rest = out.written, again.rows
     except AttnbenchError:
         pass  # the .unsaved file cannot be opened at all: every row goes to the text
-    return Unsaved(target if saved else None, saved, len(rest), _csv_text(error.columns, rest) if rest else "")
+    return Unsaved(target if saved else None, saved, len(rest), csv_text(error.columns, rest) if rest else "")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -966,7 +989,7 @@ def _commit(tmp: Path, p: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: PathLike, *, option: str = "--out") -> Iterator[Path]:
+def atomic_path(path: PathLike, *, option: str = opt("out")) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that replaces ``path`` atomically when the block ends.
 
     For writers that want a file name (``savefig``, ``torch.save``). The temporary file exists (empty) and has the
@@ -1005,7 +1028,7 @@ def atomic_path(path: PathLike, *, option: str = "--out") -> Iterator[Path]:
         raise
 
 
-def atomic_write(path: PathLike, data: bytes | str, *, option: str = "--out") -> None:
+def atomic_write(path: PathLike, data: bytes | str, *, option: str = opt("out")) -> None:
     """Replace (or create) ``path`` with ``data`` atomically: readers see the old file or the new one, never a part.
 
     A ``str`` is written as UTF-8, as is. See :func:`atomic_path` for the mode, the checks and the errors.
@@ -1032,7 +1055,7 @@ def upgrade_header(
     fill: Callable[[dict[str, str]], dict[str, str]],
     *,
     filled: str,
-    option: str = "--csv",
+    option: str = opt("csv"),
 ) -> bool:
     """Rewrite a CSV written before some of ``added`` existed with today's header ``columns``, so rows can be
     appended to it.

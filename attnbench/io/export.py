@@ -1,4 +1,4 @@
-"""Exporters: pure serializers from a table of display strings to CSV, Markdown or LaTeX text.
+"""Exporters: pure serializers from a table of display strings to Markdown or LaTeX text (CSV: ``csvfile.csv_text``).
 
 ``write_files`` writes the ``--export-*`` files of a command, each replaced atomically.
 
@@ -8,22 +8,12 @@ are for papers and READMEs, so they take the already formatted display cells.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 FORMATS = ("csv", "md", "latex")
-
-
-def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    w.writerows([["" if v is None else v for v in row] for row in rows])
-    return buf.getvalue()
 
 
 def _md_cell(value: Any) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Notice, ResultsFileError, SkippedRowsNotice, UsageError
+from ..errors import Notice, ResultsFileError, SkippedRowsNotice, UsageError, opt
 from .reading import Rule
 
 if TYPE_CHECKING:
@@ -39,21 +39,6 @@ __all__ = [
     "read_results",
 ]
 
-# Columns that identify a model, in label order; every other column (seed, timestamps, measurements) is not
-# part of a model's identity, so rows differing only there are repeats of one model.
-_IDENTITY = (
-    "table",
-    "backbone",
-    "module",
-    "position",
-    "reduction",
-    "width",
-    "input_size",
-    "batch",
-    "device",
-    "dtype",
-    "threads",
-)
 _DROP_ORDER = ("position", "threads", "dtype", "device", "batch", "reduction", "table", "input_size", "width")
 """Label columns tried for removal, first to last, when the remaining ones still tell every model apart."""
 
@@ -178,13 +163,23 @@ def _describe_constant(column: str, value: Any) -> str:
     return f"{name} {_fmt('', value)}"
 
 
-def model_labels(frame: pd.DataFrame, label: str | None = None) -> tuple[list[str], list[str]]:
+def model_labels(
+    frame: pd.DataFrame,
+    label: str | None = None,
+    *,
+    identity: Sequence[str] = (),
+    usual: Mapping[str, str] | None = None,
+) -> tuple[list[str], list[str]]:
     """Per-row model labels and the descriptions of what all rows share (for the title).
 
     Args:
         frame: the results rows.
         label: ``None`` for the automatic label ("backbone/module r ×width @input", shortened); a column name to
             label points by that column; or a ``str.format`` template over the columns (``"{module} r{reduction}"``).
+        identity: the columns that tell one model from another, in label order (the caller's configuration key);
+            rows equal on all of them are repeats of one model. ``build`` is shown as a ``[tag]`` instead.
+        usual: column → the value every row has unless told otherwise (``quantize: none``); a column constant at
+            that value is not named in the title.
 
     Returns:
         (one label per row, constant descriptions such as ``"mbv2"``, ``"input 160"``). Rows whose ``build`` is not
@@ -208,15 +203,15 @@ def model_labels(frame: pd.DataFrame, label: str | None = None) -> tuple[list[st
                     f"{', '.join(map(str, frame.columns))}."
                 ) from e
         else:
-            raise UsageError(_unknown(label, list(map(str, frame.columns)), "label column", "--label"))
+            raise UsageError(_unknown(label, list(map(str, frame.columns)), "label column", opt("label")))
     else:
-        present = [c for c in _IDENTITY if c in frame.columns]
+        present = [c for c in identity if c in frame.columns and c != "build"]
         varying = []
         for c in present:
             values = {_fmt(c, r[c]) for r in rows}
             if len(values) > 1:
                 varying.append(c)
-            elif values != {""}:
+            elif values != {""} and values != {(usual or {}).get(c)}:
                 shared.append(_describe_constant(c, rows[0][c]))
 
         def keys(cols: list[str]) -> set[tuple[str, ...]]:
@@ -292,6 +287,10 @@ def _unknown(name: str, choices: list[str], what: str, option: str) -> str:
 
 
 _FIX = "pass a CSV written by attnbench."
+_EMPTY_FIX = "write rows to it with a profile or sweep first."
+"""How to fill an empty results file (the CLI names its own options)."""
+_CURVES_FIX = "run ablate with curve_samples > 0."
+"""How to get learning curves into ablation rows (the CLI names its own options)."""
 
 
 def _check_results_path(csv_path: Path) -> None:
@@ -302,18 +301,18 @@ def _check_results_path(csv_path: Path) -> None:
     check_regular(csv_path, f"results file '{csv_path}'", _FIX)
 
 
-def _load(csv_path: Path, rules: Mapping[str, Rule] | None = None) -> tuple[list[tuple[int, dict[str, str]]], Any]:
+def _load(
+    csv_path: Path, rules: Mapping[str, Rule] | None = None, empty_fix: str = _EMPTY_FIX
+) -> tuple[list[tuple[int, dict[str, str]]], Any]:
     """The rows of a results CSV with their line numbers, and the same rows as a DataFrame (pandas' types)."""
-    import io
-
     import pandas as pd
 
-    from .csvfile import csv_text, read_table
+    from .csvfile import read_table
     from .reading import check_values
 
     table = read_table(csv_path, None, "results file", fix=_FIX, missing_ok=False)
     if not table.header:
-        raise ResultsFileError(f"results file {csv_path} is empty; run a profile or sweep with --csv first.")
+        raise ResultsFileError(f"results file {csv_path} is empty; {empty_fix}")
     if table.bad:
         line, fields = table.bad[0]
         raise ResultsFileError(
@@ -323,11 +322,19 @@ def _load(csv_path: Path, rules: Mapping[str, Rule] | None = None) -> tuple[list
         raise ResultsFileError(f"results file {csv_path} has a header but no rows; add rows before plotting.")
     # Infinite values pass here: the plot leaves them out with one notice (``plot_csv``).
     check_values(table.rows, rules or {}, csv_path, finite=False)
-    frame = pd.read_csv(io.StringIO(csv_text(table.header, [r for _, r in table.rows])))
+    frame = pd.DataFrame([r for _, r in table.rows], columns=table.header)
+    frame = frame.mask(frame == "")  # an empty cell is a missing value
+    for column in frame.columns:  # a column whose every cell is a number is numeric (``inf`` included)
+        try:
+            frame[column] = pd.to_numeric(frame[column])
+        except (TypeError, ValueError):
+            pass
     return table.rows, frame
 
 
-def read_results(csv_path: Path, rules: Mapping[str, Rule] | None = None) -> pd.DataFrame:
+def read_results(
+    csv_path: Path, rules: Mapping[str, Rule] | None = None, *, empty_fix: str = _EMPTY_FIX
+) -> pd.DataFrame:
     """The rows of a results CSV, read as every attnbench reader does (``csvfile.read_table``: a regular file only,
     a byte order mark and CRLF ignored, NUL bytes and a column named twice refused), each cell of a column in
     ``rules`` checked against its rule (``inf`` is let through: the plot skips it with a notice).
@@ -336,7 +343,7 @@ def read_results(csv_path: Path, rules: Mapping[str, Rule] | None = None) -> pd.
         ResultsFileError: the file is missing, not a regular file, unreadable, not a CSV, has no rows, a row with
             another field count, or a cell that breaks its rule (``FILE:LINE``) (exit code 2).
     """
-    return _load(csv_path, rules)[1]
+    return _load(csv_path, rules, empty_fix)[1]
 
 
 def _numeric_columns(frame: pd.DataFrame) -> list[str]:
@@ -350,12 +357,12 @@ def _numeric(frame: pd.DataFrame, column: str, csv_path: Path, axis: str) -> lis
 
     numeric = _numeric_columns(frame)
     if column not in frame.columns:
-        option = f"--{axis} (a numeric column of {csv_path.name})"
+        option = f"{opt(axis)} (a numeric column of {csv_path.name})"
         raise UsageError(_unknown(column, numeric, "column", option))
     values = pd.to_numeric(frame[column], errors="coerce")
     if not values.notna().any():
         raise UsageError(
-            f"column '{column}' of {csv_path.name} has no numeric values; choose --{axis} from: "
+            f"column '{column}' of {csv_path.name} has no numeric values; choose {opt(axis)} from: "
             f"{', '.join(numeric) or '(none)'}."
         )
     return [float(v) for v in values.astype("float64")]
@@ -366,7 +373,7 @@ def _apply_where(frame: pd.DataFrame, where: Mapping[str, Any], csv_path: Path) 
 
     for column, wanted in where.items():
         if column not in frame.columns:
-            raise UsageError(_unknown(column, list(map(str, frame.columns)), "filter column", "--where"))
+            raise UsageError(_unknown(column, list(map(str, frame.columns)), "filter column", opt("where")))
         col = frame[column]
         as_num = pd.to_numeric(col, errors="coerce")
         try:
@@ -521,6 +528,9 @@ def plot_csv(
     *,
     where: Mapping[str, Any] | None = None,
     rules: Mapping[str, Rule] | None = None,
+    identity: Sequence[str] = (),
+    usual: Mapping[str, str] | None = None,
+    empty_fix: str = _EMPTY_FIX,
 ) -> Path:
     """Write a PNG scatter of ``y`` against ``x`` for the rows of ``csv_path``, with the Pareto front marked.
 
@@ -536,6 +546,8 @@ def plot_csv(
         where: keep only rows whose column equals the value (``{"backbone": "mbv2"}``); shown in the title.
         rules: what the cells of each column may hold (``io.reading.Rule``; the CLI passes the results columns'),
             checked before anything is drawn.
+        identity, usual: which columns tell models apart and their usual values (as :func:`model_labels`).
+        empty_fix: how to fill an empty ``csv_path``, for the message.
 
     Returns:
         The path written (atomically: a temporary file in the same folder, then renamed).
@@ -550,8 +562,8 @@ def plot_csv(
     csv_path = Path(csv_path)
     _check_results_path(csv_path)  # the default --out is named after it
     out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-{x}-{y}.png")
-    check_path(out, option="--out")  # a folder, a link, a missing or unwritable folder: refused before any work
-    frame = read_results(csv_path, rules)
+    check_path(out, option=opt("out"))  # a folder, a link, a missing or unwritable folder: refused before any work
+    frame = read_results(csv_path, rules, empty_fix=empty_fix)
     if where:
         frame = _apply_where(frame, where, csv_path)
     xs = _numeric(frame, x, csv_path, "x")
@@ -568,7 +580,8 @@ def plot_csv(
         xs = [math.nan if math.isinf(v) else v for v in xs]
         ys = [math.nan if math.isinf(v) else v for v in ys]
     # Filtered columns are constant now; the title names them once, as the filter.
-    labels, shared = model_labels(frame.drop(columns=[c for c in (where or {}) if c != label]), label)
+    shown = frame.drop(columns=[c for c in (where or {}) if c != label])
+    labels, shared = model_labels(shown, label, identity=identity, usual=usual)
     points = aggregate_points(labels, xs, ys)
     if not points:
         raise UsageError(
@@ -774,7 +787,7 @@ def _save_atomic(fig: Any, out: Path) -> None:
     """Write the PNG through ``csvfile.atomic_path``: the old file or the whole new one, with a new file's mode."""
     from .csvfile import atomic_path
 
-    with atomic_path(out, option="--out") as tmp:
+    with atomic_path(out, option=opt("out")) as tmp:
         fig.savefig(tmp, format="png", dpi=_DPI)
 
 
@@ -784,10 +797,13 @@ def plot_curves(
     *,
     where: Mapping[str, Any] | None = None,
     rules: Mapping[str, Rule] | None = None,
+    empty_fix: str = _EMPTY_FIX,
+    curves_fix: str = _CURVES_FIX,
 ) -> Path:
     """Write a PNG of the ablation rows' learning curves: test top-1 (on the first ``curve_samples`` test images)
     after every epoch, or mean IoU for a dense task's rows (those with a ``head``), one line per run, one colour per
-    module, one panel per task (``data``).
+    module, one panel per task (``data``). ``empty_fix`` and ``curves_fix`` say how to get rows, or rows with
+    curves, for the messages.
 
     Raises:
         ResultsFileError: ``csv_path`` is missing, unreadable or has no rows, or ``out`` cannot be written (exit 2).
@@ -798,13 +814,15 @@ def plot_curves(
     csv_path = Path(csv_path)
     _check_results_path(csv_path)
     out = Path(out) if out is not None else csv_path.with_name(f"{csv_path.stem}-curves.png")
-    check_path(out, option="--out")
-    lines, frame = _load(csv_path, rules)
+    check_path(out, option=opt("out"))
+    lines, frame = _load(csv_path, rules, empty_fix)
     _check_curves(lines, csv_path)
     if where:
         frame = _apply_where(frame, where, csv_path)
     if "curve_top1" not in frame.columns or "module" not in frame.columns:
-        raise UsageError(f"{csv_path.name} has no curve_top1 column; plot --curves reads `attnbench ablate` rows.")
+        raise UsageError(
+            f"{csv_path.name} has no curve_top1 column; plot {opt('curves')} reads `attnbench ablate` rows."
+        )
     runs = []
     for _, row in frame.iterrows():
         text = row["curve_top1"]
@@ -814,7 +832,7 @@ def plot_curves(
             runs.append((str(row.get("data", "")), str(row["module"]), [100 * float(v) for v in text.split()]))
     dense = {str(t) for t, h in zip(frame.get("data", []), frame.get("head", [])) if isinstance(h, str) and h}
     if not runs:
-        raise UsageError(f"no row of {csv_path.name} has a learning curve; run ablate with --curve-samples > 0.")
+        raise UsageError(f"no row of {csv_path.name} has a learning curve; {curves_fix}")
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -18,8 +18,6 @@ one.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -88,17 +86,20 @@ def load_published(text: str | None = None) -> tuple[Entry, ...]:
     """Read ``published.csv`` (shipped with the package), or ``text`` in the same format."""
     if text is None:
         text = resources.files(__package__).joinpath(DATA_FILE).read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != DATA_COLUMNS:
-        raise ValueError(f"{DATA_FILE}: expected the columns {', '.join(DATA_COLUMNS)}; got {reader.fieldnames}")
+    from ..io.csvfile import parse_text
+
+    table = parse_text(text, DATA_FILE)
+    if tuple(table.header) != DATA_COLUMNS or table.bad:
+        got = f"line {table.bad[0][0]} has {table.bad[0][1]} fields" if table.bad else f"got {table.header}"
+        raise ValueError(f"{DATA_FILE}: expected the columns {', '.join(DATA_COLUMNS)}; {got}")
     entries = []
-    for r in reader:
+    for line, r in table.rows:
         try:
             width = float(r["width"])
         except (TypeError, ValueError):
-            raise ValueError(f"{DATA_FILE} line {reader.line_num}: width '{r['width']}' is not a number") from None
-        fields = {c: (r[c] or "").strip() for c in DATA_COLUMNS if c != "width"}
-        entries.append(Entry(width=width, line=reader.line_num, **fields))
+            raise ValueError(f"{DATA_FILE} line {line}: width '{r['width']}' is not a number") from None
+        fields = {c: r[c].strip() for c in DATA_COLUMNS if c != "width"}
+        entries.append(Entry(width=width, line=line, **fields))
     return tuple(entries)
 
 
@@ -183,7 +184,7 @@ class TableSpec:
     """The paper and table the published numbers come from; per-value citations are in ``published.csv``."""
     rows: tuple[Row, ...]
     input_size: InputSize = 224
-    """The input the table's counts are made at (``--input`` overrides it)."""
+    """The input the table's counts are made at (the ``input_size`` field overrides it)."""
 
 
 def err(text: str) -> str:
@@ -366,7 +367,7 @@ TABLE_COLUMNS = (
     "head",
     "output_stride",
     "head_classes",
-    "runtime",
+    "build",
     "quantize",
     "published_params",
     "published_madds",
@@ -490,7 +491,7 @@ def measure_table(
                 "head": rec.head,
                 "output_stride": rec.output_stride,
                 "head_classes": rec.head_classes,
-                "runtime": rec.build,
+                "build": rec.build,
                 "quantize": rec.quantize,
                 "published_params": pp.value if pp else None,
                 "published_madds": pm.value if pm else None,

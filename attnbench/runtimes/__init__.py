@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ..errors import RuntimeUnavailableError, UnknownNameError, UsageError
+from ..errors import RuntimeUnavailableError, UnknownNameError, UsageError, opt
 from . import ort, ov, xnnpack
 from .base import OpTally, Prepared, Request, Runtime
 from .torch_runtime import COMPILE, EAGER
@@ -25,7 +25,7 @@ from .torch_runtime import COMPILE, EAGER
 __all__ = ["RUNTIMES", "OpTally", "Prepared", "Request", "Runtime", "check_builds", "get", "prepare"]
 
 QUANTIZE = ("none", "int8")
-"""What ``--quantize`` takes: ``none`` (the model's own dtype) or ``int8`` (static, calibrated)."""
+"""What ``quantize`` takes: ``none`` (the model's own dtype) or ``int8`` (static, calibrated)."""
 
 
 RUNTIMES: dict[str, Runtime] = {
@@ -47,7 +47,7 @@ def runtime_of(build: str) -> str:
     return split_build(build)[0]
 
 
-def get(name: str, option: str = "--runtime") -> Runtime:
+def get(name: str, option: str = opt("runtime")) -> Runtime:
     """The runtime ``name``, or a one-line ``UnknownNameError`` listing the valid ones and the closest match."""
     if name in RUNTIMES:
         return RUNTIMES[name]
@@ -60,7 +60,7 @@ def install_hint(extra: str) -> str:
     return f"pip install -e '.[{extra}]' (or pip install 'attnbench[{extra}]')"
 
 
-def check_builds(builds: Iterable[str], device: str, dtype: str, quantize: str, option: str = "--runtime") -> None:
+def check_builds(builds: Iterable[str], device: str, dtype: str, quantize: str, option: str = opt("runtime")) -> None:
     """Refuse, before any measuring, a build whose runtime is unknown, not installed, or cannot do what is asked.
 
     Raises:
@@ -70,7 +70,7 @@ def check_builds(builds: Iterable[str], device: str, dtype: str, quantize: str, 
     """
     builds = list(builds)
     if quantize not in QUANTIZE:
-        raise UsageError(f"--quantize '{quantize}' is not supported; choose from: {', '.join(QUANTIZE)}.")
+        raise UsageError(f"{opt('quantize')} '{quantize}' is not supported; choose from: {', '.join(QUANTIZE)}.")
     kind = "cuda" if device.startswith("cuda") else "cpu"
     for build in builds:
         name, layout = split_build(build)
@@ -80,24 +80,26 @@ def check_builds(builds: Iterable[str], device: str, dtype: str, quantize: str, 
         if kind not in rt.devices:
             others = [r for r in RUNTIMES.values() if kind in r.devices]
             raise UsageError(
-                f"{option} {name} runs on {', '.join(rt.devices)}, not --device {device}; on {kind} use: "
+                f"{option} {name} runs on {', '.join(rt.devices)}, not {opt('device')} {device}; on {kind} use: "
                 f"{', '.join(r.name for r in others)}."
             )
         if rt.extra is not None and dtype != "float32":
-            raise UsageError(f"{option} {name} measures float32 (or --quantize int8); use --dtype float32.")
+            raise UsageError(
+                f"{option} {name} measures float32 (or {opt('quantize')} int8); use {opt('dtype')} float32."
+            )
     if quantize != "none":
         quantizers = [r.name for r in RUNTIMES.values() if r.quantizes]
         plain = [runtime_of(b) for b in builds if not get(runtime_of(b), option).quantizes]
         if plain:
             raise UsageError(
-                f"--quantize {quantize} is done by {', '.join(quantizers)}; {option} {', '.join(dict.fromkeys(plain))} "
-                f"does not quantize: measure it without --quantize, or choose {option} {quantizers[0]}."
+                f"{opt('quantize')} {quantize} is done by {', '.join(quantizers)}; {option} {', '.join(dict.fromkeys(plain))} "
+                f"does not quantize: measure it without {opt('quantize')}, or choose {option} {quantizers[0]}."
             )
     for build in builds:
         rt = get(runtime_of(build), option)
         gone = rt.missing(quantize)
         if gone and rt.extra is not None:
-            what = f" with --quantize {quantize}" if quantize != "none" and gone != rt.missing() else ""
+            what = f" with {opt('quantize')} {quantize}" if quantize != "none" and gone != rt.missing() else ""
             raise RuntimeUnavailableError(
                 f"{option} {rt.name}{what} needs {', '.join(gone)}, which is not installed; install the "
                 f"'{rt.extra}' extra: {install_hint(rt.extra)}."

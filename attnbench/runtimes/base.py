@@ -57,7 +57,7 @@ class Runtime(Protocol):
     devices: tuple[str, ...]
     """Device kinds it runs on (``cpu``, ``cuda``)."""
     quantizes: bool
-    """Whether it takes ``--quantize int8``."""
+    """Whether it takes ``quantize`` int8."""
 
     def missing(self, quantize: str = "none") -> list[str]:
         """Packages it needs that are not installed (empty: usable)."""

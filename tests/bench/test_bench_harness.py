@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from attnbench.api import build_spec
 from attnbench.cost import runner
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_harness.py"
 
 
+@pytest.mark.slow
 def test_plain_script_counts_the_same_models_and_times_both() -> None:
     args = ["plain", "--input", "32", "--warmup", "1", "--samples", "3", "--calls", "1", "1", "--way", "block"]
     done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)

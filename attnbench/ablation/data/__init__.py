@@ -49,7 +49,7 @@ from typing import Any
 
 import torch
 
-from ...errors import DataError, UsageError
+from ...errors import DataError, UsageError, opt
 from .cifar import load_cifar
 from .imagefolder import load_imagefolder
 from .refs import (
@@ -149,15 +149,16 @@ def default_augment(ref: DataRef) -> str:
 def check_augment(ref: DataRef, augment: str) -> None:
     """Refuse an augmentation that changes the label of ``ref``'s task (``UsageError``)."""
     if augment not in AUGMENTS:
-        raise UsageError(f"--augment '{augment}' is unknown; choose from: {', '.join(AUGMENTS)}.")
+        raise UsageError(f"{opt('augment')} '{augment}' is unknown; choose from: {', '.join(AUGMENTS)}.")
     if ref.dense and augment != "none":
         raise UsageError(
-            f"--augment {augment} would move the pixels but not the label map of --data {ref}; use --augment none."
+            f"{opt('augment')} {augment} would move the pixels but not the label map of {opt('data')} {ref}; "
+            f"use {opt('augment')} none."
         )
     if ref.synthetic and augment != "none" and (augment != "flip" or ref.labels in ("shape-col", "shape-row-col")):
         raise UsageError(
-            f"--augment {augment} changes where the shape is, i.e. the label of --data {ref}; "
-            "use --augment none (or flip for the shape and shape-row labels)."
+            f"{opt('augment')} {augment} changes where the shape is, i.e. the label of {opt('data')} {ref}; "
+            f"use {opt('augment')} none (or flip for the shape and shape-row labels)."
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ...errors import DataError
+from ...errors import DataError, opt
 from .refs import CIFAR_LAYOUT
 from .splits import TensorSplit
 
@@ -77,7 +77,7 @@ def load_cifar(kind: str, root: Path) -> tuple[TensorSplit, TensorSplit, int]:
     """Read CIFAR-10 or CIFAR-100 from the python-pickle files under ``root``: (train, test, classes)."""
     layout = f"{root}/ with {CIFAR_LAYOUT[kind]}"
     if not root.is_dir():
-        raise DataError(f"--data {kind}:{root}: folder not found; expected {layout}.")
+        raise DataError(f"{opt('data')} {kind}:{root}: folder not found; expected {layout}.")
     if kind == "cifar10":
         names, key, classes = [f"data_batch_{i}" for i in range(1, 6)], b"labels", 10
         test_name = "test_batch"
@@ -91,6 +91,6 @@ def load_cifar(kind: str, root: Path) -> tuple[TensorSplit, TensorSplit, int]:
         lo, hi = int(split.labels.min()), int(split.labels.max())
         if lo < 0 or hi >= classes:
             raise DataError(
-                f"--data {kind}:{root}: labels span {lo}..{hi}, outside 0..{classes - 1}; expected {layout}."
+                f"{opt('data')} {kind}:{root}: labels span {lo}..{hi}, outside 0..{classes - 1}; expected {layout}."
             )
     return train, test, classes

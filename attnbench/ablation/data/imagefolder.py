@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ...errors import DataError
+from ...errors import DataError, opt
 from .refs import CACHE_LIMIT_BYTES, EVAL_CROP, IMAGE_EXTENSIONS, IMAGEFOLDER_LAYOUT
 from .splits import LazyImageSplit, Split, TensorSplit, _decode
 
@@ -85,7 +85,7 @@ def load_imagefolder(
             every later run; ``None``: decode in every run (into memory, or per batch past ``CACHE_LIMIT_BYTES``).
     """
     if not root.is_dir():
-        raise DataError(f"--data imagefolder:{root}: folder not found; expected {IMAGEFOLDER_LAYOUT}.")
+        raise DataError(f"{opt('data')} imagefolder:{root}: folder not found; expected {IMAGEFOLDER_LAYOUT}.")
     size = max(input_size, round(input_size / EVAL_CROP))
     train_dir = root / "train"
     val_dir = next((root / n for n in ("val", "validation", "test") if (root / n).is_dir()), None)
@@ -104,14 +104,14 @@ def load_imagefolder(
         names = tuple(tr)
     elif train_dir.is_dir():
         raise DataError(
-            f"'{root}' has train/ but no val/ folder; add val/<class>/ or point --data at the class folders."
+            f"'{root}' has train/ but no val/ folder; add val/<class>/ or point {opt('data')} at the class folders."
         )
     else:
         classes = _list_classes(root, "folder")
         train_items, val_items = _split_by_fraction(classes, holdout_fraction, root)
         names = tuple(classes)
     if len(names) < 2:
-        raise DataError(f"--data imagefolder:{root} has {len(names)} class; classification needs at least 2.")
+        raise DataError(f"{opt('data')} imagefolder:{root} has {len(names)} class; classification needs at least 2.")
     if cache is None:
         cache = (len(train_items) + len(val_items)) * 3 * size * size <= CACHE_LIMIT_BYTES
     on_disk = cache_dir is not None

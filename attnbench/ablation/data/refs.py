@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import UsageError
+from ...errors import UsageError, opt
 from .synthetic import SHAPES
 
 DATA_KINDS = ("synthetic", "synthetic-shape", "cifar10", "cifar100", "imagefolder", "dense")
@@ -104,28 +104,30 @@ def _synthetic_options(text: str, body: str) -> tuple[tuple[str, str], ...]:
         key = key.lower()
         if not eq or key not in SYNTHETIC_KEYS:
             raise UsageError(
-                f"--data '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(SYNTHETIC_KEYS)}; "
-                "e.g. --data synthetic:labels=shape-row-col,grid=4,size=96."
+                f"{opt('data')} '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(SYNTHETIC_KEYS)}; "
+                f"e.g. {opt('data')} synthetic:labels=shape-row-col,grid=4,size=96."
             )
         if key in given:
-            raise UsageError(f"--data '{text}' gives {key} twice; give it once.")
+            raise UsageError(f"{opt('data')} '{text}' gives {key} twice; give it once.")
         if key == "labels":
             if value not in (*LABEL_MAPS, "all"):
-                raise UsageError(f"--data '{text}': labels '{value}' is unknown; use {', '.join(LABEL_MAPS)} or all.")
+                raise UsageError(
+                    f"{opt('data')} '{text}': labels '{value}' is unknown; use {', '.join(LABEL_MAPS)} or all."
+                )
         else:
             try:
                 number = int(value)
             except ValueError:
-                raise UsageError(f"--data '{text}': {key} must be a whole number, got '{value}'.") from None
+                raise UsageError(f"{opt('data')} '{text}': {key} must be a whole number, got '{value}'.") from None
             low = {"grid": 1, "size": 6, "shapes": 1, "distractors": 0, "seed": 0}[key]
             top = {"grid": 8, "size": 1024, "shapes": len(SHAPES), "distractors": 64, "seed": 2**31 - 1}[key]
             if not low <= number <= top:
-                raise UsageError(f"--data '{text}': {key} must be between {low} and {top}, got {number}.")
+                raise UsageError(f"{opt('data')} '{text}': {key} must be between {low} and {top}, got {number}.")
             value = str(number)
         given[key] = value
     if not given:
         raise UsageError(
-            f"--data '{text}' has no options; use --data synthetic, or e.g. synthetic:labels=shape,grid=4."
+            f"{opt('data')} '{text}' has no options; use {opt('data')} synthetic, or e.g. synthetic:labels=shape,grid=4."
         )
     given.setdefault("labels", "shape-row-col")
     return tuple((k, given[k]) for k in SYNTHETIC_KEYS if k in given)
@@ -140,7 +142,7 @@ def parse_data(text: str) -> DataRef:
         "or imagefolder:PATH"
     )
     if kind not in DATA_KINDS:
-        raise UsageError(f"--data '{text}' is not a known data source; use {forms}.")
+        raise UsageError(f"{opt('data')} '{text}' is not a known data source; use {forms}.")
     if kind == "dense":
         from ..dense import dense_options
 
@@ -150,12 +152,12 @@ def parse_data(text: str) -> DataRef:
             return DataRef(kind)
         if kind != "synthetic" or "=" not in path:
             raise UsageError(
-                f"--data '{text}': the synthetic tasks take no path; use --data {kind}, or options "
-                "such as --data synthetic:labels=shape-row-col,grid=4."
+                f"{opt('data')} '{text}': the synthetic tasks take no path; use {opt('data')} {kind}, or options "
+                f"such as {opt('data')} synthetic:labels=shape-row-col,grid=4."
             )
         return DataRef("synthetic", options=_synthetic_options(text, path))
     if not path.strip():
-        raise UsageError(f"--data '{text}' needs a folder: --data {kind}:PATH.")
+        raise UsageError(f"{opt('data')} '{text}' needs a folder: {opt('data')} {kind}:PATH.")
     return DataRef(kind, Path(path.strip()).expanduser())
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...errors import UsageError
+from ...errors import UsageError, opt
 from .splits import TensorSplit
 
 SHAPES = ("square", "disc", "cross", "triangle", "ring", "diamond")
@@ -50,7 +50,7 @@ class SyntheticOptions:
         if self.size < 6 * self.grid:
             raise UsageError(
                 f"synthetic images of {self.size} px are too small for a {self.grid}×{self.grid} grid; "
-                f"use --input {6 * self.grid} or more."
+                f"use {opt('input_size')} {6 * self.grid} or more."
             )
         for name, n in (("train", self.train_samples), ("test", self.test_samples)):
             if not 1 <= n <= 10_000_000:
