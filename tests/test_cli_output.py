@@ -131,16 +131,16 @@ def test_a_bad_export_path_is_refused_before_measuring(tmp_path: Path, target: s
 
 
 def test_an_export_that_cannot_be_written_is_saved_to_unsaved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from attnbench.io import csvfile
+    from attnbench.io import csvfile, durable
 
-    commit = csvfile._commit
+    commit = durable._commit
 
     def disk_full(tmp: Path, p: Path) -> None:
         if not p.name.endswith(csvfile.UNSAVED_SUFFIX):
             raise OSError(errno.ENOSPC, "No space left on device")
         commit(tmp, p)
 
-    monkeypatch.setattr(csvfile, "_commit", disk_full)
+    monkeypatch.setattr(durable, "_commit", disk_full)
     target = tmp_path / "r.json"
     code, out, err = run_cli("profile", "-m", "se", *TINY, "--no-latency", "--export-json", target)
     assert code == 1

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from attnbench.errors import CsvWriteError, FileWriteError, ResultsFileError, opt
-from attnbench.io import csvfile
+from attnbench.io import csvfile, durable
 from attnbench.io.csvfile import (
     CsvAppender,
     append_rows,
@@ -306,7 +306,7 @@ def test_enospc_at_every_byte_leaves_only_complete_rows_and_keeps_the_rows(
             if existing:
                 path.write_bytes(existing)
             with CsvAppender(path, COLS) as out:
-                monkeypatch.setattr(csvfile, "_write", Budget(budget))
+                monkeypatch.setattr(durable, "_write", Budget(budget))
                 with pytest.raises(CsvWriteError) as info:
                     out.extend([{"id": 1, "name": "x,y", "value": 2.5}, {"id": 2, "name": "z", "value": 3}])
                 monkeypatch.undo()
@@ -328,7 +328,7 @@ def test_when_the_unsaved_file_fails_too_the_rows_come_back_as_csv_text(
     path = tmp_path / "r.csv"
     out = open_appender(path, COLS)
     out.append([0, "kept", 1])
-    monkeypatch.setattr(csvfile, "_write", Budget(0))
+    monkeypatch.setattr(durable, "_write", Budget(0))
     with pytest.raises(CsvWriteError) as info:
         out.extend([[1, 'a "quote"', 2], [2, "new\nline", None]])
     out.close()
@@ -338,7 +338,7 @@ def test_when_the_unsaved_file_fails_too_the_rows_come_back_as_csv_text(
     assert "printed on stdout" in unsaved.note and "\n" not in unsaved.note
     # Partly saved: the .unsaved file takes what fits, the rest is text.
     line = len(HEADER) + len(b'1,"a ""quote""",2\n')
-    monkeypatch.setattr(csvfile, "_write", Budget(line + 3))
+    monkeypatch.setattr(durable, "_write", Budget(line + 3))
     partly = save_unsaved(info.value)
     assert partly.saved == 1 and partly.left == 1 and csv_ids(partly.text) == ["2"]
     assert read_rows(tmp_path / "r.csv.unsaved", COLS).rows == [{"id": "1", "name": 'a "quote"', "value": "2"}]
@@ -356,19 +356,19 @@ def test_an_interrupt_or_fsync_failure_mid_row_leaves_no_torn_line(
         raise KeyboardInterrupt
 
     with CsvAppender(path, COLS) as out:
-        monkeypatch.setattr(csvfile, "_write", interrupted)
+        monkeypatch.setattr(durable, "_write", interrupted)
         with pytest.raises(KeyboardInterrupt):
             out.append([1, "b", 2])
         assert path.read_bytes() == before
-        monkeypatch.setattr(csvfile, "_write", os.write)
+        monkeypatch.setattr(durable, "_write", os.write)
 
         def failing_fsync(fd: int) -> None:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-        monkeypatch.setattr(csvfile, "_fsync", failing_fsync)
+        monkeypatch.setattr(durable, "_fsync", failing_fsync)
         with pytest.raises(CsvWriteError, match="Input/output error"):
             out.append([1, "b", 2])
-        monkeypatch.setattr(csvfile, "_fsync", os.fsync)
+        monkeypatch.setattr(durable, "_fsync", os.fsync)
         assert path.read_bytes() == before
         out.append([1, "b", 2])
     assert path.read_bytes() == before + b"1,b,2\n"
@@ -433,7 +433,7 @@ def test_a_failed_extend_carries_every_later_row(tmp_path: Path, monkeypatch: py
     path = tmp_path / "r.csv"
     with CsvAppender(path, COLS) as out:
         out.append([0, "a", 0])
-        monkeypatch.setattr(csvfile, "_write", Budget(len(b"1,a,1\n")))
+        monkeypatch.setattr(durable, "_write", Budget(len(b"1,a,1\n")))
         with pytest.raises(CsvWriteError) as info:
             out.extend(iter([[1, "a", 1], [2, "b", 2], {"id": 3}]))
     assert out.written == 2
@@ -556,7 +556,7 @@ def test_atomic_write_fails_at_any_byte_without_touching_the_old_file(
     path.write_bytes(b"old picture")
     data = b"new picture, longer"
     for budget in range(len(data)):
-        monkeypatch.setattr(csvfile, "_write", Budget(budget))
+        monkeypatch.setattr(durable, "_write", Budget(budget))
         message = refused(atomic_write, path, data, kind=FileWriteError)
         assert "the old file is unchanged" in message
         assert path.read_bytes() == b"old picture"
@@ -712,8 +712,8 @@ class World:
 
         row = self.rows(1, "k")[0]
         with self.mp.context() as m:
-            m.setattr(csvfile, "_write", dying_write)
-            m.setattr(csvfile, "_fsync", lambda fd: None)  # fsync is irrelevant to a death mid-write
+            m.setattr(durable, "_write", dying_write)
+            m.setattr(durable, "_fsync", lambda fd: None)  # fsync is irrelevant to a death mid-write
             m.setattr(os, "ftruncate", dead)
             try:
                 out.append(row)
@@ -732,7 +732,7 @@ class World:
         rows = self.rows(2, "e")
         before = out.written
         with self.mp.context() as m:
-            m.setattr(csvfile, "_write", Budget(budget))
+            m.setattr(durable, "_write", Budget(budget))
             try:
                 out.extend(rows)
             except CsvWriteError as err:
@@ -742,7 +742,7 @@ class World:
                 self.report(rows[:done])
                 self.unwritten += [r["id"] for r in err.rows]
                 if freed:
-                    m.setattr(csvfile, "_write", os.write)
+                    m.setattr(durable, "_write", os.write)
                 unsaved = save_unsaved(err, notice=self.notices.append)
                 event("unsaved rows saved to the file" if unsaved.saved else "no unsaved row could be saved")
                 if unsaved.text:
@@ -849,7 +849,7 @@ def test_a_real_process_death_mid_write_is_repaired_by_the_next_run(prior: bytes
                     os.write(fd, bytes(data[:cut]))
                     os._exit(0)
 
-                csvfile._write = dying
+                durable._write = dying
                 append_rows(path, COLS, [{"id": "dead", "name": "x,y\nz", "value": 1}], notice=lambda _: None)
             finally:
                 os._exit(0)

@@ -133,7 +133,7 @@ def test_only_render_imports_rich(name: str) -> None:
         assert not any(m == "rich" or m.startswith("rich.") for m in mods), f"{name} imports rich"
 
 
-CSV_HOME = "attnbench.io.csvfile"
+CSV_HOME = "attnbench.io.csvtext"
 KEY_HOMES = {"attnbench.cost.records", "attnbench.ablation.records"}
 
 
@@ -170,7 +170,8 @@ def _key_columns() -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(n for n in FILES if n.startswith("attnbench.") and n != CSV_HOME))
 def test_csv_is_read_and_written_in_one_place(name: str) -> None:
-    """Every CSV goes through ``io/csvfile.py`` (``read_table``, ``parse_text``, ``csv_text``, the appender)."""
+    """Every CSV goes through ``io/csvtext.py`` (``read_table``, ``parse_text``, ``csv_text``; the appender encodes
+    its rows there too)."""
     assert not csv_uses(FILES[name].read_text()), name
 
 

@@ -205,9 +205,9 @@ SLOW_WRITES = """
 import sys
 import time
 
-from attnbench.io import csvfile
+from attnbench.io import durable
 
-_real = csvfile._write
+_real = durable._write
 
 
 def _slow(fd, data):  # a slow disk: 16 bytes per write, so that a kill can land inside the write
@@ -215,7 +215,7 @@ def _slow(fd, data):  # a slow disk: 16 bytes per write, so that a kill can land
     return _real(fd, bytes(data[:16]))
 
 
-csvfile._write = _slow
+durable._write = _slow
 from attnbench.cli import app
 
 app.main(sys.argv[1:])

@@ -280,3 +280,8 @@ def check_values(
                 raise error(bad_value(path, line, column, exc, fix)) from None
         out.append((line, typed))
     return out
+
+
+def path_label(path: PathLike, option: str) -> str:
+    """How a message names a path the user gave: ``option 'path'`` (just ``'path'`` without an option)."""
+    return f"{option} '{os.fspath(path)}'" if option else f"'{os.fspath(path)}'"
