@@ -49,7 +49,7 @@ def test_the_data_value_is_canonical_and_takes_lraspp_at_stride_16() -> None:
     assert str(parse_data("dense:grid=3,cue=col")) == "dense:cue=col,grid=3"
     assert str(parse_data("dense")) == "dense:cue=row"
     spec = _spec()
-    assert (spec.head, spec.stride, spec.small_input, spec.dense) == ("lraspp", 16, False, True)
+    assert (spec.head, spec.stride, spec.small_input) == ("lraspp", 16, False)
     assert _spec(head="deeplabv3", output_stride=8).stride == 8
 
 
@@ -101,7 +101,7 @@ def test_the_chance_loss_of_a_dense_task_is_its_label_entropy() -> None:
     labels = torch.tensor([[0, 0, 0, 1]])
     assert label_entropy(labels, 4) == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
     data = load_data(parse_data("dense:cue=row,grid=3"), 48, None)
-    assert isinstance(data, ImageData) and data.dense and data.num_classes == 4
+    assert isinstance(data, ImageData) and data.train.labels.ndim == 3 and data.num_classes == 4  # per pixel
     assert data.chance_loss == pytest.approx(label_entropy(data.train.labels, 4)) and data.chance_loss < math.log(4)
     # The same loss is judged against the labels' entropy, not ln(classes): all-background is no longer "fitted".
     loss = 0.04 * math.log(4)

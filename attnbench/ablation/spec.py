@@ -150,11 +150,6 @@ class AblationSpec:
         return self.output_stride or int(modules.HEADS.get(self.head).meta["output_strides"][0])
 
     @property
-    def dense(self) -> bool:
-        """The tasks are per-pixel (``dense:...``): a segmentation head, scored by mean IoU."""
-        return self.head is not None
-
-    @property
     def small_input(self) -> bool:
         if self.small_input_mode is not None:
             return self.small_input_mode

@@ -236,11 +236,6 @@ class ImageData:
     """The training loss of the best constant guess (the convergence check's reference); ``None``: ``ln(classes)``,
     as for balanced classes. The dense task gives its label entropy (most pixels are background)."""
 
-    @property
-    def dense(self) -> bool:
-        """Per-pixel labels (``N × H × W``), scored by mean IoU."""
-        return self.train.labels.ndim > 1 if isinstance(self.train, TensorSplit) else False
-
 
 def _decode(path: Path, size: int) -> torch.Tensor:
     """Decode ``path`` with Pillow, resize the short side to ``size`` and centre-crop a square: ``uint8`` 3×S×S."""
