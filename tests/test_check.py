@@ -147,6 +147,7 @@ def test_written_baseline_checks_clean(base: Path) -> None:
             assert (r["status"], r["old"], r["change"]) == ("ok", r["new"], ""), key
 
 
+@pytest.mark.slow  # re-measures latency
 def test_baseline_without_interval_columns_still_loads(base: Path) -> None:
     header, rows = read_rows(base)
     old = [c for c in header if c not in ("latency_ratio_ci_low", "latency_ratio_ci_high")]
@@ -177,6 +178,7 @@ def test_quiet_check_prints_only_what_failed_and_the_summary(base: Path, orig: d
     assert out.splitlines()[-1] == f"check {base}: 1 failing (1 changed, 8 ok)"
 
 
+@pytest.mark.slow  # re-measures latency
 def test_changed_only_shows_the_rows_that_are_not_ok(base: Path, orig: dict) -> None:
     # Ten times the measured ratio: improved however loaded the machine is (twice was within a noisy interval).
     tenfold = float(orig["ca"]["latency_ratio"]) * 10

@@ -270,14 +270,12 @@ _ALL = [(bb, name, None) for bb in BACKBONES for name in M.ATTENTION.names()] + 
     ("mbv2", "ca", "after_expand"),
     ("mnext", "cbam", "block_end"),
 ]
-# A bare pytest checks every module in mbv2 and CA in every backbone; the test command adds one module of each
-# family in every backbone (slow); the variants in the other backbones repeat the same ops (long, on demand).
+# A bare pytest checks every module in mbv2; the test command adds one module of each family in every backbone
+# (slow); the variants in the other backbones repeat the same ops (long, on demand).
 SLOW = pytest.mark.slow
 FAMILIES = {"none", "se", "cbam", "bam", "ca", "eca", "simam", "gc", "triplet"}
 CONFIGS = [
-    c
-    if c[0] == "mbv2" or c[1] == "ca" or c[2]
-    else pytest.param(*c, marks=SLOW if c[1] in FAMILIES else pytest.mark.long)
+    c if c[0] == "mbv2" or c[2] else pytest.param(*c, marks=SLOW if c[1] in FAMILIES else pytest.mark.long)
     for c in _ALL
 ]
 LAYOUTS = ("contiguous", "channels_last")

@@ -12,8 +12,13 @@ BLOCK_SLOTS = {"mbv2": 16, "mnext": 20, "r18": 8, "r50": 16, "mbv3_large": 8, "m
 STAGE_SLOTS = 3
 
 
+FAMILIES = {"none", "se", "cbam", "bam", "ca", "eca", "simam", "gc", "triplet"}
+
+
 @pytest.mark.parametrize("backbone", M.BACKBONES.names())
-@pytest.mark.parametrize("name", M.ATTENTION.names())
+@pytest.mark.parametrize(  # the variants of a family take the same path through a backbone: with the slow tests
+    "name", [n if n in FAMILIES else pytest.param(n, marks=pytest.mark.slow) for n in M.ATTENTION.names()]
+)
 def test_module_in_backbone(name: str, backbone: str) -> None:
     width = M.BACKBONES.get(backbone).meta["width_range"][0]
     model = M.create_model(backbone, name, width=width, num_classes=10, small_input=True).train()

@@ -235,6 +235,7 @@ def test_executorch_int8_loads_coordinate_attention(tmp_path: Path, tiny: None) 
     assert prepared.run(x).shape == (1, 10)
 
 
+@pytest.mark.slow  # an ONNX export
 def test_onnxruntime_session_takes_the_thread_count(tmp_path: Path, tiny: None) -> None:
     pytest.importorskip("onnxruntime")
     import torch
