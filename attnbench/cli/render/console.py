@@ -124,7 +124,8 @@ def on_interrupt(note: str) -> None:
 
 
 def info(message: str) -> None:
-    stderr.print(message, soft_wrap=True, markup=False)
+    """One line on stderr; fields the library named (``errors.opt``) shown as the command's options."""
+    stderr.print(flags.show(message), soft_wrap=True, markup=False)
 
 
 @contextlib.contextmanager
