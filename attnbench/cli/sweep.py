@@ -83,9 +83,10 @@ def sweep_cmd(
         **measure.spec_fields(),
     )
     if csv is not None:
+        from ..cost.records import upgrade
         from ..io.csvfile import check_target
 
-        sweep.upgrade(csv)  # a file written before some of the columns gets them, its rows kept
+        upgrade(csv)  # a file written before some of the columns gets them, its rows kept
         check_target(csv, COLUMNS)  # before the progress bar: a refused file is the only line
     records, warnings = [], []
     try:
