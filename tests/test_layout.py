@@ -151,12 +151,14 @@ def csv_uses(source: str) -> list[str]:
 
 
 def key_copies(source: str, key: set[str]) -> list[str]:
-    """Literal lists of three or more column names, all of them key columns: a key spelled out again."""
+    """Literal lists of three or more column names, all of them key columns (other lists spread in or not): a key
+    spelled out again."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             names = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-            if len(names) == len(node.elts) >= 3 and set(names) <= key:
+            rest = [e for e in node.elts if not isinstance(e, ast.Constant)]
+            if len(names) >= 3 and set(names) <= key and all(isinstance(e, ast.Starred) for e in rest):
                 found.append(f"line {node.lineno}: {names}")
     return found
 
@@ -187,6 +189,9 @@ def test_the_layout_checks_find_a_copy() -> None:
     assert csv_uses(source) == ["line 1: import csv", "line 4: .read_csv"]
     assert key_copies(source, _key_columns()) == ["line 3: ['backbone', 'width', 'input_size']"]
     assert key_copies("COLUMNS = ('backbone', 'module', 'published_top1')", _key_columns()) == []
+    assert key_copies("K = ('position', 'reduction', 'width', *HEAD)", _key_columns()) == [
+        "line 1: ['position', 'reduction', 'width']"
+    ]
 
 
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -187,7 +187,7 @@ SmallInputOpt = Annotated[
 ]
 DtypeOpt = Annotated[
     Literal["float32", "bfloat16", "float16"],
-    typer.Option("--dtype", help="float16 and bfloat16 need --device cuda.", rich_help_panel=MEASURE_PANEL),
+    typer.Option("--dtype", help="float16 needs --device cuda.", rich_help_panel=MEASURE_PANEL),
 ]
 ModeOpt = Annotated[
     Literal["inference", "train"],
@@ -227,9 +227,6 @@ WidthsOpt = Annotated[str, typer.Option("--widths", help="Width multipliers, com
 InputsOpt = Annotated[
     str, typer.Option("--inputs", help="Input sizes, comma-separated: one side (224) or HEIGHTxWIDTH (1024x2048).")
 ]
-
-
-FORMATS: tuple[str, ...] = get_args(Format)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import typer
 from ..errors import UsageError
 from . import render
 from .options import (
-    FORMATS,
     ExportCsvOpt,
     ExportJsonOpt,
     ExportMdOpt,
@@ -54,8 +53,6 @@ def table_cmd(
             )
         render.show_table_list(list(tables.TABLES.values()))
         return
-    if format not in FORMATS:
-        raise UsageError(f"--format '{format}' is not supported; choose from: {', '.join(FORMATS)}.")
     spec = tables.get_table(name)
     exports = Exports(export_csv, export_json, export_md)
     exports.check()

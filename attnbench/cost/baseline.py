@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import modules
-from ..errors import BaselineFileError, DeviceUnavailableError, UsageError, opt
+from ..errors import BaselineFileError, DeviceUnavailableError, UsageError, name_fields, opt
 from ..io.reading import BadValue, Rule, bad_value
 from ..stats import paired_ratio, quartiles
 from .records import BASELINE_KEY, MODULE_KEY, USUAL, legacy_defaults, read_result_rows
@@ -395,11 +395,16 @@ def specs_for(
         try:
             # threads only matter where latency is timed
             specs.append(spec.validate(require_module=False, check_cores=latency, hint_small=False))
-        except DeviceUnavailableError as exc:
-            raise DeviceUnavailableError(f"{where}: {exc}") from None
+        except DeviceUnavailableError as exc:  # the values came from the file: its columns, not the command's options
+            raise DeviceUnavailableError(f"{where}: {_as_columns(exc)}") from None
         except UsageError as exc:
-            raise BaselineFileError(f"{where}: {str(exc).rstrip('.')}; fix or rewrite the file.") from None
+            raise BaselineFileError(f"{where}: {_as_columns(exc).rstrip('.')}; fix or rewrite the file.") from None
     return specs
+
+
+def _as_columns(exc: Exception) -> str:
+    """A message about a value read from the baseline file, its fields named as the file's columns."""
+    return name_fields(str(exc), lambda field: None)
 
 
 def compare(

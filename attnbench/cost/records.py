@@ -200,8 +200,8 @@ def legacy_defaults(row: dict[str, str]) -> dict[str, str]:
     build = row.get("build", "") or "eager"
     runtime = "eager" if build == "channels_last" else build.partition("+")[0]
     filled = {c: "" for c in ADDED_COLUMNS}
-    filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""), quantize=USUAL["quantize"])
-    filled["mode"] = USUAL["mode"]
+    filled.update(runtime=runtime, runtime_version=row.get("torch_version", ""))
+    filled.update(quantize=USUAL["quantize"], mode=USUAL["mode"])
     if row.get("latency_ms_median"):
         filled["warm_calls"] = "0"  # timed before warm samples: each sample right after another model's
     return {**filled, **row}

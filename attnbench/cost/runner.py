@@ -293,8 +293,7 @@ def precision_warning(spec: ProfileSpec, key: tuple[str, str], est: RatioEstimat
         f"{label}: Δlatency {100 * (est.median - 1):+.1f}% is known to ±{100 * est.half_width:.1f} pp "
         f"({est.confidence:.0%} interval, {est.n} paired samples, {seconds:.0f} s of timing), wider than the "
         f"{opt('precision')} target of ±{100 * spec.precision:g} pp; {exact or f'raise {max_time}'}{threads}, or measure "
-        "on a "
-        "quieter machine."
+        "on a quieter machine."
     )
 
 

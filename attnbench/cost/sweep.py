@@ -32,6 +32,7 @@ from .records import (
     COLUMNS,
     HEAD_COLUMNS,
     KEY,
+    MODULE_KEY,
     USUAL,
     VALUES,
     ProfileRecord,
@@ -157,9 +158,7 @@ def existing(path: Path) -> Done:
     """
     check_target(path, COLUMNS)
     done: Done = {}
-    required = [
-        k for k in KEY if k not in ("position", "reduction", "reduction_rule", *HEAD_COLUMNS)
-    ]  # empty for the baseline
+    required = [k for k in KEY if k == "module" or k not in (*MODULE_KEY, *HEAD_COLUMNS)]  # set in every ok row
     checked = read_result_rows(path, opt("csv"), "choose another path.", missing_ok=True, columns=COLUMNS)
     for _, r in checked.rows:
         if r.get("status") == "ok" and all(r.get(k) not in (None, "") for k in required):

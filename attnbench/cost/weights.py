@@ -25,15 +25,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import CheckpointFileError, UnsafeCheckpointError, WeightsError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "CheckpointFileError",

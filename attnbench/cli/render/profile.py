@@ -268,7 +268,7 @@ def show_runtimes(rows: list[dict[str, str]], console: Console = stdout) -> None
 
 
 def show_rows(frame: pd.DataFrame, fmt: str, title: str) -> None:
-    """Profile or sweep rows on stdout in ``fmt`` (see ``options.FORMATS``)."""
+    """Profile or sweep rows on stdout in ``fmt`` (``options.Format``)."""
     if fmt == "table":
         if len(frame):
             show_profile(frame)
