@@ -400,7 +400,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # runs stalled; at 0.02 all 10 runs (five modules, two seeds) converged; at 0.01 the SE run of seed 0 did not,
     # and the baseline's loss ended 2.3 times higher than at 0.02. Seeds: 20 by default; the committed run
     # (results/ablation/ca-table1-paired.csv) stopped at 10, where the paired MDE of ca - se was about 6 pp; a blinded
-    # look at its seed spread puts an MDE of 1.5 pp near 120 seeds on this task.
+    # look at its seed spread puts an MDE of 1.5 pp near 120 seeds on this task. A second pilot with 12,000 training
+    # images for 6 epochs (about the same compute; results/ablation/pilot-data/) converged in none of its 10 runs.
     "ca-table1": {
         "modules": ("none", "se", "ca_x", "ca_y", "ca"),
         "backbone": "mbv2",
