@@ -9,7 +9,6 @@ can act on); ``ATTNBENCH_DEBUG=1`` shows the traceback. Unknown exceptions keep 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import signal
@@ -172,8 +171,11 @@ def main(argv: list[str] | None = None) -> None:
             code = 0
     line = streams.lost_line(guards)
     if line is not None:
-        with contextlib.suppress(OSError):
+        try:
             render.error(line)
+            sys.stderr.flush()
+        except OSError:  # stderr cannot take it either; the line must not fail again at the interpreter's exit
+            streams.silence(sys.stderr)
         code = code or 1
     sys.exit(code)
 

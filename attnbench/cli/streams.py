@@ -78,7 +78,7 @@ class GuardedStream:
     def _fail(self, exc: OSError) -> None:
         if self.lost is None:
             self.lost = exc
-        _silence(self._stream)
+        silence(self._stream)
 
     def write(self, text: str) -> int:
         if self.lost is None:
@@ -107,7 +107,7 @@ class GuardedStream:
         return getattr(self._stream, attr)
 
 
-def _silence(stream: Any) -> None:
+def silence(stream: Any) -> None:
     """Point a lost stream's descriptor at ``/dev/null`` and drop what its buffer still holds, so later writes and
     the interpreter's flush at exit succeed without output."""
     try:
