@@ -1,8 +1,10 @@
-"""Shared test settings: one CPU thread, fixed seeds, and the `gpu` marker that skips without CUDA."""
+"""Shared test settings: one CPU thread, fixed seeds, registries left as found, and the `gpu` marker that skips without
+CUDA."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -41,6 +43,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _forget_registrations() -> Iterator[None]:
+    """Unregister what a test registered (a plugin it loaded, a module it declared), so that no later test on the
+    same worker sees it in `list` or in the suggestions of an unknown-name error."""
+    from attnbench import modules
+
+    registries = (modules.ATTENTION, modules.BACKBONES, modules.HEADS)
+    before = [set(reg.names()) for reg in registries]
+    yield
+    for reg, names in zip(registries, before):
+        for name in set(reg.names()) - names:
+            reg.unregister(name)
 
 
 @pytest.fixture

@@ -152,9 +152,13 @@ def test_baseline_without_interval_columns_still_loads(base: Path) -> None:
     header, rows = read_rows(base)
     old = [c for c in header if c not in ("latency_ratio_ci_low", "latency_ratio_ci_high")]
     write_rows(base, old, [{c: r[c] for c in old} for r in rows])
-    code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "25%", "--format", "json")
+    # The widest tolerance: what is checked is that the file loads and its latency rows are judged, not this
+    # machine's load (the judge's thresholds have tests of their own).
+    code, out, err = run_cli("check", base, *FAST, "--latency-tolerance", "900%", "--format", "json")
     assert code == 0, out + err
-    assert {f["status"] for f in json.loads(out)["findings"]} <= {"ok", "improved"}
+    findings = json.loads(out)["findings"]
+    assert {f["status"] for f in findings} <= {"ok", "improved"}
+    assert {f["row"] for f in findings if f["metric"] == "latency"} == {SE, CA}
 
 
 def test_baseline_that_calls_the_build_runtime_still_loads(base: Path) -> None:

@@ -660,7 +660,6 @@ def test_plugin_file(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.slow
 def test_plugin_folder(tmp_path: Path) -> None:
     folder = tmp_path / "my_modules"
     folder.mkdir()
@@ -681,16 +680,14 @@ def test_plugin_folder(tmp_path: Path) -> None:
             str(folder),
             "--plugins",
             str(folder / "my_att.py"),
-            subprocess_=True,
         )
     )
 
 
-@pytest.mark.slow
 def test_list_shows_plugin_modules(tmp_path: Path) -> None:
     plugin = tmp_path / "my_att.py"
     plugin.write_text(MY_ATT)
-    code, out, err = run_cli("list", "--plugins", str(plugin), subprocess_=True)
+    code, out, err = run_cli("list", "--plugins", str(plugin))
     assert code == 0, err
     row = next(line for line in out.splitlines() if "my_att" in line)
     assert "test" in row and "in block" in row and "reduction=16" in row
@@ -765,7 +762,6 @@ def test_plugin_folder_without_python_files(tmp_path: Path) -> None:
     assert f"plugin folder '{folder}' holds no .py file" in error_line(err)
 
 
-@pytest.mark.slow
 def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
     plugin = tmp_path / "shrink.py"
     plugin.write_text(plugin_with_forward("shrink", "return x[:, :1]"))
@@ -780,7 +776,6 @@ def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
         "csv",
         "--plugins",
         str(plugin),
-        subprocess_=True,
     )
     assert code == 1, err
     _, rows = parse_csv(out)  # the rows are still reported, the failed one marked
@@ -789,7 +784,6 @@ def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
     assert error_line(err).startswith("Error: 1 of 2 rows failed: shrink (eager): InsertionError: module 'shrink'")
 
 
-@pytest.mark.slow
 def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> None:
     plugin = tmp_path / "pool.py"
     plugin.write_text(plugin_with_forward("pool_att", "return x.mean((2, 3), keepdim=True)"))
@@ -804,7 +798,6 @@ def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> N
         "csv",
         "--plugins",
         str(plugin),
-        subprocess_=True,
     )
     assert code == 1, out
     _, rows = parse_csv(out)
@@ -813,7 +806,6 @@ def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> N
     assert "Error: 1 of 2 rows failed: pool_att" in error_line(err)
 
 
-@pytest.mark.slow
 def test_plugin_with_multiline_error_is_still_one_line(tmp_path: Path) -> None:
     plugin = tmp_path / "boom.py"
     plugin.write_text(plugin_with_forward("boom", 'raise RuntimeError("first line\\nsecond line")'))
@@ -828,7 +820,6 @@ def test_plugin_with_multiline_error_is_still_one_line(tmp_path: Path) -> None:
         "csv",
         "--plugins",
         str(plugin),
-        subprocess_=True,
     )
     assert code == 1
     _, rows = parse_csv(out)

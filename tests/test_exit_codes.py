@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -95,26 +93,16 @@ class Fragile(nn.Module):
 """
 
 
-def _attnbench(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ATTNBENCH_DEBUG"}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [sys.executable, "-m", "attnbench", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: Path) -> None:
+    """In-process (``run_cli`` calls ``main``, the entry point that maps errors to exit codes; a traceback would
+    escape it as the exception and fail the test): the four commands took 2 s each to import torch in a subprocess.
+    The plugin is loaded once (``--plugins`` imports a file once per process) and unregistered after the test."""
     plugin = tmp_path / "fragile.py"
     plugin.write_text(FRAGILE)
     base = tmp_path / "base.csv"
     # r18 at 32 px: every map fragile sees is ≤ 8 px; at 96 px the first blocks see 24 px and it fails
-    done = _attnbench(
+    code, out, err = run_cli(
         "baseline",
         "write",
         base,
@@ -131,9 +119,9 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
         plugin,
         "-q",
     )
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    written, failure = done.stderr.splitlines()[:2]
+    assert code == 1, err
+    assert "Traceback" not in err
+    written, failure = err.splitlines()[:2]
     assert written == f"3 rows written to {base}"
     assert failure.startswith("Error: 1 of 4 rows failed: r18/fragile w0.35 @96 before_add r16: InsertionError")
     with base.open(newline="") as f:
@@ -141,20 +129,20 @@ def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: 
     assert [(r["module"], r["input_size"]) for r in rows] == [("none", "32"), ("fragile", "32"), ("none", "96")]
     assert all(r["params"] and r["macs"] and r["elementwise_ops"] for r in rows)  # no row with empty counts
     counts = ("--only", "params,macs,elementwise_ops", "--plugins", plugin, "-q")
-    done = _attnbench("check", base, *counts)
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, out, err = run_cli("check", base, *counts)
+    assert code == 0, out + err
     # the same file, with the fragile row moved to 96 px: re-measuring it fails
     text = base.read_text().splitlines()
     text[2] = text[2].replace(",32,", ",96,", 1)
     base.write_text("\n".join(text) + "\n")
-    done = _attnbench("check", base, *counts, "--format", "json")
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    assert "could not be re-measured: InsertionError" in done.stdout
+    code, out, err = run_cli("check", base, *counts, "--format", "json")
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert "could not be re-measured: InsertionError" in out
     before = base.read_bytes()
-    done = _attnbench("check", base, *counts, "--accept", "--repeats", "5", "--warmup", "1", "--max-time", "0")
-    assert done.returncode == 1, done.stderr
-    assert error_line(done.stderr).startswith("Error: 1 of 3 rows failed: r18/fragile w0.35 @96")
+    code, out, err = run_cli("check", base, *counts, "--accept", "--repeats", "5", "--warmup", "1", "--max-time", "0")
+    assert code == 1, err
+    assert error_line(err).startswith("Error: 1 of 3 rows failed: r18/fragile w0.35 @96")
     assert base.read_bytes() == before  # never accepted with a row missing
 
 

@@ -332,6 +332,9 @@ def test_counts_equal_fvcore(backbone: str, name: str, position: str | None) -> 
         assert got.unsupported == {}, layout
 
 
+# A covering set, not the product: every head on both backbones that take heads (SSDLite once in its COCO and once in
+# its VOC form), each model with one of SE, CBAM, BAM and CA (each at least once). Each module family's own ops are
+# held to fvcore in every backbone by test_counts_equal_fvcore.
 DENSE = [
     ("mbv2", "ca", "ssdlite"),
     ("mnext", "se", "ssdlite_voc"),
