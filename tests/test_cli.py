@@ -660,6 +660,7 @@ def test_plugin_file(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_plugin_folder(tmp_path: Path) -> None:
     folder = tmp_path / "my_modules"
     folder.mkdir()
@@ -684,6 +685,7 @@ def test_plugin_folder(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_list_shows_plugin_modules(tmp_path: Path) -> None:
     plugin = tmp_path / "my_att.py"
     plugin.write_text(MY_ATT)
@@ -762,6 +764,7 @@ def test_plugin_folder_without_python_files(tmp_path: Path) -> None:
     assert f"plugin folder '{folder}' holds no .py file" in error_line(err)
 
 
+@pytest.mark.slow
 def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
     plugin = tmp_path / "shrink.py"
     plugin.write_text(plugin_with_forward("shrink", "return x[:, :1]"))
@@ -784,6 +787,7 @@ def test_plugin_changing_channels_is_an_insertion_error(tmp_path: Path) -> None:
     assert error_line(err).startswith("Error: 1 of 2 rows failed: shrink (eager): InsertionError: module 'shrink'")
 
 
+@pytest.mark.slow
 def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> None:
     plugin = tmp_path / "pool.py"
     plugin.write_text(plugin_with_forward("pool_att", "return x.mean((2, 3), keepdim=True)"))
@@ -806,6 +810,7 @@ def test_plugin_changing_spatial_size_is_an_insertion_error(tmp_path: Path) -> N
     assert "Error: 1 of 2 rows failed: pool_att" in error_line(err)
 
 
+@pytest.mark.slow
 def test_plugin_with_multiline_error_is_still_one_line(tmp_path: Path) -> None:
     plugin = tmp_path / "boom.py"
     plugin.write_text(plugin_with_forward("boom", 'raise RuntimeError("first line\\nsecond line")'))

@@ -104,8 +104,7 @@ SLOW = pytest.mark.slow  # the same guard through more commands: run by the test
 # around sys.stdout and sys.stderr): render's consoles, render.write_text and Typer's help all write there, and only
 # cli/render imports rich (tests/test_layout.py). What differs is which stream, and whether the guard's write or its
 # flush meets the error; each case fixes that (see _env) and runs the cheapest command that shows it: `table --list`
-# and `plot` start without torch (0.3 s a process instead of 2 s). Dropped: `compare --format csv` on a full stdout
-# (render.write_text, failing in the same guard call as the profile case: nothing else of it was checked).
+# and `plot` start without torch (0.3 s a process instead of 2 s).
 FULL = [
     ("stdout", ["table", "--list"], False),  # stdout lost in a write: exit 1, the Error line last on stderr
     # ... lost in a flush: the summary, then the Error line, and the rows written all the same
@@ -151,10 +150,8 @@ def test_a_full_device_on_stdout_or_stderr_is_one_line(
     ids=["write-table-list", "flush-profile-help"],
 )
 def test_a_pipe_closed_early_is_one_line(args: list[str], buffered: bool) -> None:
-    """As ``| head -1`` once the reader is gone: the read end is closed before the command writes anything.
-
-    `list` and `compare --format csv` (render.write_text) met the closed pipe in the same guard calls as these two,
-    and nothing else of them was checked: they were dropped for commands that start without torch."""
+    """As ``| head -1`` once the reader is gone: the read end is closed before the command writes anything. Every
+    command's output meets the closed pipe in one of these two guard calls (see FULL)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "attnbench", *args],
         stdout=subprocess.PIPE,

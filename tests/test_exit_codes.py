@@ -95,9 +95,9 @@ class Fragile(nn.Module):
 
 @pytest.mark.slow
 def test_a_failed_configuration_is_exit_1_in_baseline_write_and_check(tmp_path: Path) -> None:
-    """In-process (``run_cli`` calls ``main``, the entry point that maps errors to exit codes; a traceback would
-    escape it as the exception and fail the test): the four commands took 2 s each to import torch in a subprocess.
-    The plugin is loaded once (``--plugins`` imports a file once per process) and unregistered after the test."""
+    """In-process: ``run_cli`` calls ``main``, the entry point that maps errors to exit codes, and a traceback would
+    escape it as the exception and fail the test. The plugin is imported once per process (``--plugins``) and
+    unregistered after the test (conftest)."""
     plugin = tmp_path / "fragile.py"
     plugin.write_text(FRAGILE)
     base = tmp_path / "base.csv"

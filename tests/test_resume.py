@@ -30,9 +30,11 @@ def _per_configuration(path: Path) -> Counter[tuple[str, ...]]:
 
 
 # The README's sweep example, shrunk to run in seconds: two modules, two backbones, one width, one small input.
-# --max-time stays what cuts the rounds: a budget of 0.3 s ends them long before --repeats 30.
+# --max-time is what cuts the rounds: a budget of 0.3 s ends them long before --repeats 30, and a precision target of
+# 0.01 pp is never met first (at the default 2 pp a fast, idle machine can meet it inside the budget).
 README_SWEEP = (
-    "sweep --modules se,ca --backbones mbv2,r18 --widths 0.5 --inputs 32 --repeats 30 --max-time 0.3 --warmup 1 --quiet"
+    "sweep --modules se,ca --backbones mbv2,r18 --widths 0.5 --inputs 32 --repeats 30 --max-time 0.3 --precision 0.01% "
+    "--warmup 1 --quiet"
 ).split()
 
 
@@ -45,7 +47,7 @@ def test_the_readme_sweep_resumed_twice_holds_every_configuration_once(tmp_path:
     # the time budget, not the precision target, ended these rounds, before --repeats: the case that used to re-run
     assert all(r["latency_stop"] == "max_time" and int(r["latency_n"]) < 30 for r in first), first
     assert {(r["latency_repeats"], r["latency_precision_pp"], r["latency_max_time_s"]) for r in first} == {
-        ("30", "2.0", "0.3")
+        ("30", "0.01", "0.3")
     }
     for _ in range(2):
         code, stdout, err = run_cli(*README_SWEEP, "--csv", out, "--resume")
