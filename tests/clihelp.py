@@ -18,11 +18,14 @@ HINT = "Set ATTNBENCH_DEBUG=1 for the traceback."
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run_cli(*args: str, subprocess_: bool = False, cwd: Path | None = None) -> tuple[int, str, str]:
+def run_cli(
+    *args: str, subprocess_: bool = False, cwd: Path | None = None, encoding: str | None = None
+) -> tuple[int, str, str]:
     """Run ``attnbench ARGS``; return (exit code, stdout, stderr) with ANSI codes stripped.
 
     In-process it calls ``cli.main`` (the entry point that maps errors); with ``subprocess_=True`` it runs
-    ``python -m attnbench`` in a fresh interpreter. ``ATTNBENCH_DEBUG`` is always unset.
+    ``python -m attnbench`` in a fresh interpreter. ``ATTNBENCH_DEBUG`` is always unset. ``encoding`` (in-process):
+    stdout and stderr are text files of that encoding, strict, as a process gets them from ``PYTHONIOENCODING``.
     """
     if subprocess_:
         env = {k: v for k, v in os.environ.items() if k != "ATTNBENCH_DEBUG"}
@@ -38,17 +41,27 @@ def run_cli(*args: str, subprocess_: bool = False, cwd: Path | None = None) -> t
         )
         return proc.returncode, ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr)
     saved = os.environ.pop("ATTNBENCH_DEBUG", None)
-    out, err = io.StringIO(), io.StringIO()
+    streams = [
+        io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict") if encoding else io.StringIO()
+        for _ in range(2)
+    ]
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            with pytest.raises(SystemExit) as info:  # main always ends in sys.exit
+        with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
+            with pytest.raises(SystemExit) as info:  # main always ends in sys.exit; an encoding error escapes it
                 cli.main([str(a) for a in args])
     finally:
         if saved is not None:
             os.environ["ATTNBENCH_DEBUG"] = saved
     code = info.value.code
     code = code if isinstance(code, int) else (0 if code is None else 1)
-    return code, ANSI.sub("", out.getvalue()), ANSI.sub("", err.getvalue())
+    texts = []
+    for stream in streams:
+        if isinstance(stream, io.TextIOWrapper):
+            stream.flush()
+            texts.append(stream.buffer.getvalue().decode(encoding))  # type: ignore[attr-defined,arg-type]
+        else:
+            texts.append(stream.getvalue())
+    return code, ANSI.sub("", texts[0]), ANSI.sub("", texts[1])
 
 
 def error_line(stderr: str, *, hint: bool = True) -> str:

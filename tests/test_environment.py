@@ -7,8 +7,6 @@ output that was lost (the line goes to stderr when stderr can take it); everythi
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -17,8 +15,6 @@ from pathlib import Path
 
 import pytest
 from clihelp import ANSI, error_line, run_cli
-
-from attnbench.cli import app as cli
 
 GRID = ("--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency", "--quiet")
 PROFILE = ("profile", "--module", "se", "--backbone", "r18", "--width", "0.35", "--input", "32", "--no-latency")
@@ -201,26 +197,6 @@ def test_an_output_encoding_without_our_characters_gets_ascii(encoding: str) -> 
         assert "?" not in out  # every character had a stand-in
 
 
-def _run_encoded(args: list[str], encoding: str) -> tuple[int, str, str]:
-    """``attnbench ARGS`` in-process (as ``run_cli``) with stdout and stderr text files of ``encoding`` (strict, as a
-    process gets from ``PYTHONIOENCODING``): the same guard, consoles and stand-ins as in a real process."""
-    saved = os.environ.pop("ATTNBENCH_DEBUG", None)
-    out, err = (io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict") for _ in range(2))
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            with pytest.raises(SystemExit) as info:  # an encoding error would escape main as itself
-                cli.main(args)
-    finally:
-        if saved is not None:
-            os.environ["ATTNBENCH_DEBUG"] = saved
-    texts = []
-    for stream in (out, err):
-        stream.flush()
-        texts.append(ANSI.sub("", stream.buffer.getvalue().decode(encoding)))  # type: ignore[attr-defined]
-    code = info.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), texts[0], texts[1]
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -237,10 +213,10 @@ def test_every_character_a_command_prints_has_an_ascii_stand_in(good: Path, args
 
     In-process: which characters reach the streams is the command's; how a stream of a given encoding takes them
     (``streams.guarded`` reconfigures it, rich reads its encoding) is the same in a process, whose own part (the
-    encoding from the environment) the real-process test above covers. Latin-1 is not run per command (it was, in a
-    process each): what it lacks is a part of what ASCII lacks, given the same stand-ins by the same streams, so a
-    command that passes in ASCII passes in Latin-1; the latin-1 case above covers that encoding's own part."""
-    code, out, err = _run_encoded([a.format(good=good) for a in args], "ascii")
+    encoding from the environment) the real-process test above covers. Latin-1 is not run per command: what it lacks
+    is a part of what ASCII lacks, given the same stand-ins by the same streams, so a command that passes in ASCII
+    passes in Latin-1; the latin-1 case above covers that encoding's own part."""
+    code, out, err = run_cli(*[a.format(good=good) for a in args], encoding="ascii")
     assert code == 0 and "Traceback" not in err, err
     assert out.strip()
     assert out.isascii() and err.isascii()
