@@ -232,6 +232,33 @@ def test_executorch_int8_loads_coordinate_attention(tmp_path: Path, tiny: None) 
     assert prepared.run(x).shape == (1, 10)
 
 
+@pytest.mark.slow  # two ONNX exports
+def test_batchnorm_folded_before_the_onnx_export_leaves_the_same_graph(
+    tmp_path: Path, tiny: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxscript")
+    from collections import Counter
+
+    import onnx
+    import torch
+
+    from attnbench.runtimes import Request, onnx_export
+
+    model, x = _tinynet("ca"), torch.randn(1, 3, 32, 32)
+    attention = tuple(n for n, _ in modules.find_attention(model))
+    exported = {}
+    for key in ("folded", "traced"):
+        if key == "traced":
+            monkeypatch.setattr(onnx_export, "fold_batchnorm", lambda m: m)
+        request = Request(key=key, attention=attention, workdir=tmp_path)
+        exported[key] = onnx_export.export(model, x, request)
+    folded, traced = exported["folded"], exported["traced"]
+    ops = {k: Counter(n.op_type for n in onnx.load(str(e.path)).graph.node) for k, e in exported.items()}
+    assert ops["folded"] == ops["traced"] and "BatchNormalization" not in ops["folded"]
+    assert folded.ops == traced.ops and folded.ops.float > 0
+    assert len(folded.attention_nodes) == len(traced.attention_nodes) > 0
+
+
 @pytest.mark.slow  # an ONNX export
 def test_onnxruntime_session_takes_the_thread_count(tmp_path: Path, tiny: None) -> None:
     pytest.importorskip("onnxruntime")

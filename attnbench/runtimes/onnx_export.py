@@ -3,7 +3,8 @@
 The export is ``torch.onnx.export(..., dynamo=True)``, the torch.export-based exporter that is the supported path
 in torch 2.13 (the TorchScript exporter still exists there but is deprecated). It needs the ``onnx`` and
 ``onnxscript`` packages, and never falls back to the TorchScript exporter. The graph is the module's own: the
-attention blocks' 1×1 convolutions are ``Conv`` nodes, so BatchNorm folds into them (``optimize=True``).
+attention blocks' 1×1 convolutions are ``Conv`` nodes, so BatchNorm folds into them (``optimize=True``); the pairs
+whose order is certain are folded before tracing, which is faster and gives the same ops (``fold``).
 
 int8 is ONNX Runtime's static quantization in QDQ form (``quantize_static`` with a ``CalibrationDataReader``
 over the request's calibration images, per-channel int8 weights, int8 activations, MinMax ranges). The same QDQ
@@ -33,6 +34,7 @@ from torch import nn
 
 from ..errors import ExportError
 from .base import OpTally, Request
+from .fold import fold_batchnorm
 
 EXPORT_PACKAGES = ("onnx", "onnxscript")
 QDQ = ("QuantizeLinear", "DequantizeLinear")
@@ -168,7 +170,9 @@ def export(model: nn.Module, x: torch.Tensor, request: Request) -> Exported:
     path = request.workdir / f"{request.key or 'model'}-{len(request.cache)}.onnx"
     try:
         with _quiet(), torch.no_grad():
-            program = torch.onnx.export(model, (x,), dynamo=True, optimize=True, external_data=False, verbose=False)
+            program = torch.onnx.export(
+                fold_batchnorm(model), (x,), dynamo=True, optimize=True, external_data=False, verbose=False
+            )
             program.save(str(path))
     except Exception as exc:  # the exporter raises many types; each becomes this model's failed row
         raise ExportError(f"ONNX export failed: {reason(exc)}") from exc

@@ -1,5 +1,6 @@
 """ExecuTorch with the XNNPACK delegate: ``torch.export`` → ``to_edge_transform_and_lower`` → a ``.pte`` program,
-run by ExecuTorch's runtime.
+run by ExecuTorch's runtime. BatchNorm after a convolution is folded into it before the export (``fold``), as
+XNNPACK's lowering would fold it after.
 
 int8 is the XNNPACK PT2E quantizer (symmetric, per-channel weights), calibrated on the request's calibration
 images before lowering. XNNPACK's thread pool is set to the run's thread count before the program is loaded and
@@ -19,6 +20,7 @@ from torch import nn
 
 from ..errors import ExportError
 from .base import Prepared, Request
+from .fold import fold_batchnorm
 from .onnx_export import _quiet, package_version, reason
 
 
@@ -53,7 +55,7 @@ class ExecuTorch:
         from executorch.exir import to_edge_transform_and_lower
         from torch.export import export
 
-        program = export(model, (x,))
+        program = export(fold_batchnorm(model), (x,))
         if request.quantize == "int8":
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
                 XNNPACKQuantizer,
