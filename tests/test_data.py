@@ -327,3 +327,21 @@ def test_lazy_split_keeps_its_workers_between_epochs(tmp_path: Path) -> None:
         {int(p) for _, yb in split.batches([[0, 1, 2, 3], [4, 5, 6, 7]], num_workers=2) for p in yb} for _ in range(3)
     ]
     assert len(epochs[0]) == 2 and epochs[0] == epochs[1] == epochs[2]  # the same two worker processes
+
+
+def test_dropping_a_lazy_split_stops_its_workers_at_once(tmp_path: Path) -> None:
+    """No reference cycle keeps the workers for a garbage collection (which then waited 5 s for each)."""
+    import gc
+    import time
+
+    split = _PidSplit([tmp_path / f"{i}" for i in range(4)], list(range(4)), 16)
+    pids = {int(p) for _, yb in split.batches([[0, 1], [2, 3]], num_workers=2) for p in yb}
+    gc.disable()
+    try:
+        start = time.monotonic()
+        del split
+        stopped = time.monotonic() - start
+        alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    finally:
+        gc.enable()
+    assert not alive and stopped < 2.0, (alive, stopped)
