@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clihelp import run_cli
 
 from attnbench.cost.records import COLUMNS, OPTIONAL_INT_COLUMNS
 from attnbench.cost.sweep import row_key
@@ -76,8 +77,8 @@ def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     kept = complete_rows(out)
-    done = subprocess.run(sweep_cmd(out, "--resume"), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    code, _, err = run_cli(*sweep_cmd(out, "--resume")[3:])  # the resume in-process: the kill is what needs a process
+    assert code == 0, err
     final = complete_rows(out)
     keys = [row_key(r) for r in final]
     assert len(keys) == len(set(keys)), "duplicated rows after --resume"
@@ -117,6 +118,8 @@ ABLATE = [
     "96",
     "--test-samples",
     "48",
+    "--threads",  # part of a run's resume key: the killed process and the in-process resume name the same count
+    "1",
     "--quiet",
 ]
 ABLATE_RUNS = 4  # (none, se) × 2 seeds
@@ -181,8 +184,8 @@ def kill_ablate_and_resume(tmp_path: Path, seed: int) -> None:
             proc.kill()
             proc.wait()
     kept = ablation_rows(out)
-    done = subprocess.run(ablate_cmd(out, checkpoints, "--resume"), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    code, _, err = run_cli(*ablate_cmd(out, checkpoints, "--resume")[3:])
+    assert code == 0, err
     final = ablation_rows(out)
     keys = [(r["module"], r["seed"]) for r in final]
     assert sorted(keys) == sorted((m, str(s)) for m in ("none", "se") for s in range(2)), "missing or duplicated runs"
@@ -232,13 +235,8 @@ def kill_baseline_write(tmp_path: Path, seed: int) -> None:
     launcher = tmp_path / "slow_writes.py"
     launcher.write_text(SLOW_WRITES)
     path = tmp_path / "base.csv"
-    first = subprocess.run(
-        [sys.executable, str(launcher), "baseline", "write", str(path), *BASELINE_ARGS],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert first.returncode == 0, first.stderr
+    code, _, err = run_cli("baseline", "write", str(path), *BASELINE_ARGS)  # the old file, written in-process
+    assert code == 0, err
     old = path.read_bytes()
     old_rows = read_baseline(path)
     # another set of rows for the new file (se only), so that old and new differ
@@ -263,13 +261,8 @@ def kill_baseline_write(tmp_path: Path, seed: int) -> None:
         assert [r.config["module"] for r in rows] == ["none", "se"]
         assert [(r.params, r.macs) for r in rows] == [(r.params, r.macs) for r in old_rows[:2]]
     # a temporary file the kill left behind does not stand in the way of the next write
-    again = subprocess.run(
-        [sys.executable, "-m", "attnbench", "baseline", "write", str(path), *BASELINE_ARGS],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert again.returncode == 0, again.stderr
+    code, _, err = run_cli("baseline", "write", str(path), *BASELINE_ARGS)
+    assert code == 0, err
     assert path.read_bytes().splitlines()[1:] != [] and len(read_baseline(path)) == 3
 
 
