@@ -1,13 +1,21 @@
-"""Shared test settings: one CPU thread, fixed seeds, registries left as found, and the `gpu` marker that skips without
-CUDA."""
+"""Shared test settings: one CPU thread, fixed seeds, registries left as found, the `gpu` marker that skips without
+CUDA, and ``made_once`` for a costly fixture the test workers share."""
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-import torch
+
+# Rewriting the asserts of every test module costs each worker about 4 s; pytest caches the result as bytecode, which
+# an environment with PYTHONDONTWRITEBYTECODE set would forbid. The suite writes it (``__pycache__`` is ignored).
+sys.dont_write_bytecode = False
+
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -57,6 +65,25 @@ def _forget_registrations() -> Iterator[None]:
     for reg, names in zip(registries, before):
         for name in set(reg.names()) - names:
             reg.unregister(name)
+
+
+def made_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that ``make`` fills once per test session, whichever worker asks first; the others wait for it.
+
+    A module-scoped fixture runs again on every worker that gets some of the module's tests, and again whenever
+    a worker comes back to the module after stealing other tests; a folder that tests only read is made once.
+    """
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
 
 
 @pytest.fixture

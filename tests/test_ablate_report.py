@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import made_once
 from test_ablate import run_main
 
 PLAN = (
@@ -37,13 +38,15 @@ PLAN = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished two-seed sweep: its CSV (4 rows) and the predictions beside it."""
-    folder = tmp_path_factory.mktemp("sweep")
-    code, _, err = run_main(*PLAN, "--csv", str(folder / "runs.csv"))
-    assert code == 0, err
-    return folder
+    """A finished two-seed sweep: its CSV (4 rows) and the predictions beside it (tests copy it before a change)."""
+
+    def train(folder: Path) -> None:
+        code, _, err = run_main(*PLAN, "--csv", str(folder / "runs.csv"))
+        assert code == 0, err
+
+    return made_once(tmp_path_factory, "ablate-report-sweep", train)
 
 
 def _copy(sweep: Path, tmp_path: Path) -> Path:
