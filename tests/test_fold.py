@@ -48,6 +48,12 @@ def test_a_resnet_block_keeps_the_batchnorms_it_calls_by_name() -> None:
         assert torch.allclose(folded(x), model(x), rtol=1e-4, atol=1e-5)
 
 
+class _Standardized(nn.Conv2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # a convolution whose weight is not used as it is
+        w = self.weight
+        return self._conv_forward(x, (w - w.mean()) / (w.std() + 1e-5), self.bias)
+
+
 class _Reordered(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # the BatchNorm first: its order is not the listed one
         return self[0](self[1](x))
@@ -61,6 +67,7 @@ def test_only_certain_conv_batchnorm_pairs_in_eval_mode_are_folded() -> None:
     hooked[1].register_forward_hook(lambda *_: None)
     for model in (
         _Reordered(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)),  # a forward of its own
+        nn.Sequential(_Standardized(4, 4, 1), nn.BatchNorm2d(4)),  # a convolution with a forward of its own
         nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4)),  # no convolution before it
         nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4, track_running_stats=False)),  # batch statistics
         hooked,  # a hook would no longer see its module
