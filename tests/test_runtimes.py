@@ -145,6 +145,8 @@ def test_comparator_modules_export_and_equal_eager_on_every_runtime(tiny: None) 
         assert float(r["max_abs_diff"]) <= 1e-4 * float(r["output_abs_max"]), (module, build)
         if module != "none" and build in ONNX_RUNTIMES:
             assert int(r["attn_ops_float"]) > 0  # the attention's nodes were found in the graph
+        if build == "executorch":
+            assert "XNNPACK delegate" in r["graph"] and float(r["latency_ms_median"]) > 0
 
 
 @pytest.mark.slow
@@ -183,8 +185,9 @@ def _tinynet(attention: str):  # type: ignore[no-untyped-def]
     return modules.create_model("tinynet", attention, num_classes=10).eval()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("quantize", ["none", pytest.param("int8", marks=pytest.mark.long)])
+# Through the API; the command's ExecuTorch path (the same calls) runs in the test command on the comparators.
+@pytest.mark.long
+@pytest.mark.parametrize("quantize", ["none", "int8"])
 def test_executorch_lowers_checks_and_times_a_tiny_model(quantize: str, tmp_path: Path, tiny: None) -> None:
     pytest.importorskip("executorch")
     import torch
