@@ -13,14 +13,12 @@ import csv
 import io
 import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from clihelp import ANSI, error_line, run_cli
+from clihelp import error_line, run_cli
 
 GRID = ("--modules", "se", "--backbones", "r18", "--widths", "0.35", "--inputs", "32", "--no-latency", "--quiet")
 
@@ -204,17 +202,8 @@ def test_a_fifo_is_refused_by_a_fresh_process(tmp_path: Path, files: dict[str, b
     readers. It is `plot`, the reader that starts without torch (0.5 s instead of 3 s)."""
     fifo = tmp_path / "fifo.csv"
     os.mkfifo(fifo)
-    env = {k: v for k, v in os.environ.items() if k != "ATTNBENCH_DEBUG"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "attnbench", *_args("plot", fifo, tmp_path, _good(tmp_path, files))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**env, "NO_COLOR": "1"},
-        check=False,
-    )
-    err = ANSI.sub("", proc.stderr)
-    assert proc.returncode == 2, err
+    code, _, err = run_cli(*_args("plot", fifo, tmp_path, _good(tmp_path, files)), subprocess_=True)
+    assert code == 2, err
     line = error_line(err)
     assert f"'{fifo}' {SPECIAL['fifo'][1]}" in line, line
     assert "does not exist" not in line and "write one" not in line
