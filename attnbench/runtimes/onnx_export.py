@@ -4,7 +4,8 @@ The export is ``torch.onnx.export(..., dynamo=True)``, the torch.export-based ex
 in torch 2.13 (the TorchScript exporter still exists there but is deprecated). It needs the ``onnx`` and
 ``onnxscript`` packages, and never falls back to the TorchScript exporter. The graph is the module's own: the
 attention blocks' 1×1 convolutions are ``Conv`` nodes, so BatchNorm folds into them (``optimize=True``); the pairs
-whose order is certain are folded before tracing, which is faster and gives the same ops (``fold``).
+whose order is certain are folded before tracing, which is faster and gives the same ops (``fold``), and the
+exporter's translation table is built once per process (``onnx_registry``).
 
 int8 is ONNX Runtime's static quantization in QDQ form (``quantize_static`` with a ``CalibrationDataReader``
 over the request's calibration images, per-channel int8 weights, int8 activations, MinMax ranges). The same QDQ
@@ -35,6 +36,7 @@ from torch import nn
 from ..errors import ExportError
 from .base import OpTally, Request
 from .fold import fold_batchnorm
+from .onnx_registry import reused as reused_registry
 
 EXPORT_PACKAGES = ("onnx", "onnxscript")
 QDQ = ("QuantizeLinear", "DequantizeLinear")
@@ -169,7 +171,7 @@ def export(model: nn.Module, x: torch.Tensor, request: Request) -> Exported:
         raise ValueError("an ONNX export needs request.workdir")
     path = request.workdir / f"{request.key or 'model'}-{len(request.cache)}.onnx"
     try:
-        with _quiet(), torch.no_grad():
+        with _quiet(), torch.no_grad(), reused_registry():
             program = torch.onnx.export(
                 fold_batchnorm(model), (x,), dynamo=True, optimize=True, external_data=False, verbose=False
             )
