@@ -155,8 +155,9 @@ def test_comparator_modules_export_and_equal_eager_on_the_onnx_runtimes(tiny: No
 # One test, so that one process pays ExecuTorch's one-time setup (about 8 s: its op table, its bilinear patterns).
 @pytest.mark.slow
 def test_executorch_lowers_the_comparators_and_loads_int8_coordinate_attention(tmp_path: Path, tiny: None) -> None:
-    """float32 through the command: ECA, SimAM, GC and triplet attention lower to XNNPACK, run, equal eager and are
-    timed. int8 through the API: XNNPACK refused the squeeze an int8 graph of CA's pooled strips needed ("Failed to
+    """float32 through the command: ECA, SimAM, GC and triplet attention (one after another in the test plugin's
+    ``comparators``: one lowering meets all their ops) lower to XNNPACK, run, equal eager and are timed. int8 through
+    the API: XNNPACK refused the squeeze an int8 graph of CA's pooled strips needed ("Failed to
     create squeeze node", xnn_status_invalid_parameter); CA's strips now keep their dims and the program loads and
     agrees with eager."""
     pytest.importorskip("executorch")
@@ -166,10 +167,10 @@ def test_executorch_lowers_the_comparators_and_loads_int8_coordinate_attention(t
     from attnbench.cost.spec import ProfileSpec
     from attnbench.runtimes import Request, prepare
 
-    code, out, err = run_cli("profile", "--module", COMPARATORS, "--runtime", "executorch", *TINY)
+    code, out, err = run_cli("profile", "--module", "comparators", "--runtime", "executorch", *TINY)
     assert code == 0, err
     got = {r["module"]: r for r in rows(out)}
-    assert set(got) == {"none", *COMPARATORS.split(",")}
+    assert set(got) == {"none", "comparators"}
     for module, r in got.items():
         assert r["status"] == "ok" and r["build"] == "executorch", f"{module}: {r['error']}"
         assert float(r["max_abs_diff"]) <= 1e-4 * float(r["output_abs_max"]), module
@@ -188,15 +189,16 @@ def test_executorch_lowers_the_comparators_and_loads_int8_coordinate_attention(t
 
 @pytest.mark.slow
 def test_comparator_modules_quantize_to_int8_on_the_onnx_runtimes(tiny: None) -> None:
-    """int8 (QDQ) on ONNX Runtime and OpenVINO. Width 2: at width 1 the tiny net's GC bottleneck is one channel wide,
+    """int8 (QDQ) on ONNX Runtime and OpenVINO, the four in one network (the test plugin's ``comparators``: one
+    export and quantization meets all their ops). Width 2: at width 1 the tiny net's GC bottleneck is one channel wide,
     so its LayerNorm outputs its bias alone and the network's logits barely depend on the image (a degenerate case
     for agreement, not for the runtime)."""
     pytest.importorskip("onnxruntime")  # the quantizer; OpenVINO runs its QDQ file
-    args = ("profile", "--module", COMPARATORS, "--runtime", ",".join(ONNX_RUNTIMES), "--quantize", "int8")
+    args = ("profile", "--module", "comparators", "--runtime", ",".join(ONNX_RUNTIMES), "--quantize", "int8")
     code, out, err = run_cli(*args, *TINY, "--width", "2")
     assert code == 0, err
     got = {(r["module"], r["build"]): r for r in rows(out)}
-    assert len(got) == 5 * len(ONNX_RUNTIMES)
+    assert len(got) == 2 * len(ONNX_RUNTIMES)
     for (module, build), r in got.items():
         assert r["status"] == "ok" and r["quantize"] == "int8" and "QDQ int8" in r["graph"], (module, build)
         assert 0.5 <= float(r["top1_agreement"]) <= 1, (module, build, r["top1_agreement"])

@@ -3,7 +3,8 @@ builds and times it in seconds.
 
 ``tinynet``: a strided stem, one block with the attention slot, a classifier. ``sigmoid_gate``: an SE-like gate.
 ``no_export``: a gate through ``torch.kthvalue``, which runs in eager but has no ONNX translation, so an export
-fails with the exporter's reason.
+fails with the exporter's reason. ``comparators``: ECA, SimAM, GC and triplet attention one after another, so that
+one export or lowering meets all their ops.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnbench.modules import ATTENTION, BACKBONES
+from attnbench.modules import ATTENTION, BACKBONES, create_attention
 
 
 class TinyNet(nn.Module):
@@ -91,3 +92,13 @@ if "drift" not in ATTENTION:
         def forward(self, x):
             type(self).calls += 1
             return x * (1.0 + type(self).calls)
+
+
+if "comparators" not in ATTENTION:
+
+    @ATTENTION.register(
+        "comparators", paper="attnbench test chain of ECA, SimAM, GC and triplet attention", arxiv="", hook="block"
+    )
+    class Comparators(nn.Sequential):
+        def __init__(self, channels, *, reduction=4):
+            super().__init__(*(create_attention(n, channels) for n in ("eca", "simam", "gc", "triplet")))
