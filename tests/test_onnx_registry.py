@@ -3,6 +3,7 @@ torch as it was outside it, nothing replaced where torch has no such hook, and t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -96,5 +97,5 @@ def test_exports_share_one_table_and_write_the_same_file(tmp_path: Path, monkeyp
 
     shared = [digest("a"), digest("b")]
     assert built == [1]  # the second export took the first one's table
-    monkeypatch.setattr(onnx_export, "reused_registry", onnx_registry.contextlib.nullcontext)
+    monkeypatch.setattr(onnx_export, "reused_registry", contextlib.nullcontext)
     assert digest("c") == shared[0] == shared[1] and built == [1, 1]  # its own table: the same file
