@@ -156,10 +156,11 @@ def test_comparator_modules_export_and_equal_eager_on_the_onnx_runtimes(tiny: No
 @pytest.mark.slow
 def test_executorch_lowers_the_comparators_and_loads_int8_coordinate_attention(tmp_path: Path, tiny: None) -> None:
     """float32 through the command: ECA, SimAM, GC and triplet attention (one after another in the test plugin's
-    ``comparators``: one lowering meets all their ops) lower to XNNPACK, run, equal eager and are timed. int8 through
-    the API: XNNPACK refused the squeeze an int8 graph of CA's pooled strips needed ("Failed to
-    create squeeze node", xnn_status_invalid_parameter); CA's strips now keep their dims and the program loads and
-    agrees with eager."""
+    ``comparators``: one lowering meets all their ops) lower to XNNPACK, run, equal eager and are timed.
+
+    int8 through the API: XNNPACK refused the squeeze an int8 graph of CA's pooled strips needed ("Failed to create
+    squeeze node", xnn_status_invalid_parameter); CA's strips now keep their dims and the program loads and agrees
+    with eager."""
     pytest.importorskip("executorch")
     import torch
 
@@ -190,9 +191,10 @@ def test_executorch_lowers_the_comparators_and_loads_int8_coordinate_attention(t
 @pytest.mark.slow
 def test_comparator_modules_quantize_to_int8_on_the_onnx_runtimes(tiny: None) -> None:
     """int8 (QDQ) on ONNX Runtime and OpenVINO, the four in one network (the test plugin's ``comparators``: one
-    export and quantization meets all their ops). Width 2: at width 1 the tiny net's GC bottleneck is one channel wide,
-    so its LayerNorm outputs its bias alone and the network's logits barely depend on the image (a degenerate case
-    for agreement, not for the runtime)."""
+    export and quantization meets all their ops).
+
+    Width 2: at width 1 the tiny net's GC bottleneck is one channel wide, so its LayerNorm outputs its bias alone and
+    the network's logits barely depend on the image (a degenerate case for agreement, not for the runtime)."""
     pytest.importorskip("onnxruntime")  # the quantizer; OpenVINO runs its QDQ file
     args = ("profile", "--module", "comparators", "--runtime", ",".join(ONNX_RUNTIMES), "--quantize", "int8")
     code, out, err = run_cli(*args, *TINY, "--width", "2")
