@@ -34,8 +34,12 @@ EXPECTED_ROWS = 2 * 2 * 3  # widths × inputs × (none, se, ca)
 NUMERIC = {"params", "macs", "elementwise_ops", "width", "input_size", "batch", "threads", *OPTIONAL_INT_COLUMNS}
 
 
-def sweep_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "attnbench", "sweep", *GRID, "--no-latency", "--csv", str(out), "--quiet", *extra]
+PROCESS = [sys.executable, "-m", "attnbench"]
+"""The command as a real process, for the kills and the Ctrl-C; ``run_cli`` runs the same arguments in-process."""
+
+
+def sweep_args(out: Path, *extra: str) -> list[str]:
+    return ["sweep", *GRID, "--no-latency", "--csv", str(out), "--quiet", *extra]
 
 
 def complete_rows(path: Path) -> list[dict[str, str]]:
@@ -66,7 +70,7 @@ def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     # The kill moment is set by progress, not by the clock, so a fast or a loaded machine kills as often inside the
     # grid: once `rows` rows are on disk, after a random part of the next row's time (about 0.3 s a row).
     rows, delay = rng.randrange(1, EXPECTED_ROWS - 4), rng.uniform(0.0, 0.3)
-    proc = subprocess.Popen(sweep_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*PROCESS, *sweep_args(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while (out.read_bytes().count(b"\n") - 1 if out.exists() else 0) < rows:
         assert proc.poll() is None, "the sweep ended before the kill: make the grid larger"
@@ -77,7 +81,7 @@ def kill_and_resume(tmp_path: Path, seed: int) -> tuple[int, int]:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     kept = complete_rows(out)
-    code, _, err = run_cli(*sweep_cmd(out, "--resume")[3:])  # the resume in-process: the kill is what needs a process
+    code, _, err = run_cli(*sweep_args(out, "--resume"))  # the resume in-process: the kill is what needs a process
     assert code == 0, err
     final = complete_rows(out)
     keys = [row_key(r) for r in final]
@@ -125,11 +129,8 @@ ABLATE = [
 ABLATE_RUNS = 4  # (none, se) × 2 seeds
 
 
-def ablate_cmd(out: Path, checkpoints: Path, *extra: str) -> list[str]:
+def ablate_args(out: Path, checkpoints: Path, *extra: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "attnbench",
         "ablate",
         *ABLATE,
         "--csv",
@@ -171,7 +172,9 @@ def kill_ablate_and_resume(tmp_path: Path, seed: int) -> None:
     """Kill an ablation after a random number of finished runs plus a random delay; check; resume."""
     rng = random.Random(seed)
     out, checkpoints = tmp_path / f"ablate-{seed}.csv", tmp_path / f"ck-{seed}"
-    proc = subprocess.Popen(ablate_cmd(out, checkpoints), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*PROCESS, *ablate_args(out, checkpoints)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         finished = rng.randrange(0, ABLATE_RUNS - 1)  # kill while at least two runs are still to go
         wait_until(lambda: len(ablation_rows(out)) >= finished, proc)
@@ -184,7 +187,7 @@ def kill_ablate_and_resume(tmp_path: Path, seed: int) -> None:
             proc.kill()
             proc.wait()
     kept = ablation_rows(out)
-    code, _, err = run_cli(*ablate_cmd(out, checkpoints, "--resume")[3:])
+    code, _, err = run_cli(*ablate_args(out, checkpoints, "--resume"))
     assert code == 0, err
     final = ablation_rows(out)
     keys = [(r["module"], r["seed"]) for r in final]
@@ -292,13 +295,11 @@ def wait_for_rows(path: Path, n: int, proc: subprocess.Popen[str], timeout: floa
 def test_ctrl_c_keeps_finished_rows_and_exits_130(tmp_path: Path, command: str) -> None:
     out = tmp_path / "rows.csv"
     if command == "sweep":
-        args = sweep_cmd(out)
+        args = [*PROCESS, *sweep_args(out)]
         min_rows = 3
     else:  # a long timing phase to interrupt; its rows are not finished yet, so none may appear
         args = [
-            sys.executable,
-            "-m",
-            "attnbench",
+            *PROCESS,
             "profile",
             "--module",
             "se",
@@ -379,9 +380,7 @@ def test_failed_configuration_is_recorded_and_the_sweep_goes_on(tmp_path: Path, 
     plugin.write_text(FAILING_PLUGIN.format(error=error))
     out = tmp_path / "rows.csv"
     args = [
-        sys.executable,
-        "-m",
-        "attnbench",
+        *PROCESS,
         "sweep",
         "--modules",
         "fragile,se",
